@@ -1,0 +1,96 @@
+import type { ServiceIdentifier } from '../di.js';
+import type { Approver } from '../model/approval.js';
+import type { CommitContext } from '../pipeline/planner.js';
+import type {
+  AuditRecord,
+  ChangeBatch,
+  CommitResult,
+  DeliveryReceipt,
+  ListOptions,
+  OutboxEntry,
+  OutboxOutcome,
+  OutboxState,
+  QueuedApproval,
+} from '../model/queue-types.js';
+
+/**
+ * Where approvals wait for their approvers, with the cursors, outbox, source state and audit
+ * log that must change in the same transaction. Single binding: one queue per host.
+ * Every adapter passes `test/contract/approval-queue.contract.ts`.
+ */
+export interface ApprovalQueue {
+  /** Opens the store and applies pending migrations. Idempotent. */
+  init(): Promise<void>;
+  /** Releases connections; later calls fail. */
+  close(): Promise<void>;
+
+  /**
+   * Applies a batch atomically: reads the queued rows for its keys, runs `planBatch`, writes the
+   * rows, the outbox entries, the audit entries and the cursor, all or nothing. Idempotent:
+   * committing the same batch twice changes nothing the second time and owes no new message.
+   */
+  commit(batch: ChangeBatch, ctx: CommitContext): Promise<CommitResult>;
+
+  /** The cursor committed with the source's last batch, or undefined before the first. */
+  getCursor(source: string): Promise<string | undefined>;
+
+  /** A queued approval by key, expired or not (for operators); undefined if not queued. */
+  get(key: string): Promise<QueuedApproval | undefined>;
+
+  /**
+   * Pending approvals where `email` is an approver (case-insensitive), newest first. Never returns
+   * another person's approval or one whose source update is before `options.notBefore`.
+   */
+  listForApprover(email: string, options: ListOptions): Promise<QueuedApproval[]>;
+
+  /** All queued approvals of a source (or every source), unexpired, newest first. */
+  list(options: ListOptions): Promise<QueuedApproval[]>;
+
+  /** Every queued key of a source with its source update time, expired included (for sweeps). */
+  keys(source: string): Promise<{ key: string; externalId: string; sourceUpdatedAt: string }[]>;
+
+  /** Number of unexpired queued approvals. */
+  count(options: ListOptions): Promise<number>;
+
+  /**
+   * Deletes rows last updated by their source before `notBefore`, closing their cards with the
+   * outcome `expired`, in one transaction. Returns the purged keys.
+   */
+  purgeExpired(ctx: CommitContext): Promise<string[]>;
+
+  /** Approvers with parked outbox entries (no e-mail yet), per source. */
+  parkedApprovers(source: string): Promise<Approver[]>;
+
+  /**
+   * Records an approver's resolved e-mail on every queued approval of the source that names
+   * them, and releases their parked outbox entries to `pending`. Returns how many were released.
+   */
+  resolveApprover(source: string, approver: Required<Pick<Approver, 'sourceUserId' | 'email'>> & Approver): Promise<number>;
+
+  /**
+   * Claims up to `limit` due outbox entries (pending, or inflight with a claim older than
+   * `leaseMs`), oldest first, marking them inflight and counting the attempt. Two concurrent
+   * claimers never get the same entry.
+   */
+  claimOutbox(limit: number, now: Date, leaseMs: number): Promise<OutboxEntry[]>;
+
+  /** Ends a claimed entry: delivered (recording the receipt), superseded, retried later, or dead. */
+  settleOutbox(id: number, outcome: OutboxOutcome, now: Date): Promise<void>;
+
+  /** Entries by state (e.g. `dead` for the dead-letter list), oldest first. */
+  listOutbox(state: OutboxState, limit?: number): Promise<OutboxEntry[]>;
+
+  /** Returns every inflight entry to pending; a single host calls this at start-up. */
+  releaseInflight(): Promise<number>;
+
+  /** The receipt of the latest delivered message for an approval, approver and channel. */
+  receipt(approvalKey: string, approverId: string, channel: string): Promise<DeliveryReceipt | undefined>;
+
+  /** Source-owned durable state (rotating tokens, identity mappings), by namespace and key. */
+  getState(namespace: string, key: string): Promise<string | undefined>;
+  setState(namespace: string, key: string, value: string): Promise<void>;
+
+  /** The audit log, newest first. Entries are written by `commit` with `batch.audit`. */
+  listAudit(limit?: number): Promise<AuditRecord[]>;
+}
+export const ApprovalQueue: ServiceIdentifier<ApprovalQueue> = Symbol.for('approvals.core.ApprovalQueue');

@@ -1,0 +1,62 @@
+import type { ServiceIdentifier } from '../di.js';
+import type { Approval, Approver } from '../model/approval.js';
+import type { Completion } from '../model/queue-types.js';
+
+/** What a source can do besides being read. */
+export interface SourceCapabilities {
+  /** Actions an approver may take from chat (e.g. `approve`, `sendBack`); empty = deflect to the source's UI. */
+  readonly actions: readonly string[];
+}
+
+/** One committable step of detection: approvals to upsert and the cursor that covers them. */
+export interface SourceBatch {
+  readonly approvals: readonly Approval[];
+  readonly completions?: readonly Completion[] | undefined;
+  /**
+   * The cursor to persist with this batch; undefined keeps the previous one. A source sets it
+   * only on the batch that completes a result set, so a failure mid-way replays, never skips.
+   */
+  readonly cursor?: string | undefined;
+}
+
+/** Durable per-source-instance key/value state, written through the queue store. */
+export interface SourceState {
+  get(key: string): Promise<string | undefined>;
+  set(key: string, value: string): Promise<void>;
+}
+
+export interface SyncContext {
+  readonly signal: AbortSignal;
+  readonly now: Date;
+}
+
+/** The current state of one approval in its source, as `verify` reports it. */
+export type VerifyResult =
+  | { readonly found: true; readonly approval: Approval }
+  | { readonly found: false; readonly externalId: string };
+
+/**
+ * A system approvals come from. Multi-bound: one binding per source instance in the deployment
+ * file; the core registry rejects duplicate ids at start-up.
+ */
+export interface ApprovalSource {
+  /** Source instance id (unique in the deployment). */
+  readonly id: string;
+  readonly capabilities: SourceCapabilities;
+
+  /**
+   * Changes since `cursor` (undefined = first sync), as batches the core commits one at a time
+   * with their cursor. Throws (or rejects mid-iteration) on a failed call; the batches already
+   * yielded stay committed and the next cycle resumes from the last committed cursor.
+   */
+  changes(cursor: string | undefined, ctx: SyncContext): AsyncIterable<SourceBatch>;
+
+  /** Every approval pending now, for sweeps and audits. Batches carry no cursor. */
+  listPending(ctx: SyncContext): AsyncIterable<readonly Approval[]>;
+
+  /** Reads the current state of each external id directly (the sweep's second look). */
+  verify(externalIds: readonly string[], ctx: SyncContext): Promise<VerifyResult[]>;
+}
+export const ApprovalSource: ServiceIdentifier<ApprovalSource> = Symbol.for('approvals.core.ApprovalSource');
+
+export { type Approver };

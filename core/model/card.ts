@@ -1,0 +1,33 @@
+import type { ApprovalStatus, Money, Person } from './approval.js';
+
+/** How a card ended: the approval's final status, or `reassigned` for an approver it moved away from. */
+export type CardOutcome = Exclude<ApprovalStatus, 'pending'> | 'reassigned';
+
+/** A button. `link` opens a URL (Concur: View Expense Report); `act` calls back into the source. */
+export type CardAction =
+  | { readonly type: 'link'; readonly label: string; readonly url: string }
+  | { readonly type: 'act'; readonly label: string; readonly action: string; readonly style?: 'primary' | 'danger' };
+
+/**
+ * The channel-neutral notification. Notifiers render it (Block Kit, Adaptive Card, HTML, text);
+ * every string in it is plain text and must be escaped by the renderer.
+ */
+export interface Card {
+  readonly approvalKey: string;
+  readonly kind: string;
+  /** Approval revision this card shows; a notifier never replaces a newer card with an older one. */
+  readonly revision: number;
+  readonly title: string;
+  readonly requester: Person;
+  readonly amount?: Money | null | undefined;
+  readonly submittedAt?: string | null | undefined;
+  /** Extra label/value lines (e.g. policy, report number). */
+  readonly fields: readonly { readonly label: string; readonly value: string }[];
+  /** Top line items, already summarised by the source. */
+  readonly lineItems: readonly { readonly label: string; readonly amount?: Money | undefined; readonly flags?: readonly string[] }[];
+  /** Warnings such as "has exceptions" or "missing receipt". */
+  readonly flags: readonly string[];
+  /** Set once the approval left the approver's hands; a card with an outcome has no buttons. */
+  readonly outcome?: CardOutcome | undefined;
+  readonly actions: readonly CardAction[];
+}

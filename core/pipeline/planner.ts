@@ -1,0 +1,173 @@
+import { fingerprint, type Approval, type Approver } from '../model/approval.js';
+import type { Card, CardOutcome } from '../model/card.js';
+import type { ChangeBatch, CommitResult, Completion, OutboxAction, QueuedApproval } from '../model/queue-types.js';
+
+/** Renders the channel-neutral card for one revision of an approval. Pure. */
+export type CardRenderer = (approval: QueuedApproval, outcome?: CardOutcome) => Card;
+
+/** What a queue adapter needs, besides the batch, to turn changes into rows and outbox entries. */
+export interface CommitContext {
+  readonly now: Date;
+  /** Notifier ids; each approver gets one outbox entry per channel. */
+  readonly channels: readonly string[];
+  /** Approvals last updated by their source before this are expired: never queued, never shown. */
+  readonly notBefore: Date;
+  readonly render: CardRenderer;
+}
+
+/** An outbox entry before the adapter gives it an id and state. */
+export interface OutboxDraft {
+  readonly approvalKey: string;
+  readonly source: string;
+  readonly revision: number;
+  readonly channel: string;
+  readonly approver: Approver;
+  readonly action: OutboxAction;
+  readonly outcome?: CardOutcome | undefined;
+  readonly card: Card;
+  readonly idempotencyKey: string;
+  /** `parked` when the approver has no e-mail yet: kept, and released once resolved. */
+  readonly state: 'pending' | 'parked';
+}
+
+/** The writes one batch causes, computed by {@link planBatch} and applied by the adapter in one transaction. */
+export interface BatchPlan {
+  readonly upserts: readonly QueuedApproval[];
+  readonly deletes: readonly string[];
+  readonly outbox: readonly OutboxDraft[];
+  readonly result: CommitResult;
+}
+
+const normEmail = (email: string | undefined): string | undefined => email?.trim().toLowerCase() || undefined;
+
+/**
+ * Decides, for a batch, what changes in the queue and which messages are owed. Pure: adapters
+ * read the existing rows for the batch's keys inside their transaction, call this, and write
+ * what it returns, so every adapter has the same semantics by construction.
+ *
+ * - new pending approval → queued at revision 1, `notify` to each approver;
+ * - changed card → revision + 1, `update` to each approver (never a second `notify`);
+ * - approver set changed → `close(reassigned)` to those removed, `notify` to those added;
+ * - left pending (or a completion) → row deleted, `close(<status>)` to each approver;
+ * - an update older than the queued one (overlap replays) or unchanged → no message.
+ */
+export function planBatch(
+  existing: ReadonlyMap<string, QueuedApproval>,
+  batch: ChangeBatch,
+  ctx: CommitContext,
+): BatchPlan {
+  const current = new Map(existing);
+  const upserts = new Map<string, QueuedApproval>();
+  const deletes = new Set<string>();
+  const outbox: OutboxDraft[] = [];
+  const counts = { inserted: 0, updated: 0, unchanged: 0, completed: 0, ignored: 0 };
+  const nowIso = ctx.now.toISOString();
+
+  const owe = (row: QueuedApproval, approver: Approver, action: OutboxAction, outcome?: CardOutcome): void => {
+    const card = ctx.render(row, outcome);
+    for (const channel of ctx.channels) {
+      outbox.push({
+        approvalKey: row.key,
+        source: row.source,
+        revision: row.revision,
+        channel,
+        approver,
+        action,
+        outcome,
+        card,
+        idempotencyKey: `${row.key}#${row.revision}:${approver.sourceUserId}:${channel}:${action}`,
+        state: normEmail(approver.email) ? 'pending' : 'parked',
+      });
+    }
+  };
+
+  const complete = (row: QueuedApproval, status: Completion['status']): void => {
+    const closed: QueuedApproval = { ...row, status, revision: row.revision + 1 };
+    for (const approver of row.approvers) owe(closed, approver, 'close', status);
+    current.delete(row.key);
+    upserts.delete(row.key);
+    deletes.add(row.key);
+    counts.completed++;
+  };
+
+  for (const incoming of batch.approvals) {
+    if (incoming.source !== batch.source) {
+      throw new Error(`approval ${incoming.key} belongs to source "${incoming.source}", not "${batch.source}"`);
+    }
+    const before = current.get(incoming.key);
+    const stale = Date.parse(incoming.sourceUpdatedAt) < ctx.notBefore.getTime();
+    if (before && Date.parse(incoming.sourceUpdatedAt) < Date.parse(before.sourceUpdatedAt)) {
+      counts.ignored++; // an older version replayed by the overlap window
+      continue;
+    }
+    if (incoming.status !== 'pending') {
+      if (before) complete(before, incoming.status);
+      else counts.ignored++;
+      continue;
+    }
+    if (stale) {
+      // Retention is by the source's update time: a pending approval untouched for longer is never shown.
+      if (before) complete(before, 'expired');
+      else counts.ignored++;
+      continue;
+    }
+    const approvers = mergeApprovers(incoming.approvers, before?.approvers ?? []);
+    const fp = fingerprint(incoming);
+    if (!before) {
+      const row: QueuedApproval = { ...incoming, approvers, revision: 1, fingerprint: fp, queuedAt: nowIso };
+      current.set(row.key, row);
+      upserts.set(row.key, row);
+      deletes.delete(row.key);
+      for (const approver of approvers) owe(row, approver, 'notify');
+      counts.inserted++;
+      continue;
+    }
+    const beforeIds = new Set(before.approvers.map((a) => a.sourceUserId));
+    const afterIds = new Set(approvers.map((a) => a.sourceUserId));
+    const removed = before.approvers.filter((a) => !afterIds.has(a.sourceUserId));
+    const added = approvers.filter((a) => !beforeIds.has(a.sourceUserId));
+    const kept = approvers.filter((a) => beforeIds.has(a.sourceUserId));
+    const cardChanged = fp !== before.fingerprint;
+    const emailsChanged = approvers.some((a) => a.email !== before.approvers.find((b) => b.sourceUserId === a.sourceUserId)?.email);
+    if (!cardChanged && removed.length === 0 && added.length === 0) {
+      const row: QueuedApproval = { ...before, sourceUpdatedAt: incoming.sourceUpdatedAt, approvers };
+      if (row.sourceUpdatedAt !== before.sourceUpdatedAt || emailsChanged) {
+        current.set(row.key, row);
+        upserts.set(row.key, row);
+      }
+      counts.unchanged++;
+      continue;
+    }
+    const row: QueuedApproval = { ...incoming, approvers, revision: before.revision + 1, fingerprint: fp, queuedAt: before.queuedAt };
+    current.set(row.key, row);
+    upserts.set(row.key, row);
+    for (const approver of removed) owe(row, approver, 'close', 'reassigned');
+    for (const approver of added) owe(row, approver, 'notify');
+    if (cardChanged) for (const approver of kept) owe(row, approver, 'update');
+    counts.updated++;
+  }
+
+  for (const completion of batch.completions ?? []) {
+    const before = current.get(completion.key);
+    if (before) complete(before, completion.status);
+    else counts.ignored++;
+  }
+
+  return { upserts: [...upserts.values()], deletes: [...deletes], outbox, result: { ...counts, outbox: outbox.length } };
+}
+
+/**
+ * Keeps the last known e-mail of an approver when the source could not resolve it this time
+ * (Concur's identity API times out), so a flaky directory never un-routes a queued approval.
+ */
+function mergeApprovers(incoming: readonly Approver[], known: readonly Approver[]): Approver[] {
+  const seen = new Set<string>();
+  const out: Approver[] = [];
+  for (const a of incoming) {
+    if (seen.has(a.sourceUserId)) continue;
+    seen.add(a.sourceUserId);
+    const email = normEmail(a.email) ?? normEmail(known.find((k) => k.sourceUserId === a.sourceUserId)?.email);
+    out.push({ sourceUserId: a.sourceUserId, name: a.name, email });
+  }
+  return out;
+}
