@@ -11,3 +11,4 @@ export * from './contracts/clock.js';
 export * from './contracts/logger.js';
 export * from './pipeline/planner.js';
 export * from './host/plugin-api.js';
+export * from './model/public-json.js';

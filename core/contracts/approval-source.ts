@@ -30,6 +30,12 @@ export interface SyncContext {
   readonly now: Date;
 }
 
+/** A queued approval to look up in its source. */
+export interface VerifyRef {
+  readonly externalId: string;
+  readonly details?: Readonly<Record<string, unknown>> | undefined;
+}
+
 /** The current state of one approval in its source, as `verify` reports it. */
 export type VerifyResult =
   | { readonly found: true; readonly approval: Approval }
@@ -51,12 +57,22 @@ export interface ApprovalSource {
    */
   changes(cursor: string | undefined, ctx: SyncContext): AsyncIterable<SourceBatch>;
 
-  /** Every approval pending now, for sweeps and audits. Batches carry no cursor. */
+  /**
+   * Every approval pending now, for sweeps and audits. Batches carry no cursor. Approvals may come
+   * without `details` (undefined = not loaded), in which case the queued details are kept.
+   */
   listPending(ctx: SyncContext): AsyncIterable<readonly Approval[]>;
 
-  /** Reads the current state of each external id directly (the sweep's second look). */
-  verify(externalIds: readonly string[], ctx: SyncContext): Promise<VerifyResult[]>;
+  /**
+   * Reads the current state of each queued approval directly (the sweep's second look). Each ref
+   * carries the queued `details`, since some sources need them to address the record (Concur
+   * needs the report owner's login).
+   */
+  verify(refs: readonly VerifyRef[], ctx: SyncContext): Promise<VerifyResult[]>;
 }
 export const ApprovalSource: ServiceIdentifier<ApprovalSource> = Symbol.for('approvals.core.ApprovalSource');
 
 export { type Approver };
+
+/** Bound in each source instance's child container: that instance's durable state. */
+export const SourceState: ServiceIdentifier<SourceState> = Symbol.for('approvals.core.SourceState');

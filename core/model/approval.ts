@@ -79,7 +79,12 @@ export function parseApprovalKey(key: string): { source: string; kind: string; e
  * A hash of everything a notification shows. Two versions with the same fingerprint render the
  * same card, so a change that leaves it equal must not touch any delivered message.
  * Approver e-mails are left out: resolving an identity changes who gets the card, not the card.
+ * Of `details`, only the shown keys count (`fields`, `lineItems`, `flags`, see the card
+ * renderer); the rest is the source's bookkeeping (Concur's raw LastModifiedDate, owner login).
  */
+/** The keys of `Approval.details` a card shows. */
+export const SHOWN_DETAILS = ['fields', 'lineItems', 'flags'] as const;
+
 export function fingerprint(approval: Approval): string {
   const shown = {
     title: approval.title,
@@ -89,7 +94,7 @@ export function fingerprint(approval: Approval): string {
     amount: approval.amount ?? null,
     submittedAt: approval.submittedAt ?? null,
     links: approval.links,
-    details: approval.details ?? null,
+    details: approval.details ? SHOWN_DETAILS.map((k) => approval.details?.[k] ?? null) : null,
   };
   return createHash('sha256').update(stableStringify(shown)).digest('hex').slice(0, 32);
 }

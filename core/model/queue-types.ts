@@ -8,6 +8,11 @@ export interface QueuedApproval extends Approval {
   readonly fingerprint: string;
   /** ISO-8601 UTC, host clock: first queued. */
   readonly queuedAt: string;
+  /**
+   * Random id given when the approval enters the queue. Revisions restart at 1 if an approval
+   * leaves the queue and comes back (sent back and resubmitted), so idempotency keys carry both.
+   */
+  readonly generation: string;
 }
 
 /** An approval that left pending without the source sending its data (e.g. deleted in Concur). */
@@ -69,7 +74,7 @@ export interface OutboxEntry {
   readonly action: OutboxAction;
   readonly outcome?: CardOutcome | undefined;
   readonly card: Card;
-  /** Stable across retries and crashes: `<key>#<revision>:<approver>:<channel>:<action>`. */
+  /** Stable across retries and crashes: `<key>#<generation>.<revision>:<approver>:<channel>:<action>`. */
   readonly idempotencyKey: string;
   readonly state: OutboxState;
   /** Claims so far; a claimed entry that comes back with attempts > 0 may already have been sent. */

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { fingerprint, type Approval, type Approver } from '../model/approval.js';
 import type { Card, CardOutcome } from '../model/card.js';
 import type { ChangeBatch, CommitResult, Completion, OutboxAction, QueuedApproval } from '../model/queue-types.js';
@@ -75,7 +76,7 @@ export function planBatch(
         action,
         outcome,
         card,
-        idempotencyKey: `${row.key}#${row.revision}:${approver.sourceUserId}:${channel}:${action}`,
+        idempotencyKey: `${row.key}#${row.generation}.${row.revision}:${approver.sourceUserId}:${channel}:${action}`,
         state: normEmail(approver.email) ? 'pending' : 'parked',
       });
     }
@@ -90,11 +91,13 @@ export function planBatch(
     counts.completed++;
   };
 
-  for (const incoming of batch.approvals) {
-    if (incoming.source !== batch.source) {
-      throw new Error(`approval ${incoming.key} belongs to source "${incoming.source}", not "${batch.source}"`);
+  for (const given of batch.approvals) {
+    if (given.source !== batch.source) {
+      throw new Error(`approval ${given.key} belongs to source "${given.source}", not "${batch.source}"`);
     }
-    const before = current.get(incoming.key);
+    const before = current.get(given.key);
+    // `details` undefined means the source did not load them (sweeps): keep what is queued.
+    const incoming = given.details === undefined && before ? { ...given, details: before.details } : given;
     const stale = Date.parse(incoming.sourceUpdatedAt) < ctx.notBefore.getTime();
     if (before && Date.parse(incoming.sourceUpdatedAt) < Date.parse(before.sourceUpdatedAt)) {
       counts.ignored++; // an older version replayed by the overlap window
@@ -114,7 +117,7 @@ export function planBatch(
     const approvers = mergeApprovers(incoming.approvers, before?.approvers ?? []);
     const fp = fingerprint(incoming);
     if (!before) {
-      const row: QueuedApproval = { ...incoming, approvers, revision: 1, fingerprint: fp, queuedAt: nowIso };
+      const row: QueuedApproval = { ...incoming, approvers, revision: 1, fingerprint: fp, queuedAt: nowIso, generation: randomUUID().slice(0, 8) };
       current.set(row.key, row);
       upserts.set(row.key, row);
       deletes.delete(row.key);
@@ -138,7 +141,7 @@ export function planBatch(
       counts.unchanged++;
       continue;
     }
-    const row: QueuedApproval = { ...incoming, approvers, revision: before.revision + 1, fingerprint: fp, queuedAt: before.queuedAt };
+    const row: QueuedApproval = { ...incoming, approvers, revision: before.revision + 1, fingerprint: fp, queuedAt: before.queuedAt, generation: before.generation };
     current.set(row.key, row);
     upserts.set(row.key, row);
     for (const approver of removed) owe(row, approver, 'close', 'reassigned');

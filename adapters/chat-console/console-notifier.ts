@@ -1,0 +1,37 @@
+import type { Card, DeliveryReceipt, Notifier, OutboundMessage } from '../../core/index.js';
+
+/** Strips terminal control sequences from source text, so a report name cannot drive the terminal. */
+const plain = (text: string): string => text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
+
+export function formatCard(card: Card): string[] {
+  const lines: string[] = [];
+  const amount = card.amount ? ` · ${card.amount.currency} ${card.amount.value}` : '';
+  const who = card.requester.name ?? card.requester.email ?? 'unknown requester';
+  lines.push(`${plain(card.title)} — ${plain(who)}${amount}`);
+  if (card.submittedAt) lines.push(`  submitted ${card.submittedAt.slice(0, 10)}`);
+  for (const f of card.fields) lines.push(`  ${plain(f.label)}: ${plain(f.value)}`);
+  for (const l of card.lineItems) {
+    lines.push(`  • ${plain(l.label)}${l.amount ? ` ${l.amount.currency} ${l.amount.value}` : ''}${l.flags?.length ? ` (${l.flags.map(plain).join(', ')})` : ''}`);
+  }
+  if (card.flags.length) lines.push(`  ⚠ ${card.flags.map(plain).join(', ')}`);
+  if (card.outcome) lines.push(`  ✔ ${card.outcome.replaceAll('_', ' ')}`);
+  for (const a of card.actions) lines.push(a.type === 'link' ? `  [${a.label}] ${a.url}` : `  [${a.label}]`);
+  return lines;
+}
+
+/** The embedded default channel: readable text, one block per message. */
+export class ConsoleNotifier implements Notifier {
+  private sent = 0;
+
+  constructor(
+    readonly id: string,
+    private readonly write: (text: string) => void,
+  ) {}
+
+  async deliver(message: OutboundMessage): Promise<DeliveryReceipt> {
+    const verb = { notify: 'NEW', update: 'UPDATED', close: 'CLOSED' }[message.action];
+    const head = `[${this.id}] ${verb} for ${message.recipient.email} (${message.card.approvalKey} r${message.card.revision})`;
+    this.write([head, ...formatCard(message.card), ''].join('\n'));
+    return message.previous ?? { ref: `${this.id}-${++this.sent}` };
+  }
+}

@@ -1,0 +1,344 @@
+import { injectable } from '../../core/di.js';
+import type { ApprovalQueue } from '../../core/contracts/approval-queue.js';
+import type { Approver } from '../../core/model/approval.js';
+import type {
+  AuditRecord,
+  ChangeBatch,
+  CommitResult,
+  DeliveryReceipt,
+  ListOptions,
+  OutboxEntry,
+  OutboxOutcome,
+  OutboxState,
+  QueuedApproval,
+} from '../../core/model/queue-types.js';
+import { planBatch, type BatchPlan, type CommitContext, type OutboxDraft } from '../../core/pipeline/planner.js';
+
+interface StoredRow {
+  readonly approval: QueuedApproval;
+  /** `sourceUpdatedAt` in `toISOString()` form, so string order is time order. */
+  readonly updatedAt: string;
+}
+
+interface StoredEntry {
+  readonly id: number;
+  readonly draft: OutboxDraft;
+  readonly createdAt: string;
+  state: OutboxState;
+  /** Claims so far, the current one included. */
+  claims: number;
+  nextAttemptAt: string;
+  claimedAt?: string | undefined;
+  lastError?: string | undefined;
+}
+
+/**
+ * The queue in process memory: for tests and trying things out; everything is lost on exit.
+ * Values go in and out through a JSON round trip, as they would through a database column, so
+ * callers never share objects with the queue and both adapters return identical shapes.
+ */
+@injectable()
+export class MemoryApprovalQueue implements ApprovalQueue {
+  private status: 'new' | 'open' | 'closed' = 'new';
+  private readonly rows = new Map<string, StoredRow>();
+  private readonly cursors = new Map<string, string>();
+  private readonly outbox = new Map<number, StoredEntry>();
+  private readonly idempotencyKeys = new Set<string>();
+  private readonly receipts = new Map<string, { ref: string; revision: number }>();
+  private readonly state = new Map<string, string>();
+  private readonly audit: AuditRecord[] = [];
+  private lastOutboxId = 0;
+
+  async init(): Promise<void> {
+    if (this.status === 'closed') throw new Error('memory queue is closed');
+    this.status = 'open';
+  }
+
+  async close(): Promise<void> {
+    this.status = 'closed';
+  }
+
+  async commit(batch: ChangeBatch, ctx: CommitContext): Promise<CommitResult> {
+    this.assertOpen();
+    const existing = new Map<string, QueuedApproval>();
+    for (const key of [...batch.approvals.map((a) => a.key), ...(batch.completions ?? []).map((c) => c.key)]) {
+      const row = this.rows.get(key);
+      if (row) existing.set(key, row.approval);
+    }
+    const plan = planBatch(existing, batch, ctx);
+    const at = ctx.now.toISOString();
+    const audit = (batch.audit ?? []).map((entry) => copy({ ...entry, at }));
+    const apply = this.prepare([plan], ctx.now);
+    // Nothing above changed the queue; nothing below can throw.
+    const outbox = apply();
+    if (batch.cursor !== undefined) this.cursors.set(batch.source, batch.cursor);
+    for (const entry of audit) this.audit.push({ ...entry, id: this.audit.length + 1 });
+    return { ...plan.result, outbox };
+  }
+
+  async getCursor(source: string): Promise<string | undefined> {
+    this.assertOpen();
+    return this.cursors.get(source);
+  }
+
+  async get(key: string): Promise<QueuedApproval | undefined> {
+    this.assertOpen();
+    const row = this.rows.get(key);
+    return row && copy(row.approval);
+  }
+
+  async listForApprover(email: string, options: ListOptions): Promise<QueuedApproval[]> {
+    this.assertOpen();
+    const approver = normEmail(email);
+    if (!approver) return [];
+    return this.matching(options, (row) => row.approval.status === 'pending' && row.approval.approvers.some((a) => normEmail(a.email) === approver))
+      .slice(0, upTo(options.limit))
+      .map((row) => copy(row.approval));
+  }
+
+  async list(options: ListOptions): Promise<QueuedApproval[]> {
+    this.assertOpen();
+    return this.matching(options)
+      .slice(0, upTo(options.limit))
+      .map((row) => copy(row.approval));
+  }
+
+  async keys(source: string): Promise<{ key: string; externalId: string; sourceUpdatedAt: string }[]> {
+    this.assertOpen();
+    return [...this.rows.values()]
+      .filter((row) => row.approval.source === source)
+      .map((row) => ({ key: row.approval.key, externalId: row.approval.externalId, sourceUpdatedAt: row.updatedAt }))
+      .sort((a, b) => compare(a.key, b.key));
+  }
+
+  async count(options: ListOptions): Promise<number> {
+    this.assertOpen();
+    return this.matching(options).length;
+  }
+
+  async purgeExpired(ctx: CommitContext): Promise<string[]> {
+    this.assertOpen();
+    const notBefore = ctx.notBefore.toISOString();
+    const expired = [...this.rows.values()]
+      .filter((row) => row.updatedAt < notBefore)
+      .map((row) => row.approval)
+      .sort((a, b) => compare(a.key, b.key));
+    const plans = [...bySource(expired)].map(([source, rows]) =>
+      planBatch(
+        new Map(rows.map((row) => [row.key, row])),
+        { source, approvals: [], completions: rows.map((row) => ({ key: row.key, status: 'expired' as const })) },
+        ctx,
+      ),
+    );
+    this.prepare(plans, ctx.now)();
+    return expired.map((row) => row.key);
+  }
+
+  async parkedApprovers(source: string): Promise<Approver[]> {
+    this.assertOpen();
+    const approvers = new Map<string, Approver>();
+    for (const entry of this.outbox.values()) {
+      const approver = entry.draft.approver;
+      if (entry.state === 'parked' && entry.draft.source === source && !approvers.has(approver.sourceUserId)) {
+        approvers.set(approver.sourceUserId, copy(approver));
+      }
+    }
+    return [...approvers.values()];
+  }
+
+  async resolveApprover(source: string, approver: Required<Pick<Approver, 'sourceUserId' | 'email'>> & Approver): Promise<number> {
+    this.assertOpen();
+    const email = normEmail(approver.email);
+    if (!email) throw new Error(`approver ${approver.sourceUserId} of ${source}: cannot resolve to an empty e-mail`);
+    const id = approver.sourceUserId;
+    for (const [key, row] of this.rows) {
+      if (row.approval.source !== source || !row.approval.approvers.some((a) => a.sourceUserId === id)) continue;
+      const approvers = row.approval.approvers.map((a) => (a.sourceUserId === id ? { ...a, email } : a));
+      this.rows.set(key, { ...row, approval: { ...row.approval, approvers } });
+    }
+    let released = 0;
+    for (const [entryId, entry] of this.outbox) {
+      if (entry.state !== 'parked' || entry.draft.source !== source || entry.draft.approver.sourceUserId !== id) continue;
+      this.outbox.set(entryId, { ...entry, state: 'pending', draft: { ...entry.draft, approver: { ...entry.draft.approver, email } } });
+      released++;
+    }
+    return released;
+  }
+
+  async claimOutbox(limit: number, now: Date, leaseMs: number): Promise<OutboxEntry[]> {
+    this.assertOpen();
+    const at = now.toISOString();
+    const expired = new Date(now.getTime() - leaseMs).toISOString();
+    const due = [...this.outbox.values()]
+      .filter((e) => (e.state === 'pending' && e.nextAttemptAt <= at) || (e.state === 'inflight' && e.claimedAt !== undefined && e.claimedAt <= expired))
+      .slice(0, Math.max(0, Math.trunc(limit)));
+    for (const entry of due) {
+      entry.state = 'inflight';
+      entry.claimedAt = at;
+      entry.claims++;
+    }
+    return due.map(toEntry);
+  }
+
+  async settleOutbox(id: number, outcome: OutboxOutcome, _now: Date): Promise<void> {
+    this.assertOpen();
+    const entry = this.outbox.get(id);
+    if (!entry) throw new Error(`outbox entry ${id} does not exist`);
+    entry.claimedAt = undefined;
+    switch (outcome.state) {
+      case 'delivered': {
+        entry.state = 'delivered';
+        if (!outcome.receipt) return;
+        const { approvalKey, approver, channel, revision } = entry.draft;
+        const key = receiptKey(approvalKey, approver.sourceUserId, channel);
+        // A late delivery of an older revision never replaces the receipt of a newer message.
+        if ((this.receipts.get(key)?.revision ?? -Infinity) <= revision) this.receipts.set(key, { ref: outcome.receipt.ref, revision });
+        return;
+      }
+      case 'superseded':
+        entry.state = 'superseded';
+        return;
+      case 'retry':
+        entry.state = 'pending';
+        entry.nextAttemptAt = outcome.nextAttemptAt.toISOString();
+        entry.lastError = outcome.error;
+        return;
+      case 'dead':
+        entry.state = 'dead';
+        entry.lastError = outcome.error;
+        return;
+    }
+  }
+
+  async listOutbox(state: OutboxState, limit?: number): Promise<OutboxEntry[]> {
+    this.assertOpen();
+    return [...this.outbox.values()].filter((e) => e.state === state).slice(0, upTo(limit)).map(toEntry);
+  }
+
+  async releaseInflight(): Promise<number> {
+    this.assertOpen();
+    let released = 0;
+    for (const entry of this.outbox.values()) {
+      if (entry.state !== 'inflight') continue;
+      entry.state = 'pending';
+      entry.claimedAt = undefined;
+      released++;
+    }
+    return released;
+  }
+
+  async receipt(approvalKey: string, approverId: string, channel: string): Promise<DeliveryReceipt | undefined> {
+    this.assertOpen();
+    const receipt = this.receipts.get(receiptKey(approvalKey, approverId, channel));
+    return receipt && { ref: receipt.ref };
+  }
+
+  async getState(namespace: string, key: string): Promise<string | undefined> {
+    this.assertOpen();
+    return this.state.get(JSON.stringify([namespace, key]));
+  }
+
+  async setState(namespace: string, key: string, value: string): Promise<void> {
+    this.assertOpen();
+    this.state.set(JSON.stringify([namespace, key]), value);
+  }
+
+  async listAudit(limit?: number): Promise<AuditRecord[]> {
+    this.assertOpen();
+    return this.audit.slice().reverse().slice(0, upTo(limit)).map(copy);
+  }
+
+  /**
+   * Turns plans into stored values, the only step that can throw (an unparseable time, a card
+   * that is not JSON), and returns the step that applies them and counts the new outbox entries.
+   */
+  private prepare(plans: readonly BatchPlan[], now: Date): () => number {
+    const createdAt = now.toISOString();
+    const deletes = plans.flatMap((plan) => plan.deletes);
+    const upserts = plans.flatMap((plan) => plan.upserts).map((row) => ({ approval: copy(row), updatedAt: isoTime(row.sourceUpdatedAt, row.key) }));
+    const drafts = plans.flatMap((plan) => plan.outbox).map(copy);
+    return () => {
+      for (const key of deletes) this.rows.delete(key);
+      for (const row of upserts) this.rows.set(row.approval.key, row);
+      let written = 0;
+      for (const draft of drafts) {
+        if (this.idempotencyKeys.has(draft.idempotencyKey)) continue;
+        this.idempotencyKeys.add(draft.idempotencyKey);
+        const id = ++this.lastOutboxId;
+        this.outbox.set(id, { id, draft, createdAt, state: draft.state, claims: 0, nextAttemptAt: createdAt });
+        written++;
+      }
+      return written;
+    };
+  }
+
+  /** Unexpired rows of the source that pass `test`, newest first (ties by key, descending). */
+  private matching(options: ListOptions, test: (row: StoredRow) => boolean = () => true): StoredRow[] {
+    const notBefore = options.notBefore.toISOString();
+    return [...this.rows.values()]
+      .filter((row) => row.updatedAt >= notBefore && (options.source === undefined || row.approval.source === options.source) && test(row))
+      .sort((a, b) => compare(b.updatedAt, a.updatedAt) || compare(b.approval.key, a.approval.key));
+  }
+
+  private assertOpen(): void {
+    if (this.status !== 'open') throw new Error(this.status === 'closed' ? 'memory queue is closed' : 'memory queue is not initialised: call init() first');
+  }
+}
+
+function toEntry(entry: StoredEntry): OutboxEntry {
+  const { draft } = entry;
+  return copy({
+    id: entry.id,
+    approvalKey: draft.approvalKey,
+    source: draft.source,
+    revision: draft.revision,
+    channel: draft.channel,
+    approver: draft.approver,
+    action: draft.action,
+    ...(draft.outcome === undefined ? {} : { outcome: draft.outcome }),
+    card: draft.card,
+    idempotencyKey: draft.idempotencyKey,
+    state: entry.state,
+    // `claims` counts the current claim too; callers see earlier claims only, so 0 means first try.
+    attempts: entry.state === 'inflight' ? entry.claims - 1 : entry.claims,
+    ...(entry.lastError === undefined ? {} : { lastError: entry.lastError }),
+    createdAt: entry.createdAt,
+  });
+}
+
+function copy<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function upTo(limit: number | undefined): number | undefined {
+  return limit === undefined ? undefined : Math.max(0, Math.trunc(limit));
+}
+
+function receiptKey(approvalKey: string, approverId: string, channel: string): string {
+  return JSON.stringify([approvalKey, approverId, channel]);
+}
+
+/** The `toISOString()` form of a time; throws on a time that is not one. */
+function isoTime(value: string, key: string): string {
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new Error(`approval ${key}: sourceUpdatedAt "${value}" is not a time`);
+  return new Date(ms).toISOString();
+}
+
+function normEmail(email: string | undefined): string | undefined {
+  return email?.trim().toLowerCase() || undefined;
+}
+
+function bySource(rows: readonly QueuedApproval[]): Map<string, QueuedApproval[]> {
+  const groups = new Map<string, QueuedApproval[]>();
+  for (const row of rows) {
+    const group = groups.get(row.source);
+    if (group) group.push(row);
+    else groups.set(row.source, [row]);
+  }
+  return groups;
+}

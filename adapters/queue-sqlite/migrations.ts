@@ -1,0 +1,114 @@
+import type { Database } from 'better-sqlite3';
+
+/**
+ * The schema, one step per version: `MIGRATIONS[n]` takes the database from version n to n + 1.
+ * A released step is never edited; a change is a new step at the end. The version lives in
+ * `PRAGMA user_version`, which SQLite writes in the same transaction as the step.
+ *
+ * Times are ISO-8601 UTC text in `Date.toISOString()` form, so text order is time order.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE approvals (
+    key TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL,
+    source_updated_at TEXT NOT NULL,
+    queued_at TEXT NOT NULL,
+    body TEXT NOT NULL -- the QueuedApproval as JSON
+  ) STRICT;
+  CREATE INDEX approvals_by_time ON approvals (source_updated_at, key);
+  CREATE INDEX approvals_by_source ON approvals (source, source_updated_at, key);
+
+  -- source and source_updated_at are copies of the approval's, so "what is waiting on me?" is one
+  -- range scan of approval_approvers_by_email, already in the order it is returned.
+  CREATE TABLE approval_approvers (
+    approval_key TEXT NOT NULL REFERENCES approvals (key) ON DELETE CASCADE,
+    source_user_id TEXT NOT NULL,
+    email TEXT, -- lowercased; NULL while the approver is unresolved
+    source TEXT NOT NULL,
+    source_updated_at TEXT NOT NULL,
+    PRIMARY KEY (approval_key, source_user_id)
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX approval_approvers_by_email ON approval_approvers (email, source_updated_at, approval_key, source);
+  CREATE INDEX approval_approvers_by_user ON approval_approvers (source, source_user_id);
+
+  CREATE TABLE cursors (
+    source TEXT PRIMARY KEY,
+    cursor TEXT NOT NULL
+  ) STRICT, WITHOUT ROWID;
+
+  -- Outbox rows outlive their approval: a close is delivered after the row is gone.
+  CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    approval_key TEXT NOT NULL,
+    source TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    channel TEXT NOT NULL,
+    approver TEXT NOT NULL, -- JSON
+    approver_id TEXT NOT NULL,
+    action TEXT NOT NULL CHECK (action IN ('notify', 'update', 'close')),
+    outcome TEXT,
+    card TEXT NOT NULL, -- JSON
+    idempotency_key TEXT NOT NULL UNIQUE,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'parked', 'inflight', 'delivered', 'superseded', 'dead')),
+    attempts INTEGER NOT NULL DEFAULT 0, -- claims so far, the current one included
+    last_error TEXT,
+    next_attempt_at TEXT NOT NULL,
+    claimed_at TEXT,
+    settled_at TEXT,
+    created_at TEXT NOT NULL
+  ) STRICT;
+  CREATE INDEX outbox_by_state ON outbox (state, id);
+  CREATE INDEX outbox_parked ON outbox (source, approver_id) WHERE state = 'parked';
+
+  CREATE TABLE receipts (
+    approval_key TEXT NOT NULL,
+    approver_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    ref TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    PRIMARY KEY (approval_key, approver_id, channel)
+  ) STRICT, WITHOUT ROWID;
+
+  CREATE TABLE source_state (
+    namespace TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (namespace, key)
+  ) STRICT, WITHOUT ROWID;
+
+  CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    key TEXT,
+    detail TEXT
+  ) STRICT;
+  `,
+];
+
+/**
+ * Brings the database to the latest version in one immediate transaction, so two processes
+ * opening the same file at once never apply a step twice. Returns the versions before and after.
+ */
+export function migrate(db: Database): { from: number; to: number } {
+  return db
+    .transaction(() => {
+      const from = db.pragma('user_version', { simple: true }) as number;
+      if (from > MIGRATIONS.length) {
+        throw new Error(`${db.name}: schema version ${from} is newer than this build knows (${MIGRATIONS.length})`);
+      }
+      MIGRATIONS.slice(from).forEach((step, i) => {
+        db.exec(step);
+        db.pragma(`user_version = ${from + i + 1}`);
+      });
+      return { from, to: MIGRATIONS.length };
+    })
+    .immediate();
+}

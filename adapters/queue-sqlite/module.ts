@@ -1,0 +1,15 @@
+import { resolve } from 'node:path';
+import { ContainerModule } from '../../core/di.js';
+import { ApprovalQueue } from '../../core/contracts/approval-queue.js';
+import type { PluginModuleFactory } from '../../core/host/plugin-api.js';
+import { SqliteApprovalQueue } from './sqlite-approval-queue.js';
+
+const sqliteQueueModule: PluginModuleFactory<{ path?: string }> = (context) =>
+  new ContainerModule(({ bind }) => {
+    bind(SqliteApprovalQueue)
+      .toDynamicValue(() => new SqliteApprovalQueue(resolve(context.baseDir, context.config.path ?? 'approvals.db')))
+      .inSingletonScope();
+    bind(ApprovalQueue).toService(SqliteApprovalQueue);
+  });
+
+export default sqliteQueueModule;

@@ -1,0 +1,415 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { ApprovalQueue } from '../../core/contracts/approval-queue.js';
+import type { Approver } from '../../core/model/approval.js';
+import type { CardOutcome } from '../../core/model/card.js';
+import type {
+  AuditRecord,
+  ChangeBatch,
+  CommitResult,
+  DeliveryReceipt,
+  ListOptions,
+  OutboxAction,
+  OutboxEntry,
+  OutboxOutcome,
+  OutboxState,
+  QueuedApproval,
+} from '../../core/model/queue-types.js';
+import { planBatch, type BatchPlan, type CommitContext } from '../../core/pipeline/planner.js';
+import { migrate } from './migrations.js';
+
+interface OutboxRow {
+  id: number;
+  approval_key: string;
+  source: string;
+  revision: number;
+  channel: string;
+  approver: string;
+  action: OutboxAction;
+  outcome: CardOutcome | null;
+  card: string;
+  idempotency_key: string;
+  state: OutboxState;
+  attempts: number;
+  last_error: string | null;
+  created_at: string;
+}
+
+const OUTBOX_COLUMNS =
+  'id, approval_key, source, revision, channel, approver, action, outcome, card, idempotency_key, state, attempts, last_error, created_at';
+
+/** The embedded queue: one SQLite file in WAL mode, every multi-row change in one transaction. */
+export class SqliteApprovalQueue implements ApprovalQueue {
+  private db: Database.Database | undefined;
+  private closed = false;
+  private readonly statements = new Map<string, Database.Statement>();
+
+  constructor(readonly path: string) {}
+
+  async init(): Promise<void> {
+    if (this.closed) throw new Error(`queue ${this.path} is closed`);
+    if (this.db) return;
+    mkdirSync(dirname(this.path), { recursive: true });
+    const db = new Database(this.path);
+    try {
+      db.pragma('journal_mode = WAL');
+      // FULL, not NORMAL: in WAL mode NORMAL may lose the last commits on power loss, and a lost
+      // claim or settle could resend a delivered message with attempts 0 (invariant 3).
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      db.pragma('busy_timeout = 5000');
+      migrate(db);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    this.db = db;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.statements.clear();
+    this.db?.close();
+    this.db = undefined;
+  }
+
+  async commit(batch: ChangeBatch, ctx: CommitContext): Promise<CommitResult> {
+    return this.write(() => {
+      const existing = new Map<string, QueuedApproval>();
+      for (const key of [...batch.approvals.map((a) => a.key), ...(batch.completions ?? []).map((c) => c.key)]) {
+        const row = this.row(key);
+        if (row) existing.set(key, row);
+      }
+      const plan = planBatch(existing, batch, ctx);
+      const outbox = this.apply(plan, ctx.now);
+      if (batch.cursor !== undefined) {
+        this.sql('INSERT INTO cursors (source, cursor) VALUES (?, ?) ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor')
+          .run(batch.source, batch.cursor);
+      }
+      for (const entry of batch.audit ?? []) {
+        this.sql('INSERT INTO audit_log (at, actor, action, key, detail) VALUES (?, ?, ?, ?, ?)')
+          .run(ctx.now.toISOString(), entry.actor, entry.action, entry.key ?? null, entry.detail ?? null);
+      }
+      return { ...plan.result, outbox };
+    });
+  }
+
+  async getCursor(source: string): Promise<string | undefined> {
+    return this.sql<{ cursor: string }>('SELECT cursor FROM cursors WHERE source = ?').get(source)?.cursor;
+  }
+
+  async get(key: string): Promise<QueuedApproval | undefined> {
+    return this.row(key);
+  }
+
+  async listForApprover(email: string, options: ListOptions): Promise<QueuedApproval[]> {
+    const approver = normEmail(email);
+    if (!approver) return [];
+    // CROSS JOIN pins the join order: the e-mail index drives, approvals is looked up by key.
+    const rows = this.sql<{ body: string }>(`
+      SELECT a.body FROM approval_approvers p CROSS JOIN approvals a ON a.key = p.approval_key
+      WHERE p.email = @email AND p.source_updated_at >= @notBefore ${options.source === undefined ? '' : 'AND p.source = @source'}
+        AND a.status = 'pending'
+      ORDER BY p.source_updated_at DESC, p.approval_key DESC
+      LIMIT @limit`).all({ email: approver, ...filter(options), limit: sqlLimit(options.limit) });
+    return rows.map((r) => parse<QueuedApproval>(r.body));
+  }
+
+  async list(options: ListOptions): Promise<QueuedApproval[]> {
+    const rows = this.sql<{ body: string }>(`
+      SELECT body FROM approvals
+      WHERE source_updated_at >= @notBefore ${options.source === undefined ? '' : 'AND source = @source'}
+      ORDER BY source_updated_at DESC, key DESC
+      LIMIT @limit`).all({ ...filter(options), limit: sqlLimit(options.limit) });
+    return rows.map((r) => parse<QueuedApproval>(r.body));
+  }
+
+  async keys(source: string): Promise<{ key: string; externalId: string; sourceUpdatedAt: string }[]> {
+    return this.sql<{ key: string; externalId: string; sourceUpdatedAt: string }>(
+      'SELECT key, external_id AS externalId, source_updated_at AS sourceUpdatedAt FROM approvals WHERE source = ? ORDER BY key',
+    ).all(source);
+  }
+
+  async count(options: ListOptions): Promise<number> {
+    return this.sql<{ n: number }>(`
+      SELECT count(*) AS n FROM approvals
+      WHERE source_updated_at >= @notBefore ${options.source === undefined ? '' : 'AND source = @source'}`).get(filter(options))!.n;
+  }
+
+  async purgeExpired(ctx: CommitContext): Promise<string[]> {
+    return this.write(() => {
+      const expired = this.sql<{ body: string }>('SELECT body FROM approvals WHERE source_updated_at < ? ORDER BY key')
+        .all(ctx.notBefore.toISOString())
+        .map((r) => parse<QueuedApproval>(r.body));
+      for (const [source, rows] of bySource(expired)) {
+        const existing = new Map(rows.map((row) => [row.key, row]));
+        const completions = rows.map((row) => ({ key: row.key, status: 'expired' as const }));
+        this.apply(planBatch(existing, { source, approvals: [], completions }, ctx), ctx.now);
+      }
+      return expired.map((row) => row.key);
+    });
+  }
+
+  async parkedApprovers(source: string): Promise<Approver[]> {
+    const rows = this.sql<{ approver: string }>("SELECT approver FROM outbox WHERE state = 'parked' AND source = ? ORDER BY id").all(source);
+    const approvers = new Map<string, Approver>();
+    for (const row of rows) {
+      const approver = parse<Approver>(row.approver);
+      if (!approvers.has(approver.sourceUserId)) approvers.set(approver.sourceUserId, approver);
+    }
+    return [...approvers.values()];
+  }
+
+  async resolveApprover(source: string, approver: Required<Pick<Approver, 'sourceUserId' | 'email'>> & Approver): Promise<number> {
+    const email = normEmail(approver.email);
+    if (!email) throw new Error(`approver ${approver.sourceUserId} of ${source}: cannot resolve to an empty e-mail`);
+    const id = approver.sourceUserId;
+    return this.write(() => {
+      const named = this.sql<{ body: string }>(`
+        SELECT a.body FROM approval_approvers p CROSS JOIN approvals a ON a.key = p.approval_key
+        WHERE p.source = ? AND p.source_user_id = ?`).all(source, id);
+      for (const { body } of named) {
+        const row = parse<QueuedApproval>(body);
+        const approvers = row.approvers.map((a) => (a.sourceUserId === id ? { ...a, email } : a));
+        this.sql('UPDATE approvals SET body = ? WHERE key = ?').run(JSON.stringify({ ...row, approvers }), row.key);
+      }
+      this.sql('UPDATE approval_approvers SET email = ? WHERE source = ? AND source_user_id = ?').run(email, source, id);
+      const parked = this.sql<{ id: number; approver: string }>(
+        "SELECT id, approver FROM outbox WHERE state = 'parked' AND source = ? AND approver_id = ?",
+      ).all(source, id);
+      for (const entry of parked) {
+        this.sql("UPDATE outbox SET state = 'pending', approver = ? WHERE id = ?")
+          .run(JSON.stringify({ ...parse<Approver>(entry.approver), email }), entry.id);
+      }
+      return parked.length;
+    });
+  }
+
+  async claimOutbox(limit: number, now: Date, leaseMs: number): Promise<OutboxEntry[]> {
+    if (limit <= 0) return [];
+    // One statement, so one atomic step. Each arm reads at most `limit` ids through
+    // outbox_by_state, however many settled rows the outbox has accumulated.
+    const rows = this.sql<OutboxRow>(`
+      UPDATE outbox SET state = 'inflight', claimed_at = @now, attempts = attempts + 1
+      WHERE id IN (
+        SELECT id FROM (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= @now ORDER BY id LIMIT @limit)
+        UNION ALL
+        SELECT id FROM (SELECT id FROM outbox WHERE state = 'inflight' AND claimed_at <= @expired ORDER BY id LIMIT @limit)
+        ORDER BY id LIMIT @limit)
+      RETURNING ${OUTBOX_COLUMNS}`).all({
+      now: now.toISOString(),
+      expired: new Date(now.getTime() - leaseMs).toISOString(),
+      limit: Math.trunc(limit),
+    });
+    return rows.sort((a, b) => a.id - b.id).map(toEntry);
+  }
+
+  async settleOutbox(id: number, outcome: OutboxOutcome, now: Date): Promise<void> {
+    const at = now.toISOString();
+    this.write(() => {
+      const entry = this.sql<{ approval_key: string; approver_id: string; channel: string; revision: number }>(
+        'SELECT approval_key, approver_id, channel, revision FROM outbox WHERE id = ?',
+      ).get(id);
+      if (!entry) throw new Error(`outbox entry ${id} does not exist`);
+      switch (outcome.state) {
+        case 'delivered':
+          this.sql("UPDATE outbox SET state = 'delivered', claimed_at = NULL, settled_at = ? WHERE id = ?").run(at, id);
+          if (outcome.receipt) {
+            // A late delivery of an older revision never replaces the receipt of a newer message.
+            this.sql(`
+              INSERT INTO receipts (approval_key, approver_id, channel, ref, revision) VALUES (?, ?, ?, ?, ?)
+              ON CONFLICT (approval_key, approver_id, channel) DO UPDATE SET ref = excluded.ref, revision = excluded.revision
+              WHERE excluded.revision >= receipts.revision`)
+              .run(entry.approval_key, entry.approver_id, entry.channel, outcome.receipt.ref, entry.revision);
+          }
+          return;
+        case 'superseded':
+          this.sql("UPDATE outbox SET state = 'superseded', claimed_at = NULL, settled_at = ? WHERE id = ?").run(at, id);
+          return;
+        case 'retry':
+          this.sql("UPDATE outbox SET state = 'pending', claimed_at = NULL, next_attempt_at = ?, last_error = ? WHERE id = ?")
+            .run(outcome.nextAttemptAt.toISOString(), outcome.error, id);
+          return;
+        case 'dead':
+          this.sql("UPDATE outbox SET state = 'dead', claimed_at = NULL, settled_at = ?, last_error = ? WHERE id = ?")
+            .run(at, outcome.error, id);
+          return;
+      }
+    });
+  }
+
+  async listOutbox(state: OutboxState, limit?: number): Promise<OutboxEntry[]> {
+    return this.sql<OutboxRow>(`SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE state = ? ORDER BY id LIMIT ?`)
+      .all(state, sqlLimit(limit))
+      .map(toEntry);
+  }
+
+  async releaseInflight(): Promise<number> {
+    return this.sql("UPDATE outbox SET state = 'pending', claimed_at = NULL WHERE state = 'inflight'").run().changes;
+  }
+
+  async receipt(approvalKey: string, approverId: string, channel: string): Promise<DeliveryReceipt | undefined> {
+    const row = this.sql<{ ref: string }>('SELECT ref FROM receipts WHERE approval_key = ? AND approver_id = ? AND channel = ?')
+      .get(approvalKey, approverId, channel);
+    return row && { ref: row.ref };
+  }
+
+  async getState(namespace: string, key: string): Promise<string | undefined> {
+    return this.sql<{ value: string }>('SELECT value FROM source_state WHERE namespace = ? AND key = ?').get(namespace, key)?.value;
+  }
+
+  async setState(namespace: string, key: string, value: string): Promise<void> {
+    this.sql('INSERT INTO source_state (namespace, key, value) VALUES (?, ?, ?) ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value')
+      .run(namespace, key, value);
+  }
+
+  async listAudit(limit?: number): Promise<AuditRecord[]> {
+    const rows = this.sql<{ id: number; at: string; actor: string; action: string; key: string | null; detail: string | null }>(
+      'SELECT id, at, actor, action, key, detail FROM audit_log ORDER BY id DESC LIMIT ?',
+    ).all(sqlLimit(limit));
+    return rows.map(({ key, detail, ...record }) => ({
+      ...record,
+      ...(key === null ? {} : { key }),
+      ...(detail === null ? {} : { detail }),
+    }));
+  }
+
+  private row(key: string): QueuedApproval | undefined {
+    const row = this.sql<{ body: string }>('SELECT body FROM approvals WHERE key = ?').get(key);
+    return row && parse<QueuedApproval>(row.body);
+  }
+
+  /** Writes what `planBatch` decided; returns how many outbox entries were new. */
+  private apply(plan: BatchPlan, now: Date): number {
+    for (const key of plan.deletes) this.sql('DELETE FROM approvals WHERE key = ?').run(key);
+    for (const row of plan.upserts) this.put(row);
+    const createdAt = now.toISOString();
+    let written = 0;
+    for (const draft of plan.outbox) {
+      // ON CONFLICT names the one constraint a replay may hit; any other violation still fails the batch.
+      written += this.sql(`
+        INSERT INTO outbox (approval_key, source, revision, channel, approver, approver_id, action, outcome, card,
+                            idempotency_key, state, next_attempt_at, created_at)
+        VALUES (@approvalKey, @source, @revision, @channel, @approver, @approverId, @action, @outcome, @card,
+                @idempotencyKey, @state, @createdAt, @createdAt)
+        ON CONFLICT (idempotency_key) DO NOTHING`).run({
+        approvalKey: draft.approvalKey,
+        source: draft.source,
+        revision: draft.revision,
+        channel: draft.channel,
+        approver: JSON.stringify(draft.approver),
+        approverId: draft.approver.sourceUserId,
+        action: draft.action,
+        outcome: draft.outcome ?? null,
+        card: JSON.stringify(draft.card),
+        idempotencyKey: draft.idempotencyKey,
+        state: draft.state,
+        createdAt,
+      }).changes;
+    }
+    return written;
+  }
+
+  private put(row: QueuedApproval): void {
+    const sourceUpdatedAt = isoTime(row.sourceUpdatedAt, row.key);
+    this.sql(`
+      INSERT INTO approvals (key, source, kind, external_id, status, revision, fingerprint, source_updated_at, queued_at, body)
+      VALUES (@key, @source, @kind, @externalId, @status, @revision, @fingerprint, @sourceUpdatedAt, @queuedAt, @body)
+      ON CONFLICT (key) DO UPDATE SET
+        status = excluded.status, revision = excluded.revision, fingerprint = excluded.fingerprint,
+        source_updated_at = excluded.source_updated_at, queued_at = excluded.queued_at, body = excluded.body`).run({
+      key: row.key,
+      source: row.source,
+      kind: row.kind,
+      externalId: row.externalId,
+      status: row.status,
+      revision: row.revision,
+      fingerprint: row.fingerprint,
+      sourceUpdatedAt,
+      queuedAt: row.queuedAt,
+      body: JSON.stringify(row),
+    });
+    this.sql('DELETE FROM approval_approvers WHERE approval_key = ?').run(row.key);
+    for (const approver of row.approvers) {
+      this.sql('INSERT INTO approval_approvers (approval_key, source_user_id, email, source, source_updated_at) VALUES (?, ?, ?, ?, ?)')
+        .run(row.key, approver.sourceUserId, normEmail(approver.email) ?? null, row.source, sourceUpdatedAt);
+    }
+  }
+
+  /** A prepared statement, prepared once per SQL text. */
+  private sql<R = unknown>(text: string): Database.Statement<unknown[], R> {
+    const db = this.open();
+    let statement = this.statements.get(text);
+    if (!statement) {
+      statement = db.prepare(text);
+      this.statements.set(text, statement);
+    }
+    return statement as Database.Statement<unknown[], R>;
+  }
+
+  /** IMMEDIATE takes the write lock up front, so a second process waits (busy_timeout) instead of failing mid-transaction. */
+  private write<T>(work: () => T): T {
+    return this.open().transaction(work).immediate();
+  }
+
+  private open(): Database.Database {
+    if (!this.db) throw new Error(this.closed ? `queue ${this.path} is closed` : `queue ${this.path} is not initialised: call init() first`);
+    return this.db;
+  }
+}
+
+function toEntry(row: OutboxRow): OutboxEntry {
+  return {
+    id: row.id,
+    approvalKey: row.approval_key,
+    source: row.source,
+    revision: row.revision,
+    channel: row.channel,
+    approver: parse<Approver>(row.approver),
+    action: row.action,
+    ...(row.outcome === null ? {} : { outcome: row.outcome }),
+    card: parse(row.card),
+    idempotencyKey: row.idempotency_key,
+    state: row.state,
+    // The column counts the current claim too; callers see earlier claims only, so 0 means first try.
+    attempts: row.state === 'inflight' ? row.attempts - 1 : row.attempts,
+    ...(row.last_error === null ? {} : { lastError: row.last_error }),
+    createdAt: row.created_at,
+  };
+}
+
+function filter(options: ListOptions): { notBefore: string; source?: string } {
+  return { notBefore: options.notBefore.toISOString(), ...(options.source === undefined ? {} : { source: options.source }) };
+}
+
+/** SQLite reads a negative LIMIT as none. */
+function sqlLimit(limit: number | undefined): number {
+  return limit === undefined ? -1 : Math.max(0, Math.trunc(limit));
+}
+
+/** Only this adapter writes these columns, so what comes back is what went in. */
+function parse<T>(json: string): T {
+  return JSON.parse(json) as T;
+}
+
+/** The `toISOString()` form of a time, so the column sorts as time does; throws on a time that is not one. */
+function isoTime(value: string, key: string): string {
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new Error(`approval ${key}: sourceUpdatedAt "${value}" is not a time`);
+  return new Date(ms).toISOString();
+}
+
+function normEmail(email: string | undefined): string | undefined {
+  return email?.trim().toLowerCase() || undefined;
+}
+
+function bySource(rows: readonly QueuedApproval[]): Map<string, QueuedApproval[]> {
+  const groups = new Map<string, QueuedApproval[]>();
+  for (const row of rows) {
+    const group = groups.get(row.source);
+    if (group) group.push(row);
+    else groups.set(row.source, [row]);
+  }
+  return groups;
+}

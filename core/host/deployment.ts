@@ -1,0 +1,253 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { Ajv, type ErrorObject } from 'ajv';
+import addFormats from 'ajv-formats';
+import { PluginCatalog, type CatalogEntry } from './plugin-catalog.js';
+import { isSecretRef, resolveSecrets } from './secrets.js';
+import type { PluginKind } from './plugin-api.js';
+
+/** The file a host reads when `--config` is not given. */
+export const DEFAULT_CONFIG_FILE = 'approvals.config.json';
+
+export interface InstanceSpec {
+  readonly id: string;
+  readonly plugin: string;
+  readonly config: Record<string, unknown>;
+}
+
+export interface SourceSpec extends InstanceSpec {
+  readonly pollIntervalSeconds: number;
+  readonly sweepIntervalSeconds: number;
+}
+
+/** A validated deployment with secrets resolved and each instance matched to its plugin. */
+export interface Deployment {
+  readonly file: string | undefined;
+  readonly baseDir: string;
+  readonly retentionDays: number;
+  readonly queue: { readonly adapter: string; readonly config: Record<string, unknown>; readonly plugin: CatalogEntry };
+  readonly sources: readonly (SourceSpec & { readonly entry: CatalogEntry })[];
+  readonly notifiers: readonly (InstanceSpec & { readonly entry: CatalogEntry })[];
+  readonly delivery: { readonly maxAttempts: number; readonly leaseSeconds: number };
+  readonly http: { readonly port: number; readonly host: string } | undefined;
+}
+
+/** Bad configuration: one `<json path>: <problem>` line per problem. Nothing starts. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: readonly string[]) {
+    super(problems.join('\n'));
+  }
+}
+
+const ID = '^[a-z][a-z0-9-]{0,62}$';
+const instance = (extra: Record<string, unknown> = {}) => ({
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'plugin'],
+  properties: {
+    id: { type: 'string', pattern: ID },
+    plugin: { type: 'string', minLength: 1 },
+    config: { type: 'object', default: {} },
+    ...extra,
+  },
+});
+
+const deploymentSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    $schema: { type: 'string' },
+    plugins: { type: 'array', items: { type: 'string', minLength: 1 }, default: [] },
+    retentionDays: { type: 'integer', minimum: 1, maximum: 3650, default: 30 },
+    queue: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['adapter'],
+      properties: { adapter: { type: 'string', minLength: 1 }, config: { type: 'object', default: {} } },
+      default: { adapter: 'sqlite' },
+    },
+    sources: {
+      type: 'array',
+      items: instance({
+        pollIntervalSeconds: { type: 'number', minimum: 1, default: 60 },
+        sweepIntervalSeconds: { type: 'number', minimum: 0, default: 900 },
+      }),
+      default: [],
+    },
+    notifiers: { type: 'array', items: instance(), default: [{ id: 'console', plugin: 'console' }] },
+    delivery: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        maxAttempts: { type: 'integer', minimum: 1, default: 10 },
+        leaseSeconds: { type: 'number', minimum: 1, default: 60 },
+      },
+      default: {},
+    },
+    http: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080 }, host: { type: 'string', default: '127.0.0.1' } },
+    },
+  },
+} as const;
+
+function newAjv(): Ajv {
+  const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
+  addFormats.default(ajv);
+  // `"secret": true` marks a field that must be a reference ({"env": "NAME"} or {"file": "path"}), never a literal.
+  ajv.addKeyword({
+    keyword: 'secret',
+    schemaType: 'boolean',
+    errors: true,
+    validate: function check(wanted: boolean, data: unknown): boolean {
+      if (!wanted || isSecretRef(data)) return true;
+      (check as unknown as { errors: Partial<ErrorObject>[] }).errors = [
+        { keyword: 'secret', message: 'must be a secret reference such as {"env": "NAME"} or {"file": "path"}, not a literal', params: {} },
+      ];
+      return false;
+    },
+  });
+  // `"httpsUrl": true`: an https URL; plain http only on loopback (the sandbox, local fakes).
+  ajv.addKeyword({
+    keyword: 'httpsUrl',
+    schemaType: 'boolean',
+    type: 'string',
+    errors: true,
+    validate: function check(wanted: boolean, data: string): boolean {
+      if (!wanted || isAcceptableUrl(data)) return true;
+      (check as unknown as { errors: Partial<ErrorObject>[] }).errors = [
+        { keyword: 'httpsUrl', message: 'must be an https URL (http is allowed only on 127.0.0.1 or localhost)', params: {} },
+      ];
+      return false;
+    },
+  });
+  return ajv;
+}
+
+export function isAcceptableUrl(value: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  if (url.protocol === 'https:') return true;
+  return url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+}
+
+/** `/sources/0/config/baseUrl` → `sources[0].config.baseUrl`. */
+export function jsonPath(prefix: string, pointer: string): string {
+  let out = prefix;
+  for (const raw of pointer.split('/').slice(1)) {
+    const part = raw.replaceAll('~1', '/').replaceAll('~0', '~');
+    out += /^\d+$/.test(part) ? `[${part}]` : out ? `.${part}` : part;
+  }
+  return out || '(root)';
+}
+
+function describe(prefix: string, errors: readonly ErrorObject[] | null | undefined): string[] {
+  // An if/then failure is reported by the `then` branch's own error; the `if` line says nothing more.
+  return (errors ?? []).filter((e) => e.keyword !== 'if').map((e) => {
+    if (e.keyword === 'required') return `${jsonPath(prefix, `${e.instancePath}/${e.params.missingProperty as string}`)}: is required`;
+    if (e.keyword === 'additionalProperties') {
+      return `${jsonPath(prefix, `${e.instancePath}/${e.params.additionalProperty as string}`)}: is not a known setting`;
+    }
+    if (e.keyword === 'enum') return `${jsonPath(prefix, e.instancePath)}: must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+    if (e.keyword === 'format' && (e.params.format === 'uri' || e.params.format === 'url')) return `${jsonPath(prefix, e.instancePath)}: must be a URL`;
+    return `${jsonPath(prefix, e.instancePath)}: ${e.message ?? 'is invalid'}`;
+  });
+}
+
+function parseJson(text: string, file: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    const message = (error as Error).message;
+    const pos = /position (\d+)/.exec(message);
+    let where = '';
+    if (pos) {
+      const before = text.slice(0, Number(pos[1]));
+      const line = before.split('\n').length;
+      where = ` at line ${line}, column ${before.length - before.lastIndexOf('\n')}`;
+    }
+    throw new ConfigError([`${file}: malformed JSON${where}: ${message}`]);
+  }
+}
+
+/**
+ * Reads and validates a deployment: the file against the deployment schema, every plugin name
+ * against the catalog, every instance config against its plugin's schema, every secret
+ * reference against the environment. Throws a {@link ConfigError} listing every problem.
+ */
+export function loadDeployment(
+  file: string | undefined,
+  options: { env?: NodeJS.ProcessEnv; raw?: unknown; catalog?: PluginCatalog } = {},
+): Deployment {
+  const env = options.env ?? process.env;
+  let raw: unknown = options.raw;
+  const baseDir = file ? dirname(resolve(file)) : process.cwd();
+  if (raw === undefined) {
+    if (!file) throw new Error('loadDeployment needs a file or a raw deployment');
+    if (!existsSync(file)) throw new ConfigError([`${file}: no such file`]);
+    raw = parseJson(readFileSync(file, 'utf8'), file);
+  }
+  const ajv = newAjv();
+  const validate = ajv.compile(deploymentSchema);
+  if (!validate(raw)) throw new ConfigError(describe('', validate.errors));
+  const d = raw as {
+    plugins: string[];
+    retentionDays: number;
+    queue: { adapter: string; config: Record<string, unknown> };
+    sources: SourceSpec[];
+    notifiers: InstanceSpec[];
+    delivery: { maxAttempts: number; leaseSeconds: number };
+    http?: { port: number; host: string };
+  };
+
+  const problems: string[] = [];
+  const catalog = options.catalog ?? PluginCatalog.builtIn(problems);
+  d.plugins.forEach((loc, i) => catalog.addLocation(loc, baseDir, `plugins[${i}]`, problems));
+
+  const check = (kind: PluginKind, pluginId: string, config: Record<string, unknown>, path: string, what: string) => {
+    const entry = catalog.get(pluginId, kind);
+    if (!entry) {
+      const known = catalog.ids(kind);
+      problems.push(`${path}: unknown ${what} "${pluginId}" (known: ${known.join(', ') || 'none'})`);
+      return undefined;
+    }
+    const validateConfig = ajv.compile(entry.manifest.configSchema);
+    if (!validateConfig(config)) {
+      problems.push(...describe(`${path.replace(/\.(plugin|adapter)$/, '')}.config`, validateConfig.errors));
+      return undefined;
+    }
+    const resolved = resolveSecrets(config, `${path.replace(/\.(plugin|adapter)$/, '')}.config`, env, baseDir, problems);
+    return { entry, config: resolved as Record<string, unknown> };
+  };
+
+  const queue = check('queue', d.queue.adapter, d.queue.config, 'queue.adapter', 'queue adapter');
+  const duplicates = (list: InstanceSpec[], what: string, path: string) => {
+    const seen = new Set<string>();
+    list.forEach((s, i) => {
+      if (seen.has(s.id)) problems.push(`${path}[${i}].id: duplicate ${what} id "${s.id}"`);
+      seen.add(s.id);
+    });
+  };
+  duplicates(d.sources, 'source', 'sources');
+  duplicates(d.notifiers, 'notifier', 'notifiers');
+  const sources = d.sources.map((s, i) => ({ s, c: check('source', s.plugin, s.config, `sources[${i}].plugin`, 'source plugin') }));
+  const notifiers = d.notifiers.map((n, i) => ({ n, c: check('notifier', n.plugin, n.config, `notifiers[${i}].plugin`, 'notifier plugin') }));
+  if (problems.length > 0 || !queue) throw new ConfigError(problems);
+
+  return {
+    file,
+    baseDir,
+    retentionDays: d.retentionDays,
+    queue: { adapter: d.queue.adapter, config: queue.config, plugin: queue.entry },
+    sources: sources.map(({ s, c }) => ({ ...s, config: c!.config, entry: c!.entry })),
+    notifiers: notifiers.map(({ n, c }) => ({ ...n, config: c!.config, entry: c!.entry })),
+    delivery: d.delivery,
+    http: d.http,
+  };
+}

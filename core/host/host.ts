@@ -1,0 +1,185 @@
+import { Container, type ServiceIdentifier } from '../di.js';
+import { ApprovalQueue } from '../contracts/approval-queue.js';
+import { ApprovalSource, SourceState, type SourceCapabilities } from '../contracts/approval-source.js';
+import { Clock, systemClock } from '../contracts/clock.js';
+import { IdentityDirectory } from '../contracts/identity-directory.js';
+import { Logger } from '../contracts/logger.js';
+import { Notifier } from '../contracts/notifier.js';
+import { ApproverResolver } from '../pipeline/approver-resolver.js';
+import { createCardRenderer } from '../pipeline/card-renderer.js';
+import { OutboxWorker, defaultOutboxWorkerOptions, type DrainReport } from '../pipeline/outbox-worker.js';
+import type { CardRenderer, CommitContext } from '../pipeline/planner.js';
+import { SourceRunner, type CycleReport } from '../pipeline/source-runner.js';
+import type { Deployment, InstanceSpec } from './deployment.js';
+import { PluginCatalog, type CatalogEntry } from './plugin-catalog.js';
+import { PluginContext } from './plugin-api.js';
+
+const DAY_MS = 86_400_000;
+
+export interface HostOptions {
+  readonly clock?: Clock;
+  readonly logger: Logger;
+}
+
+export interface OnceReport {
+  readonly cycles: CycleReport[];
+  readonly failures: { source: string; error: string }[];
+  readonly delivery: DrainReport;
+}
+
+/**
+ * The composition root: the only place that reads the container. It loads the queue adapter into
+ * the root container and each source and notifier instance into a child container of its own
+ * (so two Concur companies can run side by side), then wires one detection loop per source and
+ * one outbox worker.
+ */
+export class Host {
+  readonly runners: SourceRunner[] = [];
+  private worker!: OutboxWorker;
+  private deliveryTimer: NodeJS.Timeout | undefined;
+  private draining: Promise<unknown> | undefined;
+  private readonly root = new Container({ defaultScope: 'Singleton' });
+  private readonly children: Container[] = [];
+  readonly sources = new Map<string, ApprovalSource>();
+  readonly notifiers = new Map<string, Notifier>();
+  render!: CardRenderer;
+  queue!: ApprovalQueue;
+  readonly clock: Clock;
+  readonly logger: Logger;
+
+  private constructor(readonly deployment: Deployment, options: HostOptions) {
+    this.clock = options.clock ?? systemClock;
+    this.logger = options.logger;
+  }
+
+  static async create(deployment: Deployment, options: HostOptions): Promise<Host> {
+    const host = new Host(deployment, options);
+    await host.compose();
+    return host;
+  }
+
+  private async child<T>(entry: CatalogEntry, spec: InstanceSpec, token: ServiceIdentifier<T>, extra?: (c: Container) => void): Promise<Container> {
+    const factory = await PluginCatalog.load(entry);
+    const child = new Container({ parent: this.root, defaultScope: 'Singleton' });
+    child.bind(PluginContext).toConstantValue({ instanceId: spec.id, config: spec.config, baseDir: this.deployment.baseDir });
+    extra?.(child);
+    this.children.push(child);
+    await child.loadAsync(factory({ instanceId: spec.id, config: spec.config, baseDir: this.deployment.baseDir }));
+    if (!child.isCurrentBound(token)) throw new Error(`plugin "${entry.manifest.id}" (${spec.id}) does not bind its contract`);
+    return child;
+  }
+
+  private async compose(): Promise<void> {
+    const d = this.deployment;
+    this.root.bind(Clock).toConstantValue(this.clock);
+    this.root.bind(Logger).toConstantValue(this.logger);
+    const queueFactory = await PluginCatalog.load(d.queue.plugin);
+    await this.root.loadAsync(queueFactory({ instanceId: d.queue.adapter, config: d.queue.config, baseDir: d.baseDir }));
+    this.queue = this.root.get(ApprovalQueue);
+    await this.queue.init();
+
+    for (const spec of d.notifiers) {
+      const child = await this.child(spec.entry, spec, Notifier);
+      const notifier = child.get(Notifier);
+      if (notifier.id !== spec.id) throw new Error(`notifier plugin "${spec.plugin}" reported id "${notifier.id}", expected "${spec.id}"`);
+      this.notifiers.set(spec.id, notifier);
+    }
+
+    const capabilities = new Map<string, SourceCapabilities>();
+    const directories = new Map<string, IdentityDirectory | undefined>();
+    for (const spec of d.sources) {
+      const queue = this.queue;
+      const child = await this.child(spec.entry, spec, ApprovalSource, (c) => {
+        c.bind(SourceState).toConstantValue({
+          get: (key) => queue.getState(`source:${spec.id}`, key),
+          set: (key, value) => queue.setState(`source:${spec.id}`, key, value),
+        });
+      });
+      const source = child.get(ApprovalSource);
+      if (source.id !== spec.id) throw new Error(`source plugin "${spec.plugin}" reported id "${source.id}", expected "${spec.id}"`);
+      if (this.sources.has(source.id)) throw new Error(`duplicate source id "${source.id}"`);
+      this.sources.set(source.id, source);
+      capabilities.set(source.id, source.capabilities);
+      directories.set(source.id, child.isCurrentBound(IdentityDirectory) ? child.get(IdentityDirectory) : undefined);
+    }
+    this.render = createCardRenderer(capabilities);
+
+    const channels = [...this.notifiers.keys()];
+    for (const spec of d.sources) {
+      const source = this.sources.get(spec.id)!;
+      const resolver = new ApproverResolver(directories.get(spec.id), this.logger.child({ source: spec.id }));
+      this.runners.push(
+        new SourceRunner(source, this.queue, resolver, this.clock, this.logger.child({ source: spec.id }), {
+          pollIntervalMs: spec.pollIntervalSeconds * 1000,
+          sweepIntervalMs: spec.sweepIntervalSeconds * 1000,
+          retentionDays: d.retentionDays,
+          channels,
+          render: this.render,
+        }, (report, error) => this.afterCycle(spec.id, report, error)),
+      );
+    }
+    this.worker = new OutboxWorker(this.queue, [...this.notifiers.values()], this.clock, this.logger.child({ component: 'outbox' }), {
+      ...defaultOutboxWorkerOptions,
+      maxAttempts: d.delivery.maxAttempts,
+      leaseMs: d.delivery.leaseSeconds * 1000,
+    });
+  }
+
+  /** What every queue read uses as "now" and the retention cut-off. */
+  commitContext(): CommitContext {
+    const now = this.clock.now();
+    return { now, channels: [...this.notifiers.keys()], notBefore: new Date(now.getTime() - this.deployment.retentionDays * DAY_MS), render: this.render };
+  }
+
+  private afterCycle(source: string, report: CycleReport | undefined, error: unknown): void {
+    if (error) this.logger.error({ source, err: error instanceof Error ? error.message : String(error) }, 'cycle failed; the next cycle resumes from the last committed cursor');
+    else if (report && (report.committed.inserted || report.committed.updated || report.committed.completed || report.purged)) {
+      this.logger.info({ source, ...report.committed, purged: report.purged, swept: report.swept }, 'cycle committed changes');
+    }
+    void this.drain();
+  }
+
+  /** Delivers what is due; concurrent calls share one pass. */
+  drain(): Promise<unknown> {
+    this.draining ??= this.worker.drain().catch((error: unknown) => {
+      this.logger.error({ err: error instanceof Error ? error.message : String(error) }, 'outbox pass failed');
+    }).finally(() => {
+      this.draining = undefined;
+    });
+    return this.draining;
+  }
+
+  /** One detection + processing + delivery cycle for every source. */
+  async runOnce(): Promise<OnceReport> {
+    await this.queue.releaseInflight();
+    const cycles: CycleReport[] = [];
+    const failures: { source: string; error: string }[] = [];
+    for (const runner of this.runners) {
+      try {
+        const report = await runner.runOnce();
+        if (report) cycles.push(report);
+      } catch (error) {
+        failures.push({ source: runner.source.id, error: error instanceof Error ? error.message : String(error) });
+      }
+    }
+    const delivery = await this.worker.drain();
+    return { cycles, failures, delivery };
+  }
+
+  /** Starts every detection loop and the delivery timer (a pass every second for retries). */
+  async start(): Promise<void> {
+    await this.queue.releaseInflight();
+    for (const runner of this.runners) runner.start();
+    this.deliveryTimer = setInterval(() => void this.drain(), 1000);
+  }
+
+  /** Graceful stop: loops stop, the batch being read is abandoned (replayed next start), delivery finishes its entry. */
+  async stop(): Promise<void> {
+    if (this.deliveryTimer) clearInterval(this.deliveryTimer);
+    await Promise.all(this.runners.map((r) => r.stop()));
+    await this.draining;
+    for (const child of this.children) await child.unbindAllAsync().catch(() => undefined);
+    await this.root.unbindAllAsync().catch(() => undefined);
+    await this.queue.close();
+  }
+}

@@ -1,0 +1,110 @@
+import type { Approval } from '../model/approval.js';
+import { parseApprovalKey } from '../model/approval.js';
+import type { Completion, QueuedApproval } from '../model/queue-types.js';
+import type { Host } from './host.js';
+
+export interface AuditDifference {
+  readonly source: string;
+  readonly key: string;
+  /** missing: pending in the source, not queued. stale: queued, no longer pending. changed: queued with other data. */
+  readonly kind: 'missing' | 'stale' | 'changed';
+  readonly detail: string;
+}
+
+/**
+ * The operator's tools (`queue remove`, `queue resync`, `audit --fix`). Every change goes through
+ * `queue.commit` with an audit entry, so it lands in the same transaction as its log line.
+ */
+export class Operations {
+  constructor(private readonly host: Host) {}
+
+  private source(key: string) {
+    const { source } = parseApprovalKey(key);
+    const found = this.host.sources.get(source);
+    if (!found) throw new Error(`no source "${source}" in this deployment (known: ${[...this.host.sources.keys()].join(', ') || 'none'})`);
+    return found;
+  }
+
+  async remove(key: string, actor: string): Promise<QueuedApproval> {
+    const row = await this.host.queue.get(key);
+    if (!row) throw new Error(`${key} is not queued`);
+    await this.host.queue.commit(
+      { source: row.source, approvals: [], completions: [{ key, status: 'no_longer_required' }], audit: [{ actor, action: 'queue.remove', key }] },
+      this.host.commitContext(),
+    );
+    return row;
+  }
+
+  /** Re-reads one approval from its source: updated if still pending, removed otherwise. */
+  async resync(key: string, actor: string): Promise<{ status: string; queued: boolean }> {
+    const { externalId } = parseApprovalKey(key);
+    const source = this.source(key);
+    const signal = AbortSignal.timeout(60_000);
+    const queued = await this.host.queue.get(key);
+    const [result] = await source.verify([{ externalId, details: queued?.details }], { signal, now: this.host.clock.now() });
+    const approvals: Approval[] = result?.found ? [result.approval] : [];
+    const completions: Completion[] = result?.found ? [] : [{ key, status: 'no_longer_required' }];
+    const status = result?.found ? result.approval.status : 'not found';
+    await this.host.queue.commit(
+      { source: source.id, approvals, completions, audit: [{ actor, action: 'queue.resync', key, detail: `source says ${status}` }] },
+      this.host.commitContext(),
+    );
+    return { status, queued: (await this.host.queue.get(key)) !== undefined };
+  }
+
+  /** Compares the queue with each source; with `fix`, repairs every difference (logged as `audit.fix`). */
+  async audit(options: { source?: string; fix: boolean; actor: string }): Promise<AuditDifference[]> {
+    const differences: AuditDifference[] = [];
+    for (const source of this.host.sources.values()) {
+      if (options.source && source.id !== options.source) continue;
+      const ctx = { signal: AbortSignal.timeout(30 * 60_000), now: this.host.clock.now() };
+      const pending = new Map<string, Approval>();
+      for await (const page of source.listPending(ctx)) for (const a of page) pending.set(a.key, a);
+      const queuedKeys = await this.host.queue.keys(source.id);
+      const queued = new Set(queuedKeys.map((k) => k.key));
+      const found: AuditDifference[] = [];
+      for (const [key, a] of pending) {
+        if (!queued.has(key)) found.push({ source: source.id, key, kind: 'missing', detail: `pending in ${source.id} since ${a.sourceUpdatedAt}, not queued` });
+        else {
+          const row = await this.host.queue.get(key);
+          const approversNow = a.approvers.map((p) => p.sourceUserId).sort().join(',');
+          const approversQueued = row?.approvers.map((p) => p.sourceUserId).sort().join(',');
+          if (row && (approversNow !== approversQueued || row.title !== a.title || row.amount?.value !== a.amount?.value)) {
+            found.push({ source: source.id, key, kind: 'changed', detail: `queue differs from ${source.id} (approvers ${approversQueued} → ${approversNow})` });
+          }
+        }
+      }
+      const notSeen = queuedKeys.filter((k) => !pending.has(k.key));
+      const refs = await Promise.all(notSeen.map(async (k) => ({ externalId: k.externalId, details: (await this.host.queue.get(k.key))?.details })));
+      const verified = refs.length ? await source.verify(refs, ctx) : [];
+      const byId = new Map(verified.map((r) => [r.found ? r.approval.externalId : r.externalId, r]));
+      for (const k of notSeen) {
+        const r = byId.get(k.externalId);
+        if (r?.found && r.approval.status === 'pending') continue; // listed late: not a difference
+        found.push({ source: source.id, key: k.key, kind: 'stale', detail: r?.found ? `${r.approval.status} in ${source.id}` : `not found in ${source.id}` });
+      }
+      differences.push(...found);
+      if (options.fix && found.length) {
+        const approvals: Approval[] = [];
+        const completions: Completion[] = [];
+        for (const d of found) {
+          if (d.kind === 'stale') {
+            const r = byId.get(parseApprovalKey(d.key).externalId);
+            if (r?.found) approvals.push(r.approval);
+            else completions.push({ key: d.key, status: 'no_longer_required' });
+          } else approvals.push(pending.get(d.key)!);
+        }
+        await this.host.queue.commit(
+          {
+            source: source.id,
+            approvals,
+            completions,
+            audit: found.map((d) => ({ actor: options.actor, action: 'audit.fix', key: d.key, detail: `${d.kind}: ${d.detail}` })),
+          },
+          this.host.commitContext(),
+        );
+      }
+    }
+    return differences;
+  }
+}

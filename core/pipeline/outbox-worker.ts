@@ -1,0 +1,103 @@
+import type { DeliveryReceipt, OutboxEntry, OutboxOutcome } from '../model/queue-types.js';
+import type { ApprovalQueue } from '../contracts/approval-queue.js';
+import type { Clock } from '../contracts/clock.js';
+import type { Logger } from '../contracts/logger.js';
+import { PermanentDeliveryError, type Notifier } from '../contracts/notifier.js';
+
+export interface OutboxWorkerOptions {
+  readonly batchSize: number;
+  /** An inflight entry older than this is presumed abandoned by a dead worker and re-claimed. */
+  readonly leaseMs: number;
+  /** Attempts before an entry is dead-lettered. */
+  readonly maxAttempts: number;
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+}
+
+export const defaultOutboxWorkerOptions: OutboxWorkerOptions = {
+  batchSize: 50,
+  leaseMs: 60_000,
+  maxAttempts: 10,
+  backoffBaseMs: 1_000,
+  backoffMaxMs: 5 * 60_000,
+};
+
+export interface DrainReport {
+  delivered: number;
+  superseded: number;
+  retried: number;
+  dead: number;
+}
+
+/**
+ * Delivers the outbox: each entry goes to its channel once. `notify` posts; `update` and `close`
+ * edit the message recorded by the last receipt (a `notify` that never reached the approver
+ * is folded into the update; a `close` for a message never sent is dropped). An entry claimed
+ * again after a crash asks the channel whether it already holds the message before resending.
+ * Failures retry with exponential backoff and jitter, then go to the dead-letter list.
+ */
+export class OutboxWorker {
+  private readonly notifiers: ReadonlyMap<string, Notifier>;
+
+  constructor(
+    private readonly queue: ApprovalQueue,
+    notifiers: readonly Notifier[],
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+    private readonly options: OutboxWorkerOptions = defaultOutboxWorkerOptions,
+  ) {
+    this.notifiers = new Map(notifiers.map((n) => [n.id, n]));
+  }
+
+  /** Delivers every due entry; returns when none is left due. */
+  async drain(signal?: AbortSignal): Promise<DrainReport> {
+    const report: DrainReport = { delivered: 0, superseded: 0, retried: 0, dead: 0 };
+    for (;;) {
+      if (signal?.aborted) return report;
+      const claimed = await this.queue.claimOutbox(this.options.batchSize, this.clock.now(), this.options.leaseMs);
+      if (claimed.length === 0) return report;
+      for (const entry of claimed) {
+        const outcome = await this.deliver(entry);
+        await this.queue.settleOutbox(entry.id, outcome, this.clock.now());
+        if (outcome.state === 'retry') report.retried++;
+        else report[outcome.state]++;
+      }
+    }
+  }
+
+  private async deliver(entry: OutboxEntry): Promise<OutboxOutcome> {
+    const notifier = this.notifiers.get(entry.channel);
+    if (!notifier) return { state: 'dead', error: `no notifier "${entry.channel}" is configured` };
+    const email = entry.approver.email;
+    if (!email) return { state: 'dead', error: 'approver has no e-mail' };
+    try {
+      if (entry.attempts > 0 && notifier.findDelivered) {
+        const earlier = await notifier.findDelivered(entry.idempotencyKey);
+        if (earlier) return { state: 'delivered', receipt: earlier };
+      }
+      const previous = await this.queue.receipt(entry.approvalKey, entry.approver.sourceUserId, entry.channel);
+      // A close for a message never sent has nothing to close; an update whose notify never
+      // arrived is the approver's first message.
+      if (!previous && entry.action === 'close') return { state: 'superseded' };
+      const action = previous || entry.action === 'notify' ? entry.action : 'notify';
+      const receipt: DeliveryReceipt = await notifier.deliver({
+        idempotencyKey: entry.idempotencyKey,
+        action,
+        recipient: { ...entry.approver, email },
+        card: entry.card,
+        previous: action === 'notify' ? undefined : previous,
+      });
+      return { state: 'delivered', receipt };
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (error instanceof PermanentDeliveryError || entry.attempts + 1 >= this.options.maxAttempts) {
+        this.logger.error({ channel: entry.channel, key: entry.approvalKey, err: message }, 'delivery dead-lettered');
+        return { state: 'dead', error: message };
+      }
+      const wait = Math.min(this.options.backoffMaxMs, this.options.backoffBaseMs * 2 ** entry.attempts);
+      const jittered = wait / 2 + Math.random() * (wait / 2);
+      this.logger.warn({ channel: entry.channel, key: entry.approvalKey, attempt: entry.attempts + 1, err: message }, 'delivery failed; will retry');
+      return { state: 'retry', error: message, nextAttemptAt: new Date(this.clock.now().getTime() + jittered) };
+    }
+  }
+}

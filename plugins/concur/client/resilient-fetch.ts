@@ -1,0 +1,129 @@
+import {
+  ConsecutiveBreaker,
+  ExponentialBackoff,
+  TimeoutStrategy,
+  circuitBreaker,
+  handleAll,
+  retry,
+  timeout,
+  wrap,
+  type IBackoff,
+  type IBackoffFactory,
+  type IPolicy,
+  type IRetryBackoffContext,
+} from 'cockatiel';
+import type { Logger } from '../../../core/index.js';
+
+/** A `fetch` as openapi-fetch calls it. */
+export type FetchLike = (request: Request) => Promise<Response>;
+
+export interface ResilienceOptions {
+  /** Per attempt. Concur says to allow 60 s for a reply (http-status-codes.markdown). */
+  readonly timeoutMs: number;
+  readonly maxAttempts: number;
+  readonly baseDelayMs: number;
+  readonly maxDelayMs: number;
+  /** A `Retry-After` longer than this ends the call (the cycle fails cleanly and the next one resumes). */
+  readonly maxRetryAfterMs: number;
+}
+
+export const defaultResilience: ResilienceOptions = {
+  timeoutMs: 60_000,
+  maxAttempts: 4,
+  baseDelayMs: 500,
+  maxDelayMs: 30_000,
+  maxRetryAfterMs: 120_000,
+};
+
+const RETRYABLE = new Set([408, 429, 500, 502, 503, 504]);
+
+/** A response worth retrying, kept so the caller sees it if every attempt fails. */
+class RetryableResponse extends Error {
+  constructor(readonly response: Response) {
+    super(`HTTP ${response.status}`);
+  }
+}
+
+/** Waits what `Retry-After` asks (seconds or an HTTP date), else exponential backoff with jitter. */
+class RetryAfterBackoff implements IBackoffFactory<IRetryBackoffContext<unknown>> {
+  private readonly exponential: IBackoffFactory<unknown>;
+  constructor(
+    private readonly options: ResilienceOptions,
+    private readonly state?: IBackoff<unknown>,
+  ) {
+    this.exponential = state ?? new ExponentialBackoff({ initialDelay: options.baseDelayMs, maxDelay: options.maxDelayMs });
+  }
+  next(context: IRetryBackoffContext<unknown>): IBackoff<IRetryBackoffContext<unknown>> {
+    const next = this.exponential.next(context);
+    const error = 'error' in context.result ? context.result.error : undefined;
+    const header = error instanceof RetryableResponse ? error.response.headers.get('retry-after') : null;
+    const asked = header === null ? undefined : retryAfterMs(header);
+    const duration = asked ?? next.duration;
+    const self = new RetryAfterBackoff(this.options, next);
+    return Object.assign(self, { duration });
+  }
+}
+
+export function retryAfterMs(header: string): number | undefined {
+  const seconds = Number(header);
+  if (header.trim() !== '' && Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+/** Opens after consecutive failures so a flaky identity API fails fast instead of stalling cycles. */
+export function identityBreaker(halfOpenAfterMs = 30_000, failures = 3) {
+  return circuitBreaker(handleAll, { halfOpenAfter: halfOpenAfterMs, breaker: new ConsecutiveBreaker(failures) });
+}
+
+/**
+ * The fetch every Concur call goes through: a timeout per attempt, retries with backoff and jitter
+ * on 408/429/5xx and network errors that honour `Retry-After`, optionally a circuit breaker, and a
+ * log line with `concur-correlationid` for every failed attempt. Auth sits above this layer.
+ */
+export function resilientFetch(
+  logger: Logger,
+  options: ResilienceOptions = defaultResilience,
+  breaker?: IPolicy,
+  base: FetchLike = (r) => fetch(r),
+): FetchLike {
+  const retryPolicy = retry(handleAll, { maxAttempts: options.maxAttempts - 1, backoff: new RetryAfterBackoff(options) });
+  const perAttempt = timeout(options.timeoutMs, TimeoutStrategy.Aggressive);
+  const policy = breaker ? wrap(breaker, retryPolicy, perAttempt) : wrap(retryPolicy, perAttempt);
+  return async (request) => {
+    const { method, url } = request;
+    const path = new URL(url).pathname;
+    try {
+      return await policy.execute(async ({ signal }: { signal: AbortSignal }) => {
+        const attemptSignal = AbortSignal.any([request.signal, signal]);
+        let response: Response;
+        try {
+          // The body is read inside the attempt, so the timeout covers a reply that stalls mid-body
+          // too, and the connection is free before any retry.
+          response = await buffer(await base(new Request(request.clone(), { signal: attemptSignal })));
+        } catch (error) {
+          logger.warn({ method, path, err: (error as Error).message }, 'Concur call failed');
+          throw error;
+        }
+        if (RETRYABLE.has(response.status)) {
+          const correlationId = response.headers.get('concur-correlationid') ?? undefined;
+          logger.warn({ method, path, status: response.status, correlationId, retryAfter: response.headers.get('retry-after') ?? undefined }, 'Concur call failed');
+          const wait = retryAfterMs(response.headers.get('retry-after') ?? '');
+          if (wait !== undefined && wait > options.maxRetryAfterMs) return response;
+          throw new RetryableResponse(response);
+        }
+        return response;
+      }, request.signal);
+    } catch (error) {
+      if (error instanceof RetryableResponse) return error.response;
+      throw error;
+    }
+  };
+}
+
+const NULL_BODY = new Set([101, 204, 205, 304]);
+
+async function buffer(response: Response): Promise<Response> {
+  const body = NULL_BODY.has(response.status) ? null : await response.arrayBuffer();
+  return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+}

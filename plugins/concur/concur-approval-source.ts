@@ -1,0 +1,139 @@
+import { LRUCache } from 'lru-cache';
+import type {
+  Approval,
+  ApprovalSource,
+  Logger,
+  SourceBatch,
+  SourceCapabilities,
+  SyncContext,
+  VerifyRef,
+  VerifyResult,
+} from '../../core/index.js';
+import type { ConcurClient, ReportQuery } from './client/concur-client.js';
+import type { ConcurSourceConfig } from './concur-config.js';
+import { formatModifiedDateAfter, maxConcurDate } from './mappers/concur-dates.js';
+import { summariseEntries } from './mappers/entry-mapper.js';
+import { mapReport, type ReportGet } from './mappers/report-mapper.js';
+
+/** Enough pages for 1,000,000 reports at 100 a page; past this a NextPage loop is a Concur bug. */
+const MAX_PAGES = 10_000;
+
+/**
+ * SAP Concur expense reports awaiting approval, read with company-wide v3 listings
+ * (`user=ALL`, v3.reports.markdown):
+ * - `changes`: reports in the pending codes *or* the codes they move to when they leave them,
+ *   modified after the cursor minus an overlap window. The cursor is the latest
+ *   `LastModifiedDate` of a fully read result set, kept in Concur's own format (Concur documents
+ *   no order for the list and no time zone for its dates), so a failed page replays, never skips.
+ * - `listPending` / `verify`: the sweep's full listing and its per-report second look.
+ * Pending reports are enriched with their entries (cached per report and LastModifiedDate).
+ */
+export class ConcurApprovalSource implements ApprovalSource {
+  readonly capabilities: SourceCapabilities = { actions: [] };
+  private readonly enrichment = new LRUCache<string, Record<string, unknown>>({ max: 20_000 });
+
+  constructor(
+    readonly id: string,
+    private readonly config: ConcurSourceConfig,
+    private readonly client: ConcurClient,
+    private readonly logger: Logger,
+  ) {}
+
+  private map(report: ReportGet): Approval {
+    const approval = mapReport(report, {
+      source: this.id,
+      companyId: this.config.companyId,
+      webHost: this.config.webHost,
+      pendingCodes: this.config.pendingStatusCodes,
+    });
+    return { ...approval, details: { ...approval.details, ownerLoginId: report.OwnerLoginID } };
+  }
+
+  async *changes(cursor: string | undefined, ctx: SyncContext): AsyncIterable<SourceBatch> {
+    const codes = cursor
+      ? [...new Set([...this.config.pendingStatusCodes, ...this.config.completionStatusCodes])]
+      : this.config.pendingStatusCodes; // first sync: only what is pending now matters
+    const query: ReportQuery = {
+      user: 'ALL',
+      approvalStatusCode: codes.join(','),
+      limit: this.config.pageSize,
+      ...(cursor ? { modifiedDateAfter: formatModifiedDateAfter(cursor, this.config.overlapSeconds) } : {}),
+    };
+    let latest = cursor;
+    let nextPage: string | undefined;
+    let pages = 0;
+    do {
+      const page = await this.client.listReports(query, ctx.signal, nextPage);
+      const approvals = page.Items.map((r) => this.map(r));
+      latest = maxConcurDate(latest, ...page.Items.map((r) => r.LastModifiedDate));
+      nextPage = page.NextPage ?? undefined;
+      if (++pages > MAX_PAGES) throw new Error(`Concur returned more than ${MAX_PAGES} pages; refusing to follow NextPage further`);
+      const enriched = await this.enrich(approvals, ctx.signal);
+      // The cursor rides only on the last page: until the whole result set is read, it stays put.
+      const moved = !nextPage && latest !== cursor ? latest : undefined;
+      if (enriched.length > 0 || moved) yield { approvals: enriched, cursor: moved };
+    } while (nextPage);
+  }
+
+  async *listPending(ctx: SyncContext): AsyncIterable<readonly Approval[]> {
+    const query: ReportQuery = { user: 'ALL', approvalStatusCode: this.config.pendingStatusCodes.join(','), limit: this.config.pageSize };
+    let nextPage: string | undefined;
+    let pages = 0;
+    do {
+      const page = await this.client.listReports(query, ctx.signal, nextPage);
+      nextPage = page.NextPage ?? undefined;
+      if (++pages > MAX_PAGES) throw new Error(`Concur returned more than ${MAX_PAGES} pages; refusing to follow NextPage further`);
+      // Details are left unloaded (undefined): the queue keeps what it has for reports it knows.
+      yield page.Items.map((r) => ({ ...this.map(r), details: undefined }));
+    } while (nextPage);
+  }
+
+  async verify(refs: readonly VerifyRef[], ctx: SyncContext): Promise<VerifyResult[]> {
+    const results: VerifyResult[] = [];
+    for (const ref of refs) {
+      const owner = typeof ref.details?.ownerLoginId === 'string' ? ref.details.ownerLoginId : undefined;
+      const report = await this.client.getReport(ref.externalId, owner, ctx.signal);
+      results.push(report ? { found: true, approval: { ...this.map(report), details: undefined } } : { found: false, externalId: ref.externalId });
+    }
+    return results;
+  }
+
+  /** Adds a line-item summary to pending reports; a report whose entries cannot be read goes without. */
+  private async enrich(approvals: Approval[], signal: AbortSignal): Promise<Approval[]> {
+    if (!this.config.enrich) return approvals;
+    const out: Approval[] = [];
+    for (const approval of approvals) {
+      if (approval.status !== 'pending') {
+        out.push(approval);
+        continue;
+      }
+      const cacheKey = `${approval.externalId}@${String(approval.details?.lastModifiedDate)}`;
+      let shown = this.enrichment.get(cacheKey);
+      if (!shown) {
+        try {
+          const owner = typeof approval.details?.ownerLoginId === 'string' ? approval.details.ownerLoginId : undefined;
+          const entries = await this.client.listEntries(approval.externalId, owner, signal);
+          const summary = summariseEntries(entries, approval.amount?.currency ?? 'USD');
+          const flags = new Set(summary.flags);
+          if (approval.details?.hasException === true) flags.add('exceptions');
+          shown = {
+            lineItems: summary.lines,
+            flags: [...flags],
+            fields: [
+              { label: 'Entries', value: String(summary.count) },
+              ...(summary.expenseTypes.length ? [{ label: 'Expense types', value: summary.expenseTypes.map((t) => `${t.name} (${t.count})`).join(', ') }] : []),
+            ],
+          };
+          this.enrichment.set(cacheKey, shown);
+        } catch (error) {
+          if (signal.aborted) throw error;
+          this.logger.warn({ report: approval.externalId, err: (error as Error).message }, 'could not read expense entries; card shows no line items');
+          out.push(approval);
+          continue;
+        }
+      }
+      out.push({ ...approval, details: { ...approval.details, ...shown } });
+    }
+    return out;
+  }
+}

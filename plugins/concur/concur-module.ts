@@ -1,0 +1,66 @@
+import {
+  ApprovalSource,
+  Clock,
+  ContainerModule,
+  IdentityDirectory,
+  Logger,
+  SourceState,
+  type PluginContext,
+} from '../../core/index.js';
+import { ConcurClient } from './client/concur-client.js';
+import { defaultResilience, identityBreaker, resilientFetch } from './client/resilient-fetch.js';
+import { ConcurTokenManager } from './client/token-manager.js';
+import { ConcurApprovalSource } from './concur-approval-source.js';
+import type { ConcurSourceConfig } from './concur-config.js';
+import { ConcurIdentityDirectory } from './concur-identity-directory.js';
+import { startEmbeddedSandbox } from './sandbox-mode.js';
+
+/**
+ * One Concur company. Binds the source, its identity directory and their client in this
+ * instance's own child container; with `sandbox` set, starts an in-process sandbox first and
+ * points the instance at it.
+ */
+export default function concurModule(context: PluginContext<ConcurSourceConfig>): ContainerModule {
+  return new ContainerModule(async ({ bind, onDeactivation }) => {
+    const embedded = context.config.sandbox ? await startEmbeddedSandbox(context.config.sandbox) : undefined;
+    const config: ConcurSourceConfig = embedded ? { ...context.config, ...embedded.config } : context.config;
+    bind(ConcurClient)
+      .toResolvedValue(
+        (logger: Logger, state, clock: Clock) => {
+          const log = logger.child({ source: context.instanceId });
+          const resilience = { ...defaultResilience, timeoutMs: config.timeoutSeconds * 1000, maxAttempts: config.maxAttempts };
+          const tokens = new ConcurTokenManager(
+            {
+              clientId: config.clientId ?? '',
+              clientSecret: config.clientSecret ?? '',
+              refreshToken: config.refreshToken,
+              requestToken: config.requestToken,
+              companyId: config.companyId,
+              authBaseUrl: config.authBaseUrl,
+              baseUrl: config.baseUrl,
+            },
+            state as SourceState,
+            resilientFetch(log, resilience),
+            clock,
+            log,
+          );
+          const identity = resilientFetch(log, { ...resilience, timeoutMs: config.identity.timeoutSeconds * 1000, maxAttempts: 2 }, identityBreaker());
+          return new ConcurClient(tokens, resilientFetch(log, resilience), identity, log);
+        },
+        [Logger, SourceState, Clock],
+      )
+      .inSingletonScope();
+    bind(ConcurApprovalSource)
+      .toResolvedValue((client: ConcurClient, logger: Logger) => new ConcurApprovalSource(context.instanceId, config, client, logger.child({ source: context.instanceId })), [ConcurClient, Logger])
+      .inSingletonScope();
+    bind(ApprovalSource).toService(ConcurApprovalSource);
+    bind(ConcurIdentityDirectory)
+      .toResolvedValue(
+        (client: ConcurClient, state, logger: Logger) => new ConcurIdentityDirectory(context.instanceId, config, client, state as SourceState, logger.child({ source: context.instanceId })),
+        [ConcurClient, SourceState, Logger],
+      )
+      .inSingletonScope();
+    bind(IdentityDirectory).toService(ConcurIdentityDirectory);
+    if (embedded) onDeactivation(ConcurApprovalSource, () => embedded.close());
+  });
+}

@@ -1,0 +1,116 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { SandboxAdmin } from './sandbox-admin.js';
+import { SandboxError, type ApproveOptions, type EditSpec, type SubmitSpec } from './sandbox-company.js';
+import { addRoute, type SandboxContext } from './sandbox-context.js';
+import type { FaultInput } from './sandbox-faults.js';
+
+/**
+ * `/_admin` over HTTP, JSON in and out, mirroring {@link SandboxAdmin}. Not counted in calls(),
+ * exempt from faults unless a profile scopes `admin`, no auth (the sandbox listens on loopback).
+ *
+ *   GET    /_admin/state                      → SandboxState
+ *   GET    /_admin/users                      → SandboxUserInfo[]
+ *   GET    /_admin/credentials                → {baseUrl, companyId, clientId, clientSecret, refreshToken, requestToken}
+ *   POST   /_admin/reports                    {owner?, approver?, name?, total?, entries?} → V3Report (201)
+ *   GET    /_admin/reports/:id                → V3Report
+ *   PATCH  /_admin/reports/:id                {name?, total?, hasException?, receiptsReceived?, lastComment?, paymentStatusCode?}
+ *   DELETE /_admin/reports/:id                → 204
+ *   POST   /_admin/reports/:id/approve        {nextApprover?, status?}
+ *   POST   /_admin/reports/:id/sendBack       {comment?}
+ *   POST   /_admin/reports/:id/recall
+ *   POST   /_admin/reports/:id/resubmit
+ *   POST   /_admin/reports/:id/reassign       {approver}
+ *   GET    /_admin/clock                      → {now}
+ *   PUT    /_admin/clock                      {now: iso} → {now}
+ *   POST   /_admin/clock/advance              {seconds} → {now}
+ *   GET    /_admin/faults                     → FaultOptions
+ *   PUT    /_admin/faults                     "chaos" | {profile: "chaos"} | FaultOptions
+ *   GET    /_admin/calls                      → CallCounts
+ *   DELETE /_admin/calls                      → 204
+ *   POST   /_admin/tokens/refresh-token       → {refreshToken}
+ *   POST   /_admin/tokens/request-token       → {requestToken}
+ */
+export function registerAdminRoutes(
+  app: FastifyInstance,
+  ctx: SandboxContext,
+  admin: SandboxAdmin,
+  credentials: () => Record<string, string>,
+): void {
+  const meta = { group: 'admin', family: 'admin', auth: false } as const;
+  const body = (request: FastifyRequest): Record<string, unknown> => {
+    const b = request.body;
+    if (b === undefined || b === null) return {};
+    if (typeof b !== 'object' || Array.isArray(b)) throw new SandboxError(400, 'body must be a JSON object');
+    return b as Record<string, unknown>;
+  };
+  const id = (request: FastifyRequest): string => (request.params as { id: string }).id;
+  const str = (b: Record<string, unknown>, key: string, required = false): string | undefined => {
+    const v = b[key];
+    if (v === undefined && !required) return undefined;
+    if (typeof v !== 'string') throw new SandboxError(400, `${key} must be a string`);
+    return v;
+  };
+
+  addRoute(app, ctx, 'GET', '/_admin/state', meta, async () => admin.state());
+  addRoute(app, ctx, 'GET', '/_admin/users', meta, async () => admin.users());
+  addRoute(app, ctx, 'GET', '/_admin/credentials', meta, async () => credentials());
+  addRoute(app, ctx, 'POST', '/_admin/reports', meta, async (request, reply) =>
+    reply.code(201).send(admin.submit(body(request) as SubmitSpec)),
+  );
+  addRoute(app, ctx, 'GET', '/_admin/reports/:id', meta, async (request) => {
+    const report = admin.report(id(request));
+    if (!report) throw new SandboxError(404, `no report ${id(request)}`);
+    return report;
+  });
+  addRoute(app, ctx, 'PATCH', '/_admin/reports/:id', meta, async (request) => admin.edit(id(request), body(request) as EditSpec));
+  addRoute(app, ctx, 'DELETE', '/_admin/reports/:id', meta, async (request, reply) => {
+    admin.delete(id(request));
+    return reply.code(204).send();
+  });
+  addRoute(app, ctx, 'POST', '/_admin/reports/:id/approve', meta, async (request) =>
+    admin.approve(id(request), body(request) as ApproveOptions),
+  );
+  addRoute(app, ctx, 'POST', '/_admin/reports/:id/sendBack', meta, async (request) =>
+    admin.sendBack(id(request), str(body(request), 'comment')),
+  );
+  addRoute(app, ctx, 'POST', '/_admin/reports/:id/recall', meta, async (request) => admin.recall(id(request)));
+  addRoute(app, ctx, 'POST', '/_admin/reports/:id/resubmit', meta, async (request) => admin.resubmit(id(request)));
+  addRoute(app, ctx, 'POST', '/_admin/reports/:id/reassign', meta, async (request) =>
+    admin.reassign(id(request), str(body(request), 'approver', true) as string),
+  );
+  addRoute(app, ctx, 'GET', '/_admin/clock', meta, async () => ({ now: admin.now() }));
+  addRoute(app, ctx, 'PUT', '/_admin/clock', meta, async (request) => ({
+    now: wrapRange(() => admin.setClock(str(body(request), 'now', true) as string)),
+  }));
+  addRoute(app, ctx, 'POST', '/_admin/clock/advance', meta, async (request) => {
+    const seconds = body(request)['seconds'];
+    if (typeof seconds !== 'number') throw new SandboxError(400, 'seconds must be a number');
+    return { now: wrapRange(() => admin.advanceClock(seconds)) };
+  });
+  addRoute(app, ctx, 'GET', '/_admin/faults', meta, async () => admin.faults());
+  addRoute(app, ctx, 'PUT', '/_admin/faults', meta, async (request) => {
+    const b = request.body;
+    const input = (
+      typeof b === 'string' ? b : typeof b === 'object' && b !== null && 'profile' in b ? (b as { profile: unknown }).profile : b
+    ) as FaultInput;
+    wrapRange(() => admin.setFaults(input));
+    return admin.faults();
+  });
+  addRoute(app, ctx, 'GET', '/_admin/calls', meta, async () => admin.calls());
+  addRoute(app, ctx, 'DELETE', '/_admin/calls', meta, async (_request, reply) => {
+    admin.resetCalls();
+    return reply.code(204).send();
+  });
+  addRoute(app, ctx, 'POST', '/_admin/tokens/refresh-token', meta, async () => ({ refreshToken: admin.mintCompanyRefreshToken() }));
+  addRoute(app, ctx, 'POST', '/_admin/tokens/request-token', meta, async () => ({ requestToken: admin.mintRequestToken() }));
+}
+
+/** RangeErrors from the clock and fault validation become 400s. */
+function wrapRange<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof RangeError) throw new SandboxError(400, e.message);
+    throw e;
+  }
+}

@@ -1,0 +1,146 @@
+import { randomBytes } from 'node:crypto';
+import type { SandboxClock } from './sandbox-clock.js';
+
+/**
+ * OAuth2 state of the sandbox (concur-api.md 4): access tokens, rotating refresh tokens and the
+ * company request token, all timed on the sandbox clock. Issued token strings come from the OS
+ * RNG (they are secrets, not seeded data); the initial credentials are given or seeded.
+ */
+
+export type Principal = { readonly kind: 'company' } | { readonly kind: 'user'; readonly userIndex: number };
+
+export interface TokenGrant {
+  readonly accessToken: string;
+  readonly refreshToken: string;
+  /** Lifetime the response advertises, in seconds. */
+  readonly expiresIn: number;
+  readonly principal: Principal;
+}
+
+export type AccessCheck =
+  | { readonly ok: true; readonly principal: Principal }
+  | { readonly ok: false; readonly reason: 'missing' | 'unknown' | 'expired' };
+
+export interface TokenStoreOptions {
+  readonly clock: SandboxClock;
+  /** Default 3600 (apidoc.markdown: access tokens live one hour). */
+  readonly accessTokenLifetimeSeconds: number;
+  /** Default 180 days (refresh tokens live six months). */
+  readonly refreshTokenLifetimeSeconds: number;
+  /** Default true: a refresh token works once; the response carries its successor. */
+  readonly invalidateUsedRefreshTokens: boolean;
+  /** Default 24 h (company-auth.markdown: the request token is valid 24 h, reusable meanwhile). */
+  readonly requestTokenLifetimeSeconds: number;
+}
+
+interface RefreshRecord {
+  readonly principal: Principal;
+  readonly expiresAtMs: number;
+}
+
+interface AccessRecord {
+  readonly principal: Principal;
+  readonly expiresAtMs: number;
+}
+
+const newToken = (bytes: number): string => randomBytes(bytes).toString('base64url');
+
+export class TokenStore {
+  private readonly access = new Map<string, AccessRecord>();
+  private readonly refresh = new Map<string, RefreshRecord>();
+  private readonly requestTokens = new Map<string, number>();
+
+  constructor(private readonly options: TokenStoreOptions) {}
+
+  /** Registers a company refresh token (the initial one from options, or one minted for a test). */
+  addCompanyRefreshToken(token: string = newToken(32)): string {
+    this.refresh.set(token, {
+      principal: { kind: 'company' },
+      expiresAtMs: this.options.clock.nowMs() + this.options.refreshTokenLifetimeSeconds * 1000,
+    });
+    return token;
+  }
+
+  addRequestToken(token: string = newToken(24)): string {
+    this.requestTokens.set(token, this.options.clock.nowMs() + this.options.requestTokenLifetimeSeconds * 1000);
+    return token;
+  }
+
+  isValidRequestToken(token: string): boolean {
+    const expires = this.requestTokens.get(token);
+    return expires !== undefined && this.options.clock.nowMs() < expires;
+  }
+
+  /**
+   * Issues an access token and a new refresh token. `actualLifetimeSeconds` lets the
+   * expiringTokens fault make a token die early while the response still says 3600, which is the
+   * case a client's "401 → refresh once → retry" path exists for.
+   */
+  issue(principal: Principal, actualLifetimeSeconds?: number): TokenGrant {
+    const now = this.options.clock.nowMs();
+    const advertised = this.options.accessTokenLifetimeSeconds;
+    const accessToken = newToken(48);
+    const refreshToken = newToken(32);
+    this.access.set(accessToken, { principal, expiresAtMs: now + (actualLifetimeSeconds ?? advertised) * 1000 });
+    this.refresh.set(refreshToken, { principal, expiresAtMs: now + this.options.refreshTokenLifetimeSeconds * 1000 });
+    return { accessToken, refreshToken, expiresIn: advertised, principal };
+  }
+
+  /** Redeems a refresh token; undefined when it is unknown, used up or expired (Concur code 108). */
+  redeem(refreshToken: string, actualLifetimeSeconds?: number): TokenGrant | undefined {
+    const record = this.refresh.get(refreshToken);
+    if (!record) return undefined;
+    if (this.options.clock.nowMs() >= record.expiresAtMs) {
+      this.refresh.delete(refreshToken);
+      return undefined;
+    }
+    if (this.options.invalidateUsedRefreshTokens) this.refresh.delete(refreshToken);
+    return this.issue(record.principal, actualLifetimeSeconds);
+  }
+
+  check(authorization: string | undefined): AccessCheck {
+    if (!authorization) return { ok: false, reason: 'missing' };
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+    if (!m || m[1] === undefined) return { ok: false, reason: 'missing' };
+    const record = this.access.get(m[1]);
+    if (!record) return { ok: false, reason: 'unknown' };
+    if (this.options.clock.nowMs() >= record.expiresAtMs) return { ok: false, reason: 'expired' };
+    return { ok: true, principal: record.principal };
+  }
+
+  /** Drops expired access tokens so a long benchmark does not grow the map without bound. */
+  sweep(): void {
+    const now = this.options.clock.nowMs();
+    for (const [token, record] of this.access) if (now >= record.expiresAtMs) this.access.delete(token);
+  }
+}
+
+/**
+ * An id_token shaped like oauth-id-token-claims.json. It is NOT signed (the signature part is
+ * random bytes): the sandbox has no JWKS, so clients may decode it but must not verify it here.
+ */
+export function idToken(claims: {
+  readonly clientId: string;
+  readonly baseUrl: string;
+  readonly subject: string;
+  readonly type: 'company' | 'user';
+  readonly nowMs: number;
+  readonly lifetimeSeconds: number;
+}): string {
+  const iat = Math.floor(claims.nowMs / 1000);
+  const header = { alg: 'RS256', typ: 'JWT', kid: 'concur-sandbox' };
+  const payload = {
+    aud: claims.clientId,
+    'concur.profile': `${claims.baseUrl}/profile/v1/principals/${claims.subject}`,
+    'concur.version': 2,
+    'concur.type': claims.type,
+    sub: claims.subject,
+    iss: claims.baseUrl,
+    exp: iat + claims.lifetimeSeconds,
+    nbf: iat,
+    at_hash: randomBytes(8).toString('hex'),
+    iat,
+  };
+  const part = (o: unknown): string => Buffer.from(JSON.stringify(o), 'utf8').toString('base64url');
+  return `${part(header)}.${part(payload)}.${newToken(64)}`;
+}

@@ -1,0 +1,86 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { idToken, type Principal } from './sandbox-auth.js';
+import { addRoute, type SandboxContext } from './sandbox-context.js';
+import { oauthError } from './sandbox-format.js';
+
+const COMPANY_SCOPE =
+  'openid EXPRPT expense.report.read expense.report.readwrite identity.user.ids.read identity.user.core.read ' +
+  'identity.user.enterprise.read user.read company.read';
+const USER_SCOPE = 'openid EXPRPT expense.report.read expense.report.readwrite expense.report.workflowstatus.write user.read';
+
+/**
+ * `POST /oauth2/v0/token` (apidoc.markdown): the refresh_token grant and the password grant with
+ * credtype=authtoken (company: username = company UUID, password = request token) or
+ * credtype=password (user: username = login ID; the sandbox takes any non-empty password).
+ * Error codes and texts are the doc's /token table; invalid_client answers 401, the rest 400.
+ */
+export function registerOAuthRoutes(app: FastifyInstance, ctx: SandboxContext): void {
+  addRoute(app, ctx, 'POST', '/oauth2/v0/token', { group: 'token', family: 'oauth', auth: false }, async (request, reply) => {
+    const fail = (status: number, code: number, error: string, description: string): FastifyReply =>
+      reply.code(status).send(oauthError(code, error, description));
+    const contentType = String(request.headers['content-type'] ?? '');
+    if (!contentType.toLowerCase().startsWith('application/x-www-form-urlencoded')) {
+      return fail(400, 65, 'invalid_request', 'the token endpoint takes application/x-www-form-urlencoded');
+    }
+    const p = (request.body ?? {}) as Record<string, string | undefined>;
+    const { settings, tokens, company } = ctx;
+    if (!p['grant_type']) return fail(400, 65, 'invalid_request', 'grant_type was not supplied');
+    if (!p['client_id']) return fail(400, 62, 'invalid_request', 'client_id was not supplied');
+    if (p['client_id'] !== settings.clientId) return fail(401, 61, 'invalid_client', 'client not found');
+    if (!p['client_secret']) return fail(400, 63, 'invalid_request', 'client_secret was not supplied');
+    if (p['client_secret'] !== settings.clientSecret) return fail(401, 64, 'invalid_client', 'Incorrect credentials. Please Retry');
+
+    const lifetime = ctx.faults.tokenLifetimeOverride;
+    let grant;
+    switch (p['grant_type']) {
+      case 'refresh_token': {
+        const token = p['refresh_token'];
+        if (!token) return fail(400, 106, 'invalid_request', 'refresh_token was not supplied');
+        grant = tokens.redeem(token, lifetime);
+        if (!grant) return fail(400, 108, 'invalid_grant', 'bad or expired refresh token');
+        break;
+      }
+      case 'password': {
+        const credtype = p['credtype'] ?? 'password';
+        if (credtype !== 'password' && credtype !== 'authtoken') return fail(400, 120, 'invalid_request', 'credtype is invalid');
+        const username = p['username'];
+        const password = p['password'];
+        if (!username) return fail(400, 51, 'invalid_request', 'username was not supplied');
+        if (!password) return fail(400, 52, 'invalid_request', 'password was not supplied');
+        let principal: Principal | undefined;
+        if (credtype === 'authtoken') {
+          if (username.toLowerCase() === company.companyId.toLowerCase() && tokens.isValidRequestToken(password)) {
+            principal = { kind: 'company' };
+          }
+        } else {
+          const user = company.directory.byLoginId(username);
+          if (user) principal = { kind: 'user', userIndex: user.index };
+        }
+        if (!principal) return fail(400, 5, 'invalid_grant', 'Incorrect Credentials. Please Retry');
+        grant = tokens.issue(principal, lifetime);
+        break;
+      }
+      default:
+        return fail(400, 60, 'invalid_grant', 'these are not the grants you are looking for');
+    }
+    const principal = grant.principal;
+    const subject = principal.kind === 'company' ? company.companyId : company.directory.get(principal.userIndex).id;
+    return reply.send({
+      // A string, as in the reference example (oauth-token.json); the TMC guide shows a number.
+      expires_in: String(grant.expiresIn),
+      scope: principal.kind === 'company' ? COMPANY_SCOPE : USER_SCOPE,
+      token_type: 'Bearer',
+      access_token: grant.accessToken,
+      refresh_token: grant.refreshToken,
+      id_token: idToken({
+        clientId: settings.clientId,
+        baseUrl: ctx.baseUrl(),
+        subject,
+        type: principal.kind,
+        nowMs: ctx.clock.nowMs(),
+        lifetimeSeconds: grant.expiresIn,
+      }),
+      geolocation: ctx.baseUrl(),
+    });
+  });
+}

@@ -1,0 +1,176 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { expect } from 'chai';
+import { Container } from '../../core/di.js';
+import { ApprovalQueue } from '../../core/contracts/approval-queue.js';
+import { MIGRATIONS } from '../../adapters/queue-sqlite/migrations.js';
+import sqliteQueueModule from '../../adapters/queue-sqlite/module.js';
+import { SqliteApprovalQueue } from '../../adapters/queue-sqlite/sqlite-approval-queue.js';
+import { describeApprovalQueueContract } from '../contract/approval-queue.contract.js';
+import { approval, batch, commitContext, NOW, SOURCE } from '../support/queue-fixtures.js';
+
+/** A fresh directory per test, removed with everything in it (the -wal and -shm files too). */
+function scratch(): { dir: string; file: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'queue-sqlite-'));
+  return { dir, file: join(dir, 'approvals.db'), remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+async function opened(file: string): Promise<SqliteApprovalQueue> {
+  const queue = new SqliteApprovalQueue(file);
+  await queue.init();
+  return queue;
+}
+
+/** Reads the file through a connection of its own, so the test sees what is on disk. */
+function inspect<T>(file: string, read: (db: Database.Database) => T): T {
+  const db = new Database(file, { readonly: true });
+  try {
+    return read(db);
+  } finally {
+    db.close();
+  }
+}
+
+describeApprovalQueueContract('sqlite', async () => {
+  const { file, remove } = scratch();
+  let queue = await opened(file);
+  return {
+    queue,
+    reopen: async () => {
+      await queue.close();
+      queue = await opened(file);
+      return queue;
+    },
+    cleanup: async () => {
+      await queue.close();
+      remove();
+    },
+  };
+});
+
+describe('SqliteApprovalQueue', () => {
+  let store: ReturnType<typeof scratch>;
+  let queue: SqliteApprovalQueue;
+
+  beforeEach(async () => {
+    store = scratch();
+    queue = await opened(store.file);
+  });
+  afterEach(async () => {
+    await queue.close();
+    store.remove();
+  });
+
+  it('keeps the database in WAL mode', () => {
+    expect(inspect(store.file, (db) => db.pragma('journal_mode', { simple: true }))).to.equal('wal');
+  });
+
+  it('records the schema version in user_version', () => {
+    expect(inspect(store.file, (db) => db.pragma('user_version', { simple: true }))).to.equal(MIGRATIONS.length);
+  });
+
+  it('applies no migration twice when the file is opened again', async () => {
+    await queue.commit(batch([approval('R1')], { cursor: 'c1' }), commitContext());
+    await queue.close();
+    queue = await opened(store.file);
+    await queue.init();
+
+    expect(inspect(store.file, (db) => db.pragma('user_version', { simple: true }))).to.equal(MIGRATIONS.length);
+    expect(await queue.get(approval('R1').key)).to.include({ revision: 1 });
+  });
+
+  it('refuses a database written by a newer schema', async () => {
+    await queue.close();
+    const db = new Database(store.file);
+    db.pragma(`user_version = ${MIGRATIONS.length + 1}`);
+    db.close();
+
+    queue = new SqliteApprovalQueue(store.file);
+    let error: unknown;
+    await queue.init().catch((e: unknown) => (error = e));
+    expect(String(error)).to.match(/schema version \d+ is newer/);
+  });
+
+  it('keeps committed data after close and reopen', async () => {
+    await queue.commit(batch([approval('R1')], { cursor: 'c1' }), commitContext());
+    await queue.close();
+    queue = await opened(store.file);
+
+    expect(await queue.get(approval('R1').key)).to.include({ revision: 1, title: 'Report R1' });
+    expect(await queue.getCursor(SOURCE)).to.equal('c1');
+    expect(await queue.listOutbox('pending')).to.have.length(1);
+  });
+
+  it('writes nothing from a batch that fails after its first rows are written', async () => {
+    await queue.commit(batch([approval('R1')], { cursor: 'c1' }), commitContext());
+    // The outbox insert comes after the approval rows in the transaction; make it fail there.
+    const db = new Database(store.file);
+    db.exec("CREATE TRIGGER refuse_outbox BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'disk says no'); END");
+    db.close();
+
+    let error: unknown;
+    await queue.commit(batch([approval('R2')], { cursor: 'c2', audit: [{ actor: 'ops', action: 'x' }] }), commitContext()).catch((e: unknown) => (error = e));
+
+    expect(String(error)).to.contain('disk says no');
+    expect(await queue.get(approval('R2').key)).to.equal(undefined);
+    expect(await queue.getCursor(SOURCE)).to.equal('c1');
+    expect(await queue.listAudit()).to.deep.equal([]);
+    expect(inspect(store.file, (db) => db.prepare('SELECT count(*) AS n FROM approval_approvers').get())).to.deep.equal({ n: 1 });
+  });
+
+  it('answers listForApprover from the e-mail index, without a sort', () => {
+    const plan = inspect(store.file, (db) =>
+      db
+        .prepare(`EXPLAIN QUERY PLAN
+          SELECT a.body FROM approval_approvers p CROSS JOIN approvals a ON a.key = p.approval_key
+          WHERE p.email = 'grace@acme.test' AND p.source_updated_at >= '2025-01-01' AND a.status = 'pending'
+          ORDER BY p.source_updated_at DESC, p.approval_key DESC LIMIT 50`)
+        .all()
+        .map((row) => (row as { detail: string }).detail),
+    );
+    expect(plan.join('\n')).to.contain('approval_approvers_by_email').and.not.contain('TEMP B-TREE');
+  });
+
+  it('creates the directory of a database file that does not exist yet', async () => {
+    const file = join(store.dir, 'data', 'nested', 'approvals.db');
+    const nested = await opened(file);
+    await nested.close();
+
+    expect(existsSync(file)).to.equal(true);
+  });
+
+  it('never gives two connections to one file the same outbox entry', async () => {
+    await queue.commit(batch([approval('R1'), approval('R2'), approval('R3')]), commitContext({ channels: ['console', 'slack'] }));
+    const second = await opened(store.file);
+    try {
+      const claims = await Promise.all([0, 1, 2, 3].map((i) => (i % 2 ? second : queue).claimOutbox(2, NOW, 60_000)));
+      const ids = claims.flat().map((e) => e.id);
+
+      expect(ids).to.have.length(6);
+      expect(new Set(ids).size).to.equal(6);
+    } finally {
+      await second.close();
+    }
+  });
+});
+
+describe('sqlite queue plugin module', () => {
+  it('binds ApprovalQueue to a single SqliteApprovalQueue on the configured path, relative to baseDir', async () => {
+    const container = new Container();
+    await container.loadAsync(sqliteQueueModule({ instanceId: 'sqlite', config: { path: 'data/queue.db' }, baseDir: '/srv/approvals' }));
+
+    const queue = container.get(ApprovalQueue);
+    expect(queue).to.be.instanceOf(SqliteApprovalQueue);
+    expect((queue as SqliteApprovalQueue).path).to.equal('/srv/approvals/data/queue.db');
+    expect(container.get(ApprovalQueue)).to.equal(queue);
+  });
+
+  it('defaults the path to approvals.db', async () => {
+    const container = new Container();
+    await container.loadAsync(sqliteQueueModule({ instanceId: 'sqlite', config: {}, baseDir: '/srv/approvals' }));
+
+    expect(container.get(SqliteApprovalQueue).path).to.equal('/srv/approvals/approvals.db');
+  });
+});

@@ -1,0 +1,661 @@
+import { expect } from 'chai';
+import fc from 'fast-check';
+import type { ApprovalQueue } from '../../core/contracts/approval-queue.js';
+import type { Approval } from '../../core/model/approval.js';
+import type { ChangeBatch, Completion, OutboxEntry, QueuedApproval } from '../../core/model/queue-types.js';
+import { DAY_MS, NOW, SOURCE, ago, approval, approver, batch, commitContext, unresolved } from '../support/queue-fixtures.js';
+
+export interface QueueUnderTest {
+  queue: ApprovalQueue;
+  /** Durable adapters only: closes `queue` and returns a new, initialised queue on the same store. */
+  reopen?: () => Promise<ApprovalQueue>;
+  /** Closes whatever queue is open and removes the store. */
+  cleanup: () => Promise<void>;
+}
+
+const MINUTE_MS = 60_000;
+const HOUR_MS = 60 * MINUTE_MS;
+const OTHER_SOURCE = 'concur-globex';
+const later = (ms: number): Date => new Date(NOW.getTime() + ms);
+
+/**
+ * The behaviour every ApprovalQueue adapter shares. `make` returns an initialised queue on a
+ * fresh, empty store.
+ *
+ * Pinned down here where the contract's TSDoc leaves a choice:
+ * - `OutboxEntry.attempts` counts earlier claims: 0 on an entry's first claim, so a claimed entry
+ *   with attempts > 0 may already have been sent; an entry not inflight reports all its claims.
+ * - `commit` returns in `outbox` the entries it actually wrote (a replayed idempotency key is not one).
+ * - settling an id the outbox does not hold fails; `close` may be called twice.
+ * - an approval whose `sourceUpdatedAt` is not a time fails the whole batch.
+ */
+export function describeApprovalQueueContract(name: string, make: () => Promise<QueueUnderTest>): void {
+  describe(`ApprovalQueue contract: ${name}`, () => {
+    let subject: QueueUnderTest;
+    let queue: ApprovalQueue;
+    const ctx = commitContext();
+    const notBefore = ctx.notBefore;
+
+    beforeEach(async () => {
+      subject = await make();
+      queue = subject.queue;
+    });
+    afterEach(async () => {
+      await subject.cleanup();
+    });
+
+    const commit = (approvals: readonly Approval[], extra: Partial<ChangeBatch> = {}, context = ctx) =>
+      queue.commit(batch(approvals, extra), context);
+    const forApprover = (email: string, extra: { source?: string; limit?: number; notBefore?: Date } = {}) =>
+      queue.listForApprover(email, { notBefore, ...extra }).then((rows) => rows.map((r) => r.key));
+    /** Everything still owed (pending or parked), oldest first. */
+    const owed = async (): Promise<OutboxEntry[]> =>
+      [...(await queue.listOutbox('pending')), ...(await queue.listOutbox('parked'))].sort((a, b) => a.id - b.id);
+    const summary = (entries: readonly OutboxEntry[]) =>
+      entries.map((e) => `${e.action}${e.outcome ? `(${e.outcome})` : ''} r${e.revision} ${e.approver.sourceUserId} ${e.channel}`);
+
+    describe('lifecycle', () => {
+      it('can be initialised again without losing data', async () => {
+        await commit([approval('R1')]);
+        await queue.init();
+        expect(await queue.get(approval('R1').key)).to.include({ revision: 1 });
+      });
+
+      it('fails every call after close', async () => {
+        await queue.close();
+        await expectRejection(queue.get(approval('R1').key));
+        await expectRejection(commit([approval('R1')]));
+        await expectRejection(queue.claimOutbox(1, NOW, MINUTE_MS));
+        await queue.close();
+      });
+    });
+
+    describe('commit', () => {
+      it('queues a new pending approval at revision 1 and owes one notify per approver per channel', async () => {
+        const a = approval('R1', { approvers: [approver('grace'), approver('alan')] });
+        const result = await commit([a], {}, commitContext({ channels: ['console', 'slack'] }));
+
+        expect(result).to.deep.equal({ inserted: 1, updated: 0, unchanged: 0, completed: 0, ignored: 0, outbox: 4 });
+        const row = await queue.get(a.key);
+        expect(row).to.include({ key: a.key, revision: 1, queuedAt: NOW.toISOString(), title: 'Report R1' });
+        expect(row?.fingerprint).to.be.a('string').that.is.not.empty;
+        const entries = await owed();
+        expect(summary(entries)).to.have.members([
+          'notify r1 grace console',
+          'notify r1 grace slack',
+          'notify r1 alan console',
+          'notify r1 alan slack',
+        ]);
+        for (const e of entries) {
+          expect(e).to.include({ approvalKey: a.key, source: SOURCE, state: 'pending', attempts: 0, createdAt: NOW.toISOString() });
+          expect(e.card).to.include({ approvalKey: a.key, revision: 1, title: 'Report R1' });
+          expect(e.idempotencyKey).to.equal(`${a.key}#${row?.generation}.1:${e.approver.sourceUserId}:${e.channel}:notify`);
+        }
+      });
+
+      it('leaves one row at revision 1 and owes nothing more when the same batch is committed twice', async () => {
+        const b = [approval('R1')];
+        await commit(b, { cursor: 'c1' });
+        const second = await commit(b, { cursor: 'c1' });
+
+        expect(second).to.include({ inserted: 0, updated: 0, unchanged: 1, outbox: 0 });
+        expect((await queue.list({ notBefore })).map((r) => [r.key, r.revision])).to.deep.equal([[approval('R1').key, 1]]);
+        expect(summary(await owed())).to.deep.equal(['notify r1 grace console']);
+      });
+
+      it('bumps the revision and owes update, not notify, when the card changes', async () => {
+        const a = approval('R1');
+        await commit([a]);
+        const result = await commit([{ ...a, title: 'Trip to Berlin (corrected)', sourceUpdatedAt: ago(HOUR_MS) }]);
+
+        expect(result).to.include({ updated: 1, outbox: 1 });
+        expect(await queue.get(a.key)).to.include({ revision: 2, title: 'Trip to Berlin (corrected)' });
+        const entries = await owed();
+        expect(summary(entries)).to.deep.equal(['notify r1 grace console', 'update r2 grace console']);
+        expect(entries[1]?.card).to.include({ revision: 2, title: 'Trip to Berlin (corrected)' });
+      });
+
+      it('owes nothing and keeps the revision when an unchanged approval comes back with a newer source time', async () => {
+        const a = approval('R1');
+        await commit([a]);
+        const result = await commit([{ ...a, sourceUpdatedAt: ago(HOUR_MS) }]);
+
+        expect(result).to.include({ unchanged: 1, outbox: 0 });
+        expect(await queue.get(a.key)).to.include({ revision: 1, sourceUpdatedAt: ago(HOUR_MS) });
+        expect(await owed()).to.have.length(1);
+      });
+
+      it('ignores a version older than the queued one', async () => {
+        const a = approval('R1');
+        await commit([a]);
+        const result = await commit([{ ...a, title: 'an older title', sourceUpdatedAt: ago(2 * DAY_MS) }]);
+
+        expect(result).to.include({ ignored: 1, outbox: 0 });
+        expect(await queue.get(a.key)).to.include({ revision: 1, title: 'Report R1', sourceUpdatedAt: a.sourceUpdatedAt });
+      });
+
+      it('owes close(reassigned) to the removed approver and notify to the added one', async () => {
+        const a = approval('R1');
+        await commit([a]);
+        await commit([{ ...a, approvers: [approver('alan')], sourceUpdatedAt: ago(HOUR_MS) }]);
+
+        expect(summary(await owed())).to.deep.equal([
+          'notify r1 grace console',
+          'close(reassigned) r2 grace console',
+          'notify r2 alan console',
+        ]);
+        expect(await forApprover('grace@acme.test')).to.deep.equal([]);
+        expect(await forApprover('alan@acme.test')).to.deep.equal([a.key]);
+      });
+
+      it('commits the cursor with its batch', async () => {
+        expect(await queue.getCursor(SOURCE)).to.equal(undefined);
+        await commit([approval('R1')], { cursor: '2025-06-02T11:00:00Z' });
+
+        expect(await queue.getCursor(SOURCE)).to.equal('2025-06-02T11:00:00Z');
+        expect(await queue.getCursor(OTHER_SOURCE)).to.equal(undefined);
+      });
+
+      it('leaves the cursor as it was when a batch carries none', async () => {
+        await commit([approval('R1')], { cursor: 'c1' });
+        await commit([approval('R2')]);
+
+        expect(await queue.getCursor(SOURCE)).to.equal('c1');
+      });
+
+      it('writes nothing, cursor and audit included, when planBatch rejects the batch', async () => {
+        const a = approval('R1');
+        await commit([a], { cursor: 'c1' });
+        const foreign = approval('R3', { source: OTHER_SOURCE });
+
+        await expectRejection(
+          commit([approval('R2'), foreign], {
+            cursor: 'c2',
+            completions: [{ key: a.key, status: 'approved' }],
+            audit: [{ actor: 'ops', action: 'queue.resync' }],
+          }),
+        );
+        expect(await queue.getCursor(SOURCE)).to.equal('c1');
+        expect(await queue.get(a.key)).to.include({ revision: 1 });
+        expect(await queue.get(approval('R2').key)).to.equal(undefined);
+        expect(await queue.get(foreign.key)).to.equal(undefined);
+        expect(summary(await owed())).to.deep.equal(['notify r1 grace console']);
+        expect(await queue.listAudit()).to.deep.equal([]);
+      });
+
+      it('writes nothing when rendering a card throws', async () => {
+        await commit([approval('R1')], { cursor: 'c1' });
+        const failing = commitContext({
+          render: (a, outcome) => {
+            if (a.externalId === 'R3') throw new Error('template broke');
+            return ctx.render(a, outcome);
+          },
+        });
+
+        await expectRejection(commit([approval('R2'), approval('R3')], { cursor: 'c2', audit: [{ actor: 'ops', action: 'x' }] }, failing));
+        expect(await queue.get(approval('R2').key)).to.equal(undefined);
+        expect(await queue.getCursor(SOURCE)).to.equal('c1');
+        expect(await owed()).to.have.length(1);
+        expect(await queue.listAudit()).to.deep.equal([]);
+      });
+
+      it('rejects the whole batch when a sourceUpdatedAt is not a time', async () => {
+        await expectRejection(commit([approval('R1'), approval('R2', { sourceUpdatedAt: 'yesterday' })], { cursor: 'c1' }));
+
+        expect(await queue.get(approval('R1').key)).to.equal(undefined);
+        expect(await queue.getCursor(SOURCE)).to.equal(undefined);
+        expect(await owed()).to.deep.equal([]);
+      });
+    });
+
+    describe('completion', () => {
+      it('removes an approval that left pending and owes close with its status as outcome', async () => {
+        const a = approval('R1');
+        await commit([a]);
+        const result = await commit([{ ...a, status: 'approved', sourceUpdatedAt: ago(HOUR_MS) }]);
+
+        expect(result).to.include({ completed: 1, outbox: 1 });
+        expect(await queue.get(a.key)).to.equal(undefined);
+        const close = (await owed())[1];
+        expect(close).to.include({ action: 'close', outcome: 'approved', revision: 2 });
+        expect(close?.card).to.include({ outcome: 'approved', revision: 2 });
+      });
+
+      it('removes an approval named in completions and owes close with that status', async () => {
+        const a = approval('R1');
+        await commit([a]);
+        const result = await commit([], { completions: [{ key: a.key, status: 'recalled' }] });
+
+        expect(result).to.include({ completed: 1 });
+        expect(await queue.get(a.key)).to.equal(undefined);
+        expect(summary(await owed())).to.deep.equal(['notify r1 grace console', 'close(recalled) r2 grace console']);
+      });
+
+      it('notifies again when a completed approval comes back to pending (sent back, then resubmitted)', async () => {
+        const a = approval('R1');
+        await commit([a]);
+        await commit([{ ...a, status: 'sent_back', sourceUpdatedAt: ago(2 * HOUR_MS) }]);
+        const result = await commit([{ ...a, sourceUpdatedAt: ago(HOUR_MS) }]);
+
+        expect(result).to.include({ inserted: 1, outbox: 1 });
+        expect(summary(await owed())).to.deep.equal(['notify r1 grace console', 'close(sent_back) r2 grace console', 'notify r1 grace console']);
+        expect(await forApprover('grace@acme.test')).to.deep.equal([a.key]);
+      });
+
+      it('queues nothing and owes nothing for an approval already complete when first seen', async () => {
+        const result = await commit([approval('R1', { status: 'approved' })], { completions: [{ key: approval('R2').key, status: 'recalled' }] });
+
+        expect(result).to.include({ inserted: 0, completed: 0, ignored: 2, outbox: 0 });
+        expect(await queue.keys(SOURCE)).to.deep.equal([]);
+        expect(await owed()).to.deep.equal([]);
+      });
+    });
+
+    describe('retention', () => {
+      it('never queues a pending approval already older than notBefore', async () => {
+        const result = await commit([approval('R1', { sourceUpdatedAt: ago(31 * DAY_MS) })]);
+
+        expect(result).to.include({ inserted: 0, ignored: 1, outbox: 0 });
+        expect(await queue.keys(SOURCE)).to.deep.equal([]);
+        expect(await owed()).to.deep.equal([]);
+      });
+
+      it('hides rows older than notBefore from listForApprover, list and count before any purge', async () => {
+        const fresh = approval('R1', { sourceUpdatedAt: ago(DAY_MS) });
+        const old = approval('R2', { sourceUpdatedAt: ago(10 * DAY_MS) });
+        await commit([fresh, old]);
+        const since = new Date(NOW.getTime() - 5 * DAY_MS);
+
+        expect(await forApprover('grace@acme.test', { notBefore: since })).to.deep.equal([fresh.key]);
+        expect((await queue.list({ notBefore: since })).map((r) => r.key)).to.deep.equal([fresh.key]);
+        expect(await queue.count({ notBefore: since })).to.equal(1);
+      });
+
+      it('still names expired rows in keys and returns them from get', async () => {
+        const old = approval('R2', { sourceUpdatedAt: ago(10 * DAY_MS) });
+        await commit([old]);
+        await queue.list({ notBefore: NOW });
+
+        expect(await queue.keys(SOURCE)).to.deep.equal([{ key: old.key, externalId: 'R2', sourceUpdatedAt: old.sourceUpdatedAt }]);
+        expect(await queue.get(old.key)).to.include({ key: old.key });
+      });
+
+      it('purges rows older than notBefore and owes close(expired) for them', async () => {
+        const fresh = approval('R1', { sourceUpdatedAt: ago(DAY_MS) });
+        const old = approval('R2', { sourceUpdatedAt: ago(10 * DAY_MS) });
+        await commit([fresh, old]);
+        const in25Days = commitContext({ now: later(25 * DAY_MS) });
+
+        expect(await queue.purgeExpired(in25Days)).to.deep.equal([old.key]);
+        expect(await queue.get(old.key)).to.equal(undefined);
+        expect(await queue.get(fresh.key)).to.include({ revision: 1 });
+        const close = (await owed()).find((e) => e.action === 'close');
+        expect(close).to.include({ approvalKey: old.key, outcome: 'expired', revision: 2, createdAt: later(25 * DAY_MS).toISOString() });
+        expect(await queue.purgeExpired(in25Days)).to.deep.equal([]);
+      });
+    });
+
+    describe('reads', () => {
+      it("never returns another person's approval from listForApprover", async () => {
+        await commit([
+          approval('R1', { approvers: [approver('grace')] }),
+          approval('R2', { approvers: [approver('alan')] }),
+          approval('R3', { approvers: [approver('alan'), approver('grace')] }),
+        ]);
+
+        expect(await forApprover('grace@acme.test')).to.have.members([approval('R1').key, approval('R3').key]);
+        expect(await forApprover('alan@acme.test')).to.have.members([approval('R2').key, approval('R3').key]);
+        expect(await forApprover('mallory@acme.test')).to.deep.equal([]);
+      });
+
+      it('finds nothing for a blank e-mail, even when an approver has none', async () => {
+        await commit([approval('R1', { approvers: [unresolved('u42')] })]);
+
+        expect(await forApprover('')).to.deep.equal([]);
+        expect(await forApprover('  ')).to.deep.equal([]);
+      });
+
+      it('matches the approver e-mail case-insensitively', async () => {
+        await commit([approval('R1', { approvers: [{ sourceUserId: 'grace', email: 'Grace.Hopper@Acme.TEST' }] })]);
+
+        expect(await forApprover('grace.hopper@acme.test')).to.deep.equal([approval('R1').key]);
+        expect(await forApprover('GRACE.HOPPER@ACME.test')).to.deep.equal([approval('R1').key]);
+      });
+
+      it('filters listForApprover by source', async () => {
+        await commit([approval('R1')]);
+        const other = approval('R1', { source: OTHER_SOURCE });
+        await queue.commit({ source: OTHER_SOURCE, approvals: [other] }, ctx);
+
+        expect(await forApprover('grace@acme.test')).to.have.members([approval('R1').key, other.key]);
+        expect(await forApprover('grace@acme.test', { source: OTHER_SOURCE })).to.deep.equal([other.key]);
+      });
+
+      it('returns the newest approvals first and honours the limit', async () => {
+        await commit([
+          approval('R1', { sourceUpdatedAt: ago(3 * HOUR_MS) }),
+          approval('R2', { sourceUpdatedAt: ago(1 * HOUR_MS) }),
+          approval('R3', { sourceUpdatedAt: ago(2 * HOUR_MS) }),
+        ]);
+
+        expect(await forApprover('grace@acme.test')).to.deep.equal(['R2', 'R3', 'R1'].map((id) => approval(id).key));
+        expect(await forApprover('grace@acme.test', { limit: 2 })).to.deep.equal(['R2', 'R3'].map((id) => approval(id).key));
+      });
+
+      it('lists and counts every source newest first, or one source', async () => {
+        await commit([approval('R1', { sourceUpdatedAt: ago(3 * HOUR_MS) })]);
+        const other = approval('G1', { source: OTHER_SOURCE, sourceUpdatedAt: ago(HOUR_MS) });
+        await queue.commit({ source: OTHER_SOURCE, approvals: [other] }, ctx);
+
+        expect((await queue.list({ notBefore })).map((r) => r.key)).to.deep.equal([other.key, approval('R1').key]);
+        expect((await queue.list({ notBefore, source: SOURCE })).map((r) => r.key)).to.deep.equal([approval('R1').key]);
+        expect((await queue.list({ notBefore, limit: 1 })).map((r) => r.key)).to.deep.equal([other.key]);
+        expect(await queue.count({ notBefore })).to.equal(2);
+        expect(await queue.count({ notBefore, source: OTHER_SOURCE })).to.equal(1);
+      });
+
+      it('returns copies that a caller cannot use to change the queue', async () => {
+        await commit([approval('R1')]);
+        const row = await queue.get(approval('R1').key);
+        (row as { title: string }).title = 'changed by a caller';
+
+        expect(await queue.get(approval('R1').key)).to.include({ title: 'Report R1' });
+      });
+    });
+
+    describe('unresolved approvers', () => {
+      const withUnresolved = approval('R1', { approvers: [approver('grace'), unresolved('u42')] });
+
+      it('parks the entries of an approver without an e-mail and names them in parkedApprovers', async () => {
+        await commit([withUnresolved]);
+
+        expect((await owed()).map((e) => [e.approver.sourceUserId, e.state])).to.deep.equal([
+          ['grace', 'pending'],
+          ['u42', 'parked'],
+        ]);
+        expect(await queue.parkedApprovers(SOURCE)).to.deep.equal([{ sourceUserId: 'u42', name: 'U42' }]);
+        expect(await queue.parkedApprovers(OTHER_SOURCE)).to.deep.equal([]);
+        expect((await queue.claimOutbox(10, NOW, MINUTE_MS)).map((e) => e.approver.sourceUserId)).to.deep.equal(['grace']);
+      });
+
+      it('releases parked entries once the approver is resolved, and finds the approval by the new e-mail', async () => {
+        await commit([withUnresolved]);
+        const released = await queue.resolveApprover(SOURCE, { sourceUserId: 'u42', email: 'Alan.Turing@Acme.test' });
+
+        expect(released).to.equal(1);
+        expect(await queue.parkedApprovers(SOURCE)).to.deep.equal([]);
+        const entry = (await queue.listOutbox('pending')).find((e) => e.approver.sourceUserId === 'u42');
+        expect(entry?.approver).to.include({ email: 'alan.turing@acme.test' });
+        expect(await forApprover('alan.turing@acme.test')).to.deep.equal([withUnresolved.key]);
+        expect((await queue.get(withUnresolved.key))?.approvers.find((a) => a.sourceUserId === 'u42')).to.include({ email: 'alan.turing@acme.test' });
+      });
+
+      it('resolves an approver only within the named source', async () => {
+        await commit([withUnresolved]);
+        const other = approval('G1', { source: OTHER_SOURCE, approvers: [unresolved('u42')] });
+        await queue.commit({ source: OTHER_SOURCE, approvals: [other] }, ctx);
+        await queue.resolveApprover(SOURCE, { sourceUserId: 'u42', email: 'alan@acme.test' });
+
+        expect(await queue.parkedApprovers(OTHER_SOURCE)).to.deep.equal([{ sourceUserId: 'u42', name: 'U42' }]);
+        expect(await forApprover('alan@acme.test')).to.deep.equal([withUnresolved.key]);
+      });
+
+      it('keeps a resolved e-mail when a later version names the approver without one', async () => {
+        await commit([withUnresolved]);
+        await queue.resolveApprover(SOURCE, { sourceUserId: 'u42', email: 'alan@acme.test' });
+        await commit([{ ...withUnresolved, title: 'Report R1 (corrected)', sourceUpdatedAt: ago(HOUR_MS) }]);
+
+        const update = (await owed()).find((e) => e.action === 'update' && e.approver.sourceUserId === 'u42');
+        expect(update).to.include({ state: 'pending' });
+        expect(update?.approver).to.include({ email: 'alan@acme.test' });
+        expect(await forApprover('alan@acme.test')).to.deep.equal([withUnresolved.key]);
+      });
+    });
+
+    describe('outbox', () => {
+      const three = () => commit([approval('R1'), approval('R2'), approval('R3')]);
+
+      it('claims the oldest entries first, up to the limit, and marks them inflight', async () => {
+        await three();
+        const first = await queue.claimOutbox(2, NOW, MINUTE_MS);
+        const rest = await queue.claimOutbox(5, NOW, MINUTE_MS);
+
+        expect(first.map((e) => e.approvalKey)).to.deep.equal([approval('R1').key, approval('R2').key]);
+        expect(first.every((e) => e.state === 'inflight' && e.attempts === 0)).to.equal(true);
+        expect(rest.map((e) => e.approvalKey)).to.deep.equal([approval('R3').key]);
+        expect(await queue.listOutbox('inflight')).to.have.length(3);
+      });
+
+      it('never hands out an entry twice while its lease holds', async () => {
+        await three();
+        await queue.claimOutbox(10, NOW, MINUTE_MS);
+
+        expect(await queue.claimOutbox(10, later(MINUTE_MS - 1), MINUTE_MS)).to.deep.equal([]);
+      });
+
+      it('offers an entry again once its lease has expired, reporting the earlier claim', async () => {
+        await commit([approval('R1')]);
+        const [first] = await queue.claimOutbox(1, NOW, MINUTE_MS);
+        const [again] = await queue.claimOutbox(1, later(MINUTE_MS), MINUTE_MS);
+
+        expect(first).to.include({ attempts: 0 });
+        expect(again).to.include({ id: first?.id, attempts: 1, state: 'inflight' });
+      });
+
+      it('gives concurrent claimers disjoint entries', async () => {
+        await commit([approval('R1'), approval('R2')], {}, commitContext({ channels: ['console', 'slack'] }));
+        const [a, b] = await Promise.all([queue.claimOutbox(2, NOW, MINUTE_MS), queue.claimOutbox(2, NOW, MINUTE_MS)]);
+        const ids = [...(a ?? []), ...(b ?? [])].map((e) => e.id);
+
+        expect(ids).to.have.length(4);
+        expect(new Set(ids).size).to.equal(4);
+      });
+
+      it('stores the receipt of a delivered entry and never claims it again', async () => {
+        await commit([approval('R1')]);
+        const [entry] = await queue.claimOutbox(1, NOW, MINUTE_MS);
+        await queue.settleOutbox(entry!.id, { state: 'delivered', receipt: { ref: 'C123/1717329600.000100' } }, NOW);
+
+        expect(await queue.receipt(approval('R1').key, 'grace', 'console')).to.deep.equal({ ref: 'C123/1717329600.000100' });
+        expect(await queue.receipt(approval('R1').key, 'grace', 'slack')).to.equal(undefined);
+        expect(await queue.listOutbox('delivered')).to.have.length(1);
+        expect(await queue.claimOutbox(1, later(DAY_MS), MINUTE_MS)).to.deep.equal([]);
+      });
+
+      it('keeps the receipt of the newest revision when deliveries settle out of order', async () => {
+        const a = approval('R1');
+        await commit([a]);
+        await commit([{ ...a, title: 'corrected', sourceUpdatedAt: ago(HOUR_MS) }]);
+        const [notify, update] = await queue.claimOutbox(2, NOW, MINUTE_MS);
+        await queue.settleOutbox(update!.id, { state: 'delivered', receipt: { ref: 'ref-r2' } }, NOW);
+        await queue.settleOutbox(notify!.id, { state: 'delivered', receipt: { ref: 'ref-r1' } }, NOW);
+
+        expect(await queue.receipt(a.key, 'grace', 'console')).to.deep.equal({ ref: 'ref-r2' });
+      });
+
+      it('retries an entry only once its nextAttemptAt has come', async () => {
+        await commit([approval('R1')]);
+        const [entry] = await queue.claimOutbox(1, NOW, MINUTE_MS);
+        await queue.settleOutbox(entry!.id, { state: 'retry', error: 'HTTP 503', nextAttemptAt: later(5 * MINUTE_MS) }, NOW);
+
+        expect(await queue.listOutbox('pending')).to.have.length(1).and.to.have.nested.property('[0].lastError', 'HTTP 503');
+        expect(await queue.claimOutbox(1, later(5 * MINUTE_MS - 1), MINUTE_MS)).to.deep.equal([]);
+        const [retried] = await queue.claimOutbox(1, later(5 * MINUTE_MS), MINUTE_MS);
+        expect(retried).to.include({ id: entry!.id, attempts: 1 });
+      });
+
+      it('lists dead entries with their error and never claims them again', async () => {
+        await commit([approval('R1')]);
+        const [entry] = await queue.claimOutbox(1, NOW, MINUTE_MS);
+        await queue.settleOutbox(entry!.id, { state: 'dead', error: 'channel_not_found' }, NOW);
+
+        expect(await queue.listOutbox('dead')).to.have.length(1).and.to.have.nested.property('[0].lastError', 'channel_not_found');
+        expect(await queue.claimOutbox(1, later(DAY_MS), MINUTE_MS)).to.deep.equal([]);
+      });
+
+      it('never claims a superseded entry again', async () => {
+        await commit([approval('R1')]);
+        const [entry] = await queue.claimOutbox(1, NOW, MINUTE_MS);
+        await queue.settleOutbox(entry!.id, { state: 'superseded' }, NOW);
+
+        expect(await queue.listOutbox('superseded')).to.have.length(1);
+        expect(await queue.claimOutbox(1, later(DAY_MS), MINUTE_MS)).to.deep.equal([]);
+      });
+
+      it('returns every inflight entry to pending on releaseInflight, keeping its attempts', async () => {
+        await three();
+        await queue.claimOutbox(2, NOW, MINUTE_MS);
+
+        expect(await queue.releaseInflight()).to.equal(2);
+        expect(await queue.listOutbox('inflight')).to.deep.equal([]);
+        const claimed = await queue.claimOutbox(10, NOW, MINUTE_MS);
+        expect(claimed.map((e) => e.attempts)).to.deep.equal([1, 1, 0]);
+      });
+
+      it('refuses to settle an entry it does not hold', async () => {
+        await expectRejection(queue.settleOutbox(4242, { state: 'superseded' }, NOW));
+      });
+
+      it('lists entries of one state oldest first, up to the limit', async () => {
+        await three();
+
+        expect((await queue.listOutbox('pending', 2)).map((e) => e.approvalKey)).to.deep.equal([approval('R1').key, approval('R2').key]);
+      });
+    });
+
+    describe('source state and audit log', () => {
+      it('round-trips and overwrites source state, per namespace', async () => {
+        expect(await queue.getState('concur-acme', 'refreshToken')).to.equal(undefined);
+        await queue.setState('concur-acme', 'refreshToken', 't1');
+        await queue.setState('concur-acme', 'refreshToken', 't2');
+        await queue.setState('concur-globex', 'refreshToken', 'g1');
+
+        expect(await queue.getState('concur-acme', 'refreshToken')).to.equal('t2');
+        expect(await queue.getState('concur-globex', 'refreshToken')).to.equal('g1');
+      });
+
+      it('lists the audit entries written with batches newest first, stamped with the commit time', async () => {
+        const key = approval('R1').key;
+        await commit([approval('R1')], { audit: [{ actor: 'ops@acme.test', action: 'queue.resync', key, detail: 'asked by Grace' }] });
+        await commit([], { audit: [{ actor: 'system', action: 'audit.fix' }] }, commitContext({ now: later(HOUR_MS) }));
+
+        const audit = await queue.listAudit();
+        expect(audit.map(({ id: _, ...rest }) => rest)).to.deep.equal([
+          { at: later(HOUR_MS).toISOString(), actor: 'system', action: 'audit.fix' },
+          { at: NOW.toISOString(), actor: 'ops@acme.test', action: 'queue.resync', key, detail: 'asked by Grace' },
+        ]);
+        expect(audit[0]!.id).to.be.greaterThan(audit[1]!.id);
+        expect(await queue.listAudit(1)).to.have.length(1);
+      });
+    });
+
+    describe('properties', () => {
+      it('changes nothing and owes nothing when any batch is committed a second time', async () => {
+        await fc.assert(
+          fc.asyncProperty(fc.array(batchArbitrary(), { minLength: 1, maxLength: 6 }), async (batches) => {
+            const run = await make();
+            try {
+              for (const b of batches) {
+                await run.queue.commit(b, ctx);
+                const before = await snapshot(run.queue);
+                const again = await run.queue.commit(b, ctx);
+                expect(again.outbox).to.equal(0);
+                expect(await snapshot(run.queue)).to.deep.equal(before);
+                for (const email of EMAILS) {
+                  const expected = before.rows.filter((r) => r.approvers.some((a) => a.email === email)).map((r) => r.key);
+                  expect((await run.queue.listForApprover(email, { notBefore })).map((r) => r.key)).to.have.members(expected);
+                }
+              }
+            } finally {
+              await run.cleanup();
+            }
+          }),
+          { numRuns: 40 },
+        );
+      });
+    });
+
+    describe('durability', () => {
+      it('keeps rows, cursor, outbox, receipts, state and audit across a reopen', async function () {
+        if (!subject.reopen) this.skip();
+        await commit([approval('R1'), approval('R2')], { cursor: 'c1', audit: [{ actor: 'ops', action: 'queue.resync' }] });
+        const [entry] = await queue.claimOutbox(1, NOW, MINUTE_MS);
+        await queue.settleOutbox(entry!.id, { state: 'delivered', receipt: { ref: 'r-1' } }, NOW);
+        await queue.setState('concur-acme', 'refreshToken', 't1');
+        const before = await snapshot(queue);
+
+        queue = await subject.reopen!();
+
+        expect(await snapshot(queue)).to.deep.equal(before);
+        expect(await queue.getCursor(SOURCE)).to.equal('c1');
+        expect(await queue.receipt(approval('R1').key, 'grace', 'console')).to.deep.equal({ ref: 'r-1' });
+        expect(await queue.getState('concur-acme', 'refreshToken')).to.equal('t1');
+        expect(await queue.listAudit()).to.have.length(1);
+        expect(await queue.claimOutbox(10, NOW, MINUTE_MS)).to.have.length(1);
+      });
+    });
+  });
+}
+
+const EMAILS = ['grace@acme.test', 'alan@acme.test'];
+
+/**
+ * Batches over a small world (three reports, three approvers, one unresolved) so replays collide
+ * often. Like a source's, a batch names each approval at most once: as a version or a completion.
+ */
+function batchArbitrary(): fc.Arbitrary<ChangeBatch> {
+  const version = fc.record({
+    title: fc.constantFrom('A', 'B'),
+    status: fc.constantFrom('pending', 'pending', 'approved', 'sent_back') as fc.Arbitrary<Approval['status']>,
+    approvers: fc.subarray(['grace', 'alan', 'u42'], { minLength: 1 }),
+    daysAgo: fc.constantFrom(1, 2, 3, 40),
+  });
+  const change = fc.oneof(fc.constant('absent' as const), fc.constant('completed' as const), version);
+  return fc
+    .record({ changes: fc.tuple(change, change, change), cursor: fc.option(fc.constantFrom('c1', 'c2'), { nil: undefined }) })
+    .map(({ changes, cursor }) => {
+      const approvals: Approval[] = [];
+      const completions: Completion[] = [];
+      changes.forEach((c, i) => {
+        const id = `R${i + 1}`;
+        if (c === 'completed') completions.push({ key: approval(id).key, status: 'no_longer_required' });
+        else if (c !== 'absent') {
+          approvals.push(
+            approval(id, {
+              title: c.title,
+              status: c.status,
+              approvers: c.approvers.map((a) => (a === 'u42' ? unresolved(a) : approver(a))),
+              sourceUpdatedAt: ago(c.daysAgo * DAY_MS),
+            }),
+          );
+        }
+      });
+      return batch(approvals, { completions, cursor });
+    });
+}
+
+async function snapshot(queue: ApprovalQueue) {
+  const keys = await queue.keys(SOURCE);
+  const rows = [];
+  for (const { key } of keys) rows.push(await queue.get(key));
+  const outbox = [];
+  for (const state of ['pending', 'parked', 'inflight', 'delivered', 'superseded', 'dead'] as const) {
+    outbox.push(...(await queue.listOutbox(state)));
+  }
+  return {
+    keys,
+    rows: rows.filter((r): r is QueuedApproval => r !== undefined),
+    outbox: outbox.sort((a, b) => a.id - b.id),
+    cursor: await queue.getCursor(SOURCE),
+  };
+}
+
+async function expectRejection(promise: Promise<unknown>): Promise<void> {
+  let failed = false;
+  try {
+    await promise;
+  } catch {
+    failed = true;
+  }
+  expect(failed, 'expected the call to fail').to.equal(true);
+}
