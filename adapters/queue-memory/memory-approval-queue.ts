@@ -44,7 +44,7 @@ export class MemoryApprovalQueue implements ApprovalQueue {
   private readonly cursors = new Map<string, string>();
   private readonly outbox = new Map<number, StoredEntry>();
   private readonly idempotencyKeys = new Set<string>();
-  private readonly receipts = new Map<string, { ref: string; revision: number }>();
+  private readonly receipts = new Map<string, { ref: string; outboxId: number }>();
   private readonly state = new Map<string, string>();
   private readonly audit: AuditRecord[] = [];
   private lastOutboxId = 0;
@@ -188,11 +188,20 @@ export class MemoryApprovalQueue implements ApprovalQueue {
     switch (outcome.state) {
       case 'delivered': {
         entry.state = 'delivered';
+        const { approvalKey, approver, channel } = entry.draft;
+        // What this delivery showed replaces every older message still owed to the same person
+        // on the same channel: sending those later would show them an older card, or a second one.
+        for (const [otherId, other] of this.outbox) {
+          const d = other.draft;
+          if (otherId < id && (other.state === 'pending' || other.state === 'parked') && d.approvalKey === approvalKey && d.approver.sourceUserId === approver.sourceUserId && d.channel === channel) {
+            other.state = 'superseded';
+          }
+        }
         if (!outcome.receipt) return;
-        const { approvalKey, approver, channel, revision } = entry.draft;
         const key = receiptKey(approvalKey, approver.sourceUserId, channel);
-        // A late delivery of an older revision never replaces the receipt of a newer message.
-        if ((this.receipts.get(key)?.revision ?? -Infinity) <= revision) this.receipts.set(key, { ref: outcome.receipt.ref, revision });
+        // A late delivery of an older entry never replaces the receipt of a newer message.
+        // Ordered by outbox id, not revision: revisions restart when an approval is queued again.
+        if ((this.receipts.get(key)?.outboxId ?? -Infinity) <= id) this.receipts.set(key, { ref: outcome.receipt.ref, outboxId: id });
         return;
       }
       case 'superseded':

@@ -71,7 +71,7 @@ export const MIGRATIONS: readonly string[] = [
     approver_id TEXT NOT NULL,
     channel TEXT NOT NULL,
     ref TEXT NOT NULL,
-    revision INTEGER NOT NULL,
+    outbox_id INTEGER NOT NULL,
     PRIMARY KEY (approval_key, approver_id, channel)
   ) STRICT, WITHOUT ROWID;
 

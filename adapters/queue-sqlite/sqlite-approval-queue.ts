@@ -215,13 +215,20 @@ export class SqliteApprovalQueue implements ApprovalQueue {
       switch (outcome.state) {
         case 'delivered':
           this.sql("UPDATE outbox SET state = 'delivered', claimed_at = NULL, settled_at = ? WHERE id = ?").run(at, id);
+          // What this delivery showed replaces every older message still owed to the same person
+          // on the same channel: sending those later would show them an older card, or a second one.
+          this.sql(`
+            UPDATE outbox SET state = 'superseded', claimed_at = NULL, settled_at = ?
+            WHERE approval_key = ? AND approver_id = ? AND channel = ? AND id < ? AND state IN ('pending', 'parked')`)
+            .run(at, entry.approval_key, entry.approver_id, entry.channel, id);
           if (outcome.receipt) {
-            // A late delivery of an older revision never replaces the receipt of a newer message.
+            // A late delivery of an older entry never replaces the receipt of a newer message.
+            // Ordered by outbox id, not revision: revisions restart when an approval is queued again.
             this.sql(`
-              INSERT INTO receipts (approval_key, approver_id, channel, ref, revision) VALUES (?, ?, ?, ?, ?)
-              ON CONFLICT (approval_key, approver_id, channel) DO UPDATE SET ref = excluded.ref, revision = excluded.revision
-              WHERE excluded.revision >= receipts.revision`)
-              .run(entry.approval_key, entry.approver_id, entry.channel, outcome.receipt.ref, entry.revision);
+              INSERT INTO receipts (approval_key, approver_id, channel, ref, outbox_id) VALUES (?, ?, ?, ?, ?)
+              ON CONFLICT (approval_key, approver_id, channel) DO UPDATE SET ref = excluded.ref, outbox_id = excluded.outbox_id
+              WHERE excluded.outbox_id >= receipts.outbox_id`)
+              .run(entry.approval_key, entry.approver_id, entry.channel, outcome.receipt.ref, id);
           }
           return;
         case 'superseded':

@@ -28,6 +28,7 @@ export interface ApprovalQueue {
    * Applies a batch atomically: reads the queued rows for its keys, runs `planBatch`, writes the
    * rows, the outbox entries, the audit entries and the cursor, all or nothing. Idempotent:
    * committing the same batch twice changes nothing the second time and owes no new message.
+   * The result's `outbox` counts entries written; audit entries are appended on every call.
    */
   commit(batch: ChangeBatch, ctx: CommitContext): Promise<CommitResult>;
 
@@ -74,7 +75,12 @@ export interface ApprovalQueue {
    */
   claimOutbox(limit: number, now: Date, leaseMs: number): Promise<OutboxEntry[]>;
 
-  /** Ends a claimed entry: delivered (recording the receipt), superseded, retried later, or dead. */
+  /**
+   * Ends a claimed entry: delivered, superseded, retried later, or dead; throws for an unknown id.
+   * Delivered records the receipt (unless a newer entry's is held) and supersedes every older
+   * pending or parked entry of the same approval, approver and channel: the delivered message
+   * already shows a newer card.
+   */
   settleOutbox(id: number, outcome: OutboxOutcome, now: Date): Promise<void>;
 
   /** Entries by state (e.g. `dead` for the dead-letter list), oldest first. */

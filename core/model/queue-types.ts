@@ -77,7 +77,7 @@ export interface OutboxEntry {
   /** Stable across retries and crashes: `<key>#<generation>.<revision>:<approver>:<channel>:<action>`. */
   readonly idempotencyKey: string;
   readonly state: OutboxState;
-  /** Claims so far; a claimed entry that comes back with attempts > 0 may already have been sent. */
+  /** Earlier claims: 0 on an entry's first claim, so a claimed entry with attempts > 0 may already have been sent. */
   readonly attempts: number;
   readonly lastError?: string | undefined;
   /** ISO-8601 UTC. */

@@ -61,6 +61,8 @@ export function planBatch(
   const upserts = new Map<string, QueuedApproval>();
   const deletes = new Set<string>();
   const outbox: OutboxDraft[] = [];
+  /** Generations this batch queued; see the end. */
+  const born = new Set<string>();
   const counts = { inserted: 0, updated: 0, unchanged: 0, completed: 0, ignored: 0 };
   const nowIso = ctx.now.toISOString();
 
@@ -118,6 +120,7 @@ export function planBatch(
     const fp = fingerprint(incoming);
     if (!before) {
       const row: QueuedApproval = { ...incoming, approvers, revision: 1, fingerprint: fp, queuedAt: nowIso, generation: randomUUID().slice(0, 8) };
+      born.add(row.generation);
       current.set(row.key, row);
       upserts.set(row.key, row);
       deletes.delete(row.key);
@@ -156,7 +159,17 @@ export function planBatch(
     else counts.ignored++;
   }
 
-  return { upserts: [...upserts.values()], deletes: [...deletes], outbox, result: { ...counts, outbox: outbox.length } };
+  // An approval queued and completed within this one batch was never shown to anyone, so nothing is
+  // owed for it. Owing would also break idempotency: a replay would queue it under a new generation.
+  const kept = new Set([...upserts.values()].map((row) => row.generation));
+  const owed = outbox.filter((o) => !born.has(generationOf(o)) || kept.has(generationOf(o)));
+  return { upserts: [...upserts.values()], deletes: [...deletes], outbox: owed, result: { ...counts, outbox: owed.length } };
+}
+
+/** The generation part of an idempotency key (`<key>#<generation>.<revision>:…`). */
+function generationOf(draft: OutboxDraft): string {
+  const hash = draft.idempotencyKey.lastIndexOf('#');
+  return draft.idempotencyKey.slice(hash + 1, draft.idempotencyKey.indexOf('.', hash));
 }
 
 /**

@@ -473,6 +473,35 @@ export function describeApprovalQueueContract(name: string, make: () => Promise<
         expect(await queue.receipt(a.key, 'grace', 'console')).to.deep.equal({ ref: 'ref-r2' });
       });
 
+      it('supersedes older undelivered entries of the same approver and channel once a newer one is delivered', async () => {
+        const a = approval('R1');
+        await commit([a]);
+        const [notify] = await queue.claimOutbox(1, NOW, MINUTE_MS);
+        await queue.settleOutbox(notify!.id, { state: 'retry', error: 'HTTP 503', nextAttemptAt: later(HOUR_MS) }, NOW);
+        await commit([{ ...a, title: 'corrected', sourceUpdatedAt: ago(HOUR_MS) }]);
+        const [update] = await queue.claimOutbox(1, NOW, MINUTE_MS);
+        expect(update).to.include({ action: 'update' });
+        await queue.settleOutbox(update!.id, { state: 'delivered', receipt: { ref: 'ref-r2' } }, NOW);
+
+        expect((await queue.listOutbox('superseded')).map((e) => e.id)).to.deep.equal([notify!.id]);
+        expect(await queue.claimOutbox(10, later(DAY_MS), MINUTE_MS)).to.deep.equal([]);
+      });
+
+      it('keeps the receipt of a message sent after the approval was queued again', async () => {
+        const a = approval('R1');
+        await commit([a]);
+        const [first] = await queue.claimOutbox(1, NOW, MINUTE_MS);
+        await queue.settleOutbox(first!.id, { state: 'delivered', receipt: { ref: 'old-message' } }, NOW);
+        await commit([], { completions: [{ key: a.key, status: 'sent_back' }] });
+        await commit([{ ...a, title: 'resubmitted', sourceUpdatedAt: ago(MINUTE_MS) }]);
+        const claimed = await queue.claimOutbox(10, NOW, MINUTE_MS);
+        const renotify = claimed.find((e) => e.action === 'notify');
+        expect(renotify).to.include({ revision: 1 });
+        await queue.settleOutbox(renotify!.id, { state: 'delivered', receipt: { ref: 'new-message' } }, NOW);
+
+        expect(await queue.receipt(a.key, 'grace', 'console')).to.deep.equal({ ref: 'new-message' });
+      });
+
       it('retries an entry only once its nextAttemptAt has come', async () => {
         await commit([approval('R1')]);
         const [entry] = await queue.claimOutbox(1, NOW, MINUTE_MS);
