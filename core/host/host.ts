@@ -19,6 +19,8 @@ const DAY_MS = 86_400_000;
 export interface HostOptions {
   readonly clock?: Clock;
   readonly logger: Logger;
+  /** Channels bound besides the deployment's notifiers (embedding the host, tests). */
+  readonly notifiers?: readonly Notifier[];
 }
 
 export interface OnceReport {
@@ -47,7 +49,7 @@ export class Host {
   readonly clock: Clock;
   readonly logger: Logger;
 
-  private constructor(readonly deployment: Deployment, options: HostOptions) {
+  private constructor(readonly deployment: Deployment, private readonly options: HostOptions) {
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger;
   }
@@ -85,6 +87,11 @@ export class Host {
       this.notifiers.set(spec.id, notifier);
     }
 
+    for (const notifier of this.options.notifiers ?? []) {
+      if (this.notifiers.has(notifier.id)) throw new Error(`duplicate notifier id "${notifier.id}"`);
+      this.notifiers.set(notifier.id, notifier);
+    }
+
     const capabilities = new Map<string, SourceCapabilities>();
     const directories = new Map<string, IdentityDirectory | undefined>();
     for (const spec of d.sources) {
@@ -107,7 +114,7 @@ export class Host {
     const channels = [...this.notifiers.keys()];
     for (const spec of d.sources) {
       const source = this.sources.get(spec.id)!;
-      const resolver = new ApproverResolver(directories.get(spec.id), this.logger.child({ source: spec.id }));
+      const resolver = new ApproverResolver(directories.get(spec.id), this.logger.child({ source: spec.id }), 10_000, () => this.clock.now().getTime());
       this.runners.push(
         new SourceRunner(source, this.queue, resolver, this.clock, this.logger.child({ source: spec.id }), {
           pollIntervalMs: spec.pollIntervalSeconds * 1000,

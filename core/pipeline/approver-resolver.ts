@@ -18,6 +18,7 @@ export class ApproverResolver {
     private readonly directory: IdentityDirectory | undefined,
     private readonly logger: Logger,
     private readonly timeoutMs = 10_000,
+    private readonly now: () => number = Date.now,
   ) {}
 
   async resolveBatch(approvals: readonly Approval[], signal: AbortSignal): Promise<Approval[]> {
@@ -61,7 +62,7 @@ export class ApproverResolver {
       this.logger.warn({ source: this.directory.source, approvers: pending.length, err: message }, 'identity lookup failed; approvers parked');
       for (const a of pending) result.set(a.sourceUserId, { status: 'failed', error: message });
     }
-    const now = Date.now();
+    const now = this.now();
     for (const [id, r] of result) {
       if (r.status === 'resolved') this.retryAt.delete(id);
       else {

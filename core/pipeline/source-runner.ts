@@ -188,7 +188,7 @@ export class SourceRunner {
   }
 
   private async retryParked(signal: AbortSignal): Promise<number> {
-    const parked = this.resolver.due(await this.queue.parkedApprovers(this.source.id), Date.now());
+    const parked = this.resolver.due(await this.queue.parkedApprovers(this.source.id), this.clock.now().getTime());
     if (parked.length === 0) return 0;
     const resolved = await this.resolver.resolve(parked, signal);
     let released = 0;

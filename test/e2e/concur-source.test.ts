@@ -1,0 +1,334 @@
+import { expect } from 'chai';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { callsTo } from '../../plugins/concur/sandbox/index.js';
+import { concurHarness, days, SOURCE, type ConcurHarness } from '../support/concur-harness.js';
+
+const key = (id: string) => `${SOURCE}:expense-report:${id}`;
+
+describe('Concur source against the sandbox (real HTTP on loopback, real SQLite)', function () {
+  this.timeout(60_000);
+  let h: ConcurHarness;
+  afterEach(async () => h?.close());
+
+  /** The approver's work e-mail, as the sandbox's identity API knows it. */
+  const emailOf = (login: string) => h.sandbox.admin.users().find((u) => u.loginId === login)!.email.toLowerCase();
+  const approverOf = (id: string) => h.sandbox.admin.state().reports.find((r) => r.id === id)!.approverLoginID!;
+  const notBefore = () => h.host.commitContext().notBefore;
+  const waitingOn = async (email: string) => (await h.host.queue.listForApprover(email, { notBefore: notBefore() })).map((a) => a.externalId);
+
+  describe('lifecycle', () => {
+    beforeEach(async () => {
+      h = await concurHarness();
+    });
+
+    it('queues a submitted report and notifies its approver once, with a View Expense Report link', async () => {
+      const report = h.sandbox.admin.submit({ entries: 3 });
+      await h.cycle();
+      await h.cycle();
+      const email = emailOf(approverOf(report.ID));
+      expect(await waitingOn(email)).to.deep.equal([report.ID]);
+      const messages = h.notifier.for(email, key(report.ID));
+      expect(messages.map((m) => m.action)).to.deep.equal(['notify']);
+      const link = messages[0]!.card.actions.find((a) => a.type === 'link');
+      expect(link).to.deep.include({
+        label: 'View Expense Report',
+        url: `https://www.concursolutions.com/goto/expense-report/${report.ID}?companyUUID=${h.sandbox.companyId}&context=MANAGER`,
+      });
+      expect(messages[0]!.card.lineItems).to.have.length(3);
+    });
+
+    it('updates the card of a modified report without notifying again', async () => {
+      const report = h.sandbox.admin.submit({});
+      await h.cycle();
+      h.advance(60);
+      h.sandbox.admin.edit(report.ID, { name: 'Q3 offsite (corrected)' });
+      await h.cycle();
+      const messages = h.notifier.for(emailOf(approverOf(report.ID)), key(report.ID));
+      expect(messages.map((m) => m.action)).to.deep.equal(['notify', 'update']);
+      expect(messages[1]!.card.title).to.equal('Q3 offsite (corrected)');
+      expect(messages[1]!.previous).to.deep.equal({ ref: 'chat-1' });
+    });
+
+    for (const [act, outcome] of [['approve', 'approved'], ['sendBack', 'sent_back'], ['recall', 'sent_back']] as const) {
+      it(`removes a report ${act === 'approve' ? 'approved' : act === 'sendBack' ? 'sent back' : 'recalled'} in Concur and closes its card`, async () => {
+        const report = h.sandbox.admin.submit({});
+        await h.cycle();
+        const email = emailOf(approverOf(report.ID));
+        h.advance(60);
+        if (act === 'approve') h.sandbox.admin.approve(report.ID);
+        else if (act === 'sendBack') h.sandbox.admin.sendBack(report.ID, 'missing receipt');
+        else h.sandbox.admin.recall(report.ID);
+        await h.cycle();
+        expect(await waitingOn(email)).to.deep.equal([]);
+        const last = h.notifier.for(email, key(report.ID)).at(-1)!;
+        expect(last.action).to.equal('close');
+        expect(last.card.outcome).to.equal(outcome);
+        expect(last.card.actions).to.deep.equal([]);
+      });
+    }
+
+    it('tells the old approver and notifies the new one when a report is reassigned', async () => {
+      const report = h.sandbox.admin.submit({});
+      await h.cycle();
+      const oldLogin = approverOf(report.ID);
+      const newLogin = h.sandbox.admin.users().find((u) => u.isApprover && u.loginId !== oldLogin)!.loginId;
+      h.advance(60);
+      h.sandbox.admin.reassign(report.ID, newLogin);
+      await h.cycle();
+      const old = h.notifier.for(emailOf(oldLogin), key(report.ID));
+      expect(old.map((m) => m.action)).to.deep.equal(['notify', 'close']);
+      expect(old[1]!.card.outcome).to.equal('reassigned');
+      expect(h.notifier.for(emailOf(newLogin), key(report.ID)).map((m) => m.action)).to.deep.equal(['notify']);
+      expect(await waitingOn(emailOf(oldLogin))).to.deep.equal([]);
+      expect(await waitingOn(emailOf(newLogin))).to.deep.equal([report.ID]);
+    });
+
+    it('purges a report untouched for 31 days and never lists it again', async () => {
+      const report = h.sandbox.admin.submit({});
+      await h.cycle();
+      const email = emailOf(approverOf(report.ID));
+      h.advance(days(31));
+      expect(await waitingOn(email), 'expired rows are never listed, even before a purge').to.deep.equal([]);
+      await h.cycle();
+      expect(await h.host.queue.get(key(report.ID))).to.equal(undefined);
+      expect(h.notifier.for(email, key(report.ID)).at(-1)!.card.outcome).to.equal('expired');
+    });
+  });
+
+  describe('when a workflow step does not bump LastModifiedDate (unconfirmed in the docs)', () => {
+    beforeEach(async () => {
+      h = await concurHarness({ sandbox: { workflowBumpsLastModified: false } });
+    });
+
+    it('still removes an approved report within one sweep', async () => {
+      const report = h.sandbox.admin.submit({});
+      await h.cycle();
+      const email = emailOf(approverOf(report.ID));
+      h.advance(600);
+      h.sandbox.admin.submit({}); // moves the cursor past the overlap window that would re-read the report
+      await h.cycle();
+      h.sandbox.admin.approve(report.ID);
+      await h.cycle();
+      expect(await waitingOn(email), 'the incremental poll cannot see it').to.deep.equal([report.ID]);
+      h.advance(15 * 60);
+      const { cycles } = await h.cycle();
+      expect(cycles[0]!.swept).to.equal(true);
+      expect(cycles[0]!.drift).to.equal(1);
+      expect(await waitingOn(email)).to.deep.equal([]);
+    });
+
+    it('moves a silently reassigned report to its new approver within one sweep', async () => {
+      const report = h.sandbox.admin.submit({});
+      await h.cycle();
+      const oldLogin = approverOf(report.ID);
+      const newLogin = h.sandbox.admin.users().find((u) => u.isApprover && u.loginId !== oldLogin)!.loginId;
+      h.sandbox.admin.reassign(report.ID, newLogin);
+      h.advance(15 * 60);
+      await h.cycle();
+      expect(await waitingOn(emailOf(newLogin))).to.deep.equal([report.ID]);
+      expect(h.notifier.for(emailOf(oldLogin), key(report.ID)).at(-1)!.card.outcome).to.equal('reassigned');
+    });
+  });
+
+  describe('cost', () => {
+    beforeEach(async () => {
+      h = await concurHarness();
+    });
+
+    it('spends exactly one Concur call on a quiet cycle', async () => {
+      for (let i = 0; i < 5; i++) h.sandbox.admin.submit({});
+      await h.cycle();
+      h.advance(60);
+      h.sandbox.resetCalls();
+      await h.cycle();
+      const calls = h.sandbox.calls();
+      expect(calls.total, JSON.stringify(calls.byEndpoint)).to.equal(1);
+      expect(callsTo(calls, 'GET /api/v3.0/expense/reports')).to.equal(1);
+    });
+
+    it('spends ceil(k/100) list calls plus one entries call per changed report', async () => {
+      await h.cycle();
+      h.advance(60);
+      const k = 250;
+      for (let i = 0; i < k; i++) h.sandbox.admin.submit({ entries: 2 });
+      h.sandbox.resetCalls();
+      await h.cycle();
+      const calls = h.sandbox.calls();
+      expect(callsTo(calls, 'GET /api/v3.0/expense/reports')).to.equal(Math.ceil(k / 100));
+      expect(callsTo(calls, 'GET /api/v3.0/expense/entries')).to.equal(k);
+      expect(await h.host.queue.count({ notBefore: h.host.commitContext().notBefore })).to.equal(k);
+    });
+  });
+
+  describe('faults', () => {
+    beforeEach(async () => {
+      h = await concurHarness({ config: { pageSize: 20 } });
+      await h.cycle();
+      h.advance(60);
+      for (let i = 0; i < 90; i++) h.sandbox.admin.submit({ entries: 1 });
+    });
+
+    /** Runs cycles under the fault until one succeeds; the cursor may never move while a cycle fails. */
+    async function catchUp(faults: Parameters<ConcurHarness['sandbox']['setFaults']>[0]): Promise<number> {
+      const cursorBefore = await h.host.queue.getCursor(SOURCE);
+      h.sandbox.setFaults(faults);
+      let failed = 0;
+      for (let i = 0; i < 3; i++) {
+        const report = await h.host.runOnce();
+        if (report.failures.length === 0) break;
+        failed++;
+        expect(await h.host.queue.getCursor(SOURCE), 'cursor moved past unprocessed data').to.equal(cursorBefore);
+      }
+      h.sandbox.setFaults('none');
+      await h.cycle();
+      expect(await h.host.queue.count({ notBefore: h.host.commitContext().notBefore })).to.equal(90);
+      const notifies = h.notifier.messages.filter((m) => m.action === 'notify').map((m) => m.card.approvalKey);
+      expect(notifies).to.have.length(90);
+      expect(new Set(notifies).size).to.equal(90);
+      expect(await h.host.queue.getCursor(SOURCE)).not.to.equal(cursorBefore);
+      return failed;
+    }
+
+    it('retries a 429 after the Retry-After it names and loses nothing', async () => {
+      await catchUp({ rate429: 0.3, retryAfterSeconds: 1, scope: ['reports'] });
+      const throttled = h.logs.filter((l) => l.includes('"status":429'));
+      expect(throttled.length).to.be.greaterThan(0);
+      expect(throttled[0]).to.include('"retryAfter":"1"');
+    });
+
+    it('fails a cycle cleanly on persistent 503s and catches up on the next', async () => {
+      expect(await catchUp({ rate503: 1, scope: ['reports'] })).to.be.greaterThan(0);
+    });
+
+    it('gives up on a hanging call after its timeout and catches up on the next cycle', async () => {
+      expect(await catchUp({ rateHang: 1, scope: ['reports'] })).to.be.greaterThan(0);
+    });
+
+    it('fails a cycle on a malformed page with an error naming it, and catches up', async () => {
+      h.sandbox.setFaults({ rateMalformed: 1 });
+      const report = await h.host.runOnce();
+      expect(report.failures[0]!.error).to.match(/read reports page failed: HTTP 200 malformed JSON/);
+      expect(await catchUp({ rateMalformed: 0.5 })).to.be.at.least(0);
+    });
+
+    it('logs the concur-correlationid of a failed call', async () => {
+      await catchUp({ rate503: 1, scope: ['reports'] });
+      expect(h.logs.some((l) => /"status":503.*"correlationId":"[0-9a-f-]{36}"/.test(l))).to.equal(true);
+    });
+  });
+
+  describe('tokens', () => {
+    beforeEach(async () => {
+      h = await concurHarness();
+    });
+
+    it('persists the rotated refresh token and uses it after a restart', async () => {
+      h.sandbox.admin.submit({});
+      await h.cycle();
+      const stored = JSON.parse((await h.host.queue.getState(`source:${SOURCE}`, 'oauth'))!) as { refreshToken: string };
+      expect(stored.refreshToken).to.be.a('string').and.not.equal(h.sandbox.credentials.refreshToken);
+      await h.restart();
+      h.advance(60);
+      h.sandbox.admin.submit({});
+      h.sandbox.resetCalls();
+      await h.cycle(); // the configured token was used once and is dead: only the stored one works
+      expect(callsTo(h.sandbox.calls(), 'POST /oauth2/v0/token', 200)).to.equal(1);
+      expect(h.notifier.messages.filter((m) => m.action === 'notify')).to.have.length(2);
+    });
+
+    it('refreshes an access token Concur expired early, once, and retries the call', async () => {
+      await h.cycle();
+      h.sandbox.setFaults({ expiringTokens: true, expiringTokenSeconds: 2 });
+      await h.cycle(); // this token is issued with the short life
+      h.sandbox.setFaults('none');
+      h.advance(10);
+      h.sandbox.resetCalls();
+      h.sandbox.admin.submit({});
+      await h.cycle();
+      const calls = h.sandbox.calls();
+      expect(callsTo(calls, 'GET /api/v3.0/expense/reports', 401)).to.be.at.most(1);
+      expect(callsTo(calls, 'POST /oauth2/v0/token')).to.be.at.most(1);
+      expect(h.notifier.messages.filter((m) => m.action === 'notify')).to.have.length(1);
+    });
+
+    it('never writes a secret to the log', async () => {
+      h.sandbox.setFaults({ rate503: 0.2, rate429: 0.2, retryAfterSeconds: 0 });
+      for (let i = 0; i < 5; i++) h.sandbox.admin.submit({});
+      for (let i = 0; i < 3; i++) {
+        await h.host.runOnce();
+        h.advance(3700); // past the access token's life: more refreshes, more rotated tokens
+      }
+      await h.restart();
+      await h.host.runOnce();
+      const stored = JSON.parse((await h.host.queue.getState(`source:${SOURCE}`, 'oauth'))!) as { refreshToken: string };
+      const secrets = [h.sandbox.credentials.clientSecret, h.sandbox.credentials.refreshToken, stored.refreshToken];
+      const text = h.logs.join('');
+      expect(h.logs.length).to.be.greaterThan(5);
+      for (const secret of secrets) expect(text).not.to.include(secret);
+      expect(text).not.to.match(/Bearer [A-Za-z0-9]/);
+    });
+  });
+
+  describe('NextPage', () => {
+    let proxy: Server;
+    afterEach(() => proxy?.close());
+
+    it('refuses a NextPage that points at another host', async () => {
+      // A proxy in front of the sandbox that rewrites NextPage to a foreign host, as a tampered page would.
+      let sandboxUrl = '';
+      proxy = createServer(async (req, res) => {
+        const upstream = await fetch(`${sandboxUrl}${req.url}`, {
+          method: req.method,
+          headers: Object.fromEntries(Object.entries(req.headers).filter(([k]) => k !== 'host').map(([k, v]) => [k, String(v)])),
+          body: req.method === 'GET' ? undefined : await new Promise<Buffer>((r) => { const c: Buffer[] = []; req.on('data', (d: Buffer) => c.push(d)); req.on('end', () => r(Buffer.concat(c))); }),
+        });
+        let body = await upstream.text();
+        body = body.replace(/"NextPage":"http:\/\/127\.0\.0\.1:\d+/g, '"NextPage":"https://attacker.example');
+        body = body.replace(/"geolocation":"[^"]+"/, `"geolocation":"http://127.0.0.1:${(proxy.address() as AddressInfo).port}"`);
+        res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json' });
+        res.end(body);
+      });
+      await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+      const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+      h = await concurHarness({ baseUrl: (sb) => { sandboxUrl = sb.baseUrl; return proxyUrl; }, config: { pageSize: 5 } });
+      for (let i = 0; i < 12; i++) h.sandbox.admin.submit({});
+      const report = await h.host.runOnce();
+      expect(report.failures[0]!.error).to.include('refusing NextPage https://attacker.example/api/v3.0/expense/reports');
+      expect(await h.host.queue.getCursor(SOURCE)).to.equal(undefined);
+    });
+  });
+
+  describe('identity API down', () => {
+    beforeEach(async () => {
+      h = await concurHarness();
+    });
+
+    it('parks approvals while identity is down and delivers them once it recovers', async () => {
+      h.sandbox.setFaults({ identityDown: true });
+      const reports = [h.sandbox.admin.submit({}), h.sandbox.admin.submit({}), h.sandbox.admin.submit({})];
+      await h.cycle();
+      expect(h.notifier.messages).to.deep.equal([]);
+      expect((await h.host.queue.listOutbox('parked')).length).to.equal(3);
+      expect(await h.host.queue.count({ notBefore: notBefore() }), 'queued while parked').to.equal(3);
+      h.sandbox.setFaults('none');
+      h.advance(10 * 60);
+      await h.cycle();
+      for (const r of reports) {
+        expect(h.notifier.for(emailOf(approverOf(r.ID)), key(r.ID)).map((m) => m.action)).to.deep.equal(['notify']);
+      }
+      expect(await h.host.queue.listOutbox('parked')).to.deep.equal([]);
+    });
+
+    it('uses the last known e-mail when identity times out after the mapping expired', async () => {
+      h = await concurHarness({ config: { identity: { ttlHours: 1, timeoutSeconds: 1 } } });
+      const first = h.sandbox.admin.submit({});
+      await h.cycle();
+      h.advance(days(1));
+      h.sandbox.setFaults({ identityDown: true });
+      const second = h.sandbox.admin.submit({ approver: approverOf(first.ID) });
+      await h.cycle();
+      expect(h.notifier.for(emailOf(approverOf(second.ID)), key(second.ID)).map((m) => m.action)).to.deep.equal(['notify']);
+    });
+  });
+});
