@@ -12,3 +12,5 @@ export * from './contracts/logger.js';
 export * from './pipeline/planner.js';
 export * from './host/plugin-api.js';
 export * from './model/public-json.js';
+export * from './contracts/http-routes.js';
+export * from './contracts/approval-lookup.js';

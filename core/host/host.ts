@@ -1,9 +1,13 @@
 import { Container, type ServiceIdentifier } from '../di.js';
 import { ApprovalQueue } from '../contracts/approval-queue.js';
+import { ApprovalLookup } from '../contracts/approval-lookup.js';
 import { ApprovalSource, SourceState, type SourceCapabilities } from '../contracts/approval-source.js';
 import { Clock, systemClock } from '../contracts/clock.js';
 import { IdentityDirectory } from '../contracts/identity-directory.js';
+import { HttpRoutes } from '../contracts/http-routes.js';
 import { Logger } from '../contracts/logger.js';
+import type { FastifyInstance } from 'fastify';
+import { startHttpServer, type Readiness } from './http-server.js';
 import { Notifier } from '../contracts/notifier.js';
 import { ApproverResolver } from '../pipeline/approver-resolver.js';
 import { createCardRenderer } from '../pipeline/card-renderer.js';
@@ -42,6 +46,9 @@ export class Host {
   private draining: Promise<unknown> | undefined;
   private readonly root = new Container({ defaultScope: 'Singleton' });
   private readonly children: Container[] = [];
+  private readonly routes: HttpRoutes[] = [];
+  private http: { app: FastifyInstance; url: string } | undefined;
+  private readonly lastCycle = new Map<string, { ok: boolean; at: string; error?: string }>();
   readonly sources = new Map<string, ApprovalSource>();
   readonly notifiers = new Map<string, Notifier>();
   render!: CardRenderer;
@@ -68,6 +75,7 @@ export class Host {
     this.children.push(child);
     await child.loadAsync(factory({ instanceId: spec.id, config: spec.config, baseDir: this.deployment.baseDir }));
     if (!child.isCurrentBound(token)) throw new Error(`plugin "${entry.manifest.id}" (${spec.id}) does not bind its contract`);
+    if (child.isCurrentBound(HttpRoutes)) this.routes.push(...child.getAll(HttpRoutes));
     return child;
   }
 
@@ -79,6 +87,7 @@ export class Host {
     await this.root.loadAsync(queueFactory({ instanceId: d.queue.adapter, config: d.queue.config, baseDir: d.baseDir }));
     this.queue = this.root.get(ApprovalQueue);
     await this.queue.init();
+    this.root.bind(ApprovalLookup).toConstantValue(this.lookup());
 
     for (const spec of d.notifiers) {
       const child = await this.child(spec.entry, spec, Notifier);
@@ -132,13 +141,32 @@ export class Host {
     });
   }
 
+  private lookup(): ApprovalLookup {
+    const notBefore = () => new Date(this.clock.now().getTime() - this.deployment.retentionDays * DAY_MS);
+    return {
+      waitingOn: (email, options) => this.queue.listForApprover(email, { notBefore: notBefore(), source: options?.source, limit: options?.limit }),
+      forApprover: async (key, email) => {
+        const row = await this.queue.get(key);
+        const wanted = email.trim().toLowerCase();
+        if (!row || row.status !== 'pending' || Date.parse(row.sourceUpdatedAt) < notBefore().getTime()) return undefined;
+        return row.approvers.some((a) => a.email?.toLowerCase() === wanted) ? row : undefined;
+      },
+    };
+  }
+
   /** What every queue read uses as "now" and the retention cut-off. */
   commitContext(): CommitContext {
     const now = this.clock.now();
     return { now, channels: [...this.notifiers.keys()], notBefore: new Date(now.getTime() - this.deployment.retentionDays * DAY_MS), render: this.render };
   }
 
+  /** The URL the HTTP server listens on, once started. */
+  get url(): string | undefined {
+    return this.http?.url;
+  }
+
   private afterCycle(source: string, report: CycleReport | undefined, error: unknown): void {
+    this.lastCycle.set(source, { ok: !error, at: this.clock.now().toISOString(), ...(error ? { error: error instanceof Error ? error.message : String(error) } : {}) });
     if (error) this.logger.error({ source, err: error instanceof Error ? error.message : String(error) }, 'cycle failed; the next cycle resumes from the last committed cursor');
     else if (report && (report.committed.inserted || report.committed.updated || report.committed.completed || report.purged)) {
       this.logger.info({ source, ...report.committed, purged: report.purged, swept: report.swept }, 'cycle committed changes');
@@ -173,16 +201,33 @@ export class Host {
     return { cycles, failures, delivery };
   }
 
-  /** Starts every detection loop and the delivery timer (a pass every second for retries). */
+  /**
+   * Starts the HTTP server (when the deployment configures one or a plugin contributes routes),
+   * every detection loop, and the delivery timer (a pass every second for retries).
+   */
   async start(): Promise<void> {
     await this.queue.releaseInflight();
+    if (this.deployment.http || this.routes.length > 0) {
+      this.http = await startHttpServer(this.routes, this.deployment.http ?? { host: '127.0.0.1', port: 8080 }, () => this.readiness(), this.logger);
+    }
     for (const runner of this.runners) runner.start();
     this.deliveryTimer = setInterval(() => void this.drain(), 1000);
+  }
+
+  private async readiness(): Promise<Readiness> {
+    const sources = Object.fromEntries([...this.sources.keys()].map((id) => [id, this.lastCycle.get(id) ?? { ok: false, error: 'no cycle yet' }]));
+    try {
+      await this.queue.getCursor('__readiness__');
+    } catch (error) {
+      return { ready: false, detail: { queue: (error as Error).message, sources } };
+    }
+    return { ready: Object.values(sources).every((s) => s.ok), detail: { queue: 'ok', sources } };
   }
 
   /** Graceful stop: loops stop, the batch being read is abandoned (replayed next start), delivery finishes its entry. */
   async stop(): Promise<void> {
     if (this.deliveryTimer) clearInterval(this.deliveryTimer);
+    await this.http?.app.close();
     await Promise.all(this.runners.map((r) => r.stop()));
     await this.draining;
     for (const child of this.children) await child.unbindAllAsync().catch(() => undefined);
