@@ -11,6 +11,7 @@ import { embeddedDeployment } from './embedded.js';
 import { Host } from './host.js';
 import { createLogger } from './logging.js';
 import { Operations } from './operations.js';
+import { PluginCatalog } from './plugin-catalog.js';
 
 const out = (text: string): void => void process.stdout.write(`${text}\n`);
 
@@ -44,6 +45,26 @@ function printApproval(a: QueuedApproval): void {
 
 const actorOption = new Option('--actor <name>', 'who makes the change (audit log)').default(userInfo().username);
 const configOption = new Option('-c, --config <file>', `deployment file (default: ${DEFAULT_CONFIG_FILE}, else embedded defaults)`);
+
+/** Adds every built-in plugin's contributed commands (e.g. `sandbox concur`). */
+async function addPluginCommands(program: Command): Promise<void> {
+  const groups = new Map<string, Command>();
+  for (const entry of PluginCatalog.builtIn().all()) {
+    const contribute = await PluginCatalog.loadCommands(entry);
+    contribute?.({
+      group: (name, description) => {
+        let group = groups.get(name);
+        if (!group) {
+          group = program.command(name).description(description);
+          groups.set(name, group);
+        }
+        return group;
+      },
+      withHost: (configFile, fn) => withHost(configFile, (host) => fn({ queue: host.queue, lookup: host.lookupService, notifiers: host.notifiers, sources: host.sources })),
+      out,
+    });
+  }
+}
 
 export function buildProgram(): Command {
   const program = new Command('approvals-hub')
@@ -208,7 +229,9 @@ export function buildProgram(): Command {
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    await buildProgram().parseAsync(argv);
+    const program = buildProgram();
+    await addPluginCommands(program);
+    await program.parseAsync(argv);
     return 0;
   } catch (error) {
     if (error instanceof ConfigError) {

@@ -52,6 +52,7 @@ export class Host {
   readonly sources = new Map<string, ApprovalSource>();
   readonly notifiers = new Map<string, Notifier>();
   render!: CardRenderer;
+  lookupService!: ApprovalLookup;
   queue!: ApprovalQueue;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -87,7 +88,8 @@ export class Host {
     await this.root.loadAsync(queueFactory({ instanceId: d.queue.adapter, config: d.queue.config, baseDir: d.baseDir }));
     this.queue = this.root.get(ApprovalQueue);
     await this.queue.init();
-    this.root.bind(ApprovalLookup).toConstantValue(this.lookup());
+    this.lookupService = this.lookup();
+    this.root.bind(ApprovalLookup).toConstantValue(this.lookupService);
 
     for (const spec of d.notifiers) {
       const child = await this.child(spec.entry, spec, Notifier);

@@ -17,7 +17,30 @@ export interface PluginManifest {
   readonly description?: string;
   /** JSON Schema (draft 2020-12 subset ajv supports) of one instance's `config`. */
   readonly configSchema: Record<string, unknown>;
+  /** Optional module, relative to the manifest, whose default export is a {@link CommandContribution}. */
+  readonly commands?: string;
 }
+
+/** What the CLI hands a plugin's command contribution. */
+export interface CommandApi {
+  /** The top-level command `name` (created on first use), e.g. `sandbox` or `inbox`. */
+  group(name: string, description: string): import('commander').Command;
+  /** Runs `fn` with a host built from the deployment (`--config` or the default), then stops it. */
+  withHost<T>(configFile: string | undefined, fn: (host: HostHandle) => Promise<T>): Promise<T>;
+  /** Writes a line to standard output. */
+  out(line: string): void;
+}
+
+/** The parts of a running host a command may use. */
+export interface HostHandle {
+  readonly queue: import('../contracts/approval-queue.js').ApprovalQueue;
+  readonly lookup: import('../contracts/approval-lookup.js').ApprovalLookup;
+  readonly notifiers: ReadonlyMap<string, import('../contracts/notifier.js').Notifier>;
+  readonly sources: ReadonlyMap<string, import('../contracts/approval-source.js').ApprovalSource>;
+}
+
+/** A plugin's CLI commands: registered on the program when the CLI starts. Must not start work itself. */
+export type CommandContribution = (api: CommandApi) => void;
 
 /** What the host hands a plugin's module factory for one configured instance. */
 export interface PluginContext<C = Record<string, unknown>> {

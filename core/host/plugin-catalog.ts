@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Ajv } from 'ajv';
-import { PLUGIN_API_VERSION, type PluginKind, type PluginManifest, type PluginModuleFactory } from './plugin-api.js';
+import { PLUGIN_API_VERSION, type CommandContribution, type PluginKind, type PluginManifest, type PluginModuleFactory } from './plugin-api.js';
 
 /** A manifest with where it was found. */
 export interface CatalogEntry {
@@ -22,6 +22,7 @@ const manifestSchema = {
     entry: { type: 'string', minLength: 1 },
     description: { type: 'string' },
     configSchema: { type: 'object' },
+    commands: { type: 'string', minLength: 1 },
   },
 } as const;
 
@@ -92,6 +93,11 @@ export class PluginCatalog {
     this.entries.set(m.id, { manifest: m, dir });
   }
 
+  /** Every entry, in id order. */
+  all(): CatalogEntry[] {
+    return [...this.entries.values()].sort((a, b) => a.manifest.id.localeCompare(b.manifest.id));
+  }
+
   get(id: string, kind: PluginKind): CatalogEntry | undefined {
     const entry = this.entries.get(id);
     return entry?.manifest.kind === kind ? entry : undefined;
@@ -99,6 +105,14 @@ export class PluginCatalog {
 
   ids(kind: PluginKind): string[] {
     return [...this.entries.values()].filter((e) => e.manifest.kind === kind).map((e) => e.manifest.id);
+  }
+
+  /** Imports a plugin's command contribution, if its manifest names one. */
+  static async loadCommands(entry: CatalogEntry): Promise<CommandContribution | undefined> {
+    if (!entry.manifest.commands) return undefined;
+    const mod = (await import(pathToFileURL(resolve(entry.dir, entry.manifest.commands)).href)) as { default?: unknown };
+    if (typeof mod.default !== 'function') throw new Error(`plugin "${entry.manifest.id}": ${entry.manifest.commands} has no default export function`);
+    return mod.default as CommandContribution;
   }
 
   /** Imports a plugin's entry module; its default export must be a module factory. */
