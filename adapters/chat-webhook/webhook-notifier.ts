@@ -1,0 +1,61 @@
+import { createHmac } from 'node:crypto';
+import { PermanentDeliveryError, type DeliveryReceipt, type Notifier, type OutboundMessage } from '../../core/index.js';
+
+/**
+ * The signature a receiver checks: `sha256=` + hex HMAC-SHA256 of `<timestamp>.<raw body>` with the
+ * shared secret. The timestamp (epoch seconds, `X-Approvals-Timestamp`) lets receivers refuse replays.
+ */
+export function webhookSignature(secret: string, timestamp: string, body: string): string {
+  return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
+}
+
+/**
+ * POSTs `{idempotencyKey, action, recipient, card, previous}` as JSON. 2xx delivers (the receiver
+ * may answer `{"ref": "..."}` to name its message); 408, 429 and 5xx are retried by the outbox;
+ * any other status is permanent (dead-lettered). `Idempotency-Key` carries the outbox key, so a
+ * receiver can drop a retry it already processed.
+ */
+export class WebhookNotifier implements Notifier {
+  constructor(
+    readonly id: string,
+    private readonly url: string,
+    private readonly secret: string,
+    private readonly timeoutMs: number,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async deliver(message: OutboundMessage): Promise<DeliveryReceipt> {
+    const body = JSON.stringify({
+      idempotencyKey: message.idempotencyKey,
+      action: message.action,
+      recipient: message.recipient,
+      card: message.card,
+      previous: message.previous ?? null,
+    });
+    const timestamp = String(Math.floor(this.now().getTime() / 1000));
+    const response = await fetch(this.url, {
+      method: 'POST',
+      headers: {
+        'Content-Type': 'application/json',
+        'Idempotency-Key': message.idempotencyKey,
+        'X-Approvals-Timestamp': timestamp,
+        'X-Approvals-Signature': webhookSignature(this.secret, timestamp, body),
+      },
+      body,
+      signal: AbortSignal.timeout(this.timeoutMs),
+    });
+    const text = await response.text();
+    if (response.ok) {
+      let ref: unknown;
+      try {
+        ref = (JSON.parse(text) as { ref?: unknown }).ref;
+      } catch {
+        ref = undefined;
+      }
+      return { ref: typeof ref === 'string' && ref ? ref : (message.previous?.ref ?? message.idempotencyKey) };
+    }
+    const detail = `webhook ${this.id} answered HTTP ${response.status}`;
+    if (response.status === 408 || response.status === 429 || response.status >= 500) throw new Error(detail);
+    throw new PermanentDeliveryError(`${detail}: ${text.slice(0, 200)}`);
+  }
+}

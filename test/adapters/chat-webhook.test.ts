@@ -1,0 +1,112 @@
+import { expect } from 'chai';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { timingSafeEqual } from 'node:crypto';
+import { pino } from 'pino';
+import { PermanentDeliveryError, type OutboundMessage } from '../../core/index.js';
+import { Host } from '../../core/host/host.js';
+import { loadDeployment } from '../../core/host/deployment.js';
+import { WebhookNotifier, webhookSignature } from '../../adapters/chat-webhook/webhook-notifier.js';
+
+const SECRET = 'webhook-test-secret';
+
+interface Received {
+  headers: IncomingMessage['headers'];
+  body: string;
+  valid: boolean;
+}
+
+/** A receiver as a customer would write it: verifies the signature over the raw body. */
+async function receiver(status: () => number): Promise<{ server: Server; url: string; received: Received[] }> {
+  const received: Received[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      const expected = Buffer.from(webhookSignature(SECRET, String(req.headers['x-approvals-timestamp']), body));
+      const given = Buffer.from(String(req.headers['x-approvals-signature']));
+      received.push({ headers: req.headers, body, valid: expected.length === given.length && timingSafeEqual(expected, given) });
+      res.writeHead(status(), { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ ref: `msg-${received.length}` }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, received };
+}
+
+const message = (title: string): OutboundMessage => ({
+  idempotencyKey: 'k#g.1:ann:hook:notify',
+  action: 'notify',
+  recipient: { sourceUserId: 'ann', email: 'ann@example.test' },
+  card: { approvalKey: 'src:request:1', kind: 'request', revision: 1, title, requester: { name: 'Bob' }, fields: [], lineItems: [], flags: [], actions: [] },
+});
+
+describe('webhook notifier', () => {
+  let server: Server | undefined;
+  afterEach(() => server?.close());
+
+  it('posts the card as JSON with a signature the receiver can verify', async () => {
+    const r = await receiver(() => 200);
+    server = r.server;
+    const receipt = await new WebhookNotifier('hook', r.url, SECRET, 5000).deliver(message('<b>Q3</b> *travel* <!channel>'));
+    expect(receipt).to.deep.equal({ ref: 'msg-1' });
+    expect(r.received[0]!.valid).to.equal(true);
+    expect(r.received[0]!.headers['idempotency-key']).to.equal('k#g.1:ann:hook:notify');
+    expect(JSON.parse(r.received[0]!.body).card.title).to.equal('<b>Q3</b> *travel* <!channel>');
+  });
+
+  it('throws a retryable error on 5xx and 429, and a permanent one on other 4xx', async () => {
+    let status = 503;
+    const r = await receiver(() => status);
+    server = r.server;
+    const notifier = new WebhookNotifier('hook', r.url, SECRET, 5000);
+    const failure = await notifier.deliver(message('x')).catch((e: unknown) => e);
+    expect(failure).to.be.instanceOf(Error).and.not.be.instanceOf(PermanentDeliveryError);
+    status = 429;
+    expect(await notifier.deliver(message('x')).catch((e: unknown) => e)).not.to.be.instanceOf(PermanentDeliveryError);
+    status = 404;
+    expect(await notifier.deliver(message('x')).catch((e: unknown) => e)).to.be.instanceOf(PermanentDeliveryError);
+  });
+
+  it('delivers once per approver through a host once the receiver recovers', async () => {
+    let up = false;
+    const r = await receiver(() => (up ? 200 : 500));
+    server = r.server;
+    const dir = mkdtempSync(join(tmpdir(), 'ah-webhook-'));
+    const now = new Date().toISOString();
+    writeFileSync(join(dir, 'truth.json'), JSON.stringify({ approvals: [
+      { externalId: '1', title: 'One', status: 'pending', approvers: [{ sourceUserId: 'ann', email: 'ann@example.test' }], seq: 1, updatedAt: now },
+      { externalId: '2', title: 'Two', status: 'pending', approvers: [{ sourceUserId: 'bob', email: 'bob@example.test' }], seq: 2, updatedAt: now },
+    ] }));
+    const deployment = loadDeployment(undefined, {
+      env: { HOOK_SECRET: SECRET },
+      raw: {
+        plugins: [resolve(process.cwd(), 'test/fixtures/file-source-plugin')],
+        queue: { adapter: 'memory' },
+        sources: [{ id: 'files', plugin: 'file-source', config: { path: join(dir, 'truth.json') } }],
+        notifiers: [{ id: 'hook', plugin: 'webhook', config: { url: r.url, signingSecret: { env: 'HOOK_SECRET' } } }],
+        delivery: { maxAttempts: 10 },
+      },
+    });
+    let clock = Date.now();
+    const host = await Host.create(deployment, { logger: pino({ level: 'silent' }), clock: { now: () => new Date(clock) } });
+    try {
+      await host.runOnce();
+      expect(r.received.length).to.equal(2);
+      up = true;
+      clock += 60_000; // past every backoff
+      await host.drain();
+      const delivered = r.received.slice(2);
+      expect(delivered.map((d) => JSON.parse(d.body).recipient.email).sort()).to.deep.equal(['ann@example.test', 'bob@example.test']);
+      expect(delivered.every((d) => d.valid)).to.equal(true);
+      clock += 60_000;
+      await host.drain();
+      expect(r.received.length).to.equal(4);
+    } finally {
+      await host.stop();
+    }
+  });
+});
