@@ -14,3 +14,4 @@ export * from './host/plugin-api.js';
 export * from './model/public-json.js';
 export * from './contracts/http-routes.js';
 export * from './contracts/approval-lookup.js';
+export * from './contracts/metrics.js';

@@ -224,6 +224,13 @@ export class MemoryApprovalQueue implements ApprovalQueue {
     return [...this.outbox.values()].filter((e) => e.state === state).slice(0, upTo(limit)).map(toEntry);
   }
 
+  async outboxCounts(): Promise<Record<'pending' | 'parked' | 'inflight' | 'dead', number>> {
+    this.assertOpen();
+    const counts = { pending: 0, parked: 0, inflight: 0, dead: 0 };
+    for (const e of this.outbox.values()) if (e.state in counts) counts[e.state as keyof typeof counts]++;
+    return counts;
+  }
+
   async releaseInflight(): Promise<number> {
     this.assertOpen();
     let released = 0;

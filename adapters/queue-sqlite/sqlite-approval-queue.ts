@@ -252,6 +252,15 @@ export class SqliteApprovalQueue implements ApprovalQueue {
       .map(toEntry);
   }
 
+  async outboxCounts(): Promise<Record<'pending' | 'parked' | 'inflight' | 'dead', number>> {
+    const counts = { pending: 0, parked: 0, inflight: 0, dead: 0 };
+    const rows = this.sql<{ state: keyof typeof counts; n: number }>(
+      "SELECT state, COUNT(*) AS n FROM outbox WHERE state IN ('pending', 'parked', 'inflight', 'dead') GROUP BY state",
+    ).all();
+    for (const r of rows) counts[r.state] = r.n;
+    return counts;
+  }
+
   async releaseInflight(): Promise<number> {
     return this.sql("UPDATE outbox SET state = 'pending', claimed_at = NULL WHERE state = 'inflight'").run().changes;
   }

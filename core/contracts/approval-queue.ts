@@ -86,6 +86,9 @@ export interface ApprovalQueue {
   /** Entries by state (e.g. `dead` for the dead-letter list), oldest first. */
   listOutbox(state: OutboxState, limit?: number): Promise<OutboxEntry[]>;
 
+  /** How many entries wait in each unsettled state (pending, parked, inflight) and how many are dead. */
+  outboxCounts(): Promise<Record<'pending' | 'parked' | 'inflight' | 'dead', number>>;
+
   /** Returns every inflight entry to pending; a single host calls this at start-up. */
   releaseInflight(): Promise<number>;
 

@@ -8,6 +8,8 @@ import { HttpRoutes } from '../contracts/http-routes.js';
 import { Logger } from '../contracts/logger.js';
 import type { FastifyInstance } from 'fastify';
 import { startHttpServer, type Readiness } from './http-server.js';
+import { Metrics } from '../contracts/metrics.js';
+import { PrometheusMetrics } from './prometheus-metrics.js';
 import { Notifier } from '../contracts/notifier.js';
 import { ApproverResolver } from '../pipeline/approver-resolver.js';
 import { createCardRenderer } from '../pipeline/card-renderer.js';
@@ -46,12 +48,14 @@ export class Host {
   private draining: Promise<unknown> | undefined;
   private readonly root = new Container({ defaultScope: 'Singleton' });
   private readonly children: Container[] = [];
+  private started = false;
   private readonly routes: HttpRoutes[] = [];
   private http: { app: FastifyInstance; url: string } | undefined;
   private readonly lastCycle = new Map<string, { ok: boolean; at: string; error?: string }>();
   readonly sources = new Map<string, ApprovalSource>();
   readonly notifiers = new Map<string, Notifier>();
   render!: CardRenderer;
+  metrics!: PrometheusMetrics;
   lookupService!: ApprovalLookup;
   queue!: ApprovalQueue;
   readonly clock: Clock;
@@ -83,6 +87,11 @@ export class Host {
   private async compose(): Promise<void> {
     const d = this.deployment;
     this.root.bind(Clock).toConstantValue(this.clock);
+    this.metrics = new PrometheusMetrics({
+      queueSize: () => this.queue.count({ notBefore: this.commitContext().notBefore }),
+      outboxDepth: () => this.queue.outboxCounts(),
+    });
+    this.root.bind(Metrics).toConstantValue(this.metrics);
     this.root.bind(Logger).toConstantValue(this.logger);
     const queueFactory = await PluginCatalog.load(d.queue.plugin);
     await this.root.loadAsync(queueFactory({ instanceId: d.queue.adapter, config: d.queue.config, baseDir: d.baseDir }));
@@ -133,14 +142,25 @@ export class Host {
           retentionDays: d.retentionDays,
           channels,
           render: this.render,
-        }, (report, error) => this.afterCycle(spec.id, report, error)),
+        }, (report, error, durationMs) => {
+          this.afterCycle(spec.id, report, error, durationMs);
+          void this.drain();
+        }),
       );
     }
-    this.worker = new OutboxWorker(this.queue, [...this.notifiers.values()], this.clock, this.logger.child({ component: 'outbox' }), {
-      ...defaultOutboxWorkerOptions,
-      maxAttempts: d.delivery.maxAttempts,
-      leaseMs: d.delivery.leaseSeconds * 1000,
-    });
+    this.worker = new OutboxWorker(
+      this.queue,
+      [...this.notifiers.values()],
+      this.clock,
+      this.logger.child({ component: 'outbox' }),
+      { ...defaultOutboxWorkerOptions, maxAttempts: d.delivery.maxAttempts, leaseMs: d.delivery.leaseSeconds * 1000 },
+      (entry, outcome) => {
+        this.metrics.deliveries.inc({ channel: entry.channel, outcome: outcome.state });
+        if (outcome.state === 'delivered') {
+          this.metrics.detectionLag.observe({ source: entry.source, stage: 'delivered' }, Math.max(0, this.clock.now().getTime() - Date.parse(entry.createdAt)) / 1000);
+        }
+      },
+    );
   }
 
   private lookup(): ApprovalLookup {
@@ -167,13 +187,18 @@ export class Host {
     return this.http?.url;
   }
 
-  private afterCycle(source: string, report: CycleReport | undefined, error: unknown): void {
+  private afterCycle(source: string, report: CycleReport | undefined, error: unknown, durationMs = 0): void {
+    this.metrics.pollDuration.observe({ source, outcome: error ? 'failed' : 'ok' }, durationMs / 1000);
+    if (report) {
+      for (const lag of report.committed.lagMs) this.metrics.detectionLag.observe({ source, stage: 'queued' }, Math.max(0, lag) / 1000);
+      if (report.drift) this.metrics.drift.inc({ source }, report.drift);
+    }
     this.lastCycle.set(source, { ok: !error, at: this.clock.now().toISOString(), ...(error ? { error: error instanceof Error ? error.message : String(error) } : {}) });
     if (error) this.logger.error({ source, err: error instanceof Error ? error.message : String(error) }, 'cycle failed; the next cycle resumes from the last committed cursor');
     else if (report && (report.committed.inserted || report.committed.updated || report.committed.completed || report.purged)) {
-      this.logger.info({ source, ...report.committed, purged: report.purged, swept: report.swept }, 'cycle committed changes');
+      const { lagMs: _lags, ...counts } = report.committed;
+      this.logger.info({ source, ...counts, purged: report.purged, swept: report.swept }, 'cycle committed changes');
     }
-    void this.drain();
   }
 
   /** Delivers what is due; concurrent calls share one pass. */
@@ -192,11 +217,15 @@ export class Host {
     const cycles: CycleReport[] = [];
     const failures: { source: string; error: string }[] = [];
     for (const runner of this.runners) {
+      const started = performance.now();
       try {
         const report = await runner.runOnce();
         if (report) cycles.push(report);
+        // A started host's loops record their own cycles; runOnce then only joins one.
+        if (!this.started) this.afterCycle(runner.source.id, report, undefined, performance.now() - started);
       } catch (error) {
         failures.push({ source: runner.source.id, error: error instanceof Error ? error.message : String(error) });
+        if (!this.started) this.afterCycle(runner.source.id, undefined, error, performance.now() - started);
       }
     }
     const delivery = await this.worker.drain();
@@ -210,8 +239,9 @@ export class Host {
   async start(): Promise<void> {
     await this.queue.releaseInflight();
     if (this.deployment.http || this.routes.length > 0) {
-      this.http = await startHttpServer(this.routes, this.deployment.http ?? { host: '127.0.0.1', port: 8080 }, () => this.readiness(), this.logger);
+      this.http = await startHttpServer(this.routes, this.deployment.http ?? { host: '127.0.0.1', port: 8080 }, () => this.readiness(), this.metrics, this.logger);
     }
+    this.started = true;
     for (const runner of this.runners) runner.start();
     this.deliveryTimer = setInterval(() => void this.drain(), 1000);
   }

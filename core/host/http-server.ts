@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { HttpRoutes } from '../contracts/http-routes.js';
 import type { Logger } from '../contracts/logger.js';
+import type { Metrics } from '../contracts/metrics.js';
 
 export interface HttpServerOptions {
   readonly host: string;
@@ -14,12 +15,13 @@ export interface Readiness {
 
 /**
  * The host's HTTP server: `/healthz` (the process answers), `/readyz` (the queue answers and every
- * source's last cycle succeeded), and every plugin's contributed routes.
+ * source's last cycle succeeded), `/metrics` (Prometheus), and every plugin's contributed routes.
  */
 export async function startHttpServer(
   routes: readonly HttpRoutes[],
   options: HttpServerOptions,
   readiness: () => Promise<Readiness>,
+  metrics: Metrics,
   logger: Logger,
 ): Promise<{ app: FastifyInstance; url: string }> {
   const app = Fastify({ logger: false, trustProxy: true });
@@ -28,6 +30,7 @@ export async function startHttpServer(
     const r = await readiness();
     return reply.code(r.ready ? 200 : 503).send({ status: r.ready ? 'ready' : 'not ready', ...r.detail });
   });
+  app.get('/metrics', async (_req, reply) => reply.header('content-type', metrics.contentType).send(await metrics.render()));
   for (const r of routes) {
     await app.register(async (scope) => {
       await r.register(scope);

@@ -58,6 +58,8 @@ export interface CommitResult {
   /** Non-pending approvals that were not queued, or changes older than what the queue holds. */
   readonly ignored: number;
   readonly outbox: number;
+  /** For each approval the batch queued or changed: commit time minus its source update time (detection lag). */
+  readonly lagMs: readonly number[];
 }
 
 export type OutboxAction = 'notify' | 'update' | 'close';

@@ -45,6 +45,7 @@ export class OutboxWorker {
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly options: OutboxWorkerOptions = defaultOutboxWorkerOptions,
+    private readonly onSettled: (entry: OutboxEntry, outcome: OutboxOutcome) => void = () => {},
   ) {
     this.notifiers = new Map(notifiers.map((n) => [n.id, n]));
   }
@@ -59,6 +60,7 @@ export class OutboxWorker {
       for (const entry of claimed) {
         const outcome = await this.deliver(entry);
         await this.queue.settleOutbox(entry.id, outcome, this.clock.now());
+        this.onSettled(entry, outcome);
         if (outcome.state === 'retry') report.retried++;
         else report[outcome.state]++;
       }

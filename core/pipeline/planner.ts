@@ -64,6 +64,7 @@ export function planBatch(
   /** Generations this batch queued; see the end. */
   const born = new Set<string>();
   const counts = { inserted: 0, updated: 0, unchanged: 0, completed: 0, ignored: 0 };
+  const lagMs: number[] = [];
   const nowIso = ctx.now.toISOString();
 
   const owe = (row: QueuedApproval, approver: Approver, action: OutboxAction, outcome?: CardOutcome): void => {
@@ -126,6 +127,7 @@ export function planBatch(
       deletes.delete(row.key);
       for (const approver of approvers) owe(row, approver, 'notify');
       counts.inserted++;
+      lagMs.push(ctx.now.getTime() - Date.parse(row.sourceUpdatedAt));
       continue;
     }
     const beforeIds = new Set(before.approvers.map((a) => a.sourceUserId));
@@ -151,6 +153,7 @@ export function planBatch(
     for (const approver of added) owe(row, approver, 'notify');
     if (cardChanged) for (const approver of kept) owe(row, approver, 'update');
     counts.updated++;
+    lagMs.push(ctx.now.getTime() - Date.parse(row.sourceUpdatedAt));
   }
 
   for (const completion of batch.completions ?? []) {
@@ -163,7 +166,7 @@ export function planBatch(
   // owed for it. Owing would also break idempotency: a replay would queue it under a new generation.
   const kept = new Set([...upserts.values()].map((row) => row.generation));
   const owed = outbox.filter((o) => !born.has(generationOf(o)) || kept.has(generationOf(o)));
-  return { upserts: [...upserts.values()], deletes: [...deletes], outbox: owed, result: { ...counts, outbox: owed.length } };
+  return { upserts: [...upserts.values()], deletes: [...deletes], outbox: owed, result: { ...counts, outbox: owed.length, lagMs } };
 }
 
 /** The generation part of an idempotency key (`<key>#<generation>.<revision>:…`). */

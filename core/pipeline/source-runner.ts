@@ -29,7 +29,7 @@ export interface CycleReport {
 }
 
 const SWEEP_STATE = 'core.sweep';
-const EMPTY: CommitResult = { inserted: 0, updated: 0, unchanged: 0, completed: 0, ignored: 0, outbox: 0 };
+const EMPTY: CommitResult = { inserted: 0, updated: 0, unchanged: 0, completed: 0, ignored: 0, outbox: 0, lagMs: [] };
 const DAY_MS = 86_400_000;
 
 function add(a: CommitResult, b: CommitResult): CommitResult {
@@ -40,6 +40,7 @@ function add(a: CommitResult, b: CommitResult): CommitResult {
     completed: a.completed + b.completed,
     ignored: a.ignored + b.ignored,
     outbox: a.outbox + b.outbox,
+    lagMs: b.lagMs.length ? [...a.lagMs, ...b.lagMs] : a.lagMs,
   };
 }
 
@@ -62,7 +63,7 @@ export class SourceRunner {
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly options: SourceRunnerOptions,
-    private readonly onCycle: (report: CycleReport | undefined, error?: unknown) => void = () => {},
+    private readonly onCycle: (report: CycleReport | undefined, error: unknown, durationMs: number) => void = () => {},
   ) {}
 
   /** Runs one cycle now, or joins the one already running. Rejects if the cycle failed. */
@@ -79,10 +80,11 @@ export class SourceRunner {
   start(): void {
     const tick = async (): Promise<void> => {
       if (this.stopped) return;
+      const started = performance.now();
       try {
-        this.onCycle(await this.runOnce());
+        this.onCycle(await this.runOnce(), undefined, performance.now() - started);
       } catch (error) {
-        this.onCycle(undefined, error);
+        this.onCycle(undefined, error, performance.now() - started);
       }
       if (!this.stopped) this.timer = setTimeout(() => void tick(), this.options.pollIntervalMs);
     };

@@ -4,6 +4,7 @@ import {
   ContainerModule,
   IdentityDirectory,
   Logger,
+  Metrics,
   SourceState,
   type PluginContext,
 } from '../../core/index.js';
@@ -26,8 +27,9 @@ export default function concurModule(context: PluginContext<ConcurSourceConfig>)
     const config: ConcurSourceConfig = embedded ? { ...context.config, ...embedded.config } : context.config;
     bind(ConcurClient)
       .toResolvedValue(
-        (logger: Logger, state, clock: Clock) => {
+        (logger: Logger, state, clock: Clock, metrics: Metrics) => {
           const log = logger.child({ source: context.instanceId });
+          const count = (endpoint: string, status: number | 'error') => metrics.sourceCall(context.instanceId, endpoint, status);
           const resilience = { ...defaultResilience, timeoutMs: config.timeoutSeconds * 1000, maxAttempts: config.maxAttempts };
           const tokens = new ConcurTokenManager(
             {
@@ -40,14 +42,15 @@ export default function concurModule(context: PluginContext<ConcurSourceConfig>)
               baseUrl: config.baseUrl,
             },
             state as SourceState,
-            resilientFetch(log, resilience),
+            resilientFetch(log, resilience, undefined, undefined, count),
             clock,
             log,
           );
-          const identity = resilientFetch(log, { ...resilience, timeoutMs: config.identity.timeoutSeconds * 1000, maxAttempts: 2 }, identityBreaker());
-          return new ConcurClient(tokens, resilientFetch(log, resilience), identity, log);
+          const identityResilience = { ...resilience, timeoutMs: config.identity.timeoutSeconds * 1000, maxAttempts: 2 };
+          const identity = resilientFetch(log, identityResilience, identityBreaker(), undefined, count);
+          return new ConcurClient(tokens, resilientFetch(log, resilience, undefined, undefined, count), identity, log);
         },
-        [Logger, SourceState, Clock],
+        [Logger, SourceState, Clock, Metrics],
       )
       .inSingletonScope();
     bind(ConcurApprovalSource)

@@ -502,6 +502,15 @@ export function describeApprovalQueueContract(name: string, make: () => Promise<
         expect(await queue.receipt(a.key, 'grace', 'console')).to.deep.equal({ ref: 'new-message' });
       });
 
+      it('counts outbox entries by unsettled state', async () => {
+        await commit([approval('R1'), approval('R2'), approval('R3', { approvers: [unresolved('nobody')] })]);
+        const [first] = await queue.claimOutbox(1, NOW, MINUTE_MS);
+        await queue.settleOutbox(first!.id, { state: 'dead', error: 'gone' }, NOW);
+        await queue.claimOutbox(1, NOW, MINUTE_MS);
+
+        expect(await queue.outboxCounts()).to.deep.equal({ pending: 0, parked: 1, inflight: 1, dead: 1 });
+      });
+
       it('retries an entry only once its nextAttemptAt has come', async () => {
         await commit([approval('R1')]);
         const [entry] = await queue.claimOutbox(1, NOW, MINUTE_MS);

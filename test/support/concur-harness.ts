@@ -32,6 +32,8 @@ export interface HarnessOptions {
   readonly sweepIntervalSeconds?: number;
   /** Where NextPage and every API call go, if not straight to the sandbox (e.g. a proxy). */
   readonly baseUrl?: (sandbox: ConcurSandbox) => string;
+  /** Serve the host's HTTP API on a free loopback port (start it with `host.start()`). */
+  readonly http?: boolean;
 }
 
 /**
@@ -76,6 +78,7 @@ export async function concurHarness(options: HarnessOptions = {}): Promise<Concu
       },
     ],
     notifiers: [],
+    ...(options.http ? { http: { host: '127.0.0.1', port: 0 } } : {}),
   };
   const start = () =>
     Host.create(loadDeployment(undefined, { raw: structuredClone(raw), env }), {

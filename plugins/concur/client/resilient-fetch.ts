@@ -81,11 +81,25 @@ export function identityBreaker(halfOpenAfterMs = 30_000, failures = 3) {
  * on 408/429/5xx and network errors that honour `Retry-After`, optionally a circuit breaker, and a
  * log line with `concur-correlationid` for every failed attempt. Auth sits above this layer.
  */
+/** `/api/v3.0/expense/reports/F4F0…` → `/api/v3.0/expense/reports/{id}`: a metric label with few values. */
+export function endpointOf(method: string, path: string): string {
+  const route = path
+    .replace(/^(\/api\/v3\.0\/expense\/reports)\/[^/]+$/, '$1/{id}')
+    .replace(/^(\/profile\/identity\/v4(?:\.1)?\/Users)\/(?!\.search)[^/]+$/, '$1/{id}')
+    .replace(/\/users\/[^/]+\//, '/users/{userId}/')
+    .replace(/\/reports\/[^/]+\/(approve|sendBack)$/, '/reports/{reportId}/$1');
+  return `${method} ${route}`;
+}
+
+/** Counts each attempt; `status` is the HTTP status, or `error` for a network failure or timeout. */
+export type CallCounter = (endpoint: string, status: number | 'error') => void;
+
 export function resilientFetch(
   logger: Logger,
   options: ResilienceOptions = defaultResilience,
   breaker?: IPolicy,
   base: FetchLike = (r) => fetch(r),
+  count: CallCounter = () => {},
 ): FetchLike {
   const retryPolicy = retry(handleAll, { maxAttempts: options.maxAttempts - 1, backoff: new RetryAfterBackoff(options) });
   const perAttempt = timeout(options.timeoutMs, TimeoutStrategy.Aggressive);
@@ -101,7 +115,9 @@ export function resilientFetch(
           // The body is read inside the attempt, so the timeout covers a reply that stalls mid-body
           // too, and the connection is free before any retry.
           response = await buffer(await base(new Request(request.clone(), { signal: attemptSignal })));
+          count(endpointOf(method, path), response.status);
         } catch (error) {
+          count(endpointOf(method, path), 'error');
           logger.warn({ method, path, err: (error as Error).message }, 'Concur call failed');
           throw error;
         }

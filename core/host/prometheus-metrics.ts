@@ -1,0 +1,81 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Metrics } from '../contracts/metrics.js';
+
+/** Detection lag buckets, in seconds: from a few seconds (push) to a few poll intervals and sweeps. */
+const LAG_BUCKETS = [1, 5, 15, 30, 60, 90, 120, 180, 300, 600, 900, 1800, 3600];
+
+/**
+ * Every metric the host exports. Gauges that need the queue (size, outbox depth) are read at
+ * scrape time through the callbacks the host registers, so a scrape always shows the truth.
+ */
+export class PrometheusMetrics implements Metrics {
+  readonly registry = new Registry();
+  readonly contentType: string;
+  readonly pollDuration: Histogram<'source' | 'outcome'>;
+  readonly sourceCalls: Counter<'source' | 'endpoint' | 'status'>;
+  readonly detectionLag: Histogram<'source' | 'stage'>;
+  readonly drift: Counter<'source'>;
+  readonly deliveries: Counter<'channel' | 'outcome'>;
+
+  constructor(gauges: { queueSize: () => Promise<number>; outboxDepth: () => Promise<Record<string, number>> }) {
+    this.contentType = this.registry.contentType;
+    collectDefaultMetrics({ register: this.registry, prefix: 'approvals_hub_process_' });
+    this.pollDuration = new Histogram({
+      name: 'approvals_hub_poll_duration_seconds',
+      help: 'Duration of one detection cycle per source (poll, parked retries, sweep, purge).',
+      labelNames: ['source', 'outcome'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120],
+      registers: [this.registry],
+    });
+    this.sourceCalls = new Counter({
+      name: 'approvals_hub_source_calls_total',
+      help: 'Calls to source systems (e.g. Concur), by endpoint and HTTP status.',
+      labelNames: ['source', 'endpoint', 'status'],
+      registers: [this.registry],
+    });
+    this.detectionLag = new Histogram({
+      name: 'approvals_hub_detection_lag_seconds',
+      help: 'Lag from a source update to the approval being queued (stage=queued), and from queued to its message delivered (stage=delivered).',
+      labelNames: ['source', 'stage'],
+      buckets: LAG_BUCKETS,
+      registers: [this.registry],
+    });
+    this.drift = new Counter({
+      name: 'approvals_hub_sweep_drift_total',
+      help: 'Queued approvals a sweep found completed, gone or reassigned in their source.',
+      labelNames: ['source'],
+      registers: [this.registry],
+    });
+    this.deliveries = new Counter({
+      name: 'approvals_hub_deliveries_total',
+      help: 'Outbox entries settled, by channel and outcome (delivered, superseded, retry, dead).',
+      labelNames: ['channel', 'outcome'],
+      registers: [this.registry],
+    });
+    new Gauge({
+      name: 'approvals_hub_queue_size',
+      help: 'Pending, unexpired approvals in the queue.',
+      registers: [this.registry],
+      async collect() {
+        this.set(await gauges.queueSize());
+      },
+    });
+    new Gauge({
+      name: 'approvals_hub_outbox_depth',
+      help: 'Outbox entries waiting, by state (pending, parked, inflight, dead).',
+      labelNames: ['state'],
+      registers: [this.registry],
+      async collect() {
+        for (const [state, n] of Object.entries(await gauges.outboxDepth())) this.set({ state }, n);
+      },
+    });
+  }
+
+  sourceCall(source: string, endpoint: string, status: number | 'error'): void {
+    this.sourceCalls.inc({ source, endpoint, status: String(status) });
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
