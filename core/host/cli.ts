@@ -202,6 +202,22 @@ export function buildProgram(): Command {
     );
 
   program
+    .command('diagnostics')
+    .description('approvers who cannot be reached (no chat identity, lookups failing) and how many approvals wait on each')
+    .addOption(configOption)
+    .option('--json', 'print JSON')
+    .action(async (opts: { config?: string; json?: boolean }) =>
+      withHost(opts.config, async (host) => {
+        const rows = await new Operations(host).unreachable();
+        if (opts.json) out(JSON.stringify({ unreachable: rows }, null, 2));
+        else {
+          for (const r of rows) out(`${r.source}  ${r.approver}${r.channel ? ` on ${r.channel}` : ''}  ${r.waiting} waiting  (${r.reason})`);
+          out(rows.length ? `${rows.length} approver(s) cannot be reached` : 'every approver with pending approvals can be reached');
+        }
+      }),
+    );
+
+  program
     .command('config')
     .description('deployment file tools')
     .command('validate [file]')

@@ -11,6 +11,16 @@ export interface AuditDifference {
   readonly detail: string;
 }
 
+export interface UnreachableApprover {
+  readonly source: string;
+  readonly approver: string;
+  /** `channel` is set when a channel refused the person; unset when the person has no e-mail yet. */
+  readonly channel?: string | undefined;
+  readonly reason: string;
+  /** Queued approvals waiting on this person that they have not been told about. */
+  readonly waiting: number;
+}
+
 /**
  * The operator's tools (`queue remove`, `queue resync`, `audit --fix`). Every change goes through
  * `queue.commit` with an audit entry, so it lands in the same transaction as its log line.
@@ -50,6 +60,33 @@ export class Operations {
       this.host.commitContext(),
     );
     return { status, queued: (await this.host.queue.get(key)) !== undefined };
+  }
+
+  /**
+   * Approvers who cannot be reached: parked (no e-mail: identity unknown or failing) or
+   * dead-lettered by a channel (e.g. Slack `users_not_found`), with how many queued approvals wait.
+   */
+  async unreachable(): Promise<UnreachableApprover[]> {
+    const groups = new Map<string, { row: Omit<UnreachableApprover, 'waiting'>; keys: Set<string> }>();
+    const add = (id: string, row: Omit<UnreachableApprover, 'waiting'>, key: string) => {
+      const g = groups.get(id) ?? { row, keys: new Set<string>() };
+      g.keys.add(key);
+      groups.set(id, g);
+    };
+    for (const e of await this.host.queue.listOutbox('parked', 100_000)) {
+      add(`${e.source}|${e.approver.sourceUserId}`, { source: e.source, approver: e.approver.sourceUserId, reason: 'no e-mail: identity lookup failing or person unknown' }, e.approvalKey);
+    }
+    for (const e of await this.host.queue.listOutbox('dead', 100_000)) {
+      const who = e.approver.email ?? e.approver.sourceUserId;
+      add(`${e.source}|${who}|${e.channel}`, { source: e.source, approver: who, channel: e.channel, reason: e.lastError ?? 'delivery failed' }, e.approvalKey);
+    }
+    const out: UnreachableApprover[] = [];
+    for (const { row, keys } of groups.values()) {
+      let waiting = 0;
+      for (const key of keys) if ((await this.host.queue.get(key))?.status === 'pending') waiting++;
+      if (waiting > 0) out.push({ ...row, waiting });
+    }
+    return out.sort((a, b) => b.waiting - a.waiting || a.approver.localeCompare(b.approver));
   }
 
   /** Compares the queue with each source; with `fix`, repairs every difference (logged as `audit.fix`). */

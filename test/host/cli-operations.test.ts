@@ -116,6 +116,20 @@ describe('operator CLI (queue, audit, audit-log) on a real host and SQLite file'
     expect(log.filter((l) => l.action === 'audit.fix' && l.actor === 'ops-bot')).to.have.length(2);
   });
 
+  it('lists approvers who cannot be reached, with how many approvals wait on each', async () => {
+    rows.push(
+      { externalId: 'A5', title: 'Unknown approver', status: 'pending', approvers: [{ sourceUserId: 'carl' } as Row['approvers'][number]], seq: 4, updatedAt: now },
+      { externalId: 'A6', title: 'Unknown approver', status: 'pending', approvers: [{ sourceUserId: 'carl' } as Row['approvers'][number]], seq: 5, updatedAt: now },
+    );
+    write();
+    await cli('run', '--once');
+    const r = await cli('diagnostics', '--json');
+    expect(r.code, r.stderr).to.equal(0);
+    expect(JSON.parse(r.stdout)).to.deep.equal({
+      unreachable: [{ source: 'files', approver: 'carl', reason: 'no e-mail: identity lookup failing or person unknown', waiting: 2 }],
+    });
+  });
+
   it('stops gracefully on SIGTERM and exits 0', async () => {
     const child = startCli(['run', '--config', config()], { cwd: dir });
     let stderr = '';
