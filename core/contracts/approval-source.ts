@@ -51,7 +51,8 @@ export interface ApprovalSource {
   readonly capabilities: SourceCapabilities;
 
   /**
-   * Changes since `cursor` (undefined = first sync), as batches the core commits one at a time
+   * Changes since `cursor` (undefined = first sync, which must include every approval pending now
+   * and counts as a sweep), as batches the core commits one at a time
    * with their cursor. Throws (or rejects mid-iteration) on a failed call; the batches already
    * yielded stay committed and the next cycle resumes from the last committed cursor.
    */

@@ -131,6 +131,8 @@ export class SourceRunner {
       committed = add(committed, await this.commit(batch.approvals, batch.completions ?? [], batch.cursor));
       batches++;
     }
+    // A first sync lists everything pending: it is a sweep, and the next one is due an interval later.
+    if (cursor === undefined && this.options.sweepIntervalMs > 0) await this.queue.setState(SWEEP_STATE, id, ctx.now.toISOString());
     const released = await this.retryParked(ctx.signal);
     let swept = false;
     let drift = 0;

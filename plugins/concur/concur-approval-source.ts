@@ -13,7 +13,12 @@ import type { ConcurClient, ReportQuery } from './client/concur-client.js';
 import type { ConcurSourceConfig } from './concur-config.js';
 import { formatModifiedDateAfter, maxConcurDate } from './mappers/concur-dates.js';
 import { summariseEntries } from './mappers/entry-mapper.js';
-import { mapReport, type ReportGet } from './mappers/report-mapper.js';
+import { mapReport, type ReportCollection, type ReportGet } from './mappers/report-mapper.js';
+
+/** Marks a report version a first sync took in without line items. */
+const BACKLOG: Record<string, unknown> = Object.freeze({});
+
+const enrichmentKey = (a: Approval): string => `${a.externalId}@${String(a.details?.lastModifiedDate)}`;
 
 /** Enough pages for 1,000,000 reports at 100 a page; past this a NextPage loop is a Concur bug. */
 const MAX_PAGES = 10_000;
@@ -30,7 +35,8 @@ const MAX_PAGES = 10_000;
  */
 export class ConcurApprovalSource implements ApprovalSource {
   readonly capabilities: SourceCapabilities = { actions: [] };
-  private readonly enrichment = new LRUCache<string, Record<string, unknown>>({ max: 20_000 });
+  /** Shown details per `<report id>@<LastModifiedDate>`; {@link BACKLOG} for a version taken in unenriched. */
+  private readonly enrichment = new LRUCache<string, Record<string, unknown>>({ max: 200_000 });
 
   constructor(
     readonly id: string,
@@ -60,19 +66,30 @@ export class ConcurApprovalSource implements ApprovalSource {
       ...(cursor ? { modifiedDateAfter: formatModifiedDateAfter(cursor, this.config.overlapSeconds) } : {}),
     };
     let latest = cursor;
-    let nextPage: string | undefined;
     let pages = 0;
-    do {
-      const page = await this.client.listReports(query, ctx.signal, nextPage);
+    // The next page is requested as soon as its URL is known, so it downloads while the runner
+    // commits the current one (a first sync of 100,000 reports is bound by Concur, not by us).
+    let next: Promise<ReportCollection> | undefined = this.client.listReports(query, ctx.signal);
+    while (next) {
+      const page: ReportCollection = await next;
+      const nextPage: string | undefined = page.NextPage ?? undefined;
+      if (++pages > MAX_PAGES) throw new Error(`Concur returned more than ${MAX_PAGES} pages; refusing to follow NextPage further`);
+      next = nextPage ? this.client.listReports(query, ctx.signal, nextPage) : undefined;
+      next?.catch(() => undefined); // awaited on the next turn; never an unhandled rejection meanwhile
       const approvals = page.Items.map((r) => this.map(r));
       latest = maxConcurDate(latest, ...page.Items.map((r) => r.LastModifiedDate));
-      nextPage = page.NextPage ?? undefined;
-      if (++pages > MAX_PAGES) throw new Error(`Concur returned more than ${MAX_PAGES} pages; refusing to follow NextPage further`);
-      const enriched = await this.enrich(approvals, ctx.signal);
+      // A first sync of more than one page takes in a backlog: its cards start without line items
+      // (they arrive with the report's next change) instead of costing one entries call per report.
+      const backlog = !cursor && (pages > 1 || nextPage !== undefined);
+      if (backlog) for (const a of approvals) this.enrichment.set(enrichmentKey(a), BACKLOG);
+      const enriched = backlog ? approvals : await this.enrich(approvals, ctx.signal);
+      // An empty first sync still needs a cursor, or every later change would look like backlog.
+      // Concur's dates carry no zone, so start a day back: whatever zone they are in, nothing is missed.
+      if (!nextPage && latest === undefined) latest = formatModifiedDateAfter(ctx.now.toISOString().replace('Z', ''), 86_400);
       // The cursor rides only on the last page: until the whole result set is read, it stays put.
       const moved = !nextPage && latest !== cursor ? latest : undefined;
       if (enriched.length > 0 || moved) yield { approvals: enriched, cursor: moved };
-    } while (nextPage);
+    }
   }
 
   async *listPending(ctx: SyncContext): AsyncIterable<readonly Approval[]> {
@@ -107,8 +124,13 @@ export class ConcurApprovalSource implements ApprovalSource {
         out.push(approval);
         continue;
       }
-      const cacheKey = `${approval.externalId}@${String(approval.details?.lastModifiedDate)}`;
+      const cacheKey = enrichmentKey(approval);
       let shown = this.enrichment.get(cacheKey);
+      if (shown === BACKLOG) {
+        // Re-read by the overlap window, unchanged since the backlog took it in: keep the card as shown.
+        out.push(approval);
+        continue;
+      }
       if (!shown) {
         try {
           const owner = typeof approval.details?.ownerLoginId === 'string' ? approval.details.ownerLoginId : undefined;

@@ -147,6 +147,21 @@ describe('Concur source against the sandbox (real HTTP on loopback, real SQLite)
       expect(callsTo(calls, 'GET /api/v3.0/expense/reports')).to.equal(1);
     });
 
+    it('takes in a first-sync backlog with listing calls only, and enriches what changes after', async () => {
+      for (let i = 0; i < 150; i++) h.sandbox.admin.submit({ entries: 2 });
+      await h.cycle();
+      const first = h.sandbox.calls();
+      expect(callsTo(first, 'GET /api/v3.0/expense/reports')).to.equal(2);
+      expect(callsTo(first, 'GET /api/v3.0/expense/entries')).to.equal(0);
+      expect(await h.host.queue.count({ notBefore: notBefore() })).to.equal(150);
+      h.advance(600);
+      h.sandbox.resetCalls();
+      const changed = h.sandbox.admin.submit({ entries: 2 });
+      await h.cycle();
+      expect(callsTo(h.sandbox.calls(), 'GET /api/v3.0/expense/entries')).to.equal(1);
+      expect((await h.host.queue.get(key(changed.ID)))!.details!.lineItems).to.have.length(2);
+    });
+
     it('spends ceil(k/100) list calls plus one entries call per changed report', async () => {
       await h.cycle();
       h.advance(60);
