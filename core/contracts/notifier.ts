@@ -20,6 +20,20 @@ export class PermanentDeliveryError extends Error {
 }
 
 /**
+ * A delivery the channel asked to retry no sooner than `retryAfterMs` from now (HTTP 429 or 503
+ * with Retry-After). The outbox worker waits at least that long, whatever its backoff says.
+ */
+export class RetryLaterError extends Error {
+  override readonly name: string = 'RetryLaterError';
+  constructor(
+    message: string,
+    readonly retryAfterMs: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
  * A chat channel. Multi-bound: one binding per configured notifier. Throws on failure; the
  * outbox worker retries with backoff unless the error is a {@link PermanentDeliveryError}.
  */
@@ -29,8 +43,9 @@ export interface Notifier {
   deliver(message: OutboundMessage): Promise<DeliveryReceipt>;
   /**
    * For an entry that may have been sent before a crash: the receipt if the channel already has
-   * a message with this idempotency key. Channels that cannot tell omit it (the entry is re-sent).
+   * a message with this idempotency key. `recipient` says where to look (a chat channel keys its
+   * history by its own user, not by the key). Channels that cannot tell omit it (the entry is re-sent).
    */
-  findDelivered?(idempotencyKey: string): Promise<DeliveryReceipt | undefined>;
+  findDelivered?(idempotencyKey: string, recipient: OutboundMessage['recipient']): Promise<DeliveryReceipt | undefined>;
 }
 export const Notifier: ServiceIdentifier<Notifier> = Symbol.for('approvals.core.Notifier');

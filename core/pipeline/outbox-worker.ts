@@ -2,7 +2,7 @@ import type { DeliveryReceipt, OutboxEntry, OutboxOutcome } from '../model/queue
 import type { ApprovalQueue } from '../contracts/approval-queue.js';
 import type { Clock } from '../contracts/clock.js';
 import type { Logger } from '../contracts/logger.js';
-import { PermanentDeliveryError, type Notifier } from '../contracts/notifier.js';
+import { PermanentDeliveryError, RetryLaterError, type Notifier } from '../contracts/notifier.js';
 
 export interface OutboxWorkerOptions {
   readonly batchSize: number;
@@ -74,7 +74,7 @@ export class OutboxWorker {
     if (!email) return { state: 'dead', error: 'approver has no e-mail' };
     try {
       if (entry.attempts > 0 && notifier.findDelivered) {
-        const earlier = await notifier.findDelivered(entry.idempotencyKey);
+        const earlier = await notifier.findDelivered(entry.idempotencyKey, { ...entry.approver, email });
         if (earlier) return { state: 'delivered', receipt: earlier };
       }
       const previous = await this.queue.receipt(entry.approvalKey, entry.approver.sourceUserId, entry.channel);
@@ -98,8 +98,10 @@ export class OutboxWorker {
       }
       const wait = Math.min(this.options.backoffMaxMs, this.options.backoffBaseMs * 2 ** entry.attempts);
       const jittered = wait / 2 + Math.random() * (wait / 2);
+      // The channel's own Retry-After is a floor: retrying sooner only earns another 429.
+      const delay = error instanceof RetryLaterError ? Math.max(jittered, error.retryAfterMs) : jittered;
       this.logger.warn({ channel: entry.channel, key: entry.approvalKey, attempt: entry.attempts + 1, err: message }, 'delivery failed; will retry');
-      return { state: 'retry', error: message, nextAttemptAt: new Date(this.clock.now().getTime() + jittered) };
+      return { state: 'retry', error: message, nextAttemptAt: new Date(this.clock.now().getTime() + delay) };
     }
   }
 }

@@ -1,0 +1,183 @@
+import type { ActionsBlock, Button, ContextBlock, HomeView, KnownBlock, PlainTextElement, SectionBlock } from '@slack/web-api';
+import type { Card, CardOutcome, Money, Person, QueuedApproval } from '../../core/index.js';
+
+/**
+ * Card → Block Kit, and the lists the slash command, App Home and "also waiting on you" replies
+ * show. Pure: no I/O. Every string from a source is shown through a `plain_text` object, and
+ * every text object (mrkdwn or plain) has Slack's three control characters escaped, so a report
+ * named `<!channel> *bold* <https://evil|click>` reads as exactly that and mentions no one.
+ * Limits are Slack's documented ones (Block Kit reference, docs.slack.dev/reference/block-kit).
+ */
+
+/** Action ids the interactivity route answers; the value of each button is the approval key. */
+export const OPEN_ACTION = 'approvals.open';
+export const MORE_ACTION = 'approvals.more';
+
+/** `event_type` of the message metadata every card carries (idempotency key, approval, revision). */
+export const CARD_EVENT_TYPE = 'approvals_hub_card';
+
+const LIMIT = { header: 150, text: 3000, field: 2000, button: 75, url: 3000, value: 2000, fields: 10 } as const;
+/** Lines of line items a card shows before "and N more". */
+const LINE_ITEMS_SHOWN = 10;
+
+/** `approvals.open`, `approvals.more`: what an action id asks for, or undefined for anything else. */
+export function actionKind(actionId: string): 'open' | 'more' | undefined {
+  if (actionId === OPEN_ACTION || actionId.startsWith(`${OPEN_ACTION}.`)) return 'open';
+  if (actionId === MORE_ACTION) return 'more';
+  return undefined;
+}
+
+/**
+ * Slack treats `&`, `<` and `>` as control characters in text objects and the message `text`;
+ * only these three are escaped, as its formatting reference says (docs.slack.dev/messaging/formatting-message-text#escaping).
+ */
+export function escapeText(text: string): string {
+  return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
+}
+
+// C0 controls other than tab and newline, DEL, and the bidirectional overrides that can make a
+// report name display reversed.
+const UNSHOWABLE = /[\u0000-\u0008\u000b-\u001f\u007f\u202a-\u202e\u2066-\u2069]/g;
+
+/** Escapes `text` and cuts it to at most `max` characters of escaped text, never inside an entity. */
+export function fit(text: string, max: number): string {
+  const escaped = escapeText(text.replace(UNSHOWABLE, ' '));
+  if (escaped.length <= max) return escaped;
+  let out = '';
+  for (const ch of text.replace(UNSHOWABLE, ' ')) {
+    const piece = escapeText(ch);
+    if (out.length + piece.length + 1 > max) break;
+    out += piece;
+  }
+  return `${out}…`;
+}
+
+function plain(text: string, max: number = LIMIT.text): PlainTextElement {
+  // A text object needs at least one character; `emoji: false` keeps `:shortcodes:` in source text literal.
+  return { type: 'plain_text', text: fit(text, max) || '-', emoji: false };
+}
+
+/** Only http(s) URLs within Slack's length limit become buttons. */
+function safeUrl(url: string | undefined): string | undefined {
+  if (!url || url.length > LIMIT.url) return undefined;
+  try {
+    const parsed = new URL(url);
+    return parsed.protocol === 'https:' || parsed.protocol === 'http:' ? url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function linkButton(label: string, url: string, actionId: string, approvalKey: string): Button {
+  const button: Button = { type: 'button', text: plain(label, LIMIT.button), url, action_id: actionId };
+  if (approvalKey.length <= LIMIT.value) button.value = approvalKey;
+  return button;
+}
+
+const OUTCOME_LABELS: Record<CardOutcome, string> = {
+  approved: '✅ Approved',
+  rejected: '⛔ Rejected',
+  sent_back: '↩️ Sent back',
+  recalled: '↩️ Recalled by the requester',
+  no_longer_required: '✔️ No longer needs your approval',
+  expired: '⌛ Expired',
+  reassigned: '➡️ Reassigned to another approver',
+};
+
+export function outcomeLabel(outcome: CardOutcome): string {
+  return OUTCOME_LABELS[outcome] ?? outcome;
+}
+
+function money(amount: Money | null | undefined): string | undefined {
+  return amount ? `${amount.currency} ${amount.value}` : undefined;
+}
+
+function who(person: Person): string {
+  return person.name ?? person.email ?? 'Unknown requester';
+}
+
+function day(iso: string | null | undefined): string | undefined {
+  return iso ? iso.slice(0, 10) : undefined;
+}
+
+/** The blocks of one approval card. A card with an outcome has no actions block, so no button outlives the approval. */
+export function cardBlocks(card: Card): KnownBlock[] {
+  const blocks: KnownBlock[] = [{ type: 'header', text: plain(card.title, LIMIT.header) }];
+  if (card.outcome) blocks.push({ type: 'section', text: plain(outcomeLabel(card.outcome)) });
+
+  const facts: [string, string | undefined][] = [
+    ['Requester', who(card.requester)],
+    ['Amount', money(card.amount)],
+    ['Submitted', day(card.submittedAt)],
+    ...card.fields.map((f): [string, string] => [f.label, f.value]),
+  ];
+  const shown = facts.filter((f): f is [string, string] => typeof f[1] === 'string' && f[1].length > 0);
+  for (let i = 0; i < shown.length; i += LIMIT.fields) {
+    const fields = shown.slice(i, i + LIMIT.fields).map(([label, value]) => plain(`${label}\n${value}`, LIMIT.field));
+    blocks.push({ type: 'section', fields } satisfies SectionBlock);
+  }
+
+  if (card.lineItems.length > 0) {
+    const lines = card.lineItems.slice(0, LINE_ITEMS_SHOWN).map((l) => {
+      const amount = money(l.amount);
+      return `• ${l.label}${amount ? ` — ${amount}` : ''}${l.flags?.length ? ` (${l.flags.join(', ')})` : ''}`;
+    });
+    const hidden = card.lineItems.length - LINE_ITEMS_SHOWN;
+    if (hidden > 0) lines.push(`…and ${hidden} more`);
+    blocks.push({ type: 'section', text: plain(lines.join('\n')) });
+  }
+
+  if (card.flags.length > 0) {
+    blocks.push({ type: 'context', elements: [plain(`⚠️ ${card.flags.join(' · ')}`, LIMIT.field)] } satisfies ContextBlock);
+  }
+
+  if (!card.outcome) {
+    // Only link buttons: acting from Slack needs an inbound action contract core does not have yet.
+    const buttons = card.actions.flatMap((a, i) => {
+      const url = a.type === 'link' ? safeUrl(a.url) : undefined;
+      return url ? [linkButton(a.label, url, i === 0 ? OPEN_ACTION : `${OPEN_ACTION}.${i}`, card.approvalKey)] : [];
+    });
+    if (buttons.length > 0) blocks.push({ type: 'actions', elements: buttons.slice(0, 25) } satisfies ActionsBlock);
+  }
+  return blocks;
+}
+
+/** The message `text`: what notifications and screen readers show. mrkdwn by default, so escaped too. */
+export function cardText(card: Card): string {
+  const head = card.outcome ? `${outcomeLabel(card.outcome)}:` : 'Waiting for your approval:';
+  const amount = money(card.amount);
+  return fit(`${head} ${card.title} — ${who(card.requester)}${amount ? ` · ${amount}` : ''}`, 1000);
+}
+
+/** One line of a list: title, requester, amount, date; a View button when the approval has a link. */
+function listItem(approval: QueuedApproval): SectionBlock {
+  const amount = money(approval.amount);
+  const submitted = day(approval.submittedAt);
+  const detail = [who(approval.requester), amount, submitted ? `submitted ${submitted}` : undefined].filter(Boolean).join(' · ');
+  const section: SectionBlock = { type: 'section', text: plain(`${approval.title}\n${detail}`) };
+  const url = safeUrl(approval.links.view);
+  if (url) section.accessory = linkButton('View', url, OPEN_ACTION, approval.key);
+  return section;
+}
+
+/**
+ * A list of approvals under a heading; `more` says how many were left out. Messages allow 50
+ * blocks and Home tabs 100, so callers pass at most a few dozen approvals.
+ */
+export function approvalListBlocks(heading: string, approvals: readonly QueuedApproval[], more = 0): KnownBlock[] {
+  const blocks: KnownBlock[] = [{ type: 'section', text: plain(heading) }];
+  for (const approval of approvals) blocks.push(listItem(approval));
+  if (more > 0) blocks.push({ type: 'context', elements: [plain(`…and ${more} more.`)] });
+  return blocks;
+}
+
+/** The App Home tab of one person: what is waiting on them. */
+export function homeView(approvals: readonly QueuedApproval[], more = 0): HomeView {
+  const heading = approvals.length === 0 ? 'Nothing is waiting on you.' : `Waiting on you (${approvals.length + more})`;
+  return { type: 'home', blocks: [{ type: 'header', text: plain('Approvals', LIMIT.header) }, ...approvalListBlocks(heading, approvals, more)] };
+}
+
+/** Fallback `text` of a list message. */
+export function listText(count: number): string {
+  return count === 0 ? 'Nothing is waiting on you.' : `${count} approval${count === 1 ? ' is' : 's are'} waiting on you.`;
+}

@@ -1,0 +1,243 @@
+import type { HomeView, KnownBlock, WebClient } from '@slack/web-api';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ApprovalLookup, HttpRoutes, Logger, QueuedApproval } from '../../core/index.js';
+import { actionKind, approvalListBlocks, homeView, listText } from './block-kit.js';
+import { slackCall, type SlackConfig, type SlackDirectory } from './slack-notifier.js';
+import type { SlackSignatureVerifier } from './slack-signature.js';
+
+/** Approvals a list shows before "and N more". */
+const LISTED = 20;
+/** Where Slack's `response_url`s live; anything else in a payload is not posted to. */
+const SLACK_HOOKS_ORIGIN = 'https://hooks.slack.com';
+
+const NO_EMAIL = 'I cannot match your Slack account to a work e-mail address, so I cannot show you any approvals.';
+const UNAVAILABLE = 'I could not look up your approvals just now. Please try again in a minute.';
+const NOT_YOURS = 'That approval is not waiting on you.';
+
+/** A message as a slash command response or a `response_url` post takes it. */
+interface SlackReply {
+  readonly response_type: 'ephemeral';
+  readonly replace_original?: boolean;
+  readonly text: string;
+  readonly blocks?: KnownBlock[];
+}
+
+type Caller = { readonly email: string } | { readonly refusal: string };
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function str(value: unknown): string | undefined {
+  return typeof value === 'string' && value.length > 0 ? value : undefined;
+}
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function rawBody(request: FastifyRequest): Buffer {
+  return Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+}
+
+function parseJson(raw: Buffer): unknown {
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+function ephemeral(text: string, blocks?: KnownBlock[]): SlackReply {
+  return blocks ? { response_type: 'ephemeral', text, blocks } : { response_type: 'ephemeral', text };
+}
+
+/**
+ * Slack's callbacks for one notifier instance, under `callbackPath`:
+ * - `POST /commands`: the `/approvals` slash command; answers ephemerally with what waits on the caller;
+ * - `POST /interactivity`: `block_actions`; the View button (`approvals.open`, value = approval key)
+ *   opens the approval in the browser and, here, offers the others waiting on the same person;
+ *   `approvals.more` lists them all;
+ * - `POST /events`: `url_verification`, and `app_home_opened` → `views.publish` of the Home tab.
+ *
+ * Every request is verified against its raw body before it is parsed. A person only ever sees
+ * approvals where they are an approver (invariant 4): the Slack user of the signed request is
+ * resolved to their e-mail with `users.info`, lists come from `ApprovalLookup.waitingOn(thatEmail)`,
+ * and an action naming an approval key is answered only if `forApprover(key, thatEmail)` returns it.
+ * Work is done before the acknowledgement: the queue is local and at most two Slack calls are
+ * made, which fits Slack's three-second window; a late answer to an event is retried by Slack and
+ * publishing the Home tab again is harmless.
+ */
+export class SlackRoutes implements HttpRoutes {
+  readonly id: string;
+  private readonly replyOrigins: ReadonlySet<string>;
+
+  constructor(
+    instanceId: string,
+    private readonly config: Pick<SlackConfig, 'callbackPath' | 'appHome' | 'apiUrl'>,
+    private readonly verifier: SlackSignatureVerifier,
+    private readonly directory: SlackDirectory,
+    private readonly client: WebClient,
+    private readonly lookup: ApprovalLookup,
+    private readonly logger: Logger,
+  ) {
+    this.id = `${instanceId}:callbacks`;
+    // The API origin is allowed too, so a fake Slack on loopback can stand in for hooks.slack.com.
+    this.replyOrigins = new Set([SLACK_HOOKS_ORIGIN, new URL(config.apiUrl).origin]);
+  }
+
+  async register(app: FastifyInstance): Promise<void> {
+    await app.register(
+      async (scope) => {
+        // The signature covers the bytes Slack sent, so both body types are kept raw and parsed
+        // only after verification.
+        const keepRaw = (_request: FastifyRequest, body: Buffer, done: (error: Error | null, body?: unknown) => void) => done(null, body);
+        scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer' }, keepRaw);
+        scope.addContentTypeParser('application/json', { parseAs: 'buffer' }, keepRaw);
+        scope.addHook('preHandler', async (request, reply) => {
+          const check = this.verifier.verify(header(request, 'x-slack-request-timestamp'), header(request, 'x-slack-signature'), rawBody(request));
+          if (!check.ok) {
+            this.logger.warn({ path: request.url, reason: check.reason }, 'refused a Slack request that failed signature verification');
+            return reply.code(401).send({ error: 'invalid signature' });
+          }
+          return undefined;
+        });
+
+        scope.post('/commands', async (request) => this.command(new URLSearchParams(rawBody(request).toString('utf8'))));
+
+        scope.post('/interactivity', async (request, reply) => {
+          const payload = parseJson(Buffer.from(new URLSearchParams(rawBody(request).toString('utf8')).get('payload') ?? ''));
+          if (!isRecord(payload)) return reply.code(400).send({ error: 'expected a payload form field holding JSON' });
+          await this.interaction(payload);
+          return reply.code(200).send();
+        });
+
+        scope.post('/events', async (request, reply) => {
+          const body = parseJson(rawBody(request));
+          if (!isRecord(body)) return reply.code(400).send({ error: 'expected a JSON body' });
+          // https://docs.slack.dev/reference/events/url_verification
+          if (body.type === 'url_verification') return { challenge: str(body.challenge) ?? '' };
+          const event = body.event;
+          if (body.type === 'event_callback' && isRecord(event) && event.type === 'app_home_opened' && event.tab === 'home' && this.config.appHome) {
+            const user = str(event.user);
+            if (user) await this.publishHome(user);
+          }
+          return reply.code(200).send();
+        });
+      },
+      { prefix: this.config.callbackPath },
+    );
+  }
+
+  /** The e-mail of the Slack user behind a verified request, or what to tell them instead. */
+  private async caller(userId: unknown): Promise<Caller> {
+    const id = str(userId);
+    if (!id) return { refusal: NO_EMAIL };
+    try {
+      const email = await this.directory.emailOf(id);
+      return email ? { email } : { refusal: NO_EMAIL };
+    } catch (error) {
+      this.logger.warn({ user: id, err: error instanceof Error ? error.message : String(error) }, 'users.info failed');
+      return { refusal: UNAVAILABLE };
+    }
+  }
+
+  /** Pending approvals of one person, at most {@link LISTED}, and how many were left out. */
+  private async waiting(email: string, except?: string): Promise<{ shown: QueuedApproval[]; more: number }> {
+    const all = (await this.lookup.waitingOn(email)).filter((a) => a.key !== except);
+    return { shown: all.slice(0, LISTED), more: Math.max(0, all.length - LISTED) };
+  }
+
+  /** `/approvals` (https://docs.slack.dev/interactivity/implementing-slash-commands): form fields, answered in the response body. */
+  private async command(form: URLSearchParams): Promise<SlackReply> {
+    const who = await this.caller(form.get('user_id'));
+    if ('refusal' in who) return ephemeral(who.refusal);
+    try {
+      const { shown, more } = await this.waiting(who.email);
+      const heading = shown.length === 0 ? 'Nothing is waiting on you.' : `Waiting on you (${shown.length + more}):`;
+      return ephemeral(listText(shown.length + more), approvalListBlocks(heading, shown, more));
+    } catch (error) {
+      this.logger.error({ err: error instanceof Error ? error.message : String(error) }, 'approval lookup failed');
+      return ephemeral(UNAVAILABLE);
+    }
+  }
+
+  /** A `block_actions` payload (https://docs.slack.dev/reference/interaction-payloads/block_actions-payload). */
+  private async interaction(payload: Record<string, unknown>): Promise<void> {
+    if (payload.type !== 'block_actions' || !Array.isArray(payload.actions)) return;
+    const action: unknown = payload.actions[0];
+    if (!isRecord(action)) return;
+    const kind = actionKind(str(action.action_id) ?? '');
+    if (!kind) return;
+    const user = isRecord(payload.user) ? payload.user.id : undefined;
+    const fromHome = isRecord(payload.container) && payload.container.type === 'view';
+    const responseUrl = str(payload.response_url);
+    const answer = async (message: SlackReply) => {
+      if (!fromHome && responseUrl) await this.respond(responseUrl, message);
+    };
+
+    const who = await this.caller(user);
+    if ('refusal' in who) return answer(ephemeral(who.refusal));
+    const key = str(action.value);
+    try {
+      // An action naming an approval is answered only for one of its approvers; anyone else
+      // learns nothing about it, not even whether it exists.
+      if (key && !(await this.lookup.forApprover(key, who.email))) return answer(ephemeral(NOT_YOURS));
+      if (fromHome) {
+        if (kind === 'more' && typeof user === 'string') await this.publishHome(user);
+        return;
+      }
+      const { shown, more } = await this.waiting(who.email, key);
+      // Opening one approval offers the others; when there are none, opening says nothing.
+      if (kind === 'open' && shown.length === 0) return;
+      const heading = kind === 'open' ? `Also waiting on you (${shown.length + more}):` : shown.length === 0 ? 'Nothing is waiting on you.' : `Waiting on you (${shown.length + more}):`;
+      return answer(ephemeral(listText(shown.length + more), approvalListBlocks(heading, shown, more)));
+    } catch (error) {
+      this.logger.error({ err: error instanceof Error ? error.message : String(error) }, 'approval lookup failed');
+      return answer(ephemeral(UNAVAILABLE));
+    }
+  }
+
+  /** Posts to an interaction's `response_url` (https://docs.slack.dev/interactivity/handling-user-interaction#message_responses). */
+  private async respond(responseUrl: string, message: SlackReply): Promise<void> {
+    let origin: string;
+    try {
+      origin = new URL(responseUrl).origin;
+    } catch {
+      return;
+    }
+    if (!this.replyOrigins.has(origin)) {
+      this.logger.warn({ origin }, 'ignored a response_url outside Slack');
+      return;
+    }
+    try {
+      const res = await fetch(responseUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ...message, replace_original: false }),
+        redirect: 'error',
+        signal: AbortSignal.timeout(5_000),
+      });
+      if (!res.ok) this.logger.warn({ status: res.status }, 'response_url refused the reply');
+    } catch (error) {
+      this.logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'posting to response_url failed');
+    }
+  }
+
+  /** `views.publish` of one person's Home tab (https://docs.slack.dev/reference/methods/views.publish). */
+  private async publishHome(userId: string): Promise<void> {
+    try {
+      const who = await this.caller(userId);
+      let view: HomeView;
+      if ('refusal' in who) view = { type: 'home', blocks: approvalListBlocks(who.refusal, []) };
+      else {
+        const { shown, more } = await this.waiting(who.email);
+        view = homeView(shown, more);
+      }
+      await slackCall('views.publish', () => this.client.views.publish({ user_id: userId, view }));
+    } catch (error) {
+      this.logger.warn({ user: userId, err: error instanceof Error ? error.message : String(error) }, 'App Home publish failed');
+    }
+  }
+}

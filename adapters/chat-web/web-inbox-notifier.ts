@@ -1,0 +1,162 @@
+import {
+  Clock,
+  inject,
+  injectable,
+  Logger,
+  type Card,
+  type CardOutcome,
+  type DeliveryReceipt,
+  type Money,
+  type Notifier,
+  type OutboundMessage,
+  type ServiceIdentifier,
+} from '../../core/index.js';
+import { normaliseEmail, signToken } from './signed-links.js';
+
+/** One web inbox instance's settings, from its validated config (module.ts builds them). */
+export interface WebInboxSettings {
+  readonly instanceId: string;
+  /** HMAC key for links and session cookies; rotating it signs everyone out. */
+  readonly signingKey: string;
+  readonly linkTtlMs: number;
+  readonly sessionTtlMs: number;
+  /** Where people reach the host, without a trailing slash; sign-in links start with it. */
+  readonly publicUrl: string;
+}
+export const WebInboxSettings: ServiceIdentifier<WebInboxSettings> = Symbol.for('approvals.web.WebInboxSettings');
+
+/** A card as the inbox page shows it: display strings and safe links only, nothing to interpret. */
+export interface InboxItem {
+  readonly key: string;
+  readonly revision: number;
+  readonly kind: string;
+  readonly title: string;
+  readonly requester: string;
+  readonly amount: Money | null;
+  readonly submittedAt: string | null;
+  readonly fields: readonly { readonly label: string; readonly value: string }[];
+  readonly lineItems: readonly { readonly label: string; readonly amount: Money | null; readonly flags: readonly string[] }[];
+  readonly flags: readonly string[];
+  /** Link buttons (View Expense Report). The inbox does not act in the source, so act buttons are left out. */
+  readonly links: readonly { readonly label: string; readonly url: string }[];
+}
+
+/** What an open inbox page is told: a card to show (new or changed), or one to take away. */
+export type InboxEvent =
+  | { readonly type: 'approval'; readonly item: InboxItem }
+  | { readonly type: 'closed'; readonly key: string; readonly revision: number; readonly title: string; readonly outcome: CardOutcome | null };
+
+/** One open page's event stream (inbox-routes.ts serves them as server-sent events). */
+export interface InboxStream {
+  send(event: InboxEvent): void;
+  end(): void;
+}
+
+/** Open pages one person may hold; opening one more closes the oldest (a tab left open all week). */
+const MAX_STREAMS_PER_PERSON = 16;
+
+/** Only http(s) links become buttons: a `javascript:` URL from a source must never reach an `href`. */
+function isWebUrl(url: string): boolean {
+  try {
+    const { protocol } = new URL(url);
+    return protocol === 'https:' || protocol === 'http:';
+  } catch {
+    return false;
+  }
+}
+
+export function inboxItem(card: Card): InboxItem {
+  return {
+    key: card.approvalKey,
+    revision: card.revision,
+    kind: card.kind,
+    title: card.title,
+    requester: card.requester.name ?? card.requester.email ?? '',
+    amount: card.amount ?? null,
+    submittedAt: card.submittedAt ?? null,
+    fields: card.fields.map((f) => ({ label: f.label, value: f.value })),
+    lineItems: card.lineItems.map((l) => ({ label: l.label, amount: l.amount ?? null, flags: [...(l.flags ?? [])] })),
+    flags: [...card.flags],
+    links: card.actions.flatMap((a) => (a.type === 'link' && isWebUrl(a.url) ? [{ label: a.label, url: a.url }] : [])),
+  };
+}
+
+/**
+ * The web inbox channel. Its page reads the queue on every load, so a card counts as delivered
+ * whether or not the person has the page open; pages that are open get the card pushed to them
+ * (by e-mail, the only identity a signed-in page has). Re-delivering a card is harmless: a page
+ * keys cards by approval and keeps the newest revision, so no `findDelivered` is needed.
+ *
+ * Pushes reach pages served by this process only; with several host processes a page elsewhere
+ * sees the change on its next load or reconnect.
+ */
+@injectable()
+export class WebInboxNotifier implements Notifier {
+  readonly id: string;
+  private readonly streams = new Map<string, Set<InboxStream>>();
+
+  constructor(
+    @inject(WebInboxSettings) private readonly settings: WebInboxSettings,
+    @inject(Clock) private readonly clock: Clock,
+    @inject(Logger) private readonly logger: Logger,
+  ) {
+    this.id = settings.instanceId;
+  }
+
+  async deliver(message: OutboundMessage): Promise<DeliveryReceipt> {
+    const { card } = message;
+    const email = normaliseEmail(message.recipient.email) ?? message.recipient.email;
+    const event: InboxEvent =
+      message.action === 'close' || card.outcome
+        ? { type: 'closed', key: card.approvalKey, revision: card.revision, title: card.title, outcome: card.outcome ?? null }
+        : { type: 'approval', item: inboxItem(card) };
+    const open = this.streams.get(email);
+    for (const stream of open ?? []) stream.send(event);
+    this.logger.debug({ channel: this.id, key: card.approvalKey, action: message.action, openPages: open?.size ?? 0 }, 'web inbox delivery');
+    return message.previous ?? { ref: `${this.id}:${card.approvalKey}:${email}` };
+  }
+
+  /** Registers an open page of `email`'s; returns the function that unregisters it. */
+  attach(email: string, stream: InboxStream): () => void {
+    let open = this.streams.get(email);
+    if (!open) this.streams.set(email, (open = new Set()));
+    if (open.size >= MAX_STREAMS_PER_PERSON) {
+      const oldest = open.values().next().value;
+      if (oldest) {
+        open.delete(oldest);
+        oldest.end();
+      }
+    }
+    open.add(stream);
+    return () => {
+      open.delete(stream);
+      if (open.size === 0 && this.streams.get(email) === open) this.streams.delete(email);
+    };
+  }
+
+  /** Open pages per person, for tests and diagnostics. */
+  openPages(email: string): number {
+    return this.streams.get(normaliseEmail(email) ?? email)?.size ?? 0;
+  }
+
+  /** Ends every open stream (the host is stopping); pages reconnect to whichever host serves them next. */
+  endStreams(): void {
+    for (const open of this.streams.values()) for (const stream of open) stream.end();
+    this.streams.clear();
+  }
+
+  /**
+   * A sign-in link for `email`, valid for `linkTtlMinutes` from now (host clock). `baseUrl`
+   * overrides the configured `publicUrl`, e.g. with the address a test server really listens on.
+   * @throws Error when `email` is not an e-mail address.
+   */
+  signInUrl(email: string, options: { baseUrl?: string | undefined } = {}): { url: string; email: string; expiresAt: Date } {
+    const normalised = normaliseEmail(email);
+    if (!normalised) throw new Error(`not an e-mail address: "${email}"`);
+    // Tokens carry whole seconds; the expiry reported is the one the token holds.
+    const expiresAt = new Date(Math.floor((this.clock.now().getTime() + this.settings.linkTtlMs) / 1000) * 1000);
+    const token = signToken(this.settings.signingKey, 'link', normalised, expiresAt);
+    const base = (options.baseUrl ?? this.settings.publicUrl).replace(/\/+$/, '');
+    return { url: `${base}/inbox/login?token=${encodeURIComponent(token)}`, email: normalised, expiresAt };
+  }
+}

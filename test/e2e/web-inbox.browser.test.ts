@@ -1,0 +1,245 @@
+import { expect } from 'chai';
+import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core';
+import { escapeHtml } from '../../adapters/chat-web/inbox-page.js';
+import { WebInboxNotifier } from '../../adapters/chat-web/web-inbox-notifier.js';
+import { loadDeployment } from '../../core/host/deployment.js';
+import { Host } from '../../core/host/host.js';
+import { createLogger } from '../../core/host/logging.js';
+import { startConcurSandbox, type ConcurSandbox, type SandboxUserInfo, type V3Report } from '../../plugins/concur/sandbox/index.js';
+
+/** Debian's Chromium; never downloaded by the tests. */
+const CHROMIUM = '/usr/bin/chromium';
+/** The README's picture is refreshed only on request (UPDATE_SCREENSHOT=1), so a test run leaves the tree clean. */
+const SCREENSHOT = process.env.UPDATE_SCREENSHOT
+  ? resolve(process.cwd(), 'docs/web-inbox.png')
+  : join(mkdtempSync(join(tmpdir(), 'ah-shot-')), 'web-inbox.png');
+const KEY = 'e2e-web-inbox-signing-key-0123456789abcdef';
+
+/**
+ * The web inbox end to end: a real host (the Concur plugin against its sandbox, an SQLite queue,
+ * the web inbox plugin serving HTTP on loopback) and a real Chromium driven by playwright-core.
+ * The steps build on each other, as one approver's morning would.
+ */
+describe('web inbox in Chromium (real host, Concur sandbox, SQLite queue)', function () {
+  this.timeout(120_000);
+
+  let sandbox: ConcurSandbox;
+  let host: Host;
+  let web: WebInboxNotifier;
+  let browser: Browser;
+  let mail: Server;
+  let mailUrl: string;
+  let ann: SandboxUserInfo;
+  let bob: SandboxUserInfo;
+  const annReports: V3Report[] = [];
+  let bobReport: V3Report;
+  let annContext: BrowserContext;
+  let annPage: Page;
+  let live: V3Report;
+  const problems: string[] = [];
+
+  const email = (u: SandboxUserInfo) => u.email.toLowerCase();
+  const viewUrl = (r: V3Report) => `https://www.concursolutions.com/goto/expense-report/${r.ID}?companyUUID=${sandbox.companyId}&context=MANAGER`;
+  const card = (page: Page, r: V3Report) => page.locator(`article.card[data-key="acme:expense-report:${r.ID}"]`);
+  const signInUrl = (u: SandboxUserInfo) => web.signInUrl(email(u), { baseUrl: host.url }).url;
+
+  async function cycle(): Promise<void> {
+    const report = await host.runOnce();
+    if (report.failures.length) throw new Error(report.failures.map((f) => f.error).join('; '));
+  }
+
+  /** A context as a person's own browser: its own cookies, a fixed locale and zone for stable text. */
+  async function personBrowser(): Promise<{ context: BrowserContext; page: Page }> {
+    const context = await browser.newContext({ viewport: { width: 1200, height: 800 }, locale: 'en-US', timezoneId: 'UTC' });
+    const page = await context.newPage();
+    const watch = (what: string) => (msg: ConsoleMessage | Error) => {
+      if ('type' in msg && msg.type() !== 'error' && msg.type() !== 'warning') return;
+      // The host has no favicon; Chromium asks for one anyway.
+      if ('location' in msg && msg.location().url.endsWith('/favicon.ico')) return;
+      problems.push(`${what}: ${'text' in msg ? msg.text() : msg.message}`);
+    };
+    page.on('console', watch('console'));
+    page.on('pageerror', watch('page error'));
+    return { context, page };
+  }
+
+  before(async function () {
+    if (!existsSync(CHROMIUM)) {
+      if (process.env.CI) throw new Error(`${CHROMIUM} is missing: CI must install Debian's chromium package for the browser tests`);
+      this.skip();
+    }
+    sandbox = await startConcurSandbox({
+      seed: 7,
+      reports: 0,
+      otherReports: 0,
+      approvers: 3,
+      employees: 12,
+      clock: '2026-03-02T09:00:00.000Z',
+      freezeClock: true,
+    });
+    const env = {
+      AH_TEST_CLIENT_SECRET: sandbox.credentials.clientSecret,
+      AH_TEST_REFRESH_TOKEN: sandbox.credentials.refreshToken,
+      AH_TEST_WEB_KEY: KEY,
+    };
+    const raw = {
+      queue: { adapter: 'sqlite', config: { path: join(mkdtempSync(join(tmpdir(), 'ah-web-e2e-')), 'queue.db') } },
+      sources: [
+        {
+          id: 'acme',
+          plugin: 'concur',
+          // Cycles run when the test says (runOnce); the loop's own timer would race them.
+          pollIntervalSeconds: 3600,
+          config: {
+            baseUrl: sandbox.baseUrl,
+            clientId: sandbox.credentials.clientId,
+            clientSecret: { env: 'AH_TEST_CLIENT_SECRET' },
+            refreshToken: { env: 'AH_TEST_REFRESH_TOKEN' },
+            companyId: sandbox.companyId,
+            timeoutSeconds: 2,
+          },
+        },
+      ],
+      notifiers: [{ id: 'web', plugin: 'web', config: { signingKey: { env: 'AH_TEST_WEB_KEY' } } }],
+      http: { host: '127.0.0.1', port: 0 },
+    };
+    const logs: string[] = [];
+    host = await Host.create(loadDeployment(undefined, { raw, env }), {
+      clock: { now: () => new Date(sandbox.admin.now()) },
+      logger: createLogger({ level: 'debug', destination: { write: (line: string) => void logs.push(line) } as never }),
+    });
+    await host.start();
+    // Let the cycle start() begins finish before the seeding below, so a cycle reads all of it.
+    await host.runOnce();
+    const notifier = host.notifiers.get('web');
+    if (!(notifier instanceof WebInboxNotifier)) throw new Error('the web plugin did not bind a WebInboxNotifier');
+    web = notifier;
+
+    [ann, bob] = sandbox.admin.users().filter((u) => u.isApprover) as [SandboxUserInfo, SandboxUserInfo];
+    annReports.push(
+      sandbox.admin.submit({ approver: ann.loginId, name: 'Customer visits Berlin, February', entries: 4 }),
+      sandbox.admin.submit({ approver: ann.loginId, name: 'Cloud conference Las Vegas', entries: 3 }),
+    );
+    sandbox.admin.edit(annReports[1]!.ID, { hasException: true });
+    bobReport = sandbox.admin.submit({ approver: bob.loginId, name: '<img src=x onerror="window.__pwned=1">', entries: 2 });
+    await cycle();
+
+    // A "mail client" on another site (localhost vs 127.0.0.1), so the sign-in click is cross-site
+    // as it is from a real inbox or chat: SameSite=Strict cookies must still work after it.
+    mail = createServer((_req, res) => {
+      res.setHeader('content-type', 'text/html; charset=utf-8');
+      res.end(`<!doctype html><title>Mail</title><a id="signin" href="${escapeHtml(signInUrl(ann))}">Open your approvals</a>`);
+    });
+    await new Promise<void>((done) => mail.listen(0, '127.0.0.1', done));
+    mailUrl = `http://localhost:${(mail.address() as AddressInfo).port}/`;
+
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    ({ context: annContext, page: annPage } = await personBrowser());
+  });
+
+  after(async () => {
+    await browser?.close().catch(() => undefined);
+    await host?.stop().catch(() => undefined);
+    await sandbox?.close().catch(() => undefined);
+    await new Promise((done) => (mail ? mail.close(done) : done(undefined)));
+  });
+
+  it('signs in from a link clicked in a mail client and shows exactly that person’s pending approvals, with details', async () => {
+    await annPage.goto(mailUrl);
+    await annPage.click('#signin');
+    await annPage.waitForURL(`${host.url}/inbox`);
+    await annPage.locator('article.card').nth(1).waitFor();
+
+    const [session] = await annContext.cookies(`${host.url}/inbox`);
+    expect(session).to.include({ name: 'ah_inbox_session', path: '/inbox', httpOnly: true, sameSite: 'Strict' });
+    expect(await annPage.textContent('#who')).to.equal(email(ann));
+    expect(await annPage.textContent('#count')).to.equal('2');
+    expect(await annPage.locator('article.card').count()).to.equal(2);
+    expect(await annPage.locator('article.card .title').allTextContents()).to.have.members(annReports.map((r) => r.Name));
+
+    const exceptional = card(annPage, annReports[1]!);
+    expect(await exceptional.locator('.flag').allTextContents()).to.include('exceptions');
+    for (const report of annReports) {
+      const c = card(annPage, report);
+      expect(await c.locator('.requester').textContent()).to.equal(report.OwnerName);
+      const amount = new Intl.NumberFormat('en-US', { style: 'currency', currency: String(report.CurrencyCode) }).format(report.Total);
+      expect(await c.locator('.amount').textContent()).to.equal(amount);
+      expect(await c.locator('.submitted').textContent()).to.equal('submitted Mar 2, 2026');
+      expect(await c.locator('.lines li').count()).to.be.greaterThan(0);
+      const view = c.getByRole('link', { name: 'View Expense Report' });
+      expect(await view.getAttribute('href')).to.equal(viewUrl(report));
+      expect(await view.getAttribute('target')).to.equal('_blank');
+      expect(await view.getAttribute('rel')).to.equal('noopener noreferrer');
+    }
+    expect(await annPage.locator(`text=${bobReport.Name}`).count()).to.equal(0);
+  });
+
+  it('shows a report submitted in Concur as soon as a cycle delivers it, without a reload', async () => {
+    await annPage.locator('#live[data-state="live"]').waitFor();
+    await annPage.evaluate(() => ((globalThis as unknown as { __sameDocument: boolean }).__sameDocument = true));
+    sandbox.admin.advanceClock(60);
+    live = sandbox.admin.submit({ approver: ann.loginId, name: 'Client dinner Munich', entries: 2 });
+    await cycle();
+
+    await card(annPage, live).waitFor({ timeout: 10_000 });
+    expect(await card(annPage, live).locator('.badge').textContent()).to.equal('New');
+    expect(await annPage.textContent('#count')).to.equal('3');
+    expect(await annPage.locator('article.card .title').first().textContent()).to.match(/^Client dinner Munich/);
+    expect(await card(annPage, live).getByRole('link', { name: 'View Expense Report' }).getAttribute('href')).to.equal(viewUrl(live));
+    expect(await annPage.evaluate(() => (globalThis as unknown as { __sameDocument?: boolean }).__sameDocument)).to.equal(true);
+
+    mkdirSync(dirname(SCREENSHOT), { recursive: true });
+    await annPage.screenshot({ path: SCREENSHOT });
+  });
+
+  it('takes a report away as soon as it is approved in Concur, and says why', async () => {
+    sandbox.admin.advanceClock(60);
+    sandbox.admin.approve(live.ID);
+    await cycle();
+
+    await card(annPage, live).waitFor({ state: 'detached', timeout: 10_000 });
+    expect(await annPage.textContent('#count')).to.equal('2');
+    expect(await annPage.textContent('#notice')).to.equal('“Client dinner Munich” was approved and left your queue.');
+    expect(await annPage.evaluate(() => (globalThis as unknown as { __sameDocument?: boolean }).__sameDocument)).to.equal(true);
+  });
+
+  it('never shows one person’s approvals to another, and shows a hostile title as plain text', async () => {
+    const { context, page } = await personBrowser();
+    await page.goto(signInUrl(bob));
+    await page.waitForURL(`${host.url}/inbox`);
+    await card(page, bobReport).waitFor();
+    expect(await page.textContent('#who')).to.equal(email(bob));
+    expect(await page.locator('article.card').count()).to.equal(1);
+    expect(await card(page, bobReport).locator('.title').textContent()).to.equal(bobReport.Name);
+    expect(await page.evaluate(() => (globalThis as unknown as { __pwned?: number }).__pwned)).to.equal(undefined);
+    expect(await page.locator('article.card img').count()).to.equal(0);
+
+    // A new report for Ann reaches Ann's open page and not Bob's.
+    await page.locator('#live[data-state="live"]').waitFor();
+    sandbox.admin.advanceClock(60);
+    const another = sandbox.admin.submit({ approver: ann.loginId, name: 'Hotel Hamburg', entries: 1 });
+    await cycle();
+    await card(annPage, another).waitFor({ timeout: 10_000 });
+    await page.waitForTimeout(300);
+    expect(await card(page, another).count()).to.equal(0);
+    expect(await page.locator('article.card').count()).to.equal(1);
+
+    // Bob's session reads Bob's list, whatever he asks for.
+    const list = await page.evaluate(async () => (await fetch('/inbox/api/approvals')).json() as Promise<{ approvals: { key: string }[] }>);
+    expect(list.approvals.map((a) => a.key)).to.deep.equal([`acme:expense-report:${bobReport.ID}`]);
+    await context.close();
+  });
+
+  it('ran without script errors or Content-Security-Policy violations', () => {
+    expect(problems).to.deep.equal([]);
+  });
+});
