@@ -91,6 +91,11 @@ export const MIGRATIONS: readonly string[] = [
     detail TEXT
   ) STRICT;
   `,
+  // 2: a delivery supersedes the older entries still owed to the same person on the same channel;
+  // without this the supersede scans every owed entry, and a first sync owes one per approval.
+  `
+  CREATE INDEX outbox_owed ON outbox (approval_key, approver_id, channel) WHERE state IN ('pending', 'parked');
+  `,
 ];
 
 /**

@@ -14,6 +14,18 @@ import type {
 } from '../model/queue-types.js';
 
 /**
+ * An exclusive, named claim that one holder at a time has across every host sharing the queue
+ * ("this host polls source instance X"). It ends when released or when its holder's session dies.
+ */
+export interface Lease {
+  readonly name: string;
+  /** False once released, or once the session holding it has ended (the claim died with it). */
+  held(): boolean;
+  /** Gives the lease up; idempotent. */
+  release(): Promise<void>;
+}
+
+/**
  * Where approvals wait for their approvers, with the cursors, outbox, source state and audit
  * log that must change in the same transaction. Single binding: one queue per host.
  * Every adapter passes `test/contract/approval-queue.contract.ts`.
@@ -101,5 +113,12 @@ export interface ApprovalQueue {
 
   /** The audit log, newest first. Entries are written by `commit` with `batch.audit`. */
   listAudit(limit?: number): Promise<AuditRecord[]>;
+
+  /**
+   * Optional, for queues several hosts share (PostgreSQL): takes the lease `name` if no holder on
+   * any host has it, else resolves undefined; never waits. A holder that dies frees it. A queue
+   * without this method serves one host, which implicitly holds every lease.
+   */
+  acquireLease?(name: string): Promise<Lease | undefined>;
 }
 export const ApprovalQueue: ServiceIdentifier<ApprovalQueue> = Symbol.for('approvals.core.ApprovalQueue');

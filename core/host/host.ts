@@ -211,9 +211,18 @@ export class Host {
     return this.draining;
   }
 
+  /**
+   * A single host owns every inflight delivery, so at start-up they are its own, abandoned by a
+   * crash. On a queue several hosts share, another live host may be delivering them: the claim
+   * lease brings back those of a dead host instead.
+   */
+  private async releaseOwnInflight(): Promise<void> {
+    if (!this.queue.acquireLease) await this.queue.releaseInflight();
+  }
+
   /** One detection + processing + delivery cycle for every source. */
   async runOnce(): Promise<OnceReport> {
-    await this.queue.releaseInflight();
+    await this.releaseOwnInflight();
     const cycles: CycleReport[] = [];
     const failures: { source: string; error: string }[] = [];
     for (const runner of this.runners) {
@@ -237,7 +246,7 @@ export class Host {
    * every detection loop, and the delivery timer (a pass every second for retries).
    */
   async start(): Promise<void> {
-    await this.queue.releaseInflight();
+    await this.releaseOwnInflight();
     if (this.deployment.http || this.routes.length > 0) {
       this.http = await startHttpServer(this.routes, this.deployment.http ?? { host: '127.0.0.1', port: 8080 }, () => this.readiness(), this.metrics, this.logger);
     }

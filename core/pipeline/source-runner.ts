@@ -1,6 +1,6 @@
 import type { Approval } from '../model/approval.js';
 import type { CommitResult, Completion } from '../model/queue-types.js';
-import type { ApprovalQueue } from '../contracts/approval-queue.js';
+import type { ApprovalQueue, Lease } from '../contracts/approval-queue.js';
 import type { ApprovalSource, SyncContext } from '../contracts/approval-source.js';
 import type { Clock } from '../contracts/clock.js';
 import type { Logger } from '../contracts/logger.js';
@@ -55,6 +55,7 @@ export class SourceRunner {
   private running: Promise<CycleReport | undefined> | undefined;
   private abort = new AbortController();
   private stopped = false;
+  private lease: Lease | undefined;
 
   constructor(
     readonly source: ApprovalSource,
@@ -100,6 +101,20 @@ export class SourceRunner {
     if (this.timer) clearTimeout(this.timer);
     this.abort.abort(new Error('host stopping'));
     await this.running?.catch(() => undefined);
+    await this.lease?.release();
+  }
+
+  /**
+   * On a queue several hosts share, only the holder of this source's lease polls it; the others
+   * skip their cycles until the holder dies and one of them takes the lease over.
+   */
+  private async leader(): Promise<boolean> {
+    if (!this.queue.acquireLease) return true;
+    if (!this.lease?.held()) {
+      this.lease = await this.queue.acquireLease(`source:${this.source.id}`);
+      if (this.lease) this.logger.info({ source: this.source.id }, 'took the polling lease');
+    }
+    return this.lease !== undefined;
   }
 
   private commitContext(): CommitContext {
@@ -119,7 +134,7 @@ export class SourceRunner {
   }
 
   private async cycle(): Promise<CycleReport | undefined> {
-    if (this.stopped) return undefined;
+    if (this.stopped || !(await this.leader())) return undefined;
     const started = performance.now();
     const id = this.source.id;
     const ctx: SyncContext = { signal: this.abort.signal, now: this.clock.now() };
