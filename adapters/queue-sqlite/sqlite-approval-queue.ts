@@ -139,7 +139,7 @@ export class SqliteApprovalQueue implements ApprovalQueue {
 
   async purgeExpired(ctx: CommitContext): Promise<string[]> {
     return this.write(() => {
-      const expired = this.sql<{ body: string }>('SELECT body FROM approvals WHERE source_updated_at < ? ORDER BY key')
+      const expired = this.sql<{ body: string }>('SELECT body FROM approvals WHERE source_updated_at < ? ORDER BY source_updated_at, key')
         .all(ctx.notBefore.toISOString())
         .map((r) => parse<QueuedApproval>(r.body));
       for (const [source, rows] of bySource(expired)) {

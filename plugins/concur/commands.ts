@@ -22,14 +22,15 @@ export default function concurCommands(api: CommandApi): void {
     .option('--approvers <n>', 'approvers in the company', whole('--approvers'), 5)
     .option('--seed <n>', 'seed of the generated data and fault draws', whole('--seed'), 1)
     .addOption(new Option('--faults <profile>', 'fault profile').choices(Object.keys(FAULT_PROFILES)).default('none'))
+    .option('--latency-ms <n>', 'answer every API call this many ms late (a realistic Concur, for benchmarks)', whole('--latency-ms'))
     .option('--no-workflow-bumps-last-modified', 'approve/send back/recall leave LastModifiedDate alone (unconfirmed Concur behaviour)')
-    .action(async (opts: { port: number; reports: number; approvers: number; seed: number; faults: string; workflowBumpsLastModified: boolean }) => {
+    .action(async (opts: { port: number; reports: number; approvers: number; seed: number; faults: string; latencyMs?: number; workflowBumpsLastModified: boolean }) => {
       const sandbox = await startConcurSandbox({
         port: opts.port,
         reports: opts.reports,
         approvers: opts.approvers,
         seed: opts.seed,
-        faults: opts.faults as FaultProfileName,
+        faults: opts.latencyMs !== undefined ? { ...FAULT_PROFILES[opts.faults as FaultProfileName], latencyMs: opts.latencyMs } : (opts.faults as FaultProfileName),
         clock: Date.now(),
         workflowBumpsLastModified: opts.workflowBumpsLastModified,
       });

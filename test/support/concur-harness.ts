@@ -34,6 +34,9 @@ export interface HarnessOptions {
   readonly baseUrl?: (sandbox: ConcurSandbox) => string;
   /** Serve the host's HTTP API on a free loopback port (start it with `host.start()`). */
   readonly http?: boolean;
+  /** Deployment notifiers besides the recorder (e.g. Slack), and the env their secret references read. */
+  readonly notifiers?: readonly Record<string, unknown>[];
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -55,7 +58,7 @@ export async function concurHarness(options: HarnessOptions = {}): Promise<Concu
   const notifier = new RecordingNotifier('chat');
   const logs: string[] = [];
   const clock = { now: () => new Date(sandbox.admin.now()) };
-  const env = { AH_TEST_CLIENT_SECRET: sandbox.credentials.clientSecret, AH_TEST_REFRESH_TOKEN: sandbox.credentials.refreshToken };
+  const env = { AH_TEST_CLIENT_SECRET: sandbox.credentials.clientSecret, AH_TEST_REFRESH_TOKEN: sandbox.credentials.refreshToken, ...options.env };
   const raw = {
     queue: { adapter: 'sqlite', config: { path: dbPath } },
     sources: [
@@ -77,7 +80,7 @@ export async function concurHarness(options: HarnessOptions = {}): Promise<Concu
         },
       },
     ],
-    notifiers: [],
+    notifiers: options.notifiers ?? [],
     ...(options.http ? { http: { host: '127.0.0.1', port: 0 } } : {}),
   };
   const start = () =>

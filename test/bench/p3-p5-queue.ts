@@ -1,0 +1,132 @@
+import type { Approval, ApprovalQueue, CommitContext } from '../../core/index.js';
+import { createCardRenderer } from '../../core/index.js';
+import type { Host } from '../../core/host/host.js';
+import { startConcurSandbox, type ConcurSandbox } from '../../plugins/concur/sandbox/index.js';
+import { hostOnSandbox } from './bench-host.js';
+import { progress, round, summarise } from './bench-util.js';
+
+const DAY = 86_400_000;
+export const BENCH_NOW = new Date('2026-03-02T09:00:00.000Z');
+export const APPROVERS = 20_000;
+
+const render = createCardRenderer(new Map());
+const ctx = (): CommitContext => ({ now: BENCH_NOW, channels: [], notBefore: new Date(BENCH_NOW.getTime() - 30 * DAY), render });
+const email = (i: number) => `approver${i}@bench.example`;
+
+/** Adds approvals `from`..`to`-1 of source `acme`, spread over APPROVERS people and the last 20 days. */
+export async function loadQueue(queue: ApprovalQueue, from: number, to: number): Promise<number> {
+  const started = performance.now();
+  const BATCH = 5_000;
+  for (let i = from; i < to; i += BATCH) {
+    const approvals: Approval[] = [];
+    for (let j = i; j < Math.min(to, i + BATCH); j++) {
+      const updated = new Date(BENCH_NOW.getTime() - ((j * 7919) % (20 * DAY))).toISOString();
+      approvals.push({
+        key: `acme:expense-report:B${j}`,
+        source: 'acme',
+        kind: 'expense-report',
+        externalId: `B${j}`,
+        title: `Bench report ${j}`,
+        status: 'pending',
+        requester: { name: `Employee ${j % 5000}` },
+        approvers: [{ sourceUserId: `a${j % APPROVERS}`, email: email(j % APPROVERS) }],
+        amount: { value: `${(j % 100000) / 100}`, currency: 'USD' },
+        submittedAt: updated,
+        sourceUpdatedAt: updated,
+        links: { view: `https://www.concursolutions.com/goto/expense-report/B${j}` },
+        details: { ownerLoginId: `e${j % 5000}@bench.example` },
+      });
+    }
+    await queue.commit({ source: 'acme', approvals }, ctx());
+    if ((i / BATCH) % 40 === 0 && i > from) progress(`loaded ${i.toLocaleString()} approvals`);
+  }
+  return (performance.now() - started) / 1000;
+}
+
+/** "What's waiting on me" latency from the queue, in ms. */
+export async function lookupLatency(queue: ApprovalQueue, queries = 5_000): Promise<{ p50: number; p99: number; rowsPerAnswer: number }> {
+  const samples: number[] = [];
+  let rows = 0;
+  const notBefore = ctx().notBefore;
+  for (let q = 0; q < 500; q++) await queue.listForApprover(email(q), { notBefore }); // warm caches
+  for (let q = 0; q < queries; q++) {
+    const who = email((q * 7907) % APPROVERS);
+    const t = performance.now();
+    const r = await queue.listForApprover(who, { notBefore });
+    samples.push(performance.now() - t);
+    rows += r.length;
+  }
+  const s = summarise(samples);
+  return { p50: round(s.p50, 4), p99: round(s.p99, 4), rowsPerAnswer: round(rows / queries, 1) };
+}
+
+/** The same question asked of Concur live: v4 reportsToApprove on a sandbox with realistic latency. */
+export async function liveLatency(calls = 20): Promise<{ p50: number; p99: number }> {
+  const sandbox = await startConcurSandbox({ seed: 9, reports: 200, approvers: 10, employees: 50, faults: 'slow' });
+  try {
+    const token = (await (await fetch(`${sandbox.baseUrl}/oauth2/v0/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'password', client_id: sandbox.credentials.clientId, client_secret: sandbox.credentials.clientSecret, username: sandbox.companyId, password: sandbox.credentials.requestToken, credtype: 'authtoken' }),
+    })).json()) as { access_token: string };
+    const approver = sandbox.admin.users().find((u) => u.isApprover)!;
+    const samples: number[] = [];
+    for (let i = 0; i < calls; i++) {
+      const t = performance.now();
+      const r = await fetch(`${sandbox.baseUrl}/expensereports/v4/users/${approver.id}/context/MANAGER/reportsToApprove`, {
+        headers: { authorization: `Bearer ${token.access_token}`, accept: 'application/json' },
+      });
+      await r.arrayBuffer();
+      samples.push(performance.now() - t);
+    }
+    const s = summarise(samples);
+    return { p50: round(s.p50, 1), p99: round(s.p99, 1) };
+  } finally {
+    await sandbox.close();
+  }
+}
+
+/**
+ * P5: one quiet cycle (one Concur call, parked retries, sweep check, retention purge) with the
+ * queue holding `queued` approvals. The sweep is scheduled separately and is O(pending) by nature.
+ */
+export async function quietCycleMs(host: Host, sandbox: ConcurSandbox, cycles = 20): Promise<{ p50: number; p99: number; concurCalls: number }> {
+  const runner = host.runners[0]!;
+  await host.queue.setState('core.sweep', 'acme', BENCH_NOW.toISOString());
+  await runner.runOnce();
+  sandbox.resetCalls();
+  const samples: number[] = [];
+  for (let i = 0; i < cycles; i++) {
+    const t = performance.now();
+    await runner.runOnce();
+    samples.push(performance.now() - t);
+  }
+  const s = summarise(samples);
+  return { p50: round(s.p50, 2), p99: round(s.p99, 2), concurCalls: sandbox.calls().total / cycles };
+}
+
+/** P3 and P5 on one queue adapter: loads up to 1,000,000 approvals, measuring along the way. */
+export async function queueBenchmarks(adapter: { adapter: string; config: Record<string, unknown> }, sizes = [1_000, 100_000, 1_000_000]) {
+  const sandbox = await startConcurSandbox({ seed: 4, reports: 3, otherReports: 0, approvers: 3, employees: 10, clock: BENCH_NOW, freezeClock: true });
+  const host = await hostOnSandbox(sandbox, { queue: adapter, clock: { now: () => new Date(sandbox.admin.now()) } });
+  try {
+    await host.runOnce();
+    const quiet: Record<string, unknown>[] = [];
+    let loaded = 0;
+    let loadSeconds = 0;
+    let lookup: Awaited<ReturnType<typeof lookupLatency>> | undefined;
+    for (const size of sizes) {
+      progress(`${adapter.adapter}: loading to ${size.toLocaleString()} queued approvals`);
+      loadSeconds += await loadQueue(host.queue, loaded, size);
+      loaded = size;
+      const q = await quietCycleMs(host, sandbox);
+      quiet.push({ queued: size, ...q });
+      progress(`${adapter.adapter}: quiet cycle at ${size.toLocaleString()}: p50 ${q.p50} ms`);
+    }
+    lookup = await lookupLatency(host.queue);
+    return { adapter: adapter.adapter, queued: loaded, loadSeconds: round(loadSeconds, 1), lookupMs: lookup, quietCycle: quiet };
+  } finally {
+    await host.stop();
+    await sandbox.close();
+  }
+}

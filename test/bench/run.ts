@@ -1,0 +1,103 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { p1Calls } from './p1-calls.js';
+import { p2Lag } from './p2-lag.js';
+import { liveLatency, queueBenchmarks } from './p3-p5-queue.js';
+
+/**
+ * `npm run bench`: P1–P5 from the scale-out issue. Prints each figure with its target and the
+ * ratio to a baseline measured in the same run, and writes everything to bench-results/bench.json.
+ * `--quick` stops the queue benchmarks at 100,000 approvals and P4 at 20,000 reports.
+ */
+const quick = process.argv.includes('--quick');
+const PG_URL = process.env.APPROVALS_HUB_BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+function heading(title: string): void {
+  process.stdout.write(`\n== ${title}\n`);
+}
+
+function table(rows: Record<string, unknown>[]): void {
+  for (const row of rows) process.stdout.write(`   ${Object.entries(row).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join('  ')}\n`);
+}
+
+async function postgresAvailable(): Promise<boolean> {
+  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    await client.query('select 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+const results: Record<string, unknown> = { startedAt: new Date().toISOString(), quick, node: process.version };
+const sizes = quick ? [1_000, 10_000, 100_000] : [1_000, 100_000, 1_000_000];
+
+heading('P1 Concur calls per cycle (minimum: 1 per quiet cycle; ceil(k/100) + k for k changed reports)');
+const p1 = await p1Calls(1000);
+table(p1.rows as Record<string, unknown>[]);
+process.stdout.write(`   naive poller, measured: ${String(p1.naiveMeasuredPerCycle)} calls per cycle at ${String(p1.naiveListed)} pending\n`);
+results.p1 = p1;
+
+heading('P2 submission → notification lag (target p99 <= interval + 1 s)');
+const p2 = await p2Lag(40, 1);
+table([p2]);
+results.p2 = p2;
+
+heading('P3 "what is waiting on me" from the queue vs one live call; P5 quiet cycle cost vs queue size');
+const live = await liveLatency(20);
+process.stdout.write(`   live call to the sandbox (v4 reportsToApprove, 'slow' profile): p50 ${live.p50} ms, p99 ${live.p99} ms\n`);
+const queues: Record<string, unknown>[] = [];
+const sqlite = await queueBenchmarks({ adapter: 'sqlite', config: { path: join(mkdtempSync(join(tmpdir(), 'ah-bench-')), 'queue.db') } }, sizes);
+queues.push(sqlite);
+if (await postgresAvailable()) {
+  const schema = `ah_bench_${process.pid}`;
+  try {
+    queues.push(await queueBenchmarks({ adapter: 'postgres', config: { connectionString: PG_URL, schema } }, sizes));
+  } finally {
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await client.end();
+  }
+} else {
+  process.stdout.write(`   PostgreSQL not reachable at ${PG_URL}: skipped\n`);
+}
+for (const q of queues) {
+  const lookup = q.lookupMs as { p50: number; p99: number; rowsPerAnswer: number };
+  const target = q.adapter === 'sqlite' ? 1 : 5;
+  process.stdout.write(
+    `   ${String(q.adapter)} at ${Number(q.queued).toLocaleString()} queued (loaded in ${String(q.loadSeconds)} s): p50 ${lookup.p50} ms, p99 ${lookup.p99} ms ` +
+      `(${lookup.rowsPerAnswer} approvals per answer; target p99 <= ${target} ms: ${lookup.p99 <= target ? 'met' : 'NOT met'}); ` +
+      `live/queue p50 ratio ${Math.round(live.p50 / lookup.p50).toLocaleString()}x\n`,
+  );
+  table((q.quietCycle as Record<string, unknown>[]).map((r) => ({ adapter: q.adapter, ...r })));
+  const cycles = q.quietCycle as { p50: number }[];
+  process.stdout.write(`   quiet cycle p50 at the largest vs smallest queue: ${(cycles.at(-1)!.p50 / cycles[0]!.p50).toFixed(2)}x (flat = ~1x)\n`);
+}
+results.p3 = { live, queues };
+
+heading('P4 first full sync (targets: <= 1.1x the raw page fetch, peak RSS <= 256 MB)');
+const child = fileURLToPath(new URL('./p4-first-sync.js', import.meta.url));
+/** In a process of its own, with a 160 MB heap: completing proves the sync streams, and RSS is its own. */
+async function firstSync(reports: number, latencyMs: number): Promise<Record<string, unknown>> {
+  const { stdout } = await promisify(execFile)(process.execPath, ['--max-old-space-size=160', child, String(reports), String(latencyMs)], { maxBuffer: 1 << 20 });
+  return JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+}
+const p4 = await firstSync(quick ? 20_000 : 100_000, 100);
+table([p4]);
+const p4cpu = await firstSync(20_000, 0);
+process.stdout.write(`   with no network latency (CPU-bound): ${String(p4cpu.syncSeconds)} s vs ${String(p4cpu.rawFetchSeconds)} s raw, ${String(p4cpu.processingMsPerPage)} ms of processing per page of 100\n`);
+results.p4 = { realistic: p4, noLatency: p4cpu };
+
+mkdirSync('bench-results', { recursive: true });
+writeFileSync('bench-results/bench.json', `${JSON.stringify(results, null, 2)}\n`);
+process.stdout.write('\nwrote bench-results/bench.json\n');
