@@ -76,6 +76,9 @@ export class ConcurApprovalSource implements ApprovalSource {
       if (++pages > MAX_PAGES) throw new Error(`Concur returned more than ${MAX_PAGES} pages; refusing to follow NextPage further`);
       next = nextPage ? this.client.listReports(query, ctx.signal, nextPage) : undefined;
       next?.catch(() => undefined); // awaited on the next turn; never an unhandled rejection meanwhile
+      // One event-loop turn, so the request is on the wire before this page's synchronous work
+      // (mapping, the SQLite commit) holds the loop.
+      if (next) await new Promise<void>((resolve) => setImmediate(resolve));
       const approvals = page.Items.map((r) => this.map(r));
       latest = maxConcurDate(latest, ...page.Items.map((r) => r.LastModifiedDate));
       // A first sync of more than one page takes in a backlog: its cards start without line items
