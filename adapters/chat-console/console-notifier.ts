@@ -19,6 +19,13 @@ export function formatCard(card: Card): string[] {
   return lines;
 }
 
+/** One approval of a digest: its first card line and its links (a digest has no act buttons). */
+export function formatDigestLine(card: Card): string[] {
+  const [first = plain(card.title)] = formatCard({ ...card, fields: [], lineItems: [], flags: [], actions: [] });
+  const links = card.actions.flatMap((a) => (a.type === 'link' ? [`    [${plain(a.label)}] ${a.url}`] : []));
+  return [`  • ${first}`, ...links];
+}
+
 /** The embedded default channel: readable text, one block per message. */
 export class ConsoleNotifier implements Notifier {
   private sent = 0;
@@ -29,9 +36,18 @@ export class ConsoleNotifier implements Notifier {
   ) {}
 
   async deliver(message: OutboundMessage): Promise<DeliveryReceipt> {
-    const verb = { notify: 'NEW', update: 'UPDATED', close: 'CLOSED' }[message.action];
-    const head = `[${this.id}] ${verb} for ${message.recipient.email} (${message.card.approvalKey} r${message.card.revision})`;
-    this.write([head, ...formatCard(message.card), ''].join('\n'));
+    const { card } = message;
+    if (message.action === 'digest') {
+      const listed = message.digest ?? [];
+      const head = `[${this.id}] DIGEST for ${message.recipient.email}: ${plain(card.title)}`;
+      this.write([head, ...listed.flatMap(formatDigestLine), ''].join('\n'));
+      return { ref: `${this.id}-${++this.sent}` };
+    }
+    const verb = { notify: 'NEW', update: 'UPDATED', close: 'CLOSED', remind: 'REMINDER' }[message.action];
+    const head = `[${this.id}] ${verb} for ${message.recipient.email} (${card.approvalKey} r${card.revision})`;
+    // A reminder points at the card already shown; it repeats only its first line and its links.
+    const body = message.action === 'remind' ? formatDigestLine(card).map((l) => `  ${l.trimStart()}`) : formatCard(card);
+    this.write([head, ...body, ''].join('\n'));
     return message.previous ?? { ref: `${this.id}-${++this.sent}` };
   }
 }

@@ -149,6 +149,31 @@ export function cardText(card: Card): string {
   return fit(`${head} ${card.title} — ${who(card.requester)}${amount ? ` · ${amount}` : ''}`, 1000);
 }
 
+/** The text of a reminder: plain, no blocks, so it adds no button to the conversation. */
+export function reminderText(card: Card): string {
+  const amount = money(card.amount);
+  return fit(`⏰ Reminder: still waiting for your approval: ${card.title} — ${who(card.requester)}${amount ? ` · ${amount}` : ''}`, 1000);
+}
+
+/** A digest's blocks: a heading, then one line per approval with its View link; no other buttons. */
+export function digestBlocks(heading: string, cards: readonly Card[]): KnownBlock[] {
+  // A message holds 50 blocks: the heading, up to 48 approvals and an "and N more" line.
+  const shown = cards.slice(0, 48);
+  const blocks: KnownBlock[] = [{ type: 'section', text: plain(heading) }];
+  for (const card of shown) {
+    const amount = money(card.amount);
+    const submitted = day(card.submittedAt);
+    const detail = [who(card.requester), amount, submitted ? `submitted ${submitted}` : undefined].filter(Boolean).join(' · ');
+    const section: SectionBlock = { type: 'section', text: plain(`${card.title}\n${detail}`) };
+    const link = card.actions.find((a) => a.type === 'link');
+    const url = link?.type === 'link' ? safeUrl(link.url) : undefined;
+    if (url) section.accessory = linkButton('View', url, OPEN_ACTION, card.approvalKey);
+    blocks.push(section);
+  }
+  if (cards.length > shown.length) blocks.push({ type: 'context', elements: [plain(`…and ${cards.length - shown.length} more.`)] });
+  return blocks;
+}
+
 /** One line of a list: title, requester, amount, date; a View button when the approval has a link. */
 function listItem(approval: QueuedApproval): SectionBlock {
   const amount = money(approval.amount);

@@ -9,7 +9,7 @@ import {
 } from '@slack/web-api';
 import { LRUCache } from 'lru-cache';
 import { PermanentDeliveryError, RetryLaterError, type Clock, type DeliveryReceipt, type Logger, type Notifier, type OutboundMessage } from '../../core/index.js';
-import { CARD_EVENT_TYPE, cardBlocks, cardText } from './block-kit.js';
+import { CARD_EVENT_TYPE, cardBlocks, cardText, digestBlocks, fit, reminderText } from './block-kit.js';
 
 /** One Slack notifier instance's config, as plugin.json validates it (secrets resolved by the host). */
 export interface SlackConfig {
@@ -205,7 +205,9 @@ function parseRef(ref: string): { channel: string; ts: string } {
 /**
  * Delivers cards as direct messages from the app's bot user. `notify` posts with
  * `channel: <user id>` (a bot may DM a user that way; Slack answers with the DM channel id) and
- * returns `<channel>/<ts>`; `update` and `close` edit that message with `chat.update`. Every
+ * returns `<channel>/<ts>`; `update` and `close` edit that message with `chat.update`. `remind`
+ * replies in the card's thread with plain text and leaves the card as it is; `digest` posts one
+ * DM listing the approvals with View links only. Every
  * message carries metadata with its idempotency key, so {@link findDelivered} can tell whether a
  * post whose reply was lost did reach Slack.
  */
@@ -222,15 +224,30 @@ export class SlackNotifier implements Notifier {
 
   async deliver(message: OutboundMessage): Promise<DeliveryReceipt> {
     const { card } = message;
-    const blocks = cardBlocks(card);
-    const text = cardText(card);
     // https://docs.slack.dev/messaging/message-metadata
     const metadata = {
       event_type: CARD_EVENT_TYPE,
       event_payload: { idempotency_key: message.idempotencyKey, approval_key: card.approvalKey, revision: card.revision },
     };
 
-    if (message.action === 'notify' || !message.previous) {
+    if (message.action === 'remind' && message.previous) {
+      // A reply in the card's thread, plain text and no blocks, so the card stays the only message
+      // with buttons. Broadcast to the DM too: a reply only in the thread of a day-old message is
+      // easy to miss, and only a broadcast reply is listed by conversations.history, which is
+      // where findDelivered looks for it after a crash.
+      const { channel, ts } = parseRef(message.previous.ref);
+      // https://docs.slack.dev/reference/methods/chat.postMessage#threads
+      const posted = await slackCall('chat.postMessage', () =>
+        this.client.chat.postMessage({ channel, thread_ts: ts, reply_broadcast: true, text: reminderText(card), metadata, unfurl_links: false, unfurl_media: false }),
+      );
+      return { ref: `${posted.channel ?? channel}/${posted.ts ?? ts}` };
+    }
+
+    const digest = message.action === 'digest';
+    const blocks = digest ? digestBlocks(card.title, message.digest ?? []) : cardBlocks(card);
+    const text = digest ? fit(card.title, 1000) : cardText(card);
+
+    if (message.action === 'notify' || digest || !message.previous) {
       const user = await this.directory.userIdFor(message.recipient.email);
       this.attempted.set(message.idempotencyKey, user);
       let posted;

@@ -63,6 +63,8 @@ export interface AdaptiveCardAttachment {
 /** Characters of source text shown before it is cut with an ellipsis; keeps activities far below Teams' ~28 KB message limit. */
 const MAX_TEXT = 1000;
 const LINE_ITEMS_SHOWN = 10;
+/** Approvals a digest lists before "and N more". */
+const DIGEST_SHOWN = 40;
 const BUTTON_TITLE = 80;
 
 // C0 controls (newlines included: a TextBlock needs two of them for a break, so one would be
@@ -199,6 +201,34 @@ export function cardSummary(card: Card): string {
 
 export function attachment(content: AdaptiveCard): AdaptiveCardAttachment {
   return { contentType: ADAPTIVE_CARD_CONTENT_TYPE, content };
+}
+
+/** The text of a reminder: plain (the activity says `textFormat: plain`), no card, so no button. */
+export function reminderText(card: Card): string {
+  const amount = money(card.amount);
+  return clean(`⏰ Reminder: still waiting for your approval: ${card.title} — ${who(card.requester)}${amount ? ` · ${amount}` : ''}`, 300);
+}
+
+/** A digest: a heading, then one container per approval with its View link; no other actions. */
+export function digestCard(heading: string, cards: readonly Card[]): AdaptiveCard {
+  // Bounded, like a list reply, to stay far below Teams' message size limit.
+  const shown = cards.slice(0, DIGEST_SHOWN);
+  const items = shown.map((card): CardContainer => {
+    const amount = money(card.amount);
+    const submitted = day(card.submittedAt);
+    const detail = [who(card.requester), amount, submitted ? `submitted ${submitted}` : undefined].filter((s): s is string => Boolean(s));
+    const entries: CardElement[] = [
+      text(escapeMarkdown(card.title, 300), { weight: 'Bolder' }),
+      text(detail.map((d) => escapeMarkdown(d, 300)).join(' · '), { isSubtle: true, spacing: 'None' }),
+    ];
+    const link = card.actions.find((a) => a.type === 'link');
+    const url = link?.type === 'link' ? safeUrl(link.url) : undefined;
+    if (url) entries.push({ type: 'ActionSet', actions: [{ type: 'Action.OpenUrl', title: 'View', url }] });
+    return { type: 'Container', items: entries, separator: true };
+  });
+  const body: CardElement[] = [text(escapeMarkdown(heading), { weight: 'Bolder', size: 'Medium' }), ...items];
+  if (cards.length > shown.length) body.push(text(`…and ${cards.length - shown.length} more.`, { isSubtle: true }));
+  return { type: 'AdaptiveCard', $schema: 'http://adaptivecards.io/schemas/adaptive-card.json', version: ADAPTIVE_CARD_VERSION, body };
 }
 
 /** One approval of a list: title, requester · amount · date, and a View button when it has a link. */

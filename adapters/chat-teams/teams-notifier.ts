@@ -1,7 +1,7 @@
 import { ConfigurationServiceClientCredentialFactory } from 'botbuilder';
 import { LRUCache } from 'lru-cache';
 import { PermanentDeliveryError, RetryLaterError, type Clock, type DeliveryReceipt, type Logger, type Notifier, type OutboundMessage } from '../../core/index.js';
-import { approvalCard, attachment, cardSummary, type AdaptiveCardAttachment } from './adaptive-card.js';
+import { approvalCard, attachment, cardSummary, digestCard, reminderText, type AdaptiveCardAttachment } from './adaptive-card.js';
 
 /** One Teams notifier instance's config, as plugin.json validates it (appPassword resolved by the host). */
 export interface TeamsConfig {
@@ -330,7 +330,8 @@ export function parseRef(ref: string): { conversationId: string; activityId: str
  * Delivers cards as 1:1 messages from the bot. `notify` creates (or gets: Teams answers the same
  * id) the personal conversation with the approver, posts the Adaptive Card and returns
  * `<conversationId>/<activityId>`; `update` and `close` replace that activity with `PUT`, so no stale
- * button stays live. The Bot Connector has no call that reads a chat's history (Microsoft Graph
+ * button stays live. `remind` replies to the card with a text-only activity; `digest` posts one
+ * Adaptive Card listing the approvals with View links only. The Bot Connector has no call that reads a chat's history (Microsoft Graph
  * has one, behind tenant-wide chat permissions this adapter does not ask for), so
  * {@link findDelivered} only knows deliveries made by this process: a crash between the post and
  * the outbox commit re-sends the card.
@@ -349,9 +350,18 @@ export class TeamsNotifier implements Notifier {
 
   async deliver(message: OutboundMessage): Promise<DeliveryReceipt> {
     const { card } = message;
-    const activity: OutgoingActivity = { type: 'message', summary: cardSummary(card), attachments: [attachment(approvalCard(card))] };
+    if (message.action === 'remind' && message.previous) {
+      // A text-only reply to the card in the same conversation: no second card, so no second set of buttons.
+      const { conversationId, activityId } = parseRef(message.previous.ref);
+      const reply = await this.connector.replyToActivity(conversationId, activityId, { type: 'message', text: reminderText(card), textFormat: 'plain', replyToId: activityId });
+      const receipt = { ref: `${conversationId}/${reply}` };
+      this.delivered.set(message.idempotencyKey, receipt);
+      return receipt;
+    }
+    const content = message.action === 'digest' ? digestCard(card.title, message.digest ?? []) : approvalCard(card);
+    const activity: OutgoingActivity = { type: 'message', summary: message.action === 'digest' ? card.title : cardSummary(card), attachments: [attachment(content)] };
 
-    if (message.action === 'notify' || !message.previous) {
+    if (message.action === 'notify' || message.action === 'digest' || !message.previous) {
       const user = await this.directory.userIdFor(message.recipient.email);
       const conversationId = await this.conversationWith(user);
       const activityId = await this.connector.sendToConversation(conversationId, activity);

@@ -119,6 +119,8 @@ h1 { margin: 0; font-size: 24px; font-weight: 650; }
   box-shadow: 0 1px 2px rgba(16, 24, 40, .05);
 }
 .card.is-new { border-color: var(--new); box-shadow: 0 0 0 3px rgba(23, 163, 74, .15); }
+.card.is-reminded { border-color: #d97706; box-shadow: 0 0 0 3px rgba(217, 119, 6, .15); }
+.badge.reminder { background: #d97706; }
 .card-head { display: flex; justify-content: space-between; gap: 12px; align-items: baseline; }
 .title { margin: 0; font-size: 17px; font-weight: 650; overflow-wrap: anywhere; }
 .badge { margin-left: 8px; padding: 1px 7px; border-radius: 999px; background: var(--new); color: #fff; font-size: 12px; vertical-align: 2px; }
@@ -167,6 +169,7 @@ export const INBOX_JS = `'use strict';
   var empty = byId('empty'), notice = byId('notice');
   var items = new Map();
   var fresh = new Set();
+  var reminded = new Set();
   var held = null;
   var loads = 0;
   var noticeTimer = 0;
@@ -221,6 +224,10 @@ export const INBOX_JS = `'use strict';
     if (fresh.has(item.key)) {
       a.classList.add('is-new');
       title.append(el('span', 'badge', 'New'));
+    }
+    if (reminded.has(item.key)) {
+      a.classList.add('is-reminded');
+      title.append(el('span', 'badge reminder', 'Reminder'));
     }
     head.append(title, el('div', 'amount', money(item.amount)));
     a.append(head);
@@ -294,9 +301,12 @@ export const INBOX_JS = `'use strict';
       items = new Map([[item.key, item]].concat(Array.from(items)));
       fresh.add(item.key);
       setTimeout(function () { fresh.delete(item.key); render(); }, 15000);
+    } else if (ev.type === 'reminder' && items.has(ev.key)) {
+      reminded.add(ev.key);
     } else if (ev.type === 'closed' && items.has(ev.key)) {
       items.delete(ev.key);
       fresh.delete(ev.key);
+      reminded.delete(ev.key);
       say('\\u201c' + ev.title + '\\u201d ' + (OUTCOMES[ev.outcome] || 'left your queue.'));
     }
   }
@@ -355,6 +365,10 @@ export const INBOX_JS = `'use strict';
       load();
     });
     es.addEventListener('approval', function (e) { receive({ type: 'approval', item: JSON.parse(e.data) }); });
+    es.addEventListener('reminder', function (e) {
+      var d = JSON.parse(e.data);
+      receive({ type: 'reminder', key: d.key, revision: d.revision, title: d.title });
+    });
     es.addEventListener('closed', function (e) {
       var d = JSON.parse(e.data);
       receive({ type: 'closed', key: d.key, revision: d.revision, title: d.title, outcome: d.outcome });

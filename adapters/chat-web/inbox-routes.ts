@@ -39,7 +39,12 @@ function cookieValue(header: string | undefined, name: string): string | undefin
 }
 
 function eventFrame(event: InboxEvent): string {
-  const data = event.type === 'approval' ? event.item : { key: event.key, revision: event.revision, title: event.title, outcome: event.outcome };
+  const data =
+    event.type === 'approval'
+      ? event.item
+      : event.type === 'closed'
+        ? { key: event.key, revision: event.revision, title: event.title, outcome: event.outcome }
+        : { key: event.key, revision: event.revision, title: event.title };
   // JSON.stringify escapes CR and LF, the only line breaks SSE knows, so one `data:` line always holds the event.
   return `event: ${event.type}\ndata: ${JSON.stringify(data)}\n\n`;
 }
@@ -50,7 +55,7 @@ function eventFrame(event: InboxEvent): string {
  *   HttpOnly SameSite=Strict session cookie (scoped to `/inbox`); a bad link gets a 401 page.
  * - `GET /inbox`, `/inbox/app.js`, `/inbox/app.css`: the page (401 without a session) and its assets.
  * - `GET /inbox/api/approvals`: the session's pending approvals, read from the queue.
- * - `GET /inbox/api/events`: server-sent events for the session's e-mail only (`approval`, `closed`).
+ * - `GET /inbox/api/events`: server-sent events for the session's e-mail only (`approval`, `closed`, `reminder`).
  * A session names one e-mail and every read is filtered by it (invariant 4). Everything is a GET
  * that changes nothing in the source, and the cookie is Strict, so there is nothing to forge.
  */

@@ -41,10 +41,11 @@ export interface InboxItem {
   readonly links: readonly { readonly label: string; readonly url: string }[];
 }
 
-/** What an open inbox page is told: a card to show (new or changed), or one to take away. */
+/** What an open inbox page is told: a card to show (new or changed), one to take away, or one still waiting to point out. */
 export type InboxEvent =
   | { readonly type: 'approval'; readonly item: InboxItem }
-  | { readonly type: 'closed'; readonly key: string; readonly revision: number; readonly title: string; readonly outcome: CardOutcome | null };
+  | { readonly type: 'closed'; readonly key: string; readonly revision: number; readonly title: string; readonly outcome: CardOutcome | null }
+  | { readonly type: 'reminder'; readonly key: string; readonly revision: number; readonly title: string };
 
 /** One open page's event stream (inbox-routes.ts serves them as server-sent events). */
 export interface InboxStream {
@@ -106,12 +107,17 @@ export class WebInboxNotifier implements Notifier {
   async deliver(message: OutboundMessage): Promise<DeliveryReceipt> {
     const { card } = message;
     const email = normaliseEmail(message.recipient.email) ?? message.recipient.email;
-    const event: InboxEvent =
-      message.action === 'close' || card.outcome
-        ? { type: 'closed', key: card.approvalKey, revision: card.revision, title: card.title, outcome: card.outcome ?? null }
-        : { type: 'approval', item: inboxItem(card) };
+    // The page already lists every pending approval, so a reminder, and each approval of a
+    // digest, only points out a card it shows.
+    const reminded = message.action === 'remind' ? [card] : message.action === 'digest' ? (message.digest ?? []) : [];
+    const events: InboxEvent[] =
+      message.action === 'remind' || message.action === 'digest'
+        ? reminded.map((c) => ({ type: 'reminder', key: c.approvalKey, revision: c.revision, title: c.title }))
+        : message.action === 'close' || card.outcome
+          ? [{ type: 'closed', key: card.approvalKey, revision: card.revision, title: card.title, outcome: card.outcome ?? null }]
+          : [{ type: 'approval', item: inboxItem(card) }];
     const open = this.streams.get(email);
-    for (const stream of open ?? []) stream.send(event);
+    for (const stream of open ?? []) for (const event of events) stream.send(event);
     this.logger.debug({ channel: this.id, key: card.approvalKey, action: message.action, openPages: open?.size ?? 0 }, 'web inbox delivery');
     return message.previous ?? { ref: `${this.id}:${card.approvalKey}:${email}` };
   }

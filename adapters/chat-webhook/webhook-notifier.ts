@@ -10,7 +10,9 @@ export function webhookSignature(secret: string, timestamp: string, body: string
 }
 
 /**
- * POSTs `{idempotencyKey, action, recipient, card, previous}` as JSON. 2xx delivers (the receiver
+ * POSTs `{idempotencyKey, action, recipient, card, previous}` as JSON; a `digest` also carries
+ * `digest`, the cards it lists, and a `remind` names in `previous` the message it reminds of (the
+ * receiver should not post a second card with buttons). 2xx delivers (the receiver
  * may answer `{"ref": "..."}` to name its message); 408, 429 and 5xx are retried by the outbox;
  * any other status is permanent (dead-lettered). `Idempotency-Key` carries the outbox key, so a
  * receiver can drop a retry it already processed.
@@ -30,6 +32,7 @@ export class WebhookNotifier implements Notifier {
       action: message.action,
       recipient: message.recipient,
       card: message.card,
+      ...(message.digest ? { digest: message.digest } : {}),
       previous: message.previous ?? null,
     });
     const timestamp = String(Math.floor(this.now().getTime() / 1000));

@@ -6,13 +6,16 @@ import type {
   ChangeBatch,
   CommitResult,
   DeliveryReceipt,
+  DueReminderQuery,
   ListOptions,
   OutboxEntry,
   OutboxOutcome,
   OutboxState,
   QueuedApproval,
+  ReminderCandidate,
 } from '../../core/model/queue-types.js';
-import { planBatch, type BatchPlan, type CommitContext, type OutboxDraft } from '../../core/pipeline/planner.js';
+import { CARD_ACTIONS } from '../../core/model/queue-types.js';
+import { planBatch, type BatchPlan, type CommitContext, type OutboxDraft, type ReminderDraft } from '../../core/pipeline/planner.js';
 
 interface StoredRow {
   readonly approval: QueuedApproval;
@@ -32,6 +35,15 @@ interface StoredEntry {
   lastError?: string | undefined;
 }
 
+/** Reminders spent on one approval generation for one approver, and when they were last notified or reminded. */
+interface StoredReminder {
+  readonly approvalKey: string;
+  readonly approverId: string;
+  generation: string;
+  sent: number;
+  lastAt: string;
+}
+
 /**
  * The queue in process memory: for tests and trying things out; everything is lost on exit.
  * Values go in and out through a JSON round trip, as they would through a database column, so
@@ -45,6 +57,8 @@ export class MemoryApprovalQueue implements ApprovalQueue {
   private readonly outbox = new Map<number, StoredEntry>();
   private readonly idempotencyKeys = new Set<string>();
   private readonly receipts = new Map<string, { ref: string; outboxId: number }>();
+  /** Approval key → approver id → reminders; removed with the approval. */
+  private readonly reminders = new Map<string, Map<string, StoredReminder>>();
   private readonly state = new Map<string, string>();
   private readonly audit: AuditRecord[] = [];
   private lastOutboxId = 0;
@@ -189,6 +203,8 @@ export class MemoryApprovalQueue implements ApprovalQueue {
       case 'delivered': {
         entry.state = 'delivered';
         const { approvalKey, approver, channel } = entry.draft;
+        // A reminder or digest delivered without a receipt showed no card, so it replaces nothing.
+        if (!CARD_ACTIONS.has(entry.draft.action) && !outcome.receipt) return;
         // What this delivery showed replaces every older message still owed to the same person
         // on the same channel: sending those later would show them an older card, or a second one.
         for (const [otherId, other] of this.outbox) {
@@ -249,6 +265,46 @@ export class MemoryApprovalQueue implements ApprovalQueue {
     return receipt && { ref: receipt.ref };
   }
 
+  async dueReminders(query: DueReminderQuery): Promise<ReminderCandidate[]> {
+    this.assertOpen();
+    const lastBefore = query.lastBefore.toISOString();
+    const notBefore = query.notBefore.toISOString();
+    const after = query.after;
+    const due: ReminderCandidate[] = [];
+    for (const r of [...this.reminders.values()].flatMap((byApprover) => [...byApprover.values()])) {
+      if (r.sent >= query.maxReminders || r.lastAt > lastBefore) continue;
+      if (after && (compare(r.lastAt, after.lastAt) || compare(r.approvalKey, after.approvalKey) || compare(r.approverId, after.approverId)) <= 0) continue;
+      const row = this.rows.get(r.approvalKey);
+      if (!row || row.approval.status !== 'pending' || row.updatedAt < notBefore || row.approval.generation !== r.generation) continue;
+      const approver = row.approval.approvers.find((a) => a.sourceUserId === r.approverId);
+      if (!approver || !normEmail(approver.email)) continue;
+      due.push(copy({ approval: row.approval, approver, sent: r.sent, lastAt: r.lastAt }));
+    }
+    return due
+      .sort((a, b) => compare(a.lastAt, b.lastAt) || compare(a.approval.key, b.approval.key) || compare(a.approver.sourceUserId, b.approver.sourceUserId))
+      .slice(0, upTo(query.limit));
+  }
+
+  async scheduleReminders(drafts: readonly ReminderDraft[], now: Date): Promise<number> {
+    this.assertOpen();
+    const at = now.toISOString();
+    let written = 0;
+    for (const draft of drafts.map(copy)) {
+      const spends = draft.spends.map((spend) => ({ spend, stored: this.reminders.get(spend.approvalKey)?.get(spend.approverId) }));
+      const current = spends.every(({ spend, stored }) => {
+        const row = this.rows.get(spend.approvalKey)?.approval;
+        return stored?.generation === spend.generation && stored.sent === spend.sent && row?.status === 'pending' && row.generation === spend.generation;
+      });
+      if (!current || draft.outbox.every((o) => this.idempotencyKeys.has(o.idempotencyKey))) continue;
+      written += this.prepare([{ upserts: [], deletes: [], outbox: draft.outbox, notified: [], result: EMPTY_RESULT }], now)();
+      for (const { stored } of spends) {
+        stored!.sent++;
+        stored!.lastAt = at;
+      }
+    }
+    return written;
+  }
+
   async getState(namespace: string, key: string): Promise<string | undefined> {
     this.assertOpen();
     return this.state.get(JSON.stringify([namespace, key]));
@@ -273,9 +329,16 @@ export class MemoryApprovalQueue implements ApprovalQueue {
     const deletes = plans.flatMap((plan) => plan.deletes);
     const upserts = plans.flatMap((plan) => plan.upserts).map((row) => ({ approval: copy(row), updatedAt: isoTime(row.sourceUpdatedAt, row.key) }));
     const drafts = plans.flatMap((plan) => plan.outbox).map(copy);
+    const notified = plans.flatMap((plan) => plan.notified);
     return () => {
       for (const key of deletes) this.rows.delete(key);
       for (const row of upserts) this.rows.set(row.approval.key, row);
+      for (const key of deletes) this.reminders.delete(key);
+      for (const n of notified) {
+        let byApprover = this.reminders.get(n.approvalKey);
+        if (!byApprover) this.reminders.set(n.approvalKey, (byApprover = new Map()));
+        byApprover.set(n.approverId, { approvalKey: n.approvalKey, approverId: n.approverId, generation: n.generation, sent: 0, lastAt: createdAt });
+      }
       let written = 0;
       for (const draft of drafts) {
         if (this.idempotencyKeys.has(draft.idempotencyKey)) continue;
@@ -313,6 +376,7 @@ function toEntry(entry: StoredEntry): OutboxEntry {
     action: draft.action,
     ...(draft.outcome === undefined ? {} : { outcome: draft.outcome }),
     card: draft.card,
+    ...(draft.digest === undefined ? {} : { digest: draft.digest }),
     idempotencyKey: draft.idempotencyKey,
     state: entry.state,
     // `claims` counts the current claim too; callers see earlier claims only, so 0 means first try.
@@ -321,6 +385,8 @@ function toEntry(entry: StoredEntry): OutboxEntry {
     createdAt: entry.createdAt,
   });
 }
+
+const EMPTY_RESULT = { inserted: 0, updated: 0, unchanged: 0, completed: 0, ignored: 0, outbox: 0, lagMs: [] };
 
 function copy<T>(value: T): T {
   return JSON.parse(JSON.stringify(value)) as T;

@@ -98,6 +98,29 @@ export const MIGRATIONS: readonly ((schema: string) => string)[] = [
     detail text
   );
   `,
+  // 2: reminders. The outbox takes two more actions and a digest's list of cards. `reminders`
+  // holds, per approver of a queued approval, how many reminders its current generation has had
+  // and when the approver was last notified or reminded; approvers queued before this step start
+  // at their approval's queued_at.
+  (s) => `
+  ALTER TABLE ${s}.outbox DROP CONSTRAINT outbox_action_check;
+  ALTER TABLE ${s}.outbox ADD CONSTRAINT outbox_action_check CHECK (action IN ('notify', 'update', 'close', 'remind', 'digest'));
+  ALTER TABLE ${s}.outbox ADD COLUMN digest jsonb;
+
+  CREATE TABLE ${s}.reminders (
+    approval_key text COLLATE "C" NOT NULL REFERENCES ${s}.approvals (key) ON DELETE CASCADE,
+    approver_id text COLLATE "C" NOT NULL,
+    generation text COLLATE "C" NOT NULL,
+    sent integer NOT NULL,
+    last_at timestamptz NOT NULL,
+    PRIMARY KEY (approval_key, approver_id)
+  );
+  -- "Due" is one range of last_at per reminder count below the maximum: sent = ANY(…) AND last_at <= $1.
+  CREATE INDEX reminders_due ON ${s}.reminders (sent, last_at, approval_key, approver_id) INCLUDE (generation);
+  INSERT INTO ${s}.reminders (approval_key, approver_id, generation, sent, last_at)
+    SELECT p.approval_key, p.source_user_id, a.body->>'generation', 0, a.queued_at
+    FROM ${s}.approval_approvers p JOIN ${s}.approvals a ON a.key = p.approval_key;
+  `,
 ];
 
 /** `"name"`: only names matching `^[a-z_][a-z0-9_]*$` reach SQL, so quoting is all the escaping needed. */

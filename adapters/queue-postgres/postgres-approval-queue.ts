@@ -8,14 +8,17 @@ import type {
   ChangeBatch,
   CommitResult,
   DeliveryReceipt,
+  DueReminderQuery,
   ListOptions,
   OutboxAction,
   OutboxEntry,
   OutboxOutcome,
   OutboxState,
   QueuedApproval,
+  ReminderCandidate,
 } from '../../core/model/queue-types.js';
-import { planBatch, type BatchPlan, type CommitContext } from '../../core/pipeline/planner.js';
+import { CARD_ACTIONS } from '../../core/model/queue-types.js';
+import { planBatch, type BatchPlan, type CommitContext, type OutboxDraft, type ReminderDraft } from '../../core/pipeline/planner.js';
 import { migrate, quoteSchema } from './migrations.js';
 
 export const DEFAULT_SCHEMA = 'approvals_hub';
@@ -52,10 +55,11 @@ interface OutboxRow {
   attempts: number;
   last_error: string | null;
   created_at: Date;
+  digest: Card[] | null;
 }
 
 const OUTBOX_COLUMNS =
-  'id, approval_key, source, revision, channel, approver, action, outcome, card, idempotency_key, state, attempts, last_error, created_at';
+  'id, approval_key, source, revision, channel, approver, action, outcome, card, idempotency_key, state, attempts, last_error, created_at, digest';
 
 /** Rows per multi-row statement: bounds message size and lock count however large a batch is. */
 const CHUNK = 1000;
@@ -190,7 +194,7 @@ export class PostgresApprovalQueue implements ApprovalQueue {
   async purgeExpired(ctx: CommitContext): Promise<string[]> {
     return this.transaction(async (tx) => {
       const { rows } = await tx.query<{ body: QueuedApproval }>(
-        `SELECT body FROM ${this.s}.approvals WHERE source_updated_at < $1 ORDER BY key FOR UPDATE`,
+        `SELECT body FROM ${this.s}.approvals WHERE source_updated_at < $1 ORDER BY source_updated_at, key FOR UPDATE`,
         [ctx.notBefore.toISOString()],
       );
       const expired = rows.map((r) => r.body);
@@ -268,8 +272,8 @@ export class PostgresApprovalQueue implements ApprovalQueue {
   async settleOutbox(id: number, outcome: OutboxOutcome, now: Date): Promise<void> {
     const at = now.toISOString();
     await this.transaction(async (tx) => {
-      const { rows } = await tx.query<{ approval_key: string; approver_id: string; channel: string }>(
-        `SELECT approval_key, approver_id, channel FROM ${this.s}.outbox WHERE id = $1 FOR UPDATE`,
+      const { rows } = await tx.query<{ approval_key: string; approver_id: string; channel: string; action: OutboxAction }>(
+        `SELECT approval_key, approver_id, channel, action FROM ${this.s}.outbox WHERE id = $1 FOR UPDATE`,
         [id],
       );
       const entry = rows[0];
@@ -277,6 +281,8 @@ export class PostgresApprovalQueue implements ApprovalQueue {
       switch (outcome.state) {
         case 'delivered':
           await tx.query(`UPDATE ${this.s}.outbox SET state = 'delivered', claimed_at = NULL, settled_at = $2 WHERE id = $1`, [id, at]);
+          // A reminder or digest delivered without a receipt showed no card, so it replaces nothing.
+          if (!CARD_ACTIONS.has(entry.action) && !outcome.receipt) return;
           // What this delivery showed replaces every older message still owed to the same person
           // on the same channel: sending those later would show them an older card, or a second one.
           await tx.query(
@@ -343,6 +349,51 @@ export class PostgresApprovalQueue implements ApprovalQueue {
     );
     const row = rows[0];
     return row && { ref: row.ref };
+  }
+
+  async dueReminders(query: DueReminderQuery): Promise<ReminderCandidate[]> {
+    if (query.maxReminders <= 0) return [];
+    const { after } = query;
+    // reminders_due drives: one range of last_at per count below the maximum; approvals and
+    // approval_approvers are probed by primary key for each candidate only.
+    const { rows } = await this.query<{ approver_id: string; sent: number; last_at: Date; body: QueuedApproval }>(
+      `SELECT r.approver_id, r.sent, r.last_at, a.body
+       FROM ${this.s}.reminders r JOIN ${this.s}.approvals a ON a.key = r.approval_key
+       WHERE r.sent = ANY($1::integer[]) AND r.last_at <= $2
+         ${after ? 'AND (r.last_at, r.approval_key, r.approver_id) > ($5::timestamptz, $6, $7)' : ''}
+         AND a.status = 'pending' AND a.source_updated_at >= $3
+         AND a.body->>'generation' = r.generation
+         AND EXISTS (SELECT 1 FROM ${this.s}.approval_approvers p
+                     WHERE p.approval_key = r.approval_key AND p.source_user_id = r.approver_id AND p.email IS NOT NULL)
+       ORDER BY r.last_at, r.approval_key, r.approver_id
+       LIMIT $4`,
+      [
+        Array.from({ length: Math.min(Math.trunc(query.maxReminders), 1000) }, (_, i) => i),
+        query.lastBefore.toISOString(),
+        query.notBefore.toISOString(),
+        sqlLimit(query.limit),
+        ...(after ? [after.lastAt, after.approvalKey, after.approverId] : []),
+      ],
+    );
+    return rows.flatMap((r) => {
+      const approver = r.body.approvers.find((a) => a.sourceUserId === r.approver_id);
+      return approver ? [{ approval: r.body, approver, sent: r.sent, lastAt: r.last_at.toISOString() }] : [];
+    });
+  }
+
+  async scheduleReminders(drafts: readonly ReminderDraft[], now: Date): Promise<number> {
+    if (drafts.length === 0) return 0;
+    return this.transaction(async (tx) => {
+      let written = 0;
+      for (const draft of drafts) {
+        // A savepoint per draft: a draft that does not apply is undone alone, its spends included.
+        await tx.query('SAVEPOINT reminder');
+        const applied = await this.scheduleOne(tx, draft, now);
+        await tx.query(applied > 0 ? 'RELEASE SAVEPOINT reminder' : 'ROLLBACK TO SAVEPOINT reminder');
+        written += applied;
+      }
+      return written;
+    });
   }
 
   async getState(namespace: string, key: string): Promise<string | undefined> {
@@ -499,11 +550,26 @@ export class PostgresApprovalQueue implements ApprovalQueue {
        FROM json_to_recordset($1::json) AS u(approval_key text, source_user_id text, email text, source text, source_updated_at timestamptz)`,
     );
     const createdAt = now.toISOString();
+    const written = await this.owe(tx, plan.outbox, createdAt);
+    await this.each(
+      tx,
+      plan.notified.map((n) => ({ approval_key: n.approvalKey, approver_id: n.approverId, generation: n.generation })),
+      `INSERT INTO ${this.s}.reminders (approval_key, approver_id, generation, sent, last_at)
+       SELECT approval_key, approver_id, generation, 0, $2::timestamptz
+       FROM json_to_recordset($1::json) AS u(approval_key text, approver_id text, generation text)
+       ON CONFLICT (approval_key, approver_id) DO UPDATE SET generation = excluded.generation, sent = 0, last_at = excluded.last_at`,
+      [createdAt],
+    );
+    return written;
+  }
+
+  /** Inserts outbox entries whose idempotency keys are not taken; returns how many were new. */
+  private async owe(tx: Tx, drafts: readonly OutboxDraft[], createdAt: string): Promise<number> {
     // ON CONFLICT names the one constraint a replay may hit; any other violation still fails the batch.
     // Ordered by the plan, so ids follow the order the planner owed the messages in.
     return this.each(
       tx,
-      plan.outbox.map((d, ord) => ({
+      drafts.map((d, ord) => ({
         ord,
         approval_key: d.approvalKey,
         source: d.source,
@@ -516,17 +582,38 @@ export class PostgresApprovalQueue implements ApprovalQueue {
         card: d.card,
         idempotency_key: d.idempotencyKey,
         state: d.state,
+        digest: d.digest ?? null,
       })),
       `INSERT INTO ${this.s}.outbox (approval_key, source, revision, channel, approver, approver_id, action, outcome, card,
-                                     idempotency_key, state, next_attempt_at, created_at)
+                                     idempotency_key, state, next_attempt_at, created_at, digest)
        SELECT approval_key, source, revision, channel, approver, approver_id, action, outcome, card,
-              idempotency_key, state, $2::timestamptz, $2::timestamptz
+              idempotency_key, state, $2::timestamptz, $2::timestamptz, digest
        FROM json_to_recordset($1::json) AS u(ord integer, approval_key text, source text, revision integer, channel text, approver jsonb,
-                                             approver_id text, action text, outcome text, card jsonb, idempotency_key text, state text)
+                                             approver_id text, action text, outcome text, card jsonb, idempotency_key text, state text,
+                                             digest jsonb)
        ORDER BY ord
        ON CONFLICT (idempotency_key) DO NOTHING`,
       [createdAt],
     );
+  }
+
+  /**
+   * One reminder draft: spends each reminder with a compare-and-set (a concurrent scheduler's
+   * UPDATE waits for this one's row lock, then finds the count moved and spends nothing), then
+   * writes the outbox entries. Returns the entries written; 0 means the caller undoes the draft.
+   */
+  private async scheduleOne(tx: Tx, draft: ReminderDraft, now: Date): Promise<number> {
+    for (const spend of [...draft.spends].sort((a, b) => compare(a.approvalKey, b.approvalKey) || compare(a.approverId, b.approverId))) {
+      const spent = await tx.query(
+        `UPDATE ${this.s}.reminders r SET sent = r.sent + 1, last_at = $5
+         FROM ${this.s}.approvals a
+         WHERE r.approval_key = $1 AND r.approver_id = $2 AND r.generation = $3 AND r.sent = $4
+           AND a.key = r.approval_key AND a.status = 'pending' AND a.body->>'generation' = r.generation`,
+        [spend.approvalKey, spend.approverId, spend.generation, spend.sent, now.toISOString()],
+      );
+      if (spent.rowCount !== 1) return 0;
+    }
+    return this.owe(tx, draft.outbox, now.toISOString());
   }
 
   /**
@@ -693,6 +780,7 @@ function toEntry(row: OutboxRow): OutboxEntry {
     attempts: row.state === 'inflight' ? row.attempts - 1 : row.attempts,
     ...(row.last_error === null ? {} : { lastError: row.last_error }),
     createdAt: row.created_at.toISOString(),
+    ...(row.digest === null ? {} : { digest: row.digest }),
   };
 }
 

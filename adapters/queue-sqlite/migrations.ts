@@ -96,6 +96,60 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX outbox_owed ON outbox (approval_key, approver_id, channel) WHERE state IN ('pending', 'parked');
   `,
+  // 3: reminders. The outbox takes two more actions (SQLite cannot alter a CHECK, so the table is
+  // rebuilt, ids and AUTOINCREMENT sequence kept) and a digest's list of cards. `reminders` holds,
+  // per approver of a queued approval, how many reminders its current generation has had and when
+  // the approver was last notified or reminded; approvers queued before this step start at their
+  // approval's queued_at.
+  `
+  CREATE TABLE outbox_v3 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    approval_key TEXT NOT NULL,
+    source TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    channel TEXT NOT NULL,
+    approver TEXT NOT NULL, -- JSON
+    approver_id TEXT NOT NULL,
+    action TEXT NOT NULL CHECK (action IN ('notify', 'update', 'close', 'remind', 'digest')),
+    outcome TEXT,
+    card TEXT NOT NULL, -- JSON
+    idempotency_key TEXT NOT NULL UNIQUE,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'parked', 'inflight', 'delivered', 'superseded', 'dead')),
+    attempts INTEGER NOT NULL DEFAULT 0, -- claims so far, the current one included
+    last_error TEXT,
+    next_attempt_at TEXT NOT NULL,
+    claimed_at TEXT,
+    settled_at TEXT,
+    created_at TEXT NOT NULL,
+    digest TEXT -- JSON: the cards a digest lists; NULL for every other action
+  ) STRICT;
+  INSERT INTO outbox_v3 (id, approval_key, source, revision, channel, approver, approver_id, action, outcome, card,
+                         idempotency_key, state, attempts, last_error, next_attempt_at, claimed_at, settled_at, created_at)
+    SELECT id, approval_key, source, revision, channel, approver, approver_id, action, outcome, card,
+           idempotency_key, state, attempts, last_error, next_attempt_at, claimed_at, settled_at, created_at
+    FROM outbox;
+  DELETE FROM sqlite_sequence WHERE name = 'outbox_v3';
+  INSERT INTO sqlite_sequence (name, seq) SELECT 'outbox_v3', seq FROM sqlite_sequence WHERE name = 'outbox';
+  DROP TABLE outbox;
+  ALTER TABLE outbox_v3 RENAME TO outbox;
+  CREATE INDEX outbox_by_state ON outbox (state, id);
+  CREATE INDEX outbox_parked ON outbox (source, approver_id) WHERE state = 'parked';
+  CREATE INDEX outbox_owed ON outbox (approval_key, approver_id, channel) WHERE state IN ('pending', 'parked');
+
+  CREATE TABLE reminders (
+    approval_key TEXT NOT NULL REFERENCES approvals (key) ON DELETE CASCADE,
+    approver_id TEXT NOT NULL,
+    generation TEXT NOT NULL,
+    sent INTEGER NOT NULL,
+    last_at TEXT NOT NULL,
+    PRIMARY KEY (approval_key, approver_id)
+  ) STRICT, WITHOUT ROWID;
+  -- "Due" is one range of last_at per reminder count below the maximum: sent IN (0, 1, …) AND last_at <= ?.
+  CREATE INDEX reminders_due ON reminders (sent, last_at, approval_key, approver_id, generation);
+  INSERT INTO reminders (approval_key, approver_id, generation, sent, last_at)
+    SELECT p.approval_key, p.source_user_id, json_extract(a.body, '$.generation'), 0, a.queued_at
+    FROM approval_approvers p JOIN approvals a ON a.key = p.approval_key;
+  `,
 ];
 
 /**

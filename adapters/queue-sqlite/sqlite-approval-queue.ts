@@ -9,14 +9,17 @@ import type {
   ChangeBatch,
   CommitResult,
   DeliveryReceipt,
+  DueReminderQuery,
   ListOptions,
   OutboxAction,
   OutboxEntry,
   OutboxOutcome,
   OutboxState,
   QueuedApproval,
+  ReminderCandidate,
 } from '../../core/model/queue-types.js';
-import { planBatch, type BatchPlan, type CommitContext } from '../../core/pipeline/planner.js';
+import { CARD_ACTIONS } from '../../core/model/queue-types.js';
+import { planBatch, type BatchPlan, type CommitContext, type OutboxDraft, type ReminderDraft } from '../../core/pipeline/planner.js';
 import { migrate } from './migrations.js';
 
 interface OutboxRow {
@@ -34,10 +37,11 @@ interface OutboxRow {
   attempts: number;
   last_error: string | null;
   created_at: string;
+  digest: string | null;
 }
 
 const OUTBOX_COLUMNS =
-  'id, approval_key, source, revision, channel, approver, action, outcome, card, idempotency_key, state, attempts, last_error, created_at';
+  'id, approval_key, source, revision, channel, approver, action, outcome, card, idempotency_key, state, attempts, last_error, created_at, digest';
 
 /** The embedded queue: one SQLite file in WAL mode, every multi-row change in one transaction. */
 export class SqliteApprovalQueue implements ApprovalQueue {
@@ -208,13 +212,15 @@ export class SqliteApprovalQueue implements ApprovalQueue {
   async settleOutbox(id: number, outcome: OutboxOutcome, now: Date): Promise<void> {
     const at = now.toISOString();
     this.write(() => {
-      const entry = this.sql<{ approval_key: string; approver_id: string; channel: string; revision: number }>(
-        'SELECT approval_key, approver_id, channel, revision FROM outbox WHERE id = ?',
+      const entry = this.sql<{ approval_key: string; approver_id: string; channel: string; action: OutboxAction }>(
+        'SELECT approval_key, approver_id, channel, action FROM outbox WHERE id = ?',
       ).get(id);
       if (!entry) throw new Error(`outbox entry ${id} does not exist`);
       switch (outcome.state) {
         case 'delivered':
           this.sql("UPDATE outbox SET state = 'delivered', claimed_at = NULL, settled_at = ? WHERE id = ?").run(at, id);
+          // A reminder or digest delivered without a receipt showed no card, so it replaces nothing.
+          if (!CARD_ACTIONS.has(entry.action) && !outcome.receipt) return;
           // What this delivery showed replaces every older message still owed to the same person
           // on the same channel: sending those later would show them an older card, or a second one.
           this.sql(`
@@ -271,6 +277,39 @@ export class SqliteApprovalQueue implements ApprovalQueue {
     return row && { ref: row.ref };
   }
 
+  async dueReminders(query: DueReminderQuery): Promise<ReminderCandidate[]> {
+    if (query.maxReminders <= 0) return [];
+    const { after } = query;
+    // reminders_due drives: one range of last_at per count below the maximum; approvals and
+    // approval_approvers are probed by primary key for each candidate only.
+    const rows = this.sql<{ approver_id: string; sent: number; last_at: string; body: string }>(`
+      SELECT r.approver_id, r.sent, r.last_at, a.body
+      FROM reminders r CROSS JOIN approvals a ON a.key = r.approval_key
+      WHERE r.sent IN (${counts(query.maxReminders)}) AND r.last_at <= @lastBefore
+        ${after ? 'AND (r.last_at, r.approval_key, r.approver_id) > (@afterAt, @afterKey, @afterApprover)' : ''}
+        AND a.status = 'pending' AND a.source_updated_at >= @notBefore
+        AND json_extract(a.body, '$.generation') = r.generation
+        AND EXISTS (SELECT 1 FROM approval_approvers p
+                    WHERE p.approval_key = r.approval_key AND p.source_user_id = r.approver_id AND p.email IS NOT NULL)
+      ORDER BY r.last_at, r.approval_key, r.approver_id
+      LIMIT @limit`).all({
+      lastBefore: query.lastBefore.toISOString(),
+      notBefore: query.notBefore.toISOString(),
+      limit: sqlLimit(query.limit),
+      ...(after ? { afterAt: after.lastAt, afterKey: after.approvalKey, afterApprover: after.approverId } : {}),
+    });
+    return rows.flatMap((r) => {
+      const approval = parse<QueuedApproval>(r.body);
+      const approver = approval.approvers.find((a) => a.sourceUserId === r.approver_id);
+      return approver ? [{ approval, approver, sent: r.sent, lastAt: r.last_at }] : [];
+    });
+  }
+
+  async scheduleReminders(drafts: readonly ReminderDraft[], now: Date): Promise<number> {
+    const at = now.toISOString();
+    return this.write(() => drafts.reduce((written, draft) => written + this.scheduleOne(draft, at), 0));
+  }
+
   async getState(namespace: string, key: string): Promise<string | undefined> {
     return this.sql<{ value: string }>('SELECT value FROM source_state WHERE namespace = ? AND key = ?').get(namespace, key)?.value;
   }
@@ -302,27 +341,56 @@ export class SqliteApprovalQueue implements ApprovalQueue {
     for (const row of plan.upserts) this.put(row);
     const createdAt = now.toISOString();
     let written = 0;
-    for (const draft of plan.outbox) {
-      // ON CONFLICT names the one constraint a replay may hit; any other violation still fails the batch.
-      written += this.sql(`
-        INSERT INTO outbox (approval_key, source, revision, channel, approver, approver_id, action, outcome, card,
-                            idempotency_key, state, next_attempt_at, created_at)
-        VALUES (@approvalKey, @source, @revision, @channel, @approver, @approverId, @action, @outcome, @card,
-                @idempotencyKey, @state, @createdAt, @createdAt)
-        ON CONFLICT (idempotency_key) DO NOTHING`).run({
-        approvalKey: draft.approvalKey,
-        source: draft.source,
-        revision: draft.revision,
-        channel: draft.channel,
-        approver: JSON.stringify(draft.approver),
-        approverId: draft.approver.sourceUserId,
-        action: draft.action,
-        outcome: draft.outcome ?? null,
-        card: JSON.stringify(draft.card),
-        idempotencyKey: draft.idempotencyKey,
-        state: draft.state,
-        createdAt,
-      }).changes;
+    for (const draft of plan.outbox) written += this.owe(draft, createdAt);
+    for (const n of plan.notified) {
+      this.sql(`
+        INSERT INTO reminders (approval_key, approver_id, generation, sent, last_at) VALUES (?, ?, ?, 0, ?)
+        ON CONFLICT (approval_key, approver_id) DO UPDATE SET generation = excluded.generation, sent = 0, last_at = excluded.last_at`)
+        .run(n.approvalKey, n.approverId, n.generation, createdAt);
+    }
+    return written;
+  }
+
+  /** Inserts one outbox entry unless its idempotency key is taken; returns 1 if it was new. */
+  private owe(draft: OutboxDraft, createdAt: string): number {
+    // ON CONFLICT names the one constraint a replay may hit; any other violation still fails the batch.
+    return this.sql(`
+      INSERT INTO outbox (approval_key, source, revision, channel, approver, approver_id, action, outcome, card,
+                          idempotency_key, state, next_attempt_at, created_at, digest)
+      VALUES (@approvalKey, @source, @revision, @channel, @approver, @approverId, @action, @outcome, @card,
+              @idempotencyKey, @state, @createdAt, @createdAt, @digest)
+      ON CONFLICT (idempotency_key) DO NOTHING`).run({
+      approvalKey: draft.approvalKey,
+      source: draft.source,
+      revision: draft.revision,
+      channel: draft.channel,
+      approver: JSON.stringify(draft.approver),
+      approverId: draft.approver.sourceUserId,
+      action: draft.action,
+      outcome: draft.outcome ?? null,
+      card: JSON.stringify(draft.card),
+      idempotencyKey: draft.idempotencyKey,
+      state: draft.state,
+      createdAt,
+      digest: draft.digest === undefined ? null : JSON.stringify(draft.digest),
+    }).changes;
+  }
+
+  /** One reminder draft inside the write transaction, which no other writer can interleave: checked, then written. */
+  private scheduleOne(draft: ReminderDraft, at: string): number {
+    const current = draft.spends.every((spend) =>
+      this.sql(`
+        SELECT 1 FROM reminders r JOIN approvals a ON a.key = r.approval_key
+        WHERE r.approval_key = ? AND r.approver_id = ? AND r.generation = ? AND r.sent = ?
+          AND a.status = 'pending' AND json_extract(a.body, '$.generation') = r.generation`)
+        .get(spend.approvalKey, spend.approverId, spend.generation, spend.sent),
+    );
+    if (!current) return 0;
+    const fresh = draft.outbox.filter((o) => !this.sql('SELECT 1 FROM outbox WHERE idempotency_key = ?').get(o.idempotencyKey));
+    if (fresh.length === 0) return 0;
+    const written = fresh.reduce((n, o) => n + this.owe(o, at), 0);
+    for (const spend of draft.spends) {
+      this.sql('UPDATE reminders SET sent = sent + 1, last_at = ? WHERE approval_key = ? AND approver_id = ?').run(at, spend.approvalKey, spend.approverId);
     }
     return written;
   }
@@ -392,11 +460,17 @@ function toEntry(row: OutboxRow): OutboxEntry {
     attempts: row.state === 'inflight' ? row.attempts - 1 : row.attempts,
     ...(row.last_error === null ? {} : { lastError: row.last_error }),
     createdAt: row.created_at,
+    ...(row.digest === null ? {} : { digest: parse(row.digest) }),
   };
 }
 
 function filter(options: ListOptions): { notBefore: string; source?: string } {
   return { notBefore: options.notBefore.toISOString(), ...(options.source === undefined ? {} : { source: options.source }) };
+}
+
+/** `0, 1, …, max - 1`: the reminder counts still below `max`, as an IN list the index can seek. */
+function counts(max: number): string {
+  return Array.from({ length: Math.min(Math.trunc(max), 1000) }, (_, i) => i).join(', ');
 }
 
 /** SQLite reads a negative LIMIT as none. */

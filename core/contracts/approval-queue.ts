@@ -1,16 +1,18 @@
 import type { ServiceIdentifier } from '../di.js';
 import type { Approver } from '../model/approval.js';
-import type { CommitContext } from '../pipeline/planner.js';
+import type { CommitContext, ReminderDraft } from '../pipeline/planner.js';
 import type {
   AuditRecord,
   ChangeBatch,
   CommitResult,
   DeliveryReceipt,
+  DueReminderQuery,
   ListOptions,
   OutboxEntry,
   OutboxOutcome,
   OutboxState,
   QueuedApproval,
+  ReminderCandidate,
 } from '../model/queue-types.js';
 
 /**
@@ -38,7 +40,8 @@ export interface ApprovalQueue {
 
   /**
    * Applies a batch atomically: reads the queued rows for its keys, runs `planBatch`, writes the
-   * rows, the outbox entries, the audit entries and the cursor, all or nothing. Idempotent:
+   * rows, the outbox entries, the audit entries and the cursor, all or nothing; for each approver
+   * the plan names in `notified`, the reminder count restarts at 0 and its clock at `ctx.now`. Idempotent:
    * committing the same batch twice changes nothing the second time and owes no new message.
    * The result's `outbox` counts entries written; audit entries are appended on every call.
    */
@@ -89,9 +92,11 @@ export interface ApprovalQueue {
 
   /**
    * Ends a claimed entry: delivered, superseded, retried later, or dead; throws for an unknown id.
-   * Delivered records the receipt (unless a newer entry's is held) and supersedes every older
-   * pending or parked entry of the same approval, approver and channel: the delivered message
-   * already shows a newer card.
+   * Delivered records the receipt (unless a newer entry's is held) and, for a card message
+   * (`notify`, `update`, `close`, or any entry delivered with a receipt: a reminder that had to
+   * post the card), supersedes every older pending or parked entry of the same approval, approver
+   * and channel: the delivered message already shows a newer card. A reminder or digest delivered
+   * without a receipt supersedes nothing: it showed no card.
    */
   settleOutbox(id: number, outcome: OutboxOutcome, now: Date): Promise<void>;
 
@@ -106,6 +111,24 @@ export interface ApprovalQueue {
 
   /** The receipt of the latest delivered message for an approval, approver and channel. */
   receipt(approvalKey: string, approverId: string, channel: string): Promise<DeliveryReceipt | undefined>;
+
+  /**
+   * Approvers of pending, unexpired approvals whose reminders are due: named by the approval with
+   * an e-mail, notified about its current generation, last notified or reminded at or before
+   * `query.lastBefore`, with fewer than `query.maxReminders` reminders spent. Ordered by (lastAt,
+   * approval key, approver id); one index range per reminder count, so the cost follows the
+   * candidates, not the queue.
+   */
+  dueReminders(query: DueReminderQuery): Promise<ReminderCandidate[]>;
+
+  /**
+   * Writes reminder drafts, each all or nothing: a draft applies only if every spend still
+   * matches (its approval pending at that generation, the count still `sent`) and at least one of
+   * its outbox entries is new; it then writes them and moves each count to `sent + 1` and its
+   * clock to `now`. A draft that does not apply changes nothing. Idempotent: the same drafts
+   * written again (or by a second host at once) owe nothing new. Returns the outbox entries written.
+   */
+  scheduleReminders(drafts: readonly ReminderDraft[], now: Date): Promise<number>;
 
   /** Source-owned durable state (rotating tokens, identity mappings), by namespace and key. */
   getState(namespace: string, key: string): Promise<string | undefined>;

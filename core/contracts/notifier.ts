@@ -6,11 +6,20 @@ import type { DeliveryReceipt, OutboxAction } from '../model/queue-types.js';
 export interface OutboundMessage {
   /** Stable across retries; a channel that can dedupe by it must. */
   readonly idempotencyKey: string;
-  /** `notify` posts a new message; `update` and `close` edit the one in `previous`. */
+  /**
+   * `notify` posts a new message; `update` and `close` edit the one in `previous`. `remind` nudges
+   * the approver about the card in `previous` without a second card with live buttons (a reply,
+   * a text line); it always has `previous`. `digest` posts one message listing `digest`, with
+   * link buttons only. A channel that does not know an action should refuse it for good
+   * ({@link PermanentDeliveryError}) rather than post a second card.
+   */
   readonly action: OutboxAction;
   readonly recipient: Approver & { readonly email: string };
+  /** The approval's card; for a `digest`, a summary card whose title says how many wait. */
   readonly card: Card;
-  /** The receipt of the message this one updates; absent for `notify`. */
+  /** `digest` only: the cards of the approvals still waiting, oldest first. */
+  readonly digest?: readonly Card[] | undefined;
+  /** The receipt of the message this one updates or reminds of; absent for `notify` and `digest`. */
   readonly previous?: DeliveryReceipt | undefined;
 }
 

@@ -85,6 +85,7 @@ export function buildProgram(): Command {
         for (const c of report.cycles) {
           out(`${c.source}: ${c.committed.inserted} new, ${c.committed.updated} updated, ${c.committed.completed} completed, ${c.purged} expired${c.swept ? ', swept' : ''}`);
         }
+        if (report.reminders) out(`reminders: ${report.reminders.due} due, ${report.reminders.scheduled} messages owed`);
         out(`delivered ${report.delivery.delivered}, retrying ${report.delivery.retried}, dead ${report.delivery.dead}`);
         for (const f of report.failures) process.stderr.write(`source ${f.source} failed: ${f.error}\n`);
         if (report.failures.length) throw new ExitError(`${report.failures.length} source(s) failed`, 1);

@@ -5,6 +5,7 @@ import addFormats from 'ajv-formats';
 import { PluginCatalog, type CatalogEntry } from './plugin-catalog.js';
 import { isSecretRef, resolveSecrets } from './secrets.js';
 import type { PluginKind } from './plugin-api.js';
+import { inQuietHours, isTimeZone, parseClockTime, type ReminderSettings } from '../pipeline/reminder-scheduler.js';
 
 /** The file a host reads when `--config` is not given. */
 export const DEFAULT_CONFIG_FILE = 'approvals.config.json';
@@ -30,6 +31,8 @@ export interface Deployment {
   readonly notifiers: readonly (InstanceSpec & { readonly entry: CatalogEntry })[];
   readonly delivery: { readonly maxAttempts: number; readonly leaseSeconds: number };
   readonly http: { readonly port: number; readonly host: string } | undefined;
+  /** Absent when the file has no `reminders` block: then nobody is reminded. */
+  readonly reminders: ReminderSettings | undefined;
 }
 
 /** Bad configuration: one `<json path>: <problem>` line per problem. Nothing starts. */
@@ -52,6 +55,9 @@ const instance = (extra: Record<string, unknown> = {}) => ({
     ...extra,
   },
 });
+
+/** A local time of day, `HH:MM`. */
+const clockTime = (fallback: string) => ({ type: 'string', clockTime: true, default: fallback });
 
 const deploymentSchema = {
   type: 'object',
@@ -90,6 +96,25 @@ const deploymentSchema = {
       additionalProperties: false,
       properties: { port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080 }, host: { type: 'string', default: '127.0.0.1' } },
     },
+    // Absent: no reminders. Present (even `{}`): every setting has the default shown.
+    reminders: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        afterHours: { type: 'number', exclusiveMinimum: 0, default: 24 },
+        maxReminders: { type: 'integer', minimum: 1, maximum: 100, default: 3 },
+        // In the approver's own time zone; start after end spans midnight; start equal to end: none.
+        quietHours: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { start: clockTime('19:00'), end: clockTime('08:00') },
+          default: {},
+        },
+        defaultTimeZone: { type: 'string', timeZone: true, default: 'UTC' },
+        // Present: one digest per approver per local day instead of single reminders.
+        digest: { type: 'object', additionalProperties: false, properties: { at: clockTime('09:00') } },
+      },
+    },
   },
 } as const;
 
@@ -119,6 +144,34 @@ function newAjv(): Ajv {
       if (!wanted || isAcceptableUrl(data)) return true;
       (check as unknown as { errors: Partial<ErrorObject>[] }).errors = [
         { keyword: 'httpsUrl', message: 'must be an https URL (http is allowed only on 127.0.0.1 or localhost)', params: {} },
+      ];
+      return false;
+    },
+  });
+  // `"clockTime": true`: a local time of day, `HH:MM` on a 24-hour clock.
+  ajv.addKeyword({
+    keyword: 'clockTime',
+    schemaType: 'boolean',
+    type: 'string',
+    errors: true,
+    validate: function check(wanted: boolean, data: string): boolean {
+      if (!wanted || parseClockTime(data) !== undefined) return true;
+      (check as unknown as { errors: Partial<ErrorObject>[] }).errors = [
+        { keyword: 'clockTime', message: 'must be a time of day as HH:MM, from 00:00 to 23:59', params: {} },
+      ];
+      return false;
+    },
+  });
+  // `"timeZone": true`: an IANA time zone name this runtime knows.
+  ajv.addKeyword({
+    keyword: 'timeZone',
+    schemaType: 'boolean',
+    type: 'string',
+    errors: true,
+    validate: function check(wanted: boolean, data: string): boolean {
+      if (!wanted || isTimeZone(data)) return true;
+      (check as unknown as { errors: Partial<ErrorObject>[] }).errors = [
+        { keyword: 'timeZone', message: 'must be an IANA time zone such as "Europe/Berlin" or "UTC"', params: {} },
       ];
       return false;
     },
@@ -204,6 +257,7 @@ export function loadDeployment(
     notifiers: InstanceSpec[];
     delivery: { maxAttempts: number; leaseSeconds: number };
     http?: { port: number; host: string };
+    reminders?: ReminderSettings;
   };
 
   const problems: string[] = [];
@@ -238,6 +292,11 @@ export function loadDeployment(
   duplicates(d.notifiers, 'notifier', 'notifiers');
   const sources = d.sources.map((s, i) => ({ s, c: check('source', s.plugin, s.config, `sources[${i}].plugin`, 'source plugin') }));
   const notifiers = d.notifiers.map((n, i) => ({ n, c: check('notifier', n.plugin, n.config, `notifiers[${i}].plugin`, 'notifier plugin') }));
+  const digestAt = d.reminders?.digest && parseClockTime(d.reminders.digest.at);
+  if (d.reminders && digestAt !== undefined && inQuietHours(digestAt, d.reminders.quietHours)) {
+    const { start, end } = d.reminders.quietHours;
+    problems.push(`reminders.digest.at: must be outside quietHours (${start} to ${end}), or no digest would ever go out on time`);
+  }
   if (problems.length > 0 || !queue) throw new ConfigError(problems);
 
   return {
@@ -249,5 +308,6 @@ export function loadDeployment(
     notifiers: notifiers.map(({ n, c }) => ({ ...n, config: c!.config, entry: c!.entry })),
     delivery: d.delivery,
     http: d.http,
+    reminders: d.reminders,
   };
 }

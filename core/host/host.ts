@@ -16,23 +16,30 @@ import { createCardRenderer } from '../pipeline/card-renderer.js';
 import { OutboxWorker, defaultOutboxWorkerOptions, type DrainReport } from '../pipeline/outbox-worker.js';
 import type { CardRenderer, CommitContext } from '../pipeline/planner.js';
 import { SourceRunner, type CycleReport } from '../pipeline/source-runner.js';
+import { ReminderScheduler, type ReminderReport } from '../pipeline/reminder-scheduler.js';
 import type { Deployment, InstanceSpec } from './deployment.js';
 import { PluginCatalog, type CatalogEntry } from './plugin-catalog.js';
 import { PluginContext } from './plugin-api.js';
 
 const DAY_MS = 86_400_000;
+/** Reminders are due by the hour and quiet hours end on the minute, so a pass a minute is on time. */
+const REMINDER_INTERVAL_MS = 60_000;
 
 export interface HostOptions {
   readonly clock?: Clock;
   readonly logger: Logger;
   /** Channels bound besides the deployment's notifiers (embedding the host, tests). */
   readonly notifiers?: readonly Notifier[];
+  /** Sources run besides the deployment's (embedding the host, tests); they have no identity directory. */
+  readonly sources?: readonly ApprovalSource[];
 }
 
 export interface OnceReport {
   readonly cycles: CycleReport[];
   readonly failures: { source: string; error: string }[];
   readonly delivery: DrainReport;
+  /** Absent when the deployment has no reminders, or their pass failed (logged). */
+  readonly reminders?: ReminderReport | undefined;
 }
 
 /**
@@ -44,7 +51,10 @@ export interface OnceReport {
 export class Host {
   readonly runners: SourceRunner[] = [];
   private worker!: OutboxWorker;
+  /** Present when the deployment configures reminders. */
+  reminders: ReminderScheduler | undefined;
   private deliveryTimer: NodeJS.Timeout | undefined;
+  private reminderTimer: NodeJS.Timeout | undefined;
   private draining: Promise<unknown> | undefined;
   private readonly root = new Container({ defaultScope: 'Singleton' });
   private readonly children: Container[] = [];
@@ -129,10 +139,16 @@ export class Host {
       capabilities.set(source.id, source.capabilities);
       directories.set(source.id, child.isCurrentBound(IdentityDirectory) ? child.get(IdentityDirectory) : undefined);
     }
+    const given = (this.options.sources ?? []).map((source) => {
+      if (this.sources.has(source.id)) throw new Error(`duplicate source id "${source.id}"`);
+      this.sources.set(source.id, source);
+      capabilities.set(source.id, source.capabilities);
+      return { id: source.id, pollIntervalSeconds: 60, sweepIntervalSeconds: 0 };
+    });
     this.render = createCardRenderer(capabilities);
 
     const channels = [...this.notifiers.keys()];
-    for (const spec of d.sources) {
+    for (const spec of [...d.sources, ...given]) {
       const source = this.sources.get(spec.id)!;
       const resolver = new ApproverResolver(directories.get(spec.id), this.logger.child({ source: spec.id }), 10_000, () => this.clock.now().getTime());
       this.runners.push(
@@ -147,6 +163,13 @@ export class Host {
           void this.drain();
         }),
       );
+    }
+    if (d.reminders) {
+      this.reminders = new ReminderScheduler(this.queue, this.clock, this.logger.child({ component: 'reminders' }), d.reminders, {
+        channels,
+        render: this.render,
+        retentionDays: d.retentionDays,
+      });
     }
     this.worker = new OutboxWorker(
       this.queue,
@@ -220,7 +243,17 @@ export class Host {
     if (!this.queue.acquireLease) await this.queue.releaseInflight();
   }
 
-  /** One detection + processing + delivery cycle for every source. */
+  /** Schedules the reminders due now; a failure is logged and the next pass tries again. */
+  private async remind(): Promise<ReminderReport | undefined> {
+    try {
+      return await this.reminders?.runOnce();
+    } catch (error) {
+      this.logger.error({ err: error instanceof Error ? error.message : String(error) }, 'reminder pass failed');
+      return undefined;
+    }
+  }
+
+  /** One detection + processing + reminder + delivery cycle for every source. */
   async runOnce(): Promise<OnceReport> {
     await this.releaseOwnInflight();
     const cycles: CycleReport[] = [];
@@ -237,8 +270,10 @@ export class Host {
         if (!this.started) this.afterCycle(runner.source.id, undefined, error, performance.now() - started);
       }
     }
+    // After the cycles, so a reminder never goes out for an approval they just completed.
+    const reminders = await this.remind();
     const delivery = await this.worker.drain();
-    return { cycles, failures, delivery };
+    return { cycles, failures, delivery, reminders };
   }
 
   /**
@@ -253,6 +288,7 @@ export class Host {
     this.started = true;
     for (const runner of this.runners) runner.start();
     this.deliveryTimer = setInterval(() => void this.drain(), 1000);
+    if (this.reminders) this.reminderTimer = setInterval(() => void this.remind().then(() => this.drain()), REMINDER_INTERVAL_MS);
   }
 
   private async readiness(): Promise<Readiness> {
@@ -268,8 +304,10 @@ export class Host {
   /** Graceful stop: loops stop, the batch being read is abandoned (replayed next start), delivery finishes its entry. */
   async stop(): Promise<void> {
     if (this.deliveryTimer) clearInterval(this.deliveryTimer);
+    if (this.reminderTimer) clearInterval(this.reminderTimer);
     await this.http?.app.close();
     await Promise.all(this.runners.map((r) => r.stop()));
+    await this.reminders?.idle();
     await this.draining;
     for (const child of this.children) await child.unbindAllAsync().catch(() => undefined);
     await this.root.unbindAllAsync().catch(() => undefined);

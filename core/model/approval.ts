@@ -35,6 +35,11 @@ export interface Approver {
   readonly name?: string | undefined;
   /** Work e-mail, filled in by the IdentityDirectory; absent while unresolved. */
   readonly email?: string | undefined;
+  /**
+   * IANA time zone (`Europe/Berlin`), filled in by the IdentityDirectory where the source knows it
+   * (Concur Identity v4 `timezone`). Reminders keep out of the approver's quiet hours in it.
+   */
+  readonly timeZone?: string | undefined;
 }
 
 /** A normalised approval as a source reports it. */
@@ -78,7 +83,8 @@ export function parseApprovalKey(key: string): { source: string; kind: string; e
 /**
  * A hash of everything a notification shows. Two versions with the same fingerprint render the
  * same card, so a change that leaves it equal must not touch any delivered message.
- * Approver e-mails are left out: resolving an identity changes who gets the card, not the card.
+ * Approver e-mails and time zones are left out: resolving an identity changes who gets the card
+ * and when they are reminded, not the card.
  * Of `details`, only the shown keys count (`fields`, `lineItems`, `flags`, see the card
  * renderer); the rest is the source's bookkeeping (Concur's raw LastModifiedDate, owner login).
  */

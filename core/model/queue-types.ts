@@ -62,7 +62,14 @@ export interface CommitResult {
   readonly lagMs: readonly number[];
 }
 
-export type OutboxAction = 'notify' | 'update' | 'close';
+/**
+ * `notify`, `update` and `close` post and edit the approver's card of an approval. `remind` nudges
+ * an approver about a card they already have (never a second card with live buttons); `digest`
+ * lists several approvals still waiting on one person, with links only.
+ */
+export type OutboxAction = 'notify' | 'update' | 'close' | 'remind' | 'digest';
+/** The actions that post or edit the approver's card; only these carry its receipt forward. */
+export const CARD_ACTIONS: ReadonlySet<OutboxAction> = new Set(['notify', 'update', 'close']);
 export type OutboxState = 'pending' | 'parked' | 'inflight' | 'delivered' | 'superseded' | 'dead';
 
 /** One message owed to one approver on one channel for one approval revision. */
@@ -75,8 +82,15 @@ export interface OutboxEntry {
   readonly approver: Approver;
   readonly action: OutboxAction;
   readonly outcome?: CardOutcome | undefined;
+  /** The approval's card; for a `digest`, a summary card (`kind` `digest`) whose `approvalKey` is `digest:<e-mail>`. */
   readonly card: Card;
-  /** Stable across retries and crashes: `<key>#<generation>.<revision>:<approver>:<channel>:<action>`. */
+  /** `digest` only: the cards of the approvals it lists, as they were when it was scheduled. */
+  readonly digest?: readonly Card[] | undefined;
+  /**
+   * Stable across retries and crashes: `<key>#<generation>.<revision>:<approver>:<channel>:<action>`;
+   * a reminder's action is `remind-<n>` (its n-th for that approval version), a digest's key is
+   * `digest:<e-mail>:<channel>:<the approver's local date>`.
+   */
   readonly idempotencyKey: string;
   readonly state: OutboxState;
   /** Earlier claims: 0 on an entry's first claim, so a claimed entry with attempts > 0 may already have been sent. */
@@ -103,4 +117,37 @@ export interface ListOptions {
   readonly notBefore: Date;
   readonly source?: string | undefined;
   readonly limit?: number | undefined;
+}
+
+/** One approver of a queued approval whose reminders are due: last notified or reminded long enough ago. */
+export interface ReminderCandidate {
+  readonly approval: QueuedApproval;
+  /** The approver as the approval names them now (with their e-mail and, where known, time zone). */
+  readonly approver: Approver;
+  /** Reminders already spent on this approval generation for this approver. */
+  readonly sent: number;
+  /** ISO-8601 UTC: when the approver was last notified or reminded about it. */
+  readonly lastAt: string;
+}
+
+/** Which reminder candidates {@link ApprovalQueue.dueReminders} returns. */
+export interface DueReminderQuery {
+  /** Only approvers last notified or reminded at or before this instant. */
+  readonly lastBefore: Date;
+  /** Only approvers who have had fewer reminders than this. */
+  readonly maxReminders: number;
+  /** Retention: approvals last updated by their source before this are never returned. */
+  readonly notBefore: Date;
+  readonly limit?: number | undefined;
+  /** Keyset paging: only candidates after this one in (lastAt, approval key, approver id) order. */
+  readonly after?: { readonly lastAt: string; readonly approvalKey: string; readonly approverId: string } | undefined;
+}
+
+/** A reminder an approval's approver is spent on: its count goes from `sent` to `sent + 1`. */
+export interface ReminderSpend {
+  readonly approvalKey: string;
+  readonly approverId: string;
+  readonly generation: string;
+  /** The count the scheduler read; the spend applies only if the queue still holds it. */
+  readonly sent: number;
 }

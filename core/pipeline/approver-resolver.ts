@@ -30,7 +30,9 @@ export class ApproverResolver {
       ...approval,
       approvers: approval.approvers.map((a) => {
         const hit = found.get(a.sourceUserId);
-        return hit?.status === 'resolved' ? { ...a, email: hit.approver.email, name: a.name ?? hit.approver.name } : a;
+        if (hit?.status !== 'resolved') return a;
+        const timeZone = a.timeZone ?? hit.approver.timeZone;
+        return { ...a, email: hit.approver.email, name: a.name ?? hit.approver.name, ...(timeZone ? { timeZone } : {}) };
       }),
     }));
   }

@@ -1,8 +1,9 @@
-import type { DeliveryReceipt, OutboxEntry, OutboxOutcome } from '../model/queue-types.js';
+import { CARD_ACTIONS, type DeliveryReceipt, type OutboxEntry, type OutboxOutcome } from '../model/queue-types.js';
 import type { ApprovalQueue } from '../contracts/approval-queue.js';
 import type { Clock } from '../contracts/clock.js';
 import type { Logger } from '../contracts/logger.js';
 import { PermanentDeliveryError, RetryLaterError, type Notifier } from '../contracts/notifier.js';
+import { digestTitle } from './reminder-scheduler.js';
 
 export interface OutboxWorkerOptions {
   readonly batchSize: number;
@@ -32,7 +33,10 @@ export interface DrainReport {
 /**
  * Delivers the outbox: each entry goes to its channel once. `notify` posts; `update` and `close`
  * edit the message recorded by the last receipt (a `notify` that never reached the approver
- * is folded into the update; a `close` for a message never sent is dropped). An entry claimed
+ * is folded into the update; a `close` for a message never sent is dropped). A `remind` goes out
+ * only while its approval is still queued, at that generation, on that approver; it points at the
+ * card's receipt (without one it posts the card instead) and leaves that receipt in place. A
+ * `digest` lists only the approvals still waiting on its recipient. An entry claimed
  * again after a crash asks the channel whether it already holds the message before resending.
  * Failures retry with exponential backoff and jitter, then go to the dead-letter list.
  */
@@ -75,11 +79,13 @@ export class OutboxWorker {
     try {
       if (entry.attempts > 0 && notifier.findDelivered) {
         const earlier = await notifier.findDelivered(entry.idempotencyKey, { ...entry.approver, email });
-        if (earlier) return { state: 'delivered', receipt: earlier };
+        if (earlier) return (await this.isCardMessage(entry)) ? { state: 'delivered', receipt: earlier } : { state: 'delivered' };
       }
+      if (entry.action === 'digest') return await this.deliverDigest(notifier, entry, email);
+      if (entry.action === 'remind' && !(await this.stillWaiting(entry))) return { state: 'superseded' };
       const previous = await this.queue.receipt(entry.approvalKey, entry.approver.sourceUserId, entry.channel);
       // A close for a message never sent has nothing to close; an update whose notify never
-      // arrived is the approver's first message.
+      // arrived is the approver's first message, and so is a reminder of a card never received.
       if (!previous && entry.action === 'close') return { state: 'superseded' };
       const action = previous || entry.action === 'notify' ? entry.action : 'notify';
       const receipt: DeliveryReceipt = await notifier.deliver({
@@ -89,7 +95,9 @@ export class OutboxWorker {
         card: entry.card,
         previous: action === 'notify' ? undefined : previous,
       });
-      return { state: 'delivered', receipt };
+      // A reminder is a message of its own (a thread reply, a line of text): the card's receipt
+      // stays the one later updates and the close must edit.
+      return action === 'remind' ? { state: 'delivered' } : { state: 'delivered', receipt };
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       if (error instanceof PermanentDeliveryError || entry.attempts + 1 >= this.options.maxAttempts) {
@@ -103,5 +111,36 @@ export class OutboxWorker {
       this.logger.warn({ channel: entry.channel, key: entry.approvalKey, attempt: entry.attempts + 1, err: message }, 'delivery failed; will retry');
       return { state: 'retry', error: message, nextAttemptAt: new Date(this.clock.now().getTime() + delay) };
     }
+  }
+
+  /** Whether a delivered entry is the approver's card (a reminder is, when there was no card to remind of). */
+  private async isCardMessage(entry: OutboxEntry): Promise<boolean> {
+    if (CARD_ACTIONS.has(entry.action)) return true;
+    return entry.action === 'remind' && !(await this.queue.receipt(entry.approvalKey, entry.approver.sourceUserId, entry.channel));
+  }
+
+  /** A reminder is owed only while its approval version still waits on its approver. */
+  private async stillWaiting(entry: OutboxEntry): Promise<boolean> {
+    const row = await this.queue.get(entry.approvalKey);
+    return (
+      row !== undefined &&
+      row.status === 'pending' &&
+      entry.idempotencyKey.startsWith(`${row.key}#${row.generation}.`) &&
+      row.approvers.some((a) => a.sourceUserId === entry.approver.sourceUserId)
+    );
+  }
+
+  /** Sends a digest without the approvals that left its recipient's hands since it was scheduled. */
+  private async deliverDigest(notifier: Notifier, entry: OutboxEntry, email: string): Promise<OutboxOutcome> {
+    const wanted = email.trim().toLowerCase();
+    const listed = [];
+    for (const card of entry.digest ?? []) {
+      const row = await this.queue.get(card.approvalKey);
+      if (row?.status === 'pending' && row.approvers.some((a) => a.email?.trim().toLowerCase() === wanted)) listed.push(card);
+    }
+    if (listed.length === 0) return { state: 'superseded' };
+    const shown = listed.length === (entry.digest ?? []).length ? entry.card : { ...entry.card, title: digestTitle(listed.length) };
+    await notifier.deliver({ idempotencyKey: entry.idempotencyKey, action: 'digest', recipient: { ...entry.approver, email }, card: shown, digest: listed });
+    return { state: 'delivered' };
   }
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { fingerprint, type Approval, type Approver } from '../model/approval.js';
 import type { Card, CardOutcome } from '../model/card.js';
-import type { ChangeBatch, CommitResult, Completion, OutboxAction, QueuedApproval } from '../model/queue-types.js';
+import type { ChangeBatch, CommitResult, Completion, OutboxAction, QueuedApproval, ReminderSpend } from '../model/queue-types.js';
 
 /** Renders the channel-neutral card for one revision of an approval. Pure. */
 export type CardRenderer = (approval: QueuedApproval, outcome?: CardOutcome) => Card;
@@ -26,9 +26,27 @@ export interface OutboxDraft {
   readonly action: OutboxAction;
   readonly outcome?: CardOutcome | undefined;
   readonly card: Card;
+  /** `digest` only: the cards it lists. */
+  readonly digest?: readonly Card[] | undefined;
   readonly idempotencyKey: string;
   /** `parked` when the approver has no e-mail yet: kept, and released once resolved. */
   readonly state: 'pending' | 'parked';
+}
+
+/**
+ * One reminder message (a `remind` per channel) or one digest (a `digest` per channel) and the
+ * reminders it spends, written by `ApprovalQueue.scheduleReminders` all or nothing.
+ */
+export interface ReminderDraft {
+  readonly outbox: readonly OutboxDraft[];
+  readonly spends: readonly ReminderSpend[];
+}
+
+/** An approver a batch notified about an approval generation: their reminder clock starts at the commit. */
+export interface NotifiedApprover {
+  readonly approvalKey: string;
+  readonly approverId: string;
+  readonly generation: string;
 }
 
 /** The writes one batch causes, computed by {@link planBatch} and applied by the adapter in one transaction. */
@@ -36,6 +54,11 @@ export interface BatchPlan {
   readonly upserts: readonly QueuedApproval[];
   readonly deletes: readonly string[];
   readonly outbox: readonly OutboxDraft[];
+  /**
+   * Each (approval, approver) owed a `notify` by this batch, once: the adapter (re)starts their
+   * reminder count at 0 and its clock at the commit time. Only approvals the batch keeps queued.
+   */
+  readonly notified: readonly NotifiedApprover[];
   readonly result: CommitResult;
 }
 
@@ -136,10 +159,13 @@ export function planBatch(
     const added = approvers.filter((a) => !beforeIds.has(a.sourceUserId));
     const kept = approvers.filter((a) => beforeIds.has(a.sourceUserId));
     const cardChanged = fp !== before.fingerprint;
-    const emailsChanged = approvers.some((a) => a.email !== before.approvers.find((b) => b.sourceUserId === a.sourceUserId)?.email);
+    const identityChanged = approvers.some((a) => {
+      const was = before.approvers.find((b) => b.sourceUserId === a.sourceUserId);
+      return a.email !== was?.email || a.timeZone !== was?.timeZone;
+    });
     if (!cardChanged && removed.length === 0 && added.length === 0) {
       const row: QueuedApproval = { ...before, sourceUpdatedAt: incoming.sourceUpdatedAt, approvers };
-      if (row.sourceUpdatedAt !== before.sourceUpdatedAt || emailsChanged) {
+      if (row.sourceUpdatedAt !== before.sourceUpdatedAt || identityChanged) {
         current.set(row.key, row);
         upserts.set(row.key, row);
       }
@@ -166,18 +192,31 @@ export function planBatch(
   // owed for it. Owing would also break idempotency: a replay would queue it under a new generation.
   const kept = new Set([...upserts.values()].map((row) => row.generation));
   const owed = outbox.filter((o) => !born.has(generationOf(o)) || kept.has(generationOf(o)));
-  return { upserts: [...upserts.values()], deletes: [...deletes], outbox: owed, result: { ...counts, outbox: owed.length, lagMs } };
+  const notified = new Map<string, NotifiedApprover>();
+  for (const o of owed) {
+    const generation = generationOf(o);
+    if (o.action !== 'notify' || upserts.get(o.approvalKey)?.generation !== generation) continue;
+    notified.set(JSON.stringify([o.approvalKey, o.approver.sourceUserId]), { approvalKey: o.approvalKey, approverId: o.approver.sourceUserId, generation });
+  }
+  return { upserts: [...upserts.values()], deletes: [...deletes], outbox: owed, notified: [...notified.values()], result: { ...counts, outbox: owed.length, lagMs } };
 }
 
 /** The generation part of an idempotency key (`<key>#<generation>.<revision>:…`). */
 function generationOf(draft: OutboxDraft): string {
-  const hash = draft.idempotencyKey.lastIndexOf('#');
-  return draft.idempotencyKey.slice(hash + 1, draft.idempotencyKey.indexOf('.', hash));
+  return generationOfKey(draft.idempotencyKey);
+}
+
+/** The generation an approval's idempotency key names (`<key>#<generation>.<revision>:…`); '' for a digest's key. */
+export function generationOfKey(idempotencyKey: string): string {
+  const hash = idempotencyKey.lastIndexOf('#');
+  if (hash < 0) return '';
+  return idempotencyKey.slice(hash + 1, idempotencyKey.indexOf('.', hash));
 }
 
 /**
- * Keeps the last known e-mail of an approver when the source could not resolve it this time
- * (Concur's identity API times out), so a flaky directory never un-routes a queued approval.
+ * Keeps the last known e-mail and time zone of an approver when the source could not resolve them
+ * this time (Concur's identity API times out), so a flaky directory never un-routes a queued
+ * approval nor moves its reminders into the approver's night.
  */
 function mergeApprovers(incoming: readonly Approver[], known: readonly Approver[]): Approver[] {
   const seen = new Set<string>();
@@ -185,8 +224,10 @@ function mergeApprovers(incoming: readonly Approver[], known: readonly Approver[
   for (const a of incoming) {
     if (seen.has(a.sourceUserId)) continue;
     seen.add(a.sourceUserId);
-    const email = normEmail(a.email) ?? normEmail(known.find((k) => k.sourceUserId === a.sourceUserId)?.email);
-    out.push({ sourceUserId: a.sourceUserId, name: a.name, email });
+    const was = known.find((k) => k.sourceUserId === a.sourceUserId);
+    const email = normEmail(a.email) ?? normEmail(was?.email);
+    const timeZone = a.timeZone?.trim() || was?.timeZone;
+    out.push({ sourceUserId: a.sourceUserId, name: a.name, email, ...(timeZone ? { timeZone } : {}) });
   }
   return out;
 }

@@ -2,11 +2,13 @@ import { LRUCache } from 'lru-cache';
 import type { Approver, IdentityDirectory, Logger, Resolution, SourceState } from '../../core/index.js';
 import type { ConcurClient } from './client/concur-client.js';
 import type { ConcurSourceConfig } from './concur-config.js';
-import { displayName, workEmail, type IdentityUser } from './mappers/identity-mapper.js';
+import { displayName, timeZoneOf, workEmail, type IdentityUser } from './mappers/identity-mapper.js';
 
 interface Mapping {
   email: string;
   name?: string | undefined;
+  /** IANA zone from Identity's `timezone`; absent in mappings persisted before it was kept. */
+  timeZone?: string | undefined;
   /** Epoch ms when Identity last confirmed it. */
   at: number;
 }
@@ -67,7 +69,7 @@ export class ConcurIdentityDirectory implements IdentityDirectory {
         result.set(a.sourceUserId, { status: 'unknown' });
         continue;
       }
-      const mapping: Mapping = { email, name: displayName(user), at: this.now() };
+      const mapping: Mapping = { email, name: displayName(user), timeZone: timeZoneOf(user), at: this.now() };
       await this.remember(a.sourceUserId.toLowerCase(), mapping);
       result.set(a.sourceUserId, resolved(a, mapping));
     }
@@ -107,7 +109,7 @@ export class ConcurIdentityDirectory implements IdentityDirectory {
         if (!user.userName) continue;
         found.set(user.userName.toLowerCase(), user);
         const email = workEmail(user);
-        if (email) this.cache.set(user.userName.toLowerCase(), { email, name: displayName(user), at: this.now() });
+        if (email) this.cache.set(user.userName.toLowerCase(), { email, name: displayName(user), timeZone: timeZoneOf(user), at: this.now() });
       }
       startIndex += result.users.length;
       if (result.users.length === 0 || (result.totalResults !== undefined && startIndex > result.totalResults)) break;
@@ -118,5 +120,5 @@ export class ConcurIdentityDirectory implements IdentityDirectory {
 }
 
 function resolved(a: Approver, m: Mapping): Resolution {
-  return { status: 'resolved', approver: { sourceUserId: a.sourceUserId, name: a.name ?? m.name, email: m.email } };
+  return { status: 'resolved', approver: { sourceUserId: a.sourceUserId, name: a.name ?? m.name, email: m.email, ...(m.timeZone ? { timeZone: m.timeZone } : {}) } };
 }

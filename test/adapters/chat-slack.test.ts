@@ -273,6 +273,43 @@ describe('Slack notifier plugin (adapters/chat-slack) against a fake Slack on lo
       expect(message!.text).to.match(/^✅ Approved: Berlin offsite/);
     });
 
+    it('reminds in the card\'s thread with plain text and no buttons, leaving the card as it was', async () => {
+      const { notifier } = await harness();
+      const receipt = await notifier.deliver(outbound('notify'));
+      const [channel, ts] = receipt.ref.split('/');
+      const before = structuredClone(fake.messagesTo(GRACE.id)[0]);
+
+      await notifier.deliver(outbound('remind', { idempotencyKey: `${G1.key}#g1.1:grace:slack:remind-1`, previous: receipt }));
+
+      const reply = fake.callsTo('chat.postMessage')[1]!;
+      expect(reply.args).to.deep.include({ channel, thread_ts: ts });
+      expect(String(reply.args.reply_broadcast)).to.equal('true');
+      expect(reply.args.blocks).to.equal(undefined);
+      expect(String(reply.args.text)).to.match(/^⏰ Reminder: .*Berlin offsite/);
+      expect(fake.callsTo('chat.update')).to.deep.equal([]);
+      expect(fake.messagesTo(GRACE.id)[0]).to.deep.equal(before);
+      expect(fake.messagesTo(GRACE.id).filter((m) => m.blocks?.some((b) => (b as { type: string }).type === 'actions'))).to.have.length(1);
+    });
+
+    it('posts a digest as one message with a View link per approval and no other buttons', async () => {
+      const { notifier } = await harness();
+      const listed = [card(), card({ approvalKey: G2.key, title: 'Client dinner in Lisbon', actions: [{ type: 'link', label: 'View Expense Report', url: 'https://www.concursolutions.com/goto/expense-report/G2' }] })];
+      const summary = card({ approvalKey: 'digest:grace@acme.test', kind: 'digest', revision: 0, title: '2 approvals are waiting on you', actions: [] });
+
+      await notifier.deliver(outbound('digest', { idempotencyKey: 'digest:grace@acme.test:slack:2025-06-02', card: summary, digest: listed }));
+
+      const [post, ...more] = fake.callsTo('chat.postMessage');
+      expect(more).to.deep.equal([]);
+      expect(post!.args.channel).to.equal(GRACE.id);
+      const blocks = blocksOf(post!);
+      expect(blocks.filter((b) => b.type === 'actions')).to.deep.equal([]);
+      expect(blocks.flatMap((b) => (b.accessory ? [(b.accessory as { url: string }).url] : []))).to.deep.equal([
+        'https://www.concursolutions.com/goto/expense-report/G1',
+        'https://www.concursolutions.com/goto/expense-report/G2',
+      ]);
+      expect(textObjects(blocks).map((t) => t.text).join('\n')).to.include('2 approvals are waiting on you').and.include('Client dinner in Lisbon');
+    });
+
     it('dead-letters a recipient Slack does not know: users_not_found is a PermanentDeliveryError', async () => {
       const { notifier } = await harness();
       fake.hideEmail(GRACE.email);

@@ -217,6 +217,35 @@ describe('Teams notifier', () => {
     expect(texts(closed)).to.include('✅ Approved');
   });
 
+  it('replies to the card with a text-only reminder, leaving the card as it was', async () => {
+    const receipt = await notifier.deliver(message('notify', card()));
+    const activityId = receipt.ref.slice(receipt.ref.lastIndexOf('/') + 1);
+
+    await notifier.deliver(message('remind', card(), ANN.email, receipt));
+
+    const reply = fake.calls.filter((c) => c.method === 'POST' && c.segments[3] === 'activities').at(-1)!;
+    expect(reply.segments.slice(4)).to.deep.equal([activityId]);
+    expect(reply.body).to.deep.include({ type: 'message', textFormat: 'plain', replyToId: activityId });
+    expect((reply.body as { attachments?: unknown }).attachments).to.equal(undefined);
+    expect(String((reply.body as { text: string }).text)).to.match(/^⏰ Reminder: .*Q3 customer visits/);
+    expect(fake.calls.filter((c) => c.method === 'PUT')).to.deep.equal([]);
+    expect(fake.activities.get(activityId)!.versions).to.have.length(1);
+  });
+
+  it('posts a digest as one Adaptive Card with View links only', async () => {
+    const listed = [card(), card({ approvalKey: 'concur-acme:expense-report:R2', title: 'Second report' })];
+    const summary = card({ approvalKey: 'digest:ann@example.test', kind: 'digest', revision: 0, title: '2 approvals are waiting on you', actions: [] });
+
+    await notifier.deliver({ ...message('digest', summary), digest: listed });
+
+    expect(posts()).to.have.length(1);
+    const adaptive = adaptiveOf([...fake.activities.values()][0]!.versions[0]);
+    expect(adaptive.actions).to.equal(undefined);
+    expect(texts(adaptive)).to.include.members(['2 approvals are waiting on you', 'Q3 customer visits', 'Second report']);
+    const links = JSON.stringify(adaptive.body).match(/"type":"Action\.[A-Za-z]+"/g);
+    expect(links).to.deep.equal(['"type":"Action.OpenUrl"', '"type":"Action.OpenUrl"']);
+  });
+
   it('refuses an approver with no Teams user as a permanent failure, without calling Teams', async () => {
     const failure = await notifier.deliver(message('notify', card(), 'nobody@example.test')).catch((e: unknown) => e);
     expect(failure).to.be.instanceOf(PermanentDeliveryError);

@@ -334,6 +334,26 @@ describe('web inbox over HTTP (real host, Concur sandbox, memory queue)', functi
     tap.close();
   });
 
+  it('pushes "reminder" for a reminder, and for each approval of a digest, to the approver\'s open pages', async () => {
+    const report = submitFor(h.ann, 'Berlin customer visit');
+    await h.cycle();
+    const key = `acme:expense-report:${report.ID}`;
+    const tap = await tapEvents(h.base, await h.signIn(email(h.ann)));
+    const shown = { approvalKey: key, kind: 'expense-report', revision: 1, title: 'Berlin customer visit', requester: {}, fields: [], lineItems: [], flags: [], actions: [] };
+    const recipient = { sourceUserId: h.ann.loginId, email: email(h.ann) };
+
+    await h.web.deliver({ idempotencyKey: `${key}#g.1:x:web:remind-1`, action: 'remind', recipient, card: shown, previous: { ref: 'web:x' } });
+    await h.web.deliver({ idempotencyKey: 'digest:x:web:2026-03-03', action: 'digest', recipient, card: { ...shown, approvalKey: 'digest:x', title: '1 approval is waiting on you' }, digest: [shown] });
+
+    await tap.next('reminder', (d) => d.key === key);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(tap.events.map((e) => [e.type, e.data])).to.deep.equal([
+      ['reminder', { key, revision: 1, title: 'Berlin customer visit' }],
+      ['reminder', { key, revision: 1, title: 'Berlin customer visit' }],
+    ]);
+    tap.close();
+  });
+
   it('delivers with nobody signed in: the page reads the queue when it opens', async () => {
     submitFor(h.ann, 'Berlin customer visit');
     const { delivery } = await h.cycle();

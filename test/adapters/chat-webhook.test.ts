@@ -58,6 +58,20 @@ describe('webhook notifier', () => {
     expect(JSON.parse(r.received[0]!.body).card.title).to.equal('<b>Q3</b> *travel* <!channel>');
   });
 
+  it('posts a reminder naming the message it reminds of, and a digest with the cards it lists', async () => {
+    const r = await receiver(() => 200);
+    server = r.server;
+    const notifier = new WebhookNotifier('hook', r.url, SECRET, 5000);
+    await notifier.deliver({ ...message('One'), idempotencyKey: 'k#g.1:ann:hook:remind-1', action: 'remind', previous: { ref: 'msg-0' } });
+    const listed = [message('One').card, { ...message('Two').card, approvalKey: 'src:request:2' }];
+    await notifier.deliver({ ...message('2 approvals are waiting on you'), idempotencyKey: 'digest:ann@example.test:hook:2026-01-05', action: 'digest', digest: listed });
+
+    const [remind, digest] = r.received.map((d) => JSON.parse(d.body) as Record<string, unknown>);
+    expect(remind).to.deep.include({ action: 'remind', previous: { ref: 'msg-0' } });
+    expect(remind).not.to.have.property('digest');
+    expect(digest).to.deep.include({ action: 'digest', digest: listed });
+  });
+
   it('throws a retryable error on 5xx and 429, and a permanent one on other 4xx', async () => {
     let status = 503;
     const r = await receiver(() => status);

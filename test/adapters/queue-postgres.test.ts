@@ -15,6 +15,7 @@ import postgresQueueModule from '../../adapters/queue-postgres/module.js';
 import { leaseLockKey, PostgresApprovalQueue } from '../../adapters/queue-postgres/postgres-approval-queue.js';
 import type { Lease } from '../../core/contracts/approval-queue.js';
 import { describeApprovalQueueContract } from '../contract/approval-queue.contract.js';
+import { planReminders } from '../../core/pipeline/reminder-scheduler.js';
 import { DAY_MS, NOW, SOURCE, approval, approver, batch, commitContext } from '../support/queue-fixtures.js';
 
 /** CI starts PostgreSQL here; another server can be named with APPROVALS_HUB_TEST_PG. */
@@ -293,6 +294,26 @@ describe('PostgreSQL queue adapter', function () {
         expect(entries).to.have.length(900);
         expect(new Set(entries.map((e) => e.id)).size).to.equal(900);
         expect(await queue.listForApprover('grace@acme.test', { notBefore: ctx.notBefore })).to.have.length(450);
+      });
+
+      it('spends each reminder once when two hosts schedule the same reminders at once', async () => {
+        await queue.commit(batch(reports('R', 20)), ctx);
+        const at = new Date(NOW.getTime() + DAY_MS);
+        const settings = { afterHours: 24, maxReminders: 3, quietHours: { start: '00:00', end: '00:00' }, defaultTimeZone: 'UTC' };
+        const schedule = async (q: PostgresApprovalQueue) => {
+          const due = await q.dueReminders({ lastBefore: NOW, maxReminders: 3, notBefore: new Date(0) });
+          return q.scheduleReminders(planReminders(due, settings, at, { channels: ['console'], render: ctx.render }), at);
+        };
+        const second = await host();
+        const written = await Promise.all([schedule(queue), schedule(second), schedule(queue), schedule(second)]);
+
+        // 20 reports, each with two approvers: 40 reminders, each written by one host only.
+        expect(written.reduce((a, b) => a + b, 0)).to.equal(40);
+        const reminders = (await queue.listOutbox('pending')).filter((e) => e.action === 'remind');
+        expect(new Set(reminders.map((e) => `${e.approvalKey} ${e.approver.sourceUserId}`)).size).to.equal(40);
+        expect(reminders).to.have.length(40);
+        const counts = await db().query<{ sent: number; n: number }>(`SELECT sent, count(*)::int AS n FROM ${table('reminders')} GROUP BY sent`);
+        expect(counts.rows).to.deep.equal([{ sent: 1, n: 40 }]);
       });
 
       it('never gives two hosts claiming at once the same outbox entry', async () => {

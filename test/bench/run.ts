@@ -15,6 +15,9 @@ import { liveLatency, queueBenchmarks } from './p3-p5-queue.js';
  * `--quick` stops the queue benchmarks at 100,000 approvals and P4 at 20,000 reports.
  */
 const quick = process.argv.includes('--quick');
+/** `--only p3` (or p1, p2, p4; comma-separated) runs just those. */
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+const wanted = (name: string): boolean => !only || only.includes(name);
 const PG_URL = process.env.APPROVALS_HUB_BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 function heading(title: string): void {
@@ -41,17 +44,22 @@ async function postgresAvailable(): Promise<boolean> {
 const results: Record<string, unknown> = { startedAt: new Date().toISOString(), quick, node: process.version };
 const sizes = quick ? [1_000, 10_000, 100_000] : [1_000, 100_000, 1_000_000];
 
-heading('P1 Concur calls per cycle (minimum: 1 per quiet cycle; ceil(k/100) + k for k changed reports)');
-const p1 = await p1Calls(1000);
-table(p1.rows as Record<string, unknown>[]);
-process.stdout.write(`   naive poller, measured: ${String(p1.naiveMeasuredPerCycle)} calls per cycle at ${String(p1.naiveListed)} pending\n`);
-results.p1 = p1;
+if (wanted('p1')) {
+  heading('P1 Concur calls per cycle (minimum: 1 per quiet cycle; ceil(k/100) + k for k changed reports, plus what the overlap window re-lists)');
+  const p1 = await p1Calls(1000);
+  table(p1.rows as Record<string, unknown>[]);
+  process.stdout.write(`   naive poller, measured: ${String(p1.naiveMeasuredPerCycle)} calls per cycle at ${String(p1.naiveListed)} pending\n`);
+  results.p1 = p1;
+}
 
-heading('P2 submission → notification lag (target p99 <= interval + 1 s)');
-const p2 = await p2Lag(40, 1);
-table([p2]);
-results.p2 = p2;
+if (wanted('p2')) {
+  heading('P2 submission → notification lag (target p99 <= interval + 1 s)');
+  const p2 = await p2Lag(40, 1);
+  table([p2]);
+  results.p2 = p2;
+}
 
+if (wanted('p3')) {
 heading('P3 "what is waiting on me" from the queue vs one live call; P5 quiet cycle cost vs queue size');
 const live = await liveLatency(20);
 process.stdout.write(`   live call to the sandbox (v4 reportsToApprove, 'slow' profile): p50 ${live.p50} ms, p99 ${live.p99} ms\n`);
@@ -84,7 +92,9 @@ for (const q of queues) {
   process.stdout.write(`   quiet cycle p50 at the largest vs smallest queue: ${(cycles.at(-1)!.p50 / cycles[0]!.p50).toFixed(2)}x (flat = ~1x)\n`);
 }
 results.p3 = { live, queues };
+}
 
+if (wanted('p4')) {
 heading('P4 first full sync (targets: <= 1.1x the raw page fetch, peak RSS <= 256 MB)');
 const child = fileURLToPath(new URL('./p4-first-sync.js', import.meta.url));
 /** In a process of its own, with a 160 MB heap: completing proves the sync streams, and RSS is its own. */
@@ -97,7 +107,8 @@ table([p4]);
 const p4cpu = await firstSync(20_000, 0);
 process.stdout.write(`   with no network latency (CPU-bound): ${String(p4cpu.syncSeconds)} s vs ${String(p4cpu.rawFetchSeconds)} s raw, ${String(p4cpu.processingMsPerPage)} ms of processing per page of 100\n`);
 results.p4 = { realistic: p4, noLatency: p4cpu };
+}
 
 mkdirSync('bench-results', { recursive: true });
-writeFileSync('bench-results/bench.json', `${JSON.stringify(results, null, 2)}\n`);
+writeFileSync(only ? `bench-results/bench-${only.join('-')}.json` : 'bench-results/bench.json', `${JSON.stringify(results, null, 2)}\n`);
 process.stdout.write('\nwrote bench-results/bench.json\n');

@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import type { ApprovalQueue } from '../../core/contracts/approval-queue.js';
 import type { Approval } from '../../core/model/approval.js';
-import type { ChangeBatch, Completion, OutboxEntry, QueuedApproval } from '../../core/model/queue-types.js';
+import type { ChangeBatch, Completion, OutboxEntry, QueuedApproval, ReminderCandidate } from '../../core/model/queue-types.js';
+import { planReminders, type ReminderSettings } from '../../core/pipeline/reminder-scheduler.js';
 import { DAY_MS, NOW, SOURCE, ago, approval, approver, batch, commitContext, unresolved } from '../support/queue-fixtures.js';
 
 export interface QueueUnderTest {
@@ -558,6 +559,184 @@ export function describeApprovalQueueContract(name: string, make: () => Promise<
         await three();
 
         expect((await queue.listOutbox('pending', 2)).map((e) => e.approvalKey)).to.deep.equal([approval('R1').key, approval('R2').key]);
+      });
+    });
+
+    describe('reminders', () => {
+      /** A day after the notify, three at most; quiet hours off, so only the queue decides. */
+      const settings: ReminderSettings = { afterHours: 24, maxReminders: 3, quietHours: { start: '00:00', end: '00:00' }, defaultTimeZone: 'UTC' };
+      const digest: ReminderSettings = { ...settings, digest: { at: '09:00' } };
+      const due = (at: Date, extra: { limit?: number; after?: { lastAt: string; approvalKey: string; approverId: string } } = {}) =>
+        queue.dueReminders({ lastBefore: new Date(at.getTime() - 24 * HOUR_MS), maxReminders: 3, notBefore: new Date(at.getTime() - 30 * DAY_MS), ...extra });
+      const who = (candidates: readonly ReminderCandidate[]) => candidates.map((c) => `${c.approval.externalId} ${c.approver.sourceUserId} sent=${c.sent}`);
+      /** Reads what is due at `at`, plans it as the scheduler does and writes it; returns the entries written. */
+      const remind = async (at: Date, with_: ReminderSettings = settings, channels = ['console']) =>
+        queue.scheduleReminders(planReminders(await due(at), with_, at, { channels, render: ctx.render }), at);
+      const reminders = async () => (await owed()).filter((e) => e.action === 'remind' || e.action === 'digest');
+
+      it('finds an approver due a reminder only once afterHours have passed since the notify', async () => {
+        await commit([approval('R1')]);
+
+        expect(await due(later(24 * HOUR_MS - 1))).to.deep.equal([]);
+        const [candidate, ...rest] = await due(later(24 * HOUR_MS));
+        expect(rest).to.deep.equal([]);
+        expect(candidate).to.deep.include({ sent: 0, lastAt: NOW.toISOString() });
+        expect(candidate?.approval).to.include({ key: approval('R1').key, revision: 1 });
+        expect(candidate?.approver).to.deep.equal(approver('grace'));
+      });
+
+      it('owes one remind per channel, keyed by its number, and restarts the approver\'s clock', async () => {
+        await commit([approval('R1')], {}, commitContext({ channels: ['console', 'slack'] }));
+        const generation = (await queue.get(approval('R1').key))!.generation;
+
+        expect(await remind(later(24 * HOUR_MS), settings, ['console', 'slack'])).to.equal(2);
+        const owedNow = await reminders();
+        expect(summary(owedNow)).to.deep.equal(['remind r1 grace console', 'remind r1 grace slack']);
+        expect(owedNow[0]).to.include({ idempotencyKey: `${approval('R1').key}#${generation}.1:grace:console:remind-1`, createdAt: later(24 * HOUR_MS).toISOString() });
+        expect(owedNow[0]?.card).to.include({ approvalKey: approval('R1').key, revision: 1 });
+        expect(await due(later(47 * HOUR_MS))).to.deep.equal([]);
+        expect(who(await due(later(48 * HOUR_MS)))).to.deep.equal(['R1 grace sent=1']);
+      });
+
+      it('spends at most maxReminders reminders on an approval version', async () => {
+        await commit([approval('R1')]);
+        for (let day = 1; day <= 5; day++) await remind(later(day * 24 * HOUR_MS));
+
+        expect((await reminders()).map((e) => e.idempotencyKey.split(':').at(-1))).to.deep.equal(['remind-1', 'remind-2', 'remind-3']);
+        expect(await due(later(10 * 24 * HOUR_MS))).to.deep.equal([]);
+      });
+
+      it('owes nothing new when the same reminders are scheduled twice', async () => {
+        await commit([approval('R1'), approval('R2')]);
+        const at = later(24 * HOUR_MS);
+        const drafts = planReminders(await due(at), settings, at, { channels: ['console'], render: ctx.render });
+
+        expect(await queue.scheduleReminders(drafts, at)).to.equal(2);
+        expect(await queue.scheduleReminders(drafts, at)).to.equal(0);
+        expect(await remind(at)).to.equal(0);
+        expect(await reminders()).to.have.length(2);
+        expect(who(await due(later(48 * HOUR_MS)))).to.deep.equal(['R1 grace sent=1', 'R2 grace sent=1']);
+      });
+
+      it('finds no reminder due for an approval once it completes', async () => {
+        await commit([approval('R1')]);
+        await commit([], { completions: [{ key: approval('R1').key, status: 'approved' }] });
+
+        expect(await due(later(24 * HOUR_MS))).to.deep.equal([]);
+      });
+
+      it('spends no reminder on an approval that completed after the reminder was read', async () => {
+        await commit([approval('R1')]);
+        const at = later(24 * HOUR_MS);
+        const drafts = planReminders(await due(at), settings, at, { channels: ['console'], render: ctx.render });
+        await commit([], { completions: [{ key: approval('R1').key, status: 'approved' }] });
+
+        expect(await queue.scheduleReminders(drafts, at)).to.equal(0);
+        expect(await reminders()).to.deep.equal([]);
+      });
+
+      it('reminds no approver the approval was reassigned away from, and counts the new one from their notify', async () => {
+        const a = approval('R1');
+        await commit([a]);
+        await commit([{ ...a, approvers: [approver('alan')], sourceUpdatedAt: ago(HOUR_MS) }], {}, commitContext({ now: later(10 * HOUR_MS) }));
+
+        expect(await due(later(24 * HOUR_MS))).to.deep.equal([]);
+        expect(who(await due(later(34 * HOUR_MS)))).to.deep.equal(['R1 alan sent=0']);
+      });
+
+      it("records an approver's time zone without touching the card, and keeps it when a later version comes without one", async () => {
+        const a = approval('R1');
+        await commit([a]);
+        const tokyo = { ...approver('grace'), timeZone: 'Asia/Tokyo' };
+        const learned = await commit([{ ...a, approvers: [tokyo] }]);
+        await commit([{ ...a, sourceUpdatedAt: ago(HOUR_MS) }]);
+
+        expect(learned).to.include({ unchanged: 1, outbox: 0 });
+        expect((await queue.get(a.key))?.approvers).to.deep.equal([tokyo]);
+        expect((await due(later(24 * HOUR_MS)))[0]?.approver).to.deep.equal(tokyo);
+        expect(await owed()).to.have.length(1);
+      });
+
+      it('restarts the count when the approval is queued again under a new generation', async () => {
+        const a = approval('R1');
+        await commit([a]);
+        await remind(later(24 * HOUR_MS));
+        await commit([{ ...a, status: 'sent_back', sourceUpdatedAt: ago(2 * HOUR_MS) }], {}, commitContext({ now: later(25 * HOUR_MS) }));
+        await commit([{ ...a, sourceUpdatedAt: ago(HOUR_MS) }], {}, commitContext({ now: later(26 * HOUR_MS) }));
+
+        const [candidate] = await due(later(50 * HOUR_MS));
+        expect(candidate).to.deep.include({ sent: 0, lastAt: later(26 * HOUR_MS).toISOString() });
+        expect(candidate?.approval.generation).to.equal((await queue.get(a.key))!.generation);
+      });
+
+      it('finds no reminder due for an approver without an e-mail, nor for an expired approval', async () => {
+        await commit([approval('R1', { approvers: [unresolved('u42')] }), approval('R2', { sourceUpdatedAt: ago(20 * DAY_MS) })]);
+
+        expect(await due(later(11 * DAY_MS))).to.deep.equal([]);
+        expect(who(await due(later(24 * HOUR_MS)))).to.deep.equal(['R2 grace sent=0']);
+      });
+
+      it('pages due reminders in (lastAt, approval key, approver id) order', async () => {
+        await commit([approval('R1'), approval('R2', { approvers: [approver('grace'), approver('alan')] })]);
+        await commit([approval('R3')], {}, commitContext({ now: later(HOUR_MS) }));
+        const at = later(25 * HOUR_MS);
+        const first = await due(at, { limit: 2 });
+        const last = first.at(-1)!;
+        const rest = await due(at, { after: { lastAt: last.lastAt, approvalKey: last.approval.key, approverId: last.approver.sourceUserId } });
+
+        expect(who(first)).to.deep.equal(['R1 grace sent=0', 'R2 alan sent=0']);
+        expect(who(rest)).to.deep.equal(['R2 grace sent=0', 'R3 grace sent=0']);
+      });
+
+      it('writes a digest listing its cards and spends one reminder on each approval in it', async () => {
+        await commit([approval('R1'), approval('R2')]);
+
+        expect(await remind(later(24 * HOUR_MS), digest)).to.equal(1);
+        const [entry, ...rest] = await reminders();
+        expect(rest).to.deep.equal([]);
+        expect(entry).to.include({ action: 'digest', idempotencyKey: 'digest:grace@acme.test:console:2025-06-03', approvalKey: 'digest:grace@acme.test' });
+        expect(entry?.digest?.map((c) => c.approvalKey)).to.deep.equal([approval('R1').key, approval('R2').key]);
+        const [claimed] = await queue.claimOutbox(10, later(24 * HOUR_MS), MINUTE_MS).then((all) => all.filter((e) => e.action === 'digest'));
+        expect(claimed?.digest).to.deep.equal(entry?.digest);
+        expect(who(await due(later(48 * HOUR_MS)))).to.deep.equal(['R1 grace sent=1', 'R2 grace sent=1']);
+      });
+
+      it('writes at most one digest per person per local day', async () => {
+        await commit([approval('R1')]);
+        await commit([approval('R2')], {}, commitContext({ now: later(HOUR_MS) }));
+        await remind(later(24 * HOUR_MS), digest);
+
+        expect(await remind(later(25 * HOUR_MS), digest)).to.equal(0);
+        expect((await reminders()).map((e) => e.idempotencyKey)).to.deep.equal(['digest:grace@acme.test:console:2025-06-03']);
+        expect(who(await due(later(25 * HOUR_MS)))).to.deep.equal(['R2 grace sent=0']);
+      });
+
+      it('leaves the card\'s receipt and every other owed message in place when a reminder is delivered', async () => {
+        const a = approval('R1');
+        await commit([a]);
+        const [notify] = await queue.claimOutbox(1, NOW, MINUTE_MS);
+        await queue.settleOutbox(notify!.id, { state: 'delivered', receipt: { ref: 'card-1' } }, NOW);
+        await commit([{ ...a, title: 'corrected', sourceUpdatedAt: ago(HOUR_MS) }]);
+        const [update] = await queue.claimOutbox(1, NOW, MINUTE_MS);
+        await queue.settleOutbox(update!.id, { state: 'retry', error: 'HTTP 503', nextAttemptAt: later(30 * HOUR_MS) }, NOW);
+        await remind(later(24 * HOUR_MS));
+        const [reminder] = await queue.claimOutbox(1, later(24 * HOUR_MS), MINUTE_MS);
+        expect(reminder).to.include({ action: 'remind' });
+        await queue.settleOutbox(reminder!.id, { state: 'delivered' }, later(24 * HOUR_MS));
+
+        expect(await queue.receipt(a.key, 'grace', 'console')).to.deep.equal({ ref: 'card-1' });
+        expect(summary(await owed())).to.deep.equal(['update r2 grace console']);
+      });
+
+      it('keeps reminder counts and clocks across a reopen', async function () {
+        if (!subject.reopen) this.skip();
+        await commit([approval('R1')]);
+        await remind(later(24 * HOUR_MS));
+
+        queue = await subject.reopen!();
+
+        expect(who(await due(later(48 * HOUR_MS)))).to.deep.equal(['R1 grace sent=1']);
+        expect(await remind(later(24 * HOUR_MS))).to.equal(0);
       });
     });
 

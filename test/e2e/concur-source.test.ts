@@ -38,6 +38,15 @@ describe('Concur source against the sandbox (real HTTP on loopback, real SQLite)
       expect(messages[0]!.card.lineItems).to.have.length(3);
     });
 
+    it("records the approver's Identity time zone on the queued approval, for reminders", async () => {
+      const report = h.sandbox.admin.submit({});
+      await h.cycle();
+      const [approver] = (await h.host.queue.get(key(report.ID)))!.approvers;
+
+      expect(approver).to.include({ sourceUserId: approverOf(report.ID), email: emailOf(approverOf(report.ID)) });
+      expect(approver!.timeZone).to.be.oneOf(['America/New_York', 'America/Chicago', 'America/Los_Angeles', 'Europe/Berlin', 'Europe/London', 'America/Vancouver']);
+    });
+
     it('updates the card of a modified report without notifying again', async () => {
       const report = h.sandbox.admin.submit({});
       await h.cycle();

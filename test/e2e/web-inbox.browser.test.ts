@@ -239,6 +239,17 @@ describe('web inbox in Chromium (real host, Concur sandbox, SQLite queue)', func
     await context.close();
   });
 
+  it('points out a card its approver is reminded of, without a reload', async () => {
+    const report = annReports[0]!;
+    const shown = { approvalKey: `acme:expense-report:${report.ID}`, kind: 'expense-report', revision: 1, title: report.Name, requester: {}, fields: [], lineItems: [], flags: [], actions: [] };
+    await web.deliver({ idempotencyKey: `${shown.approvalKey}#g.1:${ann.loginId}:web:remind-1`, action: 'remind', recipient: { sourceUserId: ann.loginId, email: email(ann) }, card: shown, previous: { ref: 'web' } });
+
+    await card(annPage, report).locator('.badge.reminder').waitFor({ timeout: 10_000 });
+    expect(await card(annPage, report).getAttribute('class')).to.include('is-reminded');
+    expect(await card(annPage, annReports[1]!).locator('.badge.reminder').count()).to.equal(0);
+    expect(await annPage.evaluate(() => (globalThis as unknown as { __sameDocument?: boolean }).__sameDocument)).to.equal(true);
+  });
+
   it('ran without script errors or Content-Security-Policy violations', () => {
     expect(problems).to.deep.equal([]);
   });

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { ConfigError, loadDeployment } from '../../core/host/deployment.js';
 import { runCli } from '../support/cli.js';
 
 const FILE_SOURCE = resolve(process.cwd(), 'test/fixtures/file-source-plugin');
@@ -119,5 +120,43 @@ describe('deployment file validation (approvals-hub run / config validate)', fun
     expect(lines2).to.have.length(2);
     expect(lines2[0]).to.match(/^queue\.adapter: unknown queue adapter "mysql"/);
     expect(lines2[1]).to.match(/^notifiers\[0\]\.plugin: unknown notifier plugin "pager" \(known: [a-z, -]*\bconsole\b/);
+  });
+});
+
+// In process rather than through the CLI, so they check this build's schema: the CLI prints
+// exactly these problem lines, one per line (see above).
+describe('deployment file validation: reminders', () => {
+  const problems = (reminders: unknown): string[] => {
+    try {
+      loadDeployment(undefined, { raw: { queue: { adapter: 'memory' }, notifiers: [], reminders }, env: {} });
+    } catch (error) {
+      if (error instanceof ConfigError) return [...error.problems];
+      throw error;
+    }
+    return [];
+  };
+
+  it('has no reminders without a reminders block, and documented defaults with an empty one', () => {
+    const raw = { queue: { adapter: 'memory' }, notifiers: [] };
+    expect(loadDeployment(undefined, { raw: { ...raw }, env: {} }).reminders).to.equal(undefined);
+    expect(loadDeployment(undefined, { raw: { ...raw, reminders: {} }, env: {} }).reminders).to.deep.equal({
+      afterHours: 24,
+      maxReminders: 3,
+      quietHours: { start: '19:00', end: '08:00' },
+      defaultTimeZone: 'UTC',
+    });
+    expect(loadDeployment(undefined, { raw: { ...raw, reminders: { digest: {} } }, env: {} }).reminders?.digest).to.deep.equal({ at: '09:00' });
+  });
+
+  it('refuses a quiet-hours start of 25:00 with one line naming reminders.quietHours.start', () => {
+    expect(problems({ quietHours: { start: '25:00', end: '08:00' } })).to.deep.equal(['reminders.quietHours.start: must be a time of day as HH:MM, from 00:00 to 23:59']);
+  });
+
+  it('refuses a default time zone that is not an IANA zone', () => {
+    expect(problems({ defaultTimeZone: 'Mars/Olympus_Mons' })).to.deep.equal(['reminders.defaultTimeZone: must be an IANA time zone such as "Europe/Berlin" or "UTC"']);
+  });
+
+  it('refuses a digest time inside the quiet hours', () => {
+    expect(problems({ digest: { at: '07:00' } })).to.deep.equal(['reminders.digest.at: must be outside quietHours (19:00 to 08:00), or no digest would ever go out on time']);
   });
 });

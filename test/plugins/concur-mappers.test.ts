@@ -27,6 +27,7 @@ import {
   displayName,
   parseIdentityUser,
   parseIdentityUserPage,
+  timeZoneOf,
   workEmail,
   type IdentityUser,
 } from '../../plugins/concur/mappers/identity-mapper.js';
@@ -375,6 +376,12 @@ describe('Concur mappers', () => {
       expect(workEmail(user)).to.equal('john11_17_1@sap.com');
       expect(displayName(user)).to.equal('John Doe');
       expect(companyIdOf(user)).to.equal('aa076ada-80a9-4f57-8e98-9300b1c3171d');
+    });
+
+    it('reads the time zone of identity-v4-user.json, and none from a blank or absent one', () => {
+      expect(timeZoneOf(parseIdentityUser(sample('identity-v4-user.json')))).to.equal('America/New_York');
+      expect(timeZoneOf({ id: 'u', timezone: '  ' })).to.equal(undefined);
+      expect(timeZoneOf({ id: 'u' })).to.equal(undefined);
     });
 
     it('reads the e-mail of the user found by identity-v4.1-search-by-email.json', () => {

@@ -153,3 +153,13 @@ export function companyIdOf(user: IdentityUser): string | undefined {
   const id = user[ENTERPRISE_EXTENSION]?.companyId?.trim();
   return id === undefined || id === '' ? undefined : id;
 }
+
+/**
+ * The user's time zone as Identity v4 names it (`timezone`, an IANA zone such as `Europe/Berlin`),
+ * or undefined when absent or blank. Not checked against the runtime's zone list: the reminder
+ * scheduler falls back to the deployment's default for a zone it does not know.
+ */
+export function timeZoneOf(user: IdentityUser): string | undefined {
+  const zone = user.timezone?.trim();
+  return zone === undefined || zone === '' ? undefined : zone;
+}
