@@ -16,6 +16,7 @@ import type {
 } from '../../core/model/queue-types.js';
 import { CARD_ACTIONS } from '../../core/model/queue-types.js';
 import { planBatch, type BatchPlan, type CommitContext, type OutboxDraft, type ReminderDraft } from '../../core/pipeline/planner.js';
+import { bySource, isoTime, normEmail } from '../../core/pipeline/queue-support.js';
 
 interface StoredRow {
   readonly approval: QueuedApproval;
@@ -405,22 +406,3 @@ function receiptKey(approvalKey: string, approverId: string, channel: string): s
 }
 
 /** The `toISOString()` form of a time; throws on a time that is not one. */
-function isoTime(value: string, key: string): string {
-  const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new Error(`approval ${key}: sourceUpdatedAt "${value}" is not a time`);
-  return new Date(ms).toISOString();
-}
-
-function normEmail(email: string | undefined): string | undefined {
-  return email?.trim().toLowerCase() || undefined;
-}
-
-function bySource(rows: readonly QueuedApproval[]): Map<string, QueuedApproval[]> {
-  const groups = new Map<string, QueuedApproval[]>();
-  for (const row of rows) {
-    const group = groups.get(row.source);
-    if (group) group.push(row);
-    else groups.set(row.source, [row]);
-  }
-  return groups;
-}

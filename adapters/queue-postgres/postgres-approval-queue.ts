@@ -19,6 +19,7 @@ import type {
 } from '../../core/model/queue-types.js';
 import { CARD_ACTIONS } from '../../core/model/queue-types.js';
 import { planBatch, type BatchPlan, type CommitContext, type OutboxDraft, type ReminderDraft } from '../../core/pipeline/planner.js';
+import { bySource, isoTime, normEmail } from '../../core/pipeline/queue-support.js';
 import { migrate, quoteSchema } from './migrations.js';
 
 export const DEFAULT_SCHEMA = 'approvals_hub';
@@ -800,16 +801,6 @@ function sqlLimit(limit: number | undefined): number | null {
 }
 
 /** The `toISOString()` form of a time; throws on a time that is not one. */
-function isoTime(value: string, key: string): string {
-  const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new Error(`approval ${key}: sourceUpdatedAt "${value}" is not a time`);
-  return new Date(ms).toISOString();
-}
-
-function normEmail(email: string | undefined): string | undefined {
-  return email?.trim().toLowerCase() || undefined;
-}
-
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
@@ -818,14 +809,4 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
-}
-
-function bySource(rows: readonly QueuedApproval[]): Map<string, QueuedApproval[]> {
-  const groups = new Map<string, QueuedApproval[]>();
-  for (const row of rows) {
-    const group = groups.get(row.source);
-    if (group) group.push(row);
-    else groups.set(row.source, [row]);
-  }
-  return groups;
 }

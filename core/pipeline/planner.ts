@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { fingerprint, type Approval, type Approver } from '../model/approval.js';
 import type { Card, CardOutcome } from '../model/card.js';
+import { normEmail } from './queue-support.js';
 import type { ChangeBatch, CommitResult, Completion, OutboxAction, QueuedApproval, ReminderSpend } from '../model/queue-types.js';
 
 /** Renders the channel-neutral card for one revision of an approval. Pure. */
@@ -62,7 +63,6 @@ export interface BatchPlan {
   readonly result: CommitResult;
 }
 
-const normEmail = (email: string | undefined): string | undefined => email?.trim().toLowerCase() || undefined;
 
 /**
  * Decides, for a batch, what changes in the queue and which messages are owed. Pure: adapters
