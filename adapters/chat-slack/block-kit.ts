@@ -1,5 +1,5 @@
 import type { ActionsBlock, Button, ContextBlock, HomeView, KnownBlock, PlainTextElement, SectionBlock } from '@slack/web-api';
-import type { Card, CardOutcome, Money, Person, QueuedApproval } from '../../core/index.js';
+import { outcomeLabel, type Card, type Money, type Person, type QueuedApproval } from '../../core/index.js';
 
 /**
  * Card → Block Kit, and the lists the slash command, App Home and "also waiting on you" replies
@@ -74,19 +74,7 @@ function linkButton(label: string, url: string, actionId: string, approvalKey: s
   return button;
 }
 
-const OUTCOME_LABELS: Record<CardOutcome, string> = {
-  approved: '✅ Approved',
-  rejected: '⛔ Rejected',
-  sent_back: '↩️ Sent back',
-  recalled: '↩️ Recalled by the requester',
-  no_longer_required: '✔️ No longer needs your approval',
-  expired: '⌛ Expired',
-  reassigned: '➡️ Reassigned to another approver',
-};
-
-export function outcomeLabel(outcome: CardOutcome): string {
-  return OUTCOME_LABELS[outcome] ?? outcome;
-}
+export { outcomeLabel };
 
 function money(amount: Money | null | undefined): string | undefined {
   return amount ? `${amount.currency} ${amount.value}` : undefined;

@@ -1,4 +1,4 @@
-import type { Card, CardOutcome, Money, Person, QueuedApproval } from '../../core/index.js';
+import { outcomeLabel, type Card, type CardOutcome, type Money, type Person, type QueuedApproval } from '../../core/index.js';
 
 /**
  * Card → Adaptive Card, and the list a "what's waiting on me?" reply shows. Pure: no I/O.
@@ -98,16 +98,6 @@ export function escapeMarkdown(text: string, max: number = MAX_TEXT): string {
   );
 }
 
-const OUTCOME_LABELS: Record<CardOutcome, string> = {
-  approved: '✅ Approved',
-  rejected: '⛔ Rejected',
-  sent_back: '↩️ Sent back',
-  recalled: '↩️ Recalled by the requester',
-  no_longer_required: '✔️ No longer needs your approval',
-  expired: '⌛ Expired',
-  reassigned: '➡️ Reassigned to another approver',
-};
-
 const OUTCOME_COLORS: Record<CardOutcome, TextBlock['color']> = {
   approved: 'Good',
   rejected: 'Attention',
@@ -118,9 +108,7 @@ const OUTCOME_COLORS: Record<CardOutcome, TextBlock['color']> = {
   reassigned: 'Default',
 };
 
-export function outcomeLabel(outcome: CardOutcome): string {
-  return OUTCOME_LABELS[outcome] ?? outcome;
-}
+export { outcomeLabel };
 
 function money(amount: Money | null | undefined): string | undefined {
   return amount ? `${amount.currency} ${amount.value}` : undefined;

@@ -31,3 +31,18 @@ export interface Card {
   readonly outcome?: CardOutcome | undefined;
   readonly actions: readonly CardAction[];
 }
+
+/** How each outcome reads on a closed card, the same on every channel. */
+export const OUTCOME_LABELS: Readonly<Record<CardOutcome, string>> = {
+  approved: '✅ Approved',
+  rejected: '⛔ Rejected',
+  sent_back: '↩️ Sent back',
+  recalled: '↩️ Recalled by the requester',
+  no_longer_required: '✔️ No longer needs your approval',
+  expired: '⌛ Expired',
+  reassigned: '➡️ Reassigned to another approver',
+};
+
+export function outcomeLabel(outcome: CardOutcome): string {
+  return OUTCOME_LABELS[outcome] ?? outcome;
+}
