@@ -18,6 +18,9 @@ const quick = process.argv.includes('--quick');
 /** `--only p3` (or p1, p2, p4; comma-separated) runs just those. */
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
 const wanted = (name: string): boolean => !only || only.includes(name);
+/** `--queues=postgres` (or sqlite) limits P3/P5 to those adapters. */
+const queueFilter = process.argv.find((a) => a.startsWith('--queues='))?.slice('--queues='.length).split(',');
+const queueWanted = (name: string): boolean => !queueFilter || queueFilter.includes(name);
 const PG_URL = process.env.APPROVALS_HUB_BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 function heading(title: string): void {
@@ -64,9 +67,12 @@ heading('P3 "what is waiting on me" from the queue vs one live call; P5 quiet cy
 const live = await liveLatency(20);
 process.stdout.write(`   live call to the sandbox (v4 reportsToApprove, 'slow' profile): p50 ${live.p50} ms, p99 ${live.p99} ms\n`);
 const queues: Record<string, unknown>[] = [];
-const sqlite = await queueBenchmarks({ adapter: 'sqlite', config: { path: join(mkdtempSync(join(tmpdir(), 'ah-bench-')), 'queue.db') } }, sizes);
-queues.push(sqlite);
-if (await postgresAvailable()) {
+if (queueWanted('sqlite')) {
+  queues.push(await queueBenchmarks({ adapter: 'sqlite', config: { path: join(mkdtempSync(join(tmpdir(), 'ah-bench-')), 'queue.db') } }, sizes));
+}
+if (!queueWanted('postgres')) {
+  // left out on request
+} else if (await postgresAvailable()) {
   const schema = `ah_bench_${process.pid}`;
   try {
     queues.push(await queueBenchmarks({ adapter: 'postgres', config: { connectionString: PG_URL, schema } }, sizes));
