@@ -184,9 +184,17 @@ export class MemoryApprovalQueue implements ApprovalQueue {
     this.assertOpen();
     const at = now.toISOString();
     const expired = new Date(now.getTime() - leaseMs).toISOString();
-    const due = [...this.outbox.values()]
-      .filter((e) => (e.state === 'pending' && e.nextAttemptAt <= at) || (e.state === 'inflight' && e.claimedAt !== undefined && e.claimedAt <= expired))
-      .slice(0, Math.max(0, Math.trunc(limit)));
+    // Card messages to one person about one approval on one channel go in order (see the SQL adapters).
+    const entries = [...this.outbox.values()].sort((a, b) => a.id - b.id);
+    const unsettled = new Set<string>();
+    const due: typeof entries = [];
+    for (const e of entries) {
+      const card = CARD_ACTIONS.has(e.draft.action);
+      const line = JSON.stringify([e.draft.approvalKey, e.draft.approver.sourceUserId, e.draft.channel]);
+      const claimable = (e.state === 'pending' && e.nextAttemptAt <= at) || (e.state === 'inflight' && e.claimedAt !== undefined && e.claimedAt <= expired);
+      if (claimable && !(card && unsettled.has(line)) && due.length < Math.max(0, Math.trunc(limit))) due.push(e);
+      if (card && (e.state === 'pending' || e.state === 'parked' || e.state === 'inflight')) unsettled.add(line);
+    }
     for (const entry of due) {
       entry.state = 'inflight';
       entry.claimedAt = at;

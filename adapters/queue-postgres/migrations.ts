@@ -121,6 +121,10 @@ export const MIGRATIONS: readonly ((schema: string) => string)[] = [
     SELECT p.approval_key, p.source_user_id, a.body->>'generation', 0, a.queued_at
     FROM ${s}.approval_approvers p JOIN ${s}.approvals a ON a.key = p.approval_key;
   `,
+  // 3: a claim skips an entry while an older one to the same person, approval and channel is unsettled.
+  (s) => `
+  CREATE INDEX outbox_unsettled ON ${s}.outbox (approval_key, approver_id, channel, id) WHERE state IN ('pending', 'parked', 'inflight');
+  `,
 ];
 
 /** `"name"`: only names matching `^[a-z_][a-z0-9_]*$` reach SQL, so quoting is all the escaping needed. */

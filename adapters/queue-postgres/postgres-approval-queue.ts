@@ -19,7 +19,7 @@ import type {
 } from '../../core/model/queue-types.js';
 import { CARD_ACTIONS } from '../../core/model/queue-types.js';
 import { planBatch, type BatchPlan, type CommitContext, type OutboxDraft, type ReminderDraft } from '../../core/pipeline/planner.js';
-import { bySource, isoTime, normEmail } from '../../core/pipeline/queue-support.js';
+import { bySource, firstInLineSql, isoTime, normEmail } from '../../core/pipeline/queue-support.js';
 import { migrate, quoteSchema } from './migrations.js';
 
 export const DEFAULT_SCHEMA = 'approvals_hub';
@@ -247,6 +247,15 @@ export class PostgresApprovalQueue implements ApprovalQueue {
     });
   }
 
+  /**
+   * See `firstInLineSql`. The statement's snapshot shows the older entry pending, inflight or
+   * settled; only in the last case is the newer one claimable, so hosts claiming at once never
+   * split them.
+   */
+  private get firstInLine(): string {
+    return firstInLineSql(`${this.s}.outbox`);
+  }
+
   async claimOutbox(limit: number, now: Date, leaseMs: number): Promise<OutboxEntry[]> {
     if (limit <= 0) return [];
     // One statement, so one atomic step. Each arm reads at most `limit` ids through outbox_by_state,
@@ -254,11 +263,11 @@ export class PostgresApprovalQueue implements ApprovalQueue {
     // may lock up to `limit` rows it does not claim; they are free again when the statement ends.
     const { rows } = await this.query<OutboxRow>(
       `WITH pending AS (
-         SELECT id FROM ${this.s}.outbox WHERE state = 'pending' AND next_attempt_at <= $1
-         ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED
+         SELECT o.id FROM ${this.s}.outbox o WHERE o.state = 'pending' AND o.next_attempt_at <= $1 AND ${this.firstInLine}
+         ORDER BY o.id LIMIT $3 FOR UPDATE SKIP LOCKED
        ), expired AS (
-         SELECT id FROM ${this.s}.outbox WHERE state = 'inflight' AND claimed_at <= $2
-         ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED
+         SELECT o.id FROM ${this.s}.outbox o WHERE o.state = 'inflight' AND o.claimed_at <= $2 AND ${this.firstInLine}
+         ORDER BY o.id LIMIT $3 FOR UPDATE SKIP LOCKED
        ), due AS (
          SELECT id FROM pending UNION ALL SELECT id FROM expired ORDER BY id LIMIT $3
        )

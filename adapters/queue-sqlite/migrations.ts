@@ -150,6 +150,10 @@ export const MIGRATIONS: readonly string[] = [
     SELECT p.approval_key, p.source_user_id, json_extract(a.body, '$.generation'), 0, a.queued_at
     FROM approval_approvers p JOIN approvals a ON a.key = p.approval_key;
   `,
+  // 4: a claim skips an entry while an older one to the same person, approval and channel is unsettled.
+  `
+  CREATE INDEX outbox_unsettled ON outbox (approval_key, approver_id, channel, id) WHERE state IN ('pending', 'parked', 'inflight');
+  `,
 ];
 
 /**

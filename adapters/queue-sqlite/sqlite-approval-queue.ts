@@ -20,7 +20,7 @@ import type {
 } from '../../core/model/queue-types.js';
 import { CARD_ACTIONS } from '../../core/model/queue-types.js';
 import { planBatch, type BatchPlan, type CommitContext, type OutboxDraft, type ReminderDraft } from '../../core/pipeline/planner.js';
-import { bySource, isoTime, normEmail } from '../../core/pipeline/queue-support.js';
+import { bySource, firstInLineSql, isoTime, normEmail } from '../../core/pipeline/queue-support.js';
 import { migrate } from './migrations.js';
 
 interface OutboxRow {
@@ -43,6 +43,8 @@ interface OutboxRow {
 
 const OUTBOX_COLUMNS =
   'id, approval_key, source, revision, channel, approver, action, outcome, card, idempotency_key, state, attempts, last_error, created_at, digest';
+
+const FIRST_IN_LINE = firstInLineSql('outbox');
 
 /** The embedded queue: one SQLite file in WAL mode, every multi-row change in one transaction. */
 export class SqliteApprovalQueue implements ApprovalQueue {
@@ -193,14 +195,16 @@ export class SqliteApprovalQueue implements ApprovalQueue {
 
   async claimOutbox(limit: number, now: Date, leaseMs: number): Promise<OutboxEntry[]> {
     if (limit <= 0) return [];
-    // One statement, so one atomic step. Each arm reads at most `limit` ids through
-    // outbox_by_state, however many settled rows the outbox has accumulated.
+    // One statement, so one atomic step. Each arm reads ids through outbox_by_state, however many
+    // settled rows the outbox has accumulated. Card messages to one person about one approval on
+    // one channel go in order: one waits while an older one is still owed or in flight, so a close
+    // never overtakes the notify it must close (it would find no receipt and be dropped).
     const rows = this.sql<OutboxRow>(`
       UPDATE outbox SET state = 'inflight', claimed_at = @now, attempts = attempts + 1
       WHERE id IN (
-        SELECT id FROM (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= @now ORDER BY id LIMIT @limit)
+        SELECT id FROM (SELECT o.id FROM outbox o WHERE o.state = 'pending' AND o.next_attempt_at <= @now AND ${FIRST_IN_LINE} ORDER BY o.id LIMIT @limit)
         UNION ALL
-        SELECT id FROM (SELECT id FROM outbox WHERE state = 'inflight' AND claimed_at <= @expired ORDER BY id LIMIT @limit)
+        SELECT id FROM (SELECT o.id FROM outbox o WHERE o.state = 'inflight' AND o.claimed_at <= @expired AND ${FIRST_IN_LINE} ORDER BY o.id LIMIT @limit)
         ORDER BY id LIMIT @limit)
       RETURNING ${OUTBOX_COLUMNS}`).all({
       now: now.toISOString(),

@@ -27,3 +27,16 @@ export function bySource(rows: readonly QueuedApproval[]): Map<string, QueuedApp
   }
   return groups;
 }
+
+/**
+ * The SQL condition (for an outbox row aliased `o`) under which a card message (notify, update,
+ * close) may be claimed: no older card message to the same person about the same approval on the
+ * same channel is still owed or in flight. They go in order, so a close never overtakes the notify
+ * it must close (it would find no receipt and be dropped). Reminders and digests neither wait nor
+ * hold others back. `outbox` is the table's (qualified) name; SQLite and PostgreSQL read it alike.
+ */
+export function firstInLineSql(outbox: string): string {
+  return `(o.action NOT IN ('notify', 'update', 'close') OR NOT EXISTS (SELECT 1 FROM ${outbox} p
+    WHERE p.approval_key = o.approval_key AND p.approver_id = o.approver_id AND p.channel = o.channel
+    AND p.action IN ('notify', 'update', 'close') AND p.state IN ('pending', 'parked', 'inflight') AND p.id < o.id))`;
+}

@@ -463,29 +463,41 @@ export function describeApprovalQueueContract(name: string, make: () => Promise<
         expect(await queue.claimOutbox(1, later(DAY_MS), MINUTE_MS)).to.deep.equal([]);
       });
 
-      it('keeps the receipt of the newest revision when deliveries settle out of order', async () => {
+      it('claims messages to one person about one approval on one channel in order, each once the one before is settled', async () => {
         const a = approval('R1');
         await commit([a]);
         await commit([{ ...a, title: 'corrected', sourceUpdatedAt: ago(HOUR_MS) }]);
-        const [notify, update] = await queue.claimOutbox(2, NOW, MINUTE_MS);
-        await queue.settleOutbox(update!.id, { state: 'delivered', receipt: { ref: 'ref-r2' } }, NOW);
+        const [notify, ...rest] = await queue.claimOutbox(10, NOW, MINUTE_MS);
+        expect(notify).to.include({ action: 'notify' });
+        expect(rest, 'the update waits for the notify').to.deep.equal([]);
+        expect(await queue.claimOutbox(10, later(2 * MINUTE_MS), MINUTE_MS), 'even when the notify claim expired, it comes first').to.have.length(1).and.to.have.nested.property('[0].id', notify!.id);
         await queue.settleOutbox(notify!.id, { state: 'delivered', receipt: { ref: 'ref-r1' } }, NOW);
+        const [update] = await queue.claimOutbox(10, NOW, MINUTE_MS);
+        expect(update).to.include({ action: 'update' });
+        await queue.settleOutbox(update!.id, { state: 'delivered', receipt: { ref: 'ref-r2' } }, NOW);
 
         expect(await queue.receipt(a.key, 'grace', 'console')).to.deep.equal({ ref: 'ref-r2' });
       });
 
-      it('supersedes older undelivered entries of the same approver and channel once a newer one is delivered', async () => {
+      it('holds a close back while the notify it closes is being retried, so it is never dropped for want of a receipt', async () => {
         const a = approval('R1');
         await commit([a]);
         const [notify] = await queue.claimOutbox(1, NOW, MINUTE_MS);
-        await queue.settleOutbox(notify!.id, { state: 'retry', error: 'HTTP 503', nextAttemptAt: later(HOUR_MS) }, NOW);
-        await commit([{ ...a, title: 'corrected', sourceUpdatedAt: ago(HOUR_MS) }]);
-        const [update] = await queue.claimOutbox(1, NOW, MINUTE_MS);
-        expect(update).to.include({ action: 'update' });
-        await queue.settleOutbox(update!.id, { state: 'delivered', receipt: { ref: 'ref-r2' } }, NOW);
+        await queue.settleOutbox(notify!.id, { state: 'retry', error: 'HTTP 429', nextAttemptAt: later(HOUR_MS) }, NOW);
+        await commit([], { completions: [{ key: a.key, status: 'approved' }] });
 
-        expect((await queue.listOutbox('superseded')).map((e) => e.id)).to.deep.equal([notify!.id]);
-        expect(await queue.claimOutbox(10, later(DAY_MS), MINUTE_MS)).to.deep.equal([]);
+        expect(await queue.claimOutbox(10, NOW, MINUTE_MS)).to.deep.equal([]);
+        const [again] = await queue.claimOutbox(10, later(HOUR_MS), MINUTE_MS);
+        expect(again).to.include({ id: notify!.id, action: 'notify' });
+        await queue.settleOutbox(again!.id, { state: 'delivered', receipt: { ref: 'ref-r1' } }, later(HOUR_MS));
+        const [close] = await queue.claimOutbox(10, later(HOUR_MS), MINUTE_MS);
+        expect(close).to.include({ action: 'close' });
+      });
+
+      it('keeps other people and channels independent of a message held back', async () => {
+        await commit([approval('R1'), approval('R2')], {}, commitContext({ channels: ['console', 'slack'] }));
+        const claimed = await queue.claimOutbox(10, NOW, MINUTE_MS);
+        expect(claimed).to.have.length(4);
       });
 
       it('keeps the receipt of a message sent after the approval was queued again', async () => {
@@ -495,9 +507,12 @@ export function describeApprovalQueueContract(name: string, make: () => Promise<
         await queue.settleOutbox(first!.id, { state: 'delivered', receipt: { ref: 'old-message' } }, NOW);
         await commit([], { completions: [{ key: a.key, status: 'sent_back' }] });
         await commit([{ ...a, title: 'resubmitted', sourceUpdatedAt: ago(MINUTE_MS) }]);
-        const claimed = await queue.claimOutbox(10, NOW, MINUTE_MS);
-        const renotify = claimed.find((e) => e.action === 'notify');
-        expect(renotify).to.include({ revision: 1 });
+        const [close, ...held] = await queue.claimOutbox(10, NOW, MINUTE_MS);
+        expect(close).to.include({ action: 'close' });
+        expect(held, 'the new notify waits for the close of the old card').to.deep.equal([]);
+        await queue.settleOutbox(close!.id, { state: 'delivered', receipt: { ref: 'old-message' } }, NOW);
+        const [renotify] = await queue.claimOutbox(10, NOW, MINUTE_MS);
+        expect(renotify).to.include({ action: 'notify', revision: 1 });
         await queue.settleOutbox(renotify!.id, { state: 'delivered', receipt: { ref: 'new-message' } }, NOW);
 
         expect(await queue.receipt(a.key, 'grace', 'console')).to.deep.equal({ ref: 'new-message' });

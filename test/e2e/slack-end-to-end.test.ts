@@ -69,4 +69,24 @@ describe('end to end: Concur sandbox → host → Slack', function () {
     for (const r of reports) expect(dmsAbout(approverOf(r.ID), r.ID), r.ID).to.have.length(1);
     expect(await h.host.queue.listOutbox('dead')).to.deep.equal([]);
   });
+
+  it('closes a card whose first delivery was still being retried when the report was approved', async () => {
+    slack.fail({ kind: 'rate-limited', retryAfter: 3600 }, { times: 1, methods: ['chat.postMessage'] });
+    const report = h.sandbox.admin.submit({});
+    const approver = approverOf(report.ID);
+    await h.cycle(); // the notify meets a 429 and waits out its Retry-After, an hour
+    expect(dmsAbout(approver, report.ID)).to.have.length(0);
+    h.sandbox.admin.approve(report.ID);
+    h.advance(15 * 60);
+    await h.cycle(); // a sweep sees the approval: the close is owed while the notify still waits
+    h.advance(3600);
+    await h.host.drain();
+
+    const [dm, ...others] = dmsAbout(approver, report.ID);
+    expect(others, 'one DM').to.deep.equal([]);
+    expect(dm, 'the notify was delivered, not dropped').to.not.equal(undefined);
+    expect(hasButtons(dm!), 'no live button on an approved report').to.equal(false);
+    expect(JSON.stringify(dm!.blocks)).to.match(/Approved/);
+    expect(await h.host.queue.listOutbox('pending')).to.deep.equal([]);
+  });
 });
