@@ -28,6 +28,13 @@ export interface SourceState {
 export interface SyncContext {
   readonly signal: AbortSignal;
   readonly now: Date;
+  /**
+   * The queued copy of each of `keys` the queue holds (absent: not queued). A source can reuse what
+   * an expensive per-approval read (details, enrichment) added to a version already queued, so a
+   * restarted host does not read again what it read before it stopped. Optional: callers outside a
+   * runner (audits, tests) may not provide it.
+   */
+  readonly queued?: (keys: readonly string[]) => Promise<ReadonlyMap<string, Approval>>;
 }
 
 /** A queued approval to look up in its source. */

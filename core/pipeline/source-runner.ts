@@ -137,17 +137,20 @@ export class SourceRunner {
     if (this.stopped || !(await this.leader())) return undefined;
     const started = performance.now();
     const id = this.source.id;
-    const ctx: SyncContext = { signal: this.abort.signal, now: this.clock.now() };
+    const ctx: SyncContext = { signal: this.abort.signal, now: this.clock.now(), queued: (keys) => this.queued(keys) };
     let committed = EMPTY;
     let batches = 0;
     const cursor = await this.queue.getCursor(id);
+    // A first sync counts as a sweep only when nothing is queued yet: one cut short may have queued
+    // approvals that have left pending since, and only a sweep's second look removes those.
+    const firstSweep = cursor === undefined && this.options.sweepIntervalMs > 0 && (await this.queue.keys(id)).length === 0;
     for await (const batch of this.source.changes(cursor, ctx)) {
       if (this.abort.signal.aborted) return undefined;
       committed = add(committed, await this.commit(batch.approvals, batch.completions ?? [], batch.cursor));
       batches++;
     }
     // A first sync lists everything pending: it is a sweep, and the next one is due an interval later.
-    if (cursor === undefined && this.options.sweepIntervalMs > 0) await this.queue.setState(SWEEP_STATE, id, ctx.now.toISOString());
+    if (firstSweep) await this.queue.setState(SWEEP_STATE, id, ctx.now.toISOString());
     const released = await this.retryParked(ctx.signal);
     let swept = false;
     let drift = 0;
@@ -161,6 +164,16 @@ export class SourceRunner {
     const report: CycleReport = { source: id, batches, committed, swept, drift, purged, released, durationMs: performance.now() - started };
     this.logger.debug({ ...report }, 'cycle done');
     return report;
+  }
+
+  /** What the queue holds of these approvals, by key. */
+  private async queued(keys: readonly string[]): Promise<ReadonlyMap<string, Approval>> {
+    const out = new Map<string, Approval>();
+    for (const key of keys) {
+      const row = await this.queue.get(key);
+      if (row) out.set(key, row);
+    }
+    return out;
   }
 
   private async sweepDue(): Promise<boolean> {

@@ -9,6 +9,7 @@ import type {
   VerifyRef,
   VerifyResult,
 } from '../../core/index.js';
+import { SHOWN_DETAILS } from '../../core/index.js';
 import type { ConcurClient, ReportQuery } from './client/concur-client.js';
 import type { ConcurSourceConfig } from './concur-config.js';
 import { formatModifiedDateAfter, maxConcurDate } from './mappers/concur-dates.js';
@@ -19,6 +20,13 @@ import { mapReport, type ReportCollection, type ReportGet } from './mappers/repo
 const BACKLOG: Record<string, unknown> = Object.freeze({});
 
 const enrichmentKey = (a: Approval): string => `${a.externalId}@${String(a.details?.lastModifiedDate)}`;
+
+/**
+ * Approvals are committed after this many entries reads, or this long after the first, so a cycle
+ * cut short (a crash, a kill, a hung call) keeps what it read, and the next skips those versions.
+ */
+const ENRICH_CHUNK = 20;
+const ENRICH_FLUSH_MS = 1_000;
 
 /** Enough pages for 1,000,000 reports at 100 a page; past this a NextPage loop is a Concur bug. */
 const MAX_PAGES = 10_000;
@@ -85,13 +93,34 @@ export class ConcurApprovalSource implements ApprovalSource {
       // (they arrive with the report's next change) instead of costing one entries call per report.
       const backlog = !cursor && (pages > 1 || nextPage !== undefined);
       if (backlog) for (const a of approvals) this.enrichment.set(enrichmentKey(a), BACKLOG);
-      const enriched = backlog ? approvals : await this.enrich(approvals, ctx.signal);
       // An empty first sync still needs a cursor, or every later change would look like backlog.
       // Concur's dates carry no zone, so start a day back: whatever zone they are in, nothing is missed.
       if (!nextPage && latest === undefined) latest = formatModifiedDateAfter(ctx.now.toISOString().replace('Z', ''), 86_400);
-      // The cursor rides only on the last page: until the whole result set is read, it stays put.
+      // The cursor rides only on the last chunk of the last page: until the whole result set is read, it stays put.
       const moved = !nextPage && latest !== cursor ? latest : undefined;
-      if (enriched.length > 0 || moved) yield { approvals: enriched, cursor: moved };
+      if (backlog) {
+        if (approvals.length > 0 || moved) yield { approvals, cursor: moved };
+        continue;
+      }
+      // Pending versions read before (by this process, or queued before a restart) keep what their
+      // entries showed; the others are read one by one, and what is read is committed every
+      // ENRICH_CHUNK reads or every second, so a cycle cut short keeps its work.
+      await this.recall(approvals, ctx);
+      let ready: Approval[] = [];
+      let reads = 0;
+      let since = performance.now();
+      for (const approval of approvals) {
+        const [shown, read] = await this.enrich(approval, ctx.signal);
+        ready.push(shown);
+        if (read) reads++;
+        if (reads >= ENRICH_CHUNK || (reads > 0 && performance.now() - since >= ENRICH_FLUSH_MS)) {
+          yield { approvals: ready, cursor: undefined };
+          ready = [];
+          reads = 0;
+          since = performance.now();
+        }
+      }
+      if (ready.length > 0 || moved) yield { approvals: ready, cursor: moved };
     }
   }
 
@@ -118,47 +147,53 @@ export class ConcurApprovalSource implements ApprovalSource {
     return results;
   }
 
-  /** Adds a line-item summary to pending reports; a report whose entries cannot be read goes without. */
-  private async enrich(approvals: Approval[], signal: AbortSignal): Promise<Approval[]> {
-    if (!this.config.enrich) return approvals;
-    const out: Approval[] = [];
-    for (const approval of approvals) {
-      if (approval.status !== 'pending') {
-        out.push(approval);
-        continue;
-      }
-      const cacheKey = enrichmentKey(approval);
-      let shown = this.enrichment.get(cacheKey);
-      if (shown === BACKLOG) {
-        // Re-read by the overlap window, unchanged since the backlog took it in: keep the card as shown.
-        out.push(approval);
-        continue;
-      }
-      if (!shown) {
-        try {
-          const owner = typeof approval.details?.ownerLoginId === 'string' ? approval.details.ownerLoginId : undefined;
-          const entries = await this.client.listEntries(approval.externalId, owner, signal);
-          const summary = summariseEntries(entries, approval.amount?.currency ?? 'USD');
-          const flags = new Set(summary.flags);
-          if (approval.details?.hasException === true) flags.add('exceptions');
-          shown = {
-            lineItems: summary.lines,
-            flags: [...flags],
-            fields: [
-              { label: 'Entries', value: String(summary.count) },
-              ...(summary.expenseTypes.length ? [{ label: 'Expense types', value: summary.expenseTypes.map((t) => `${t.name} (${t.count})`).join(', ') }] : []),
-            ],
-          };
-          this.enrichment.set(cacheKey, shown);
-        } catch (error) {
-          if (signal.aborted) throw error;
-          this.logger.warn({ report: approval.externalId, err: (error as Error).message }, 'could not read expense entries; card shows no line items');
-          out.push(approval);
-          continue;
-        }
-      }
-      out.push({ ...approval, details: { ...approval.details, ...shown } });
+  /**
+   * Fills the enrichment cache from the queue for pending versions this process has not read: a
+   * queued copy of the same version that has line items shows what its entries showed.
+   */
+  private async recall(approvals: readonly Approval[], ctx: SyncContext): Promise<void> {
+    if (!this.config.enrich || !ctx.queued) return;
+    const unread = approvals.filter((a) => a.status === 'pending' && !this.enrichment.has(enrichmentKey(a)));
+    if (unread.length === 0) return;
+    const queued = await ctx.queued(unread.map((a) => a.key));
+    for (const approval of unread) {
+      const copy = queued.get(approval.key);
+      if (!copy || enrichmentKey(copy) !== enrichmentKey(approval) || !Array.isArray(copy.details?.lineItems)) continue;
+      this.enrichment.set(enrichmentKey(approval), Object.fromEntries(SHOWN_DETAILS.map((k) => [k, copy.details?.[k]])));
     }
-    return out;
+  }
+
+  /**
+   * Adds a line-item summary to a pending report, and says whether that took an entries call. A
+   * report whose entries cannot be read goes without (and is read again when next listed).
+   */
+  private async enrich(approval: Approval, signal: AbortSignal): Promise<[Approval, boolean]> {
+    if (!this.config.enrich || approval.status !== 'pending') return [approval, false];
+    const cacheKey = enrichmentKey(approval);
+    const cached = this.enrichment.get(cacheKey);
+    // BACKLOG: re-read by the overlap window, unchanged since the backlog took it in: keep the card as shown.
+    if (cached === BACKLOG) return [approval, false];
+    if (cached) return [{ ...approval, details: { ...approval.details, ...cached } }, false];
+    try {
+      const owner = typeof approval.details?.ownerLoginId === 'string' ? approval.details.ownerLoginId : undefined;
+      const entries = await this.client.listEntries(approval.externalId, owner, signal);
+      const summary = summariseEntries(entries, approval.amount?.currency ?? 'USD');
+      const flags = new Set(summary.flags);
+      if (approval.details?.hasException === true) flags.add('exceptions');
+      const shown = {
+        lineItems: summary.lines,
+        flags: [...flags],
+        fields: [
+          { label: 'Entries', value: String(summary.count) },
+          ...(summary.expenseTypes.length ? [{ label: 'Expense types', value: summary.expenseTypes.map((t) => `${t.name} (${t.count})`).join(', ') }] : []),
+        ],
+      };
+      this.enrichment.set(cacheKey, shown);
+      return [{ ...approval, details: { ...approval.details, ...shown } }, true];
+    } catch (error) {
+      if (signal.aborted) throw error;
+      this.logger.warn({ report: approval.externalId, err: (error as Error).message }, 'could not read expense entries; card shows no line items');
+      return [approval, true];
+    }
   }
 }

@@ -52,8 +52,11 @@ export class ConcurIdentityDirectory implements IdentityDirectory {
     }
     if (unknown.length === 0) return result;
     let found: Map<string, IdentityUser>;
+    // One-by-one lookups that fail leave the others standing: what was found is kept (and
+    // persisted), so a flaky identity API costs the failed approvers a retry, not the whole round.
+    const failed = new Map<string, Error>();
     try {
-      found = unknown.length >= this.config.identity.bulkThreshold ? await this.listing(signal) : await this.lookup(unknown, signal);
+      found = unknown.length >= this.config.identity.bulkThreshold ? await this.listing(signal) : await this.lookup(unknown, signal, failed);
     } catch (error) {
       this.logger.warn({ approvers: unknown.length, err: (error as Error).message }, 'Concur identity lookup failed; using last known mappings');
       for (const a of unknown) {
@@ -62,7 +65,17 @@ export class ConcurIdentityDirectory implements IdentityDirectory {
       }
       return result;
     }
+    if (failed.size > 0) {
+      const [first] = failed.values();
+      this.logger.warn({ approvers: failed.size, err: first!.message }, 'Concur identity lookup failed; using last known mappings');
+    }
     for (const a of unknown) {
+      const error = failed.get(a.sourceUserId.toLowerCase());
+      if (error) {
+        const last = known.get(a.sourceUserId.toLowerCase());
+        result.set(a.sourceUserId, last ? resolved(a, last) : { status: 'failed', error: error.message });
+        continue;
+      }
       const user = found.get(a.sourceUserId.toLowerCase());
       const email = user && workEmail(user);
       if (!user || !email) {
@@ -89,13 +102,19 @@ export class ConcurIdentityDirectory implements IdentityDirectory {
     await this.state.set(`identity:${login}`, JSON.stringify(mapping));
   }
 
-  private async lookup(approvers: readonly Approver[], signal: AbortSignal): Promise<Map<string, IdentityUser>> {
+  /** One call per approver; a failed one is recorded in `failed` (by lower-cased login) and the rest go on. */
+  private async lookup(approvers: readonly Approver[], signal: AbortSignal, failed: Map<string, Error>): Promise<Map<string, IdentityUser>> {
     const found = new Map<string, IdentityUser>();
     for (const a of approvers) {
       const login = a.sourceUserId.replaceAll('"', '\\"');
-      const page = await this.client.listUsers({ filter: `userName eq "${login}"`, count: 1 }, signal);
-      const user = page.users.find((u) => u.userName?.toLowerCase() === a.sourceUserId.toLowerCase());
-      if (user) found.set(a.sourceUserId.toLowerCase(), user);
+      try {
+        const page = await this.client.listUsers({ filter: `userName eq "${login}"`, count: 1 }, signal);
+        const user = page.users.find((u) => u.userName?.toLowerCase() === a.sourceUserId.toLowerCase());
+        if (user) found.set(a.sourceUserId.toLowerCase(), user);
+      } catch (error) {
+        if (signal.aborted) throw error;
+        failed.set(a.sourceUserId.toLowerCase(), error as Error);
+      }
     }
     return found;
   }

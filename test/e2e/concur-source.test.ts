@@ -1,7 +1,6 @@
 import { expect } from 'chai';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { callsTo } from '../../plugins/concur/sandbox/index.js';
+import { startConcurProxy, type ConcurProxy } from '../support/concur-proxy.js';
 import { concurHarness, days, SOURCE, type ConcurHarness } from '../support/concur-harness.js';
 
 const key = (id: string) => `${SOURCE}:expense-report:${id}`;
@@ -261,6 +260,39 @@ describe('Concur source against the sandbox (real HTTP on loopback, real SQLite)
       expect(h.notifier.messages.filter((m) => m.action === 'notify')).to.have.length(2);
     });
 
+    /** A kill after Concur rotated the refresh token but before the new one was stored: the store holds the used one. */
+    async function loseRotation(): Promise<void> {
+      await h.cycle();
+      const stored = JSON.parse((await h.host.queue.getState(`source:${SOURCE}`, 'oauth'))!) as Record<string, string>;
+      await h.host.queue.setState(`source:${SOURCE}`, 'oauth', JSON.stringify({ ...stored, refreshToken: h.sandbox.credentials.refreshToken }));
+      await h.restart();
+    }
+
+    it('fails each cycle with an error naming code 108 and the remedy when the refresh token is dead and no request token is configured', async () => {
+      await loseRotation();
+      h.sandbox.admin.submit({});
+      const report = await h.host.runOnce();
+      expect(report.failures[0]!.error).to.match(/code 108/).and.to.match(/configure a new refreshToken, or a requestToken/);
+      expect(h.logs.some((l) => l.includes('"level":50') && l.includes('no company request token is configured'))).to.equal(true);
+      expect(h.notifier.messages).to.deep.equal([]);
+    });
+
+    it('recovers with the company request token when the refresh token is dead, and keeps the new refresh token', async () => {
+      await h.close();
+      h = await concurHarness({ requestToken: true });
+      await loseRotation();
+      const report = h.sandbox.admin.submit({});
+      await h.cycle();
+      expect(h.logs.some((l) => l.includes('recovering with the company request token'))).to.equal(true);
+      expect(h.notifier.messages.map((m) => m.card.approvalKey)).to.deep.equal([key(report.ID)]);
+      await h.restart();
+      h.advance(3700); // past the access token's life: the stored refresh token must work
+      h.sandbox.resetCalls();
+      await h.cycle();
+      expect(callsTo(h.sandbox.calls(), 'POST /oauth2/v0/token', 200)).to.equal(1);
+      expect(callsTo(h.sandbox.calls(), 'POST /oauth2/v0/token', 400)).to.equal(0);
+    });
+
     it('refreshes an access token Concur expired early, once, and retries the call', async () => {
       await h.cycle();
       h.sandbox.setFaults({ expiringTokens: true, expiringTokenSeconds: 2 });
@@ -295,31 +327,133 @@ describe('Concur source against the sandbox (real HTTP on loopback, real SQLite)
   });
 
   describe('NextPage', () => {
-    let proxy: Server;
+    let proxy: ConcurProxy;
     afterEach(() => proxy?.close());
 
     it('refuses a NextPage that points at another host', async () => {
       // A proxy in front of the sandbox that rewrites NextPage to a foreign host, as a tampered page would.
-      let sandboxUrl = '';
-      proxy = createServer(async (req, res) => {
-        const upstream = await fetch(`${sandboxUrl}${req.url}`, {
-          method: req.method,
-          headers: Object.fromEntries(Object.entries(req.headers).filter(([k]) => k !== 'host').map(([k, v]) => [k, String(v)])),
-          body: req.method === 'GET' ? undefined : await new Promise<Buffer>((r) => { const c: Buffer[] = []; req.on('data', (d: Buffer) => c.push(d)); req.on('end', () => r(Buffer.concat(c))); }),
-        });
-        let body = await upstream.text();
-        body = body.replace(/"NextPage":"http:\/\/127\.0\.0\.1:\d+/g, '"NextPage":"https://attacker.example');
-        body = body.replace(/"geolocation":"[^"]+"/, `"geolocation":"http://127.0.0.1:${(proxy.address() as AddressInfo).port}"`);
-        res.writeHead(upstream.status, { 'content-type': upstream.headers.get('content-type') ?? 'application/json' });
-        res.end(body);
-      });
-      await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-      const proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
-      h = await concurHarness({ baseUrl: (sb) => { sandboxUrl = sb.baseUrl; return proxyUrl; }, config: { pageSize: 5 } });
+      proxy = await startConcurProxy({ rewrite: (body) => body.replace(/"NextPage":"http:\/\/127\.0\.0\.1:\d+/g, '"NextPage":"https://attacker.example') });
+      h = await concurHarness({ baseUrl: (sb) => ((proxy.target = sb.baseUrl), proxy.url), config: { pageSize: 5 } });
       for (let i = 0; i < 12; i++) h.sandbox.admin.submit({});
       const report = await h.host.runOnce();
       expect(report.failures[0]!.error).to.include('refusing NextPage https://attacker.example/api/v3.0/expense/reports');
       expect(await h.host.queue.getCursor(SOURCE)).to.equal(undefined);
+    });
+  });
+
+  describe('restarts', () => {
+    let proxy: ConcurProxy;
+    afterEach(() => proxy?.close());
+
+    /** Entries calls that reached the sandbox since the last reset. */
+    const entriesCalls = () => callsTo(h.sandbox.calls(), 'GET /api/v3.0/expense/entries');
+    let cursorBefore: string | undefined;
+
+    beforeEach(async () => {
+      proxy = await startConcurProxy();
+      h = await concurHarness({ baseUrl: (sb) => ((proxy.target = sb.baseUrl), proxy.url) });
+      await h.cycle();
+      cursorBefore = await h.host.queue.getCursor(SOURCE);
+      h.advance(60);
+    });
+
+    it('does not read line items again for report versions already queued when a restarted host re-lists them', async () => {
+      for (let i = 0; i < 30; i++) h.sandbox.admin.submit({ entries: 2 });
+      await h.cycle();
+      await h.restart();
+      h.advance(60); // the next listing's overlap window still holds all 30
+      h.sandbox.resetCalls();
+      await h.cycle();
+
+      expect(callsTo(h.sandbox.calls(), 'GET /api/v3.0/expense/reports')).to.equal(1);
+      expect(entriesCalls(), 'entries calls for versions already queued').to.equal(0);
+      const queued = await h.host.queue.listForApprover(h.notifier.messages[0]!.recipient.email!, { notBefore: notBefore() });
+      expect(queued.map((a) => (a.details?.lineItems as unknown[] | undefined)?.length), 'line items kept').to.deep.equal(queued.map(() => 2));
+      expect(h.notifier.messages.filter((m) => m.action !== 'notify')).to.deep.equal([]);
+    });
+
+    it('keeps the reports it read when a cycle is cut short part way through a page, and reads only the rest after a restart', async () => {
+      for (let i = 0; i < 30; i++) h.sandbox.admin.submit({ entries: 1 });
+      let served = 0;
+      let cutShort!: () => void;
+      const hung = new Promise<void>((resolve) => (cutShort = resolve));
+      proxy.rules = {
+        refuse: (r) => {
+          if (!r.url.startsWith('/api/v3.0/expense/entries') || ++served <= 25) return undefined;
+          cutShort();
+          return 'hang';
+        },
+      };
+      const cycle = h.host.runOnce().catch(() => undefined);
+      await hung;
+      await h.restart(); // stopping aborts the cycle at its 26th entries call, as a kill would
+      await cycle;
+      expect(await h.host.queue.count({ notBefore: notBefore() }), 'the first 20 read were committed').to.equal(20);
+      expect(await h.host.queue.getCursor(SOURCE), 'the page was not finished: the cursor stays').to.equal(cursorBefore);
+
+      proxy.rules = {};
+      h.sandbox.resetCalls();
+      await h.cycle();
+      expect(entriesCalls(), 'only the 10 not yet queued are read').to.equal(10);
+      expect(await h.host.queue.count({ notBefore: notBefore() })).to.equal(30);
+      const notifies = h.notifier.messages.filter((m) => m.action === 'notify').map((m) => m.card.approvalKey);
+      expect(notifies).to.have.length(30);
+      expect(new Set(notifies).size).to.equal(30);
+    });
+
+    it('keeps the identities it found when the lookup of one approver fails', async () => {
+      const logins = h.sandbox.admin.users().filter((u) => u.isApprover).map((u) => u.loginId);
+      const [broken, ...working] = logins;
+      const reports = logins.map((login) => h.sandbox.admin.submit({ approver: login }));
+      proxy.rules = { refuse: (r) => (r.url.startsWith('/profile/identity/v4/Users') && decodeURIComponent(r.url).includes(broken!) ? 503 : undefined) };
+      await h.cycle();
+
+      const notified = h.notifier.messages.filter((m) => m.action === 'notify').map((m) => m.card.approvalKey);
+      expect(notified.sort()).to.deep.equal(reports.slice(1).map((r) => key(r.ID)).sort());
+      expect(working.length).to.be.greaterThan(0);
+      expect((await h.host.queue.listOutbox('parked')).map((e) => e.approvalKey)).to.deep.equal([key(reports[0]!.ID)]);
+
+      proxy.rules = {};
+      h.advance(10 * 60);
+      await h.cycle();
+      expect(h.notifier.for(emailOf(broken!), key(reports[0]!.ID)).map((m) => m.action)).to.deep.equal(['notify']);
+    });
+  });
+
+  describe('a first sync cut short', () => {
+    let proxy: ConcurProxy;
+    afterEach(() => proxy?.close());
+
+    it('is not taken for a sweep when resumed: a report approved meanwhile leaves the queue in that cycle', async () => {
+      proxy = await startConcurProxy();
+      h = await concurHarness({ baseUrl: (sb) => ((proxy.target = sb.baseUrl), proxy.url), config: { pageSize: 5 } });
+      const reports = Array.from({ length: 12 }, () => h.sandbox.admin.submit({}));
+      let lists = 0;
+      let cutShort!: () => void;
+      const hung = new Promise<void>((resolve) => (cutShort = resolve));
+      proxy.rules = {
+        refuse: (r) => {
+          if (!r.url.startsWith('/api/v3.0/expense/reports') || ++lists <= 1) return undefined;
+          cutShort();
+          return 'hang';
+        },
+      };
+      const cycle = h.host.runOnce().catch(() => undefined);
+      await hung;
+      await h.restart();
+      await cycle;
+      const taken = (await h.host.queue.keys(SOURCE)).map((k) => k.key);
+      expect(taken, 'the first page was committed').to.have.length(5);
+      expect(await h.host.queue.getCursor(SOURCE)).to.equal(undefined);
+
+      proxy.rules = {};
+      const approved = reports.find((r) => taken.includes(key(r.ID)))!;
+      h.advance(60);
+      h.sandbox.admin.approve(approved.ID);
+      await h.cycle();
+
+      expect(await h.host.queue.get(key(approved.ID)), 'approved while the first sync was cut short').to.equal(undefined);
+      expect(await h.host.queue.keys(SOURCE)).to.have.length(11);
     });
   });
 

@@ -37,6 +37,8 @@ export interface HarnessOptions {
   /** Deployment notifiers besides the recorder (e.g. Slack), and the env their secret references read. */
   readonly notifiers?: readonly Record<string, unknown>[];
   readonly env?: Readonly<Record<string, string>>;
+  /** Configure the sandbox's company request token as the fallback grant. */
+  readonly requestToken?: boolean;
 }
 
 /**
@@ -58,7 +60,12 @@ export async function concurHarness(options: HarnessOptions = {}): Promise<Concu
   const notifier = new RecordingNotifier('chat');
   const logs: string[] = [];
   const clock = { now: () => new Date(sandbox.admin.now()) };
-  const env = { AH_TEST_CLIENT_SECRET: sandbox.credentials.clientSecret, AH_TEST_REFRESH_TOKEN: sandbox.credentials.refreshToken, ...options.env };
+  const env = {
+    AH_TEST_CLIENT_SECRET: sandbox.credentials.clientSecret,
+    AH_TEST_REFRESH_TOKEN: sandbox.credentials.refreshToken,
+    AH_TEST_REQUEST_TOKEN: sandbox.credentials.requestToken,
+    ...options.env,
+  };
   const raw = {
     queue: { adapter: 'sqlite', config: { path: dbPath } },
     sources: [
@@ -72,6 +79,7 @@ export async function concurHarness(options: HarnessOptions = {}): Promise<Concu
           clientId: sandbox.credentials.clientId,
           clientSecret: { env: 'AH_TEST_CLIENT_SECRET' },
           refreshToken: { env: 'AH_TEST_REFRESH_TOKEN' },
+          ...(options.requestToken ? { requestToken: { env: 'AH_TEST_REQUEST_TOKEN' } } : {}),
           companyId: sandbox.companyId,
           timeoutSeconds: 1,
           maxAttempts: 3,

@@ -33,7 +33,17 @@ const EXPIRY_SKEW_MS = 60_000;
 
 export class ConcurAuthError extends Error {
   override readonly name = 'ConcurAuthError';
+  constructor(
+    message: string,
+    /** Concur's error code (`108`: bad or expired refresh token), when it sent one. */
+    readonly code?: string,
+  ) {
+    super(message);
+  }
 }
+
+/** Concur's code for a refresh token it no longer accepts (apidoc.markdown, "Response codes"). */
+const DEAD_REFRESH_TOKEN = '108';
 
 const seedOf = (token: string | undefined) => (token ? createHash('sha256').update(token).digest('hex').slice(0, 16) : undefined);
 
@@ -111,7 +121,9 @@ export class ConcurTokenManager {
         lastError = error as Error;
       }
     }
+    const dead = lastError instanceof ConcurAuthError && lastError.code === DEAD_REFRESH_TOKEN;
     if (!token && this.config.requestToken && this.config.companyId) {
+      if (dead) this.logger.warn({ code: DEAD_REFRESH_TOKEN }, 'Concur refused the refresh token; recovering with the company request token');
       token = await this.request(undefined, {
         grant_type: 'password',
         client_id: this.config.clientId,
@@ -120,6 +132,15 @@ export class ConcurTokenManager {
         password: this.config.requestToken,
         credtype: 'authtoken',
       });
+    }
+    if (!token && dead) {
+      // Concur rotates refresh tokens; a host killed after Concur issued a new one but before it was
+      // stored keeps only the old, now dead, one. Only an operator can mint a new one.
+      this.logger.error({ code: DEAD_REFRESH_TOKEN }, 'Concur refused the refresh token and no company request token is configured');
+      throw new ConcurAuthError(
+        `${lastError!.message}. The refresh token is no longer valid: configure a new refreshToken, or a requestToken (with companyId) so the host can recover by itself`,
+        DEAD_REFRESH_TOKEN,
+      );
     }
     if (!token) throw lastError ?? new ConcurAuthError('no refresh token or company request token is configured');
     registerSecret(token.accessToken);
@@ -156,6 +177,7 @@ export class ConcurTokenManager {
     this.logger.warn({ status: response.status, code: problem?.code, error: problem?.error, correlationId }, 'Concur token request refused');
     throw new ConcurAuthError(
       `Concur token request failed: HTTP ${response.status}${problem ? ` ${problem.error ?? ''} (code ${problem.code ?? '?'}): ${problem.error_description ?? ''}` : ''}${correlationId ? ` [concur-correlationid ${correlationId}]` : ''}`,
+      problem?.code === undefined ? undefined : String(problem.code),
     );
   }
 }
