@@ -15,4 +15,5 @@ export * from './host/plugin-api.js';
 export * from './model/public-json.js';
 export * from './contracts/http-routes.js';
 export * from './contracts/approval-lookup.js';
+export * from './contracts/delivery-feed.js';
 export * from './contracts/metrics.js';

@@ -1,5 +1,6 @@
 import {
   Clock,
+  DeliveryFeed,
   inject,
   injectable,
   Logger,
@@ -8,6 +9,7 @@ import {
   type DeliveryReceipt,
   type Money,
   type Notifier,
+  type OutboxAction,
   type OutboundMessage,
   type ServiceIdentifier,
 } from '../../core/index.js';
@@ -56,6 +58,26 @@ export interface InboxStream {
 /** Open pages one person may hold; opening one more closes the oldest (a tab left open all week). */
 const MAX_STREAMS_PER_PERSON = 16;
 
+/** How often a host with open pages reads what other hosts delivered (shared queue only). */
+export const FEED_POLL_MS = 1_000;
+/**
+ * The feed is read again this far back: a delivery is stamped with its host's clock before its
+ * transaction commits, and host clocks differ a little. Pushes already made are skipped.
+ */
+const FEED_MARGIN_MS = 10_000;
+const FEED_PAGE = 500;
+
+/** What an open page is told about one delivered message. */
+function inboxEvents(action: OutboxAction, card: Card, digest: readonly Card[] | undefined): InboxEvent[] {
+  // The page already lists every pending approval, so a reminder, and each approval of a
+  // digest, only points out a card it shows.
+  if (action === 'remind' || action === 'digest') {
+    return (action === 'remind' ? [card] : (digest ?? [])).map((c) => ({ type: 'reminder', key: c.approvalKey, revision: c.revision, title: c.title }));
+  }
+  if (action === 'close' || card.outcome) return [{ type: 'closed', key: card.approvalKey, revision: card.revision, title: card.title, outcome: card.outcome ?? null }];
+  return [{ type: 'approval', item: inboxItem(card) }];
+}
+
 /** Only http(s) links become buttons: a `javascript:` URL from a source must never reach an `href`. */
 function isWebUrl(url: string): boolean {
   try {
@@ -88,18 +110,25 @@ export function inboxItem(card: Card): InboxItem {
  * (by e-mail, the only identity a signed-in page has). Re-delivering a card is harmless: a page
  * keys cards by approval and keeps the newest revision, so no `findDelivered` is needed.
  *
- * Pushes reach pages served by this process only; with several host processes a page elsewhere
- * sees the change on its next load or reconnect.
+ * With several hosts on one queue, a page may be served by a host other than the one that
+ * delivered: while a host holds open pages it follows the queue's feed of what was delivered on
+ * this channel (every {@link FEED_POLL_MS}) and pushes what it did not push itself.
  */
 @injectable()
 export class WebInboxNotifier implements Notifier {
   readonly id: string;
   private readonly streams = new Map<string, Set<InboxStream>>();
+  /** Deliveries already pushed (by idempotency key), with when they settled, so the feed skips them. */
+  private readonly pushed = new Map<string, number>();
+  private feedTimer: NodeJS.Timeout | undefined;
+  private feedAfter = 0;
+  private reading: Promise<void> | undefined;
 
   constructor(
     @inject(WebInboxSettings) private readonly settings: WebInboxSettings,
     @inject(Clock) private readonly clock: Clock,
     @inject(Logger) private readonly logger: Logger,
+    @inject(DeliveryFeed) private readonly feed: DeliveryFeed,
   ) {
     this.id = settings.instanceId;
   }
@@ -107,19 +136,60 @@ export class WebInboxNotifier implements Notifier {
   async deliver(message: OutboundMessage): Promise<DeliveryReceipt> {
     const { card } = message;
     const email = normaliseEmail(message.recipient.email) ?? message.recipient.email;
-    // The page already lists every pending approval, so a reminder, and each approval of a
-    // digest, only points out a card it shows.
-    const reminded = message.action === 'remind' ? [card] : message.action === 'digest' ? (message.digest ?? []) : [];
-    const events: InboxEvent[] =
-      message.action === 'remind' || message.action === 'digest'
-        ? reminded.map((c) => ({ type: 'reminder', key: c.approvalKey, revision: c.revision, title: c.title }))
-        : message.action === 'close' || card.outcome
-          ? [{ type: 'closed', key: card.approvalKey, revision: card.revision, title: card.title, outcome: card.outcome ?? null }]
-          : [{ type: 'approval', item: inboxItem(card) }];
+    const open = this.push(email, inboxEvents(message.action, card, message.digest));
+    if (this.feed.shared) this.pushed.set(message.idempotencyKey, this.clock.now().getTime());
+    this.logger.debug({ channel: this.id, key: card.approvalKey, action: message.action, openPages: open }, 'web inbox delivery');
+    return message.previous ?? { ref: `${this.id}:${card.approvalKey}:${email}` };
+  }
+
+  /** Sends events to `email`'s open pages; returns how many there are. */
+  private push(email: string, events: readonly InboxEvent[]): number {
     const open = this.streams.get(email);
     for (const stream of open ?? []) for (const event of events) stream.send(event);
-    this.logger.debug({ channel: this.id, key: card.approvalKey, action: message.action, openPages: open?.size ?? 0 }, 'web inbox delivery');
-    return message.previous ?? { ref: `${this.id}:${card.approvalKey}:${email}` };
+    return open?.size ?? 0;
+  }
+
+  /** One read of the feed: pushes what other hosts delivered to the pages open here. */
+  readFeed(): Promise<void> {
+    this.reading ??= this.followFeed()
+      .catch((error: unknown) => this.logger.warn({ channel: this.id, err: (error as Error).message }, 'web inbox could not read the delivery feed; retrying'))
+      .finally(() => (this.reading = undefined));
+    return this.reading;
+  }
+
+  private async followFeed(): Promise<void> {
+    for (;;) {
+      const after = new Date(this.feedAfter - FEED_MARGIN_MS);
+      const entries = await this.feed.deliveredSince(this.id, after, FEED_PAGE);
+      for (const entry of entries) {
+        const settled = Date.parse(entry.settledAt);
+        this.feedAfter = Math.max(this.feedAfter, settled);
+        if (this.pushed.has(entry.idempotencyKey)) continue;
+        this.pushed.set(entry.idempotencyKey, settled);
+        const email = entry.approver.email && (normaliseEmail(entry.approver.email) ?? entry.approver.email);
+        if (email) this.push(email, inboxEvents(entry.action, entry.card, entry.digest));
+      }
+      // What settled before the window can never be read again: forget it.
+      const horizon = this.feedAfter - 2 * FEED_MARGIN_MS;
+      for (const [key, settled] of this.pushed) if (settled < horizon) this.pushed.delete(key);
+      if (entries.length < FEED_PAGE) return;
+      // A full page: go on past it (entries settled in the same millisecond as its last may repeat, never be missed).
+      this.feedAfter = Date.parse(entries.at(-1)!.settledAt) + FEED_MARGIN_MS;
+    }
+  }
+
+  /** Follows the feed while this host holds open pages (shared queue only). */
+  private followWhileOpen(): void {
+    if (!this.feed.shared) return;
+    if (this.streams.size > 0 && !this.feedTimer) {
+      // From now: what was delivered before a page opened, the page read when it loaded.
+      this.feedAfter = Math.max(this.feedAfter, this.clock.now().getTime());
+      this.feedTimer = setInterval(() => void this.readFeed(), FEED_POLL_MS);
+      this.feedTimer.unref();
+    } else if (this.streams.size === 0 && this.feedTimer) {
+      clearInterval(this.feedTimer);
+      this.feedTimer = undefined;
+    }
   }
 
   /** Registers an open page of `email`'s; returns the function that unregisters it. */
@@ -134,9 +204,11 @@ export class WebInboxNotifier implements Notifier {
       }
     }
     open.add(stream);
+    this.followWhileOpen();
     return () => {
       open.delete(stream);
       if (open.size === 0 && this.streams.get(email) === open) this.streams.delete(email);
+      this.followWhileOpen();
     };
   }
 
@@ -149,6 +221,7 @@ export class WebInboxNotifier implements Notifier {
   endStreams(): void {
     for (const open of this.streams.values()) for (const stream of open) stream.end();
     this.streams.clear();
+    this.followWhileOpen();
   }
 
   /**

@@ -5,6 +5,7 @@ import type {
   AuditRecord,
   ChangeBatch,
   CommitResult,
+  DeliveredEntry,
   DeliveryReceipt,
   DueReminderQuery,
   ListOptions,
@@ -33,6 +34,7 @@ interface StoredEntry {
   claims: number;
   nextAttemptAt: string;
   claimedAt?: string | undefined;
+  settledAt?: string | undefined;
   lastError?: string | undefined;
 }
 
@@ -203,11 +205,12 @@ export class MemoryApprovalQueue implements ApprovalQueue {
     return due.map(toEntry);
   }
 
-  async settleOutbox(id: number, outcome: OutboxOutcome, _now: Date): Promise<void> {
+  async settleOutbox(id: number, outcome: OutboxOutcome, now: Date): Promise<void> {
     this.assertOpen();
     const entry = this.outbox.get(id);
     if (!entry) throw new Error(`outbox entry ${id} does not exist`);
     entry.claimedAt = undefined;
+    entry.settledAt = outcome.state === 'retry' ? undefined : now.toISOString();
     switch (outcome.state) {
       case 'delivered': {
         entry.state = 'delivered';
@@ -247,6 +250,16 @@ export class MemoryApprovalQueue implements ApprovalQueue {
   async listOutbox(state: OutboxState, limit?: number): Promise<OutboxEntry[]> {
     this.assertOpen();
     return [...this.outbox.values()].filter((e) => e.state === state).slice(0, upTo(limit)).map(toEntry);
+  }
+
+  async deliveredSince(channel: string, after: Date, limit: number): Promise<DeliveredEntry[]> {
+    this.assertOpen();
+    const from = after.toISOString();
+    return [...this.outbox.values()]
+      .filter((e) => e.state === 'delivered' && e.draft.channel === channel && e.settledAt !== undefined && e.settledAt > from)
+      .sort((a, b) => (a.settledAt! < b.settledAt! ? -1 : a.settledAt! > b.settledAt! ? 1 : a.id - b.id))
+      .slice(0, upTo(limit))
+      .map((e) => ({ ...toEntry(e), settledAt: e.settledAt! }));
   }
 
   async outboxCounts(): Promise<Record<'pending' | 'parked' | 'inflight' | 'dead', number>> {

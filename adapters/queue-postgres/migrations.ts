@@ -125,6 +125,10 @@ export const MIGRATIONS: readonly ((schema: string) => string)[] = [
   (s) => `
   CREATE INDEX outbox_unsettled ON ${s}.outbox (approval_key, approver_id, channel, id) WHERE state IN ('pending', 'parked', 'inflight');
   `,
+  // 4: the feed of what was delivered on a channel, which web inbox pages on every host follow.
+  (s) => `
+  CREATE INDEX outbox_delivered ON ${s}.outbox (channel, settled_at, id) WHERE state = 'delivered';
+  `,
 ];
 
 /** `"name"`: only names matching `^[a-z_][a-z0-9_]*$` reach SQL, so quoting is all the escaping needed. */

@@ -7,6 +7,7 @@ import type {
   AuditRecord,
   ChangeBatch,
   CommitResult,
+  DeliveredEntry,
   DeliveryReceipt,
   DueReminderQuery,
   ListOptions,
@@ -336,6 +337,15 @@ export class PostgresApprovalQueue implements ApprovalQueue {
       [state, sqlLimit(limit)],
     );
     return rows.map(toEntry);
+  }
+
+  async deliveredSince(channel: string, after: Date, limit: number): Promise<DeliveredEntry[]> {
+    const { rows } = await this.query<OutboxRow & { settled_at: Date }>(
+      `SELECT ${OUTBOX_COLUMNS}, settled_at FROM ${this.s}.outbox
+       WHERE state = 'delivered' AND channel = $1 AND settled_at > $2 ORDER BY settled_at, id LIMIT $3`,
+      [channel, after, sqlLimit(limit)],
+    );
+    return rows.map((row) => ({ ...toEntry(row), settledAt: row.settled_at.toISOString() }));
   }
 
   async outboxCounts(): Promise<Record<'pending' | 'parked' | 'inflight' | 'dead', number>> {

@@ -154,6 +154,10 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX outbox_unsettled ON outbox (approval_key, approver_id, channel, id) WHERE state IN ('pending', 'parked', 'inflight');
   `,
+  // 5: the feed of what was delivered on a channel, which web inbox pages on every host follow.
+  `
+  CREATE INDEX outbox_delivered ON outbox (channel, settled_at, id) WHERE state = 'delivered';
+  `,
 ];
 
 /**

@@ -4,10 +4,13 @@ import { ApprovalQueue } from '../../core/contracts/approval-queue.js';
 import type { PluginModuleFactory } from '../../core/host/plugin-api.js';
 import { SqliteApprovalQueue } from './sqlite-approval-queue.js';
 
-const sqliteQueueModule: PluginModuleFactory<{ path?: string }> = (context) =>
+const sqliteQueueModule: PluginModuleFactory<{ path?: string; cacheSizeMB?: number; mmapSizeMB?: number }> = (context) =>
   new ContainerModule(({ bind }) => {
     bind(SqliteApprovalQueue)
-      .toDynamicValue(() => new SqliteApprovalQueue(resolve(context.baseDir, context.config.path ?? 'approvals.db')))
+      .toDynamicValue(() => new SqliteApprovalQueue(resolve(context.baseDir, context.config.path ?? 'approvals.db'), {
+          cacheSizeMB: context.config.cacheSizeMB,
+          mmapSizeMB: context.config.mmapSizeMB,
+        }),)
       .inSingletonScope();
     bind(ApprovalQueue).toService(SqliteApprovalQueue);
   });

@@ -8,6 +8,7 @@ import type {
   AuditRecord,
   ChangeBatch,
   CommitResult,
+  DeliveredEntry,
   DeliveryReceipt,
   DueReminderQuery,
   ListOptions,
@@ -46,13 +47,26 @@ const OUTBOX_COLUMNS =
 
 const FIRST_IN_LINE = firstInLineSql('outbox');
 
+/** Memory the adapter may use to answer reads faster. */
+export interface SqliteTuning {
+  /** SQLite's page cache per connection (heap memory). */
+  readonly cacheSizeMB?: number;
+  /** How much of the file reads map into memory instead of copying page by page (0: off). */
+  readonly mmapSizeMB?: number;
+}
+const DEFAULT_CACHE_MB = 2;
+const DEFAULT_MMAP_MB = 0;
+
 /** The embedded queue: one SQLite file in WAL mode, every multi-row change in one transaction. */
 export class SqliteApprovalQueue implements ApprovalQueue {
   private db: Database.Database | undefined;
   private closed = false;
   private readonly statements = new Map<string, Database.Statement>();
 
-  constructor(readonly path: string) {}
+  constructor(
+    readonly path: string,
+    private readonly tuning: SqliteTuning = {},
+  ) {}
 
   async init(): Promise<void> {
     if (this.closed) throw new Error(`queue ${this.path} is closed`);
@@ -66,6 +80,8 @@ export class SqliteApprovalQueue implements ApprovalQueue {
       db.pragma('synchronous = FULL');
       db.pragma('foreign_keys = ON');
       db.pragma('busy_timeout = 5000');
+      db.pragma(`cache_size = ${-1024 * (this.tuning.cacheSizeMB ?? DEFAULT_CACHE_MB)}`);
+      db.pragma(`mmap_size = ${1024 * 1024 * (this.tuning.mmapSizeMB ?? DEFAULT_MMAP_MB)}`);
       migrate(db);
     } catch (error) {
       db.close();
@@ -261,6 +277,14 @@ export class SqliteApprovalQueue implements ApprovalQueue {
     return this.sql<OutboxRow>(`SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE state = ? ORDER BY id LIMIT ?`)
       .all(state, sqlLimit(limit))
       .map(toEntry);
+  }
+
+  async deliveredSince(channel: string, after: Date, limit: number): Promise<DeliveredEntry[]> {
+    return this.sql<OutboxRow & { settled_at: string }>(
+      `SELECT ${OUTBOX_COLUMNS}, settled_at FROM outbox WHERE state = 'delivered' AND channel = ? AND settled_at > ? ORDER BY settled_at, id LIMIT ?`,
+    )
+      .all(channel, after.toISOString(), sqlLimit(limit))
+      .map((row) => ({ ...toEntry(row), settledAt: row.settled_at }));
   }
 
   async outboxCounts(): Promise<Record<'pending' | 'parked' | 'inflight' | 'dead', number>> {

@@ -5,6 +5,7 @@ import type {
   AuditRecord,
   ChangeBatch,
   CommitResult,
+  DeliveredEntry,
   DeliveryReceipt,
   DueReminderQuery,
   ListOptions,
@@ -102,6 +103,13 @@ export interface ApprovalQueue {
 
   /** Entries by state (e.g. `dead` for the dead-letter list), oldest first. */
   listOutbox(state: OutboxState, limit?: number): Promise<OutboxEntry[]>;
+
+  /**
+   * Entries delivered on `channel` that settled after `after` (each by its settling host's clock),
+   * oldest first, at most `limit`: the feed a channel with open pages on every host follows (the
+   * web inbox), so a page sees what another host delivered.
+   */
+  deliveredSince(channel: string, after: Date, limit: number): Promise<DeliveredEntry[]>;
 
   /** How many entries wait in each unsettled state (pending, parked, inflight) and how many are dead. */
   outboxCounts(): Promise<Record<'pending' | 'parked' | 'inflight' | 'dead', number>>;

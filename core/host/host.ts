@@ -1,6 +1,7 @@
 import { Container, type ServiceIdentifier } from '../di.js';
 import { ApprovalQueue } from '../contracts/approval-queue.js';
 import { ApprovalLookup } from '../contracts/approval-lookup.js';
+import { DeliveryFeed } from '../contracts/delivery-feed.js';
 import { ApprovalSource, SourceState, type SourceCapabilities } from '../contracts/approval-source.js';
 import { Clock, systemClock } from '../contracts/clock.js';
 import { IdentityDirectory } from '../contracts/identity-directory.js';
@@ -109,6 +110,11 @@ export class Host {
     await this.queue.init();
     this.lookupService = this.lookup();
     this.root.bind(ApprovalLookup).toConstantValue(this.lookupService);
+    const queue = this.queue;
+    this.root.bind(DeliveryFeed).toConstantValue({
+      shared: queue.acquireLease !== undefined,
+      deliveredSince: (channel, after, limit) => queue.deliveredSince(channel, after, limit),
+    });
 
     for (const spec of d.notifiers) {
       const child = await this.child(spec.entry, spec, Notifier);

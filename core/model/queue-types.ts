@@ -100,6 +100,11 @@ export interface OutboxEntry {
   readonly createdAt: string;
 }
 
+/** A delivered outbox entry and when it settled (ISO-8601 UTC, the settling host's clock). */
+export interface DeliveredEntry extends OutboxEntry {
+  readonly settledAt: string;
+}
+
 /** What a channel returned for a delivered message, so it can be updated later. */
 export interface DeliveryReceipt {
   readonly ref: string;

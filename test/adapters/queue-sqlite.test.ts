@@ -221,4 +221,20 @@ describe('sqlite queue plugin module', () => {
 
     expect(container.get(SqliteApprovalQueue).path).to.equal('/srv/approvals/approvals.db');
   });
+
+  it('applies the configured page cache and memory map to its connection', async () => {
+    const { dir, remove } = scratch();
+    const container = new Container();
+    await container.loadAsync(sqliteQueueModule({ instanceId: 'sqlite', config: { path: 'q.db', cacheSizeMB: 8, mmapSizeMB: 64 }, baseDir: dir }));
+    const queue = container.get(SqliteApprovalQueue);
+    await queue.init();
+    try {
+      const db = (queue as unknown as { db: Database.Database }).db;
+      expect(db.pragma('cache_size', { simple: true })).to.equal(-8 * 1024);
+      expect(db.pragma('mmap_size', { simple: true })).to.equal(64 * 1024 * 1024);
+    } finally {
+      await queue.close();
+      remove();
+    }
+  });
 });

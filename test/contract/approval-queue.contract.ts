@@ -494,6 +494,26 @@ export function describeApprovalQueueContract(name: string, make: () => Promise<
         expect(close).to.include({ action: 'close' });
       });
 
+      it('feeds what was delivered on one channel after a time, in the order it settled', async () => {
+        await commit([approval('R1'), approval('R2'), approval('R3')], {}, commitContext({ channels: ['console', 'web'] }));
+        const web = (await queue.claimOutbox(10, NOW, MINUTE_MS)).filter((e) => e.channel === 'web');
+        const [r1, r2, r3] = web;
+        await queue.settleOutbox(r2!.id, { state: 'delivered', receipt: { ref: 'w2' } }, later(1_000));
+        await queue.settleOutbox(r1!.id, { state: 'retry', error: 'HTTP 503', nextAttemptAt: later(MINUTE_MS) }, later(1_000));
+        await queue.settleOutbox(r3!.id, { state: 'dead', error: 'gone' }, later(1_000));
+
+        const first = await queue.deliveredSince('web', NOW, 10);
+        expect(first.map((e) => [e.approvalKey, e.settledAt])).to.deep.equal([[approval('R2').key, later(1_000).toISOString()]]);
+        expect(await queue.deliveredSince('console', NOW, 10), 'nothing delivered on console yet').to.deep.equal([]);
+
+        const again = (await queue.claimOutbox(10, later(MINUTE_MS), MINUTE_MS)).find((e) => e.channel === 'web');
+        expect(again).to.include({ id: r1!.id });
+        await queue.settleOutbox(again!.id, { state: 'delivered', receipt: { ref: 'w1' } }, later(2 * MINUTE_MS));
+        expect((await queue.deliveredSince('web', later(1_000), 10)).map((e) => e.approvalKey), 'only what settled after').to.deep.equal([approval('R1').key]);
+        expect((await queue.deliveredSince('web', NOW, 1)).map((e) => e.approvalKey), 'oldest first, up to the limit').to.deep.equal([approval('R2').key]);
+        expect((await queue.deliveredSince('web', NOW, 10)).map((e) => e.approvalKey)).to.deep.equal([approval('R2').key, approval('R1').key]);
+      });
+
       it('keeps other people and channels independent of a message held back', async () => {
         await commit([approval('R1'), approval('R2')], {}, commitContext({ channels: ['console', 'slack'] }));
         const claimed = await queue.claimOutbox(10, NOW, MINUTE_MS);
