@@ -11,6 +11,7 @@ import { createLogger } from '../../core/host/logging.js';
 import { normaliseEmail, signToken, verifyToken } from '../../adapters/chat-web/signed-links.js';
 import { WebInboxNotifier, type InboxItem } from '../../adapters/chat-web/web-inbox-notifier.js';
 import { startConcurSandbox, type ConcurSandbox, type SandboxUserInfo } from '../../plugins/concur/sandbox/index.js';
+import { sandboxSource } from '../support/sandbox-deployment.js';
 
 const KEY = 'test-web-inbox-signing-key-0123456789';
 const NOW = new Date('2026-03-02T09:00:00.000Z');
@@ -152,29 +153,15 @@ async function inboxHost(): Promise<InboxHost> {
     clock: NOW,
     freezeClock: true,
   });
-  const env = {
-    AH_TEST_CLIENT_SECRET: sandbox.credentials.clientSecret,
-    AH_TEST_REFRESH_TOKEN: sandbox.credentials.refreshToken,
-    AH_TEST_WEB_KEY: KEY,
-  };
+  const concur = sandboxSource(sandbox, {
+    // Cycles run when the test says (runOnce); the loop's own timer would race them.
+    pollIntervalSeconds: 3600,
+    config: { timeoutSeconds: 2 },
+  });
+  const env = { ...concur.env, AH_TEST_WEB_KEY: KEY };
   const raw = {
     queue: { adapter: 'memory' },
-    sources: [
-      {
-        id: 'acme',
-        plugin: 'concur',
-        // Cycles run when the test says (runOnce); the loop's own timer would race them.
-        pollIntervalSeconds: 3600,
-        config: {
-          baseUrl: sandbox.baseUrl,
-          clientId: sandbox.credentials.clientId,
-          clientSecret: { env: 'AH_TEST_CLIENT_SECRET' },
-          refreshToken: { env: 'AH_TEST_REFRESH_TOKEN' },
-          companyId: sandbox.companyId,
-          timeoutSeconds: 2,
-        },
-      },
-    ],
+    sources: [concur.source],
     notifiers: [{ id: 'web', plugin: 'web', config: { signingKey: { env: 'AH_TEST_WEB_KEY' }, publicUrl: 'https://inbox.example.test' } }],
     http: { host: '127.0.0.1', port: 0 },
   };

@@ -2,14 +2,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { DeliveryReceipt, Notifier } from '../../core/index.js';
-import { hostOnSandbox, type SandboxLike } from './bench-host.js';
+import type { SandboxLike } from '../support/sandbox-deployment.js';
+import { hostOnSandbox } from './bench-host.js';
 import { peakRssMb, progress, round } from './bench-util.js';
 
 const CLI = fileURLToPath(new URL('../../core/host/cli.js', import.meta.url));
 
 interface SandboxProcess extends SandboxLike {
   readonly child: ChildProcess;
-  readonly credentials: SandboxLike['credentials'] & { readonly requestToken: string };
 }
 
 /** The sandbox in a process of its own, so this process's RSS is the host's alone. */

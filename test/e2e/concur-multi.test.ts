@@ -8,6 +8,7 @@ import { loadDeployment } from '../../core/host/deployment.js';
 import { RecordingNotifier } from '../../core/testing/index.js';
 import { callsTo, startConcurSandbox, type ConcurSandbox } from '../../plugins/concur/sandbox/index.js';
 import { concurHarness, type ConcurHarness } from '../support/concur-harness.js';
+import { sandboxSource } from '../support/sandbox-deployment.js';
 
 describe('Concur identity at scale and several companies side by side', function () {
   this.timeout(60_000);
@@ -40,21 +41,14 @@ describe('Concur identity at scale and several companies side by side', function
     it('keeps each company in its own source instance, keys and cursor', async () => {
       for (const seed of [11, 12]) sandboxes.push(await startConcurSandbox({ seed, reports: 0, otherReports: 0, approvers: 2, employees: 6, clock: '2026-03-02T09:00:00.000Z', freezeClock: true }));
       const [acme, globex] = sandboxes as [ConcurSandbox, ConcurSandbox];
-      const env: NodeJS.ProcessEnv = {};
-      const source = (id: string, sb: ConcurSandbox) => {
-        env[`${id.toUpperCase()}_SECRET`] = sb.credentials.clientSecret;
-        env[`${id.toUpperCase()}_TOKEN`] = sb.credentials.refreshToken;
-        return {
-          id,
-          plugin: 'concur',
-          config: { baseUrl: sb.baseUrl, clientId: sb.credentials.clientId, clientSecret: { env: `${id.toUpperCase()}_SECRET` }, refreshToken: { env: `${id.toUpperCase()}_TOKEN` }, companyId: sb.companyId },
-        };
-      };
+      // Distinct env names: under shared ones, globex's secrets would overwrite acme's.
+      const acmeSource = sandboxSource(acme, { id: 'acme', envPrefix: 'ACME' });
+      const globexSource = sandboxSource(globex, { id: 'globex', envPrefix: 'GLOBEX' });
       const deployment = loadDeployment(undefined, {
-        env,
+        env: { ...acmeSource.env, ...globexSource.env },
         raw: {
           queue: { adapter: 'sqlite', config: { path: join(mkdtempSync(join(tmpdir(), 'ah-multi-')), 'q.db') } },
-          sources: [source('acme', acme), source('globex', globex)],
+          sources: [acmeSource.source, globexSource.source],
           notifiers: [],
         },
       });

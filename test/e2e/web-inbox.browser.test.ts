@@ -11,6 +11,7 @@ import { loadDeployment } from '../../core/host/deployment.js';
 import { Host } from '../../core/host/host.js';
 import { createLogger } from '../../core/host/logging.js';
 import { startConcurSandbox, type ConcurSandbox, type SandboxUserInfo, type V3Report } from '../../plugins/concur/sandbox/index.js';
+import { sandboxSource } from '../support/sandbox-deployment.js';
 
 /** Debian's Chromium; never downloaded by the tests. */
 const CHROMIUM = '/usr/bin/chromium';
@@ -82,29 +83,15 @@ describe('web inbox in Chromium (real host, Concur sandbox, SQLite queue)', func
       clock: '2026-03-02T09:00:00.000Z',
       freezeClock: true,
     });
-    const env = {
-      AH_TEST_CLIENT_SECRET: sandbox.credentials.clientSecret,
-      AH_TEST_REFRESH_TOKEN: sandbox.credentials.refreshToken,
-      AH_TEST_WEB_KEY: KEY,
-    };
+    const concur = sandboxSource(sandbox, {
+      // Cycles run when the test says (runOnce); the loop's own timer would race them.
+      pollIntervalSeconds: 3600,
+      config: { timeoutSeconds: 2 },
+    });
+    const env = { ...concur.env, AH_TEST_WEB_KEY: KEY };
     const raw = {
       queue: { adapter: 'sqlite', config: { path: join(mkdtempSync(join(tmpdir(), 'ah-web-e2e-')), 'queue.db') } },
-      sources: [
-        {
-          id: 'acme',
-          plugin: 'concur',
-          // Cycles run when the test says (runOnce); the loop's own timer would race them.
-          pollIntervalSeconds: 3600,
-          config: {
-            baseUrl: sandbox.baseUrl,
-            clientId: sandbox.credentials.clientId,
-            clientSecret: { env: 'AH_TEST_CLIENT_SECRET' },
-            refreshToken: { env: 'AH_TEST_REFRESH_TOKEN' },
-            companyId: sandbox.companyId,
-            timeoutSeconds: 2,
-          },
-        },
-      ],
+      sources: [concur.source],
       notifiers: [{ id: 'web', plugin: 'web', config: { signingKey: { env: 'AH_TEST_WEB_KEY' } } }],
       http: { host: '127.0.0.1', port: 0 },
     };

@@ -12,6 +12,7 @@ import type { QueuedApproval } from '../../core/model/queue-types.js';
 import { PostgresApprovalQueue } from '../../adapters/queue-postgres/postgres-approval-queue.js';
 import { SqliteApprovalQueue } from '../../adapters/queue-sqlite/sqlite-approval-queue.js';
 import { SandboxError, startConcurSandbox, type ConcurSandbox, type FaultInput, type SandboxUserInfo } from '../../plugins/concur/sandbox/index.js';
+import { sandboxSource } from '../support/sandbox-deployment.js';
 
 /*
  * The chaos soak: a real `approvals-hub run` child process against a Concur sandbox in this
@@ -165,45 +166,31 @@ export interface DeploymentOptions {
 /** Writes the deployment file every host of the run reads; returns its path and the env its secrets need. */
 export function writeDeployment(options: DeploymentOptions): { configPath: string; env: Record<string, string> } {
   const plugin = installNotifierPlugin(options.dir);
-  const { sandbox } = options;
+  const { source, env } = sandboxSource(options.sandbox, {
+    id: SOURCE_ID,
+    envPrefix: 'SOAK_CONCUR',
+    pollIntervalSeconds: options.pollIntervalSeconds ?? 1,
+    sweepIntervalSeconds: options.sweepIntervalSeconds ?? 5,
+    // The documented fallback when the refresh token is lost (killed between Concur's rotation and our write).
+    requestToken: options.requestTokenFallback !== false,
+    config: {
+      timeoutSeconds: 2,
+      maxAttempts: 3,
+      overlapSeconds: options.overlapSeconds ?? 10,
+      // Below the chaos profile's 5 s identity delay, so those calls really time out.
+      identity: { timeoutSeconds: 2 },
+    },
+  });
   const deployment = {
     plugins: [plugin],
     queue: queueConfig(options.queue),
-    sources: [
-      {
-        id: SOURCE_ID,
-        plugin: 'concur',
-        pollIntervalSeconds: options.pollIntervalSeconds ?? 1,
-        sweepIntervalSeconds: options.sweepIntervalSeconds ?? 5,
-        config: {
-          baseUrl: sandbox.baseUrl,
-          clientId: sandbox.credentials.clientId,
-          clientSecret: { env: 'SOAK_CONCUR_CLIENT_SECRET' },
-          refreshToken: { env: 'SOAK_CONCUR_REFRESH_TOKEN' },
-          // The documented fallback when the refresh token is lost (killed between Concur's rotation and our write).
-          ...(options.requestTokenFallback === false ? {} : { requestToken: { env: 'SOAK_CONCUR_REQUEST_TOKEN' } }),
-          companyId: sandbox.companyId,
-          timeoutSeconds: 2,
-          maxAttempts: 3,
-          overlapSeconds: options.overlapSeconds ?? 10,
-          // Below the chaos profile's 5 s identity delay, so those calls really time out.
-          identity: { timeoutSeconds: 2 },
-        },
-      },
-    ],
+    sources: [source],
     notifiers: [{ id: 'sink', plugin: 'file-notifier', config: { path: options.sinkPath } }],
     delivery: { maxAttempts: 10, leaseSeconds: options.leaseSeconds ?? 5 },
   };
   const configPath = join(options.dir, 'approvals.config.json');
   writeFileSync(configPath, JSON.stringify(deployment, null, 2));
-  return {
-    configPath,
-    env: {
-      SOAK_CONCUR_CLIENT_SECRET: sandbox.credentials.clientSecret,
-      SOAK_CONCUR_REFRESH_TOKEN: sandbox.credentials.refreshToken,
-      SOAK_CONCUR_REQUEST_TOKEN: sandbox.credentials.requestToken,
-    },
-  };
+  return { configPath, env };
 }
 
 // ---- host processes ----------------------------------------------------------------------------

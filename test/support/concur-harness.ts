@@ -6,6 +6,7 @@ import { loadDeployment } from '../../core/host/deployment.js';
 import { createLogger } from '../../core/host/logging.js';
 import { RecordingNotifier } from '../../core/testing/index.js';
 import { startConcurSandbox, type ConcurSandbox, type ConcurSandboxOptions } from '../../plugins/concur/sandbox/index.js';
+import { sandboxSource } from './sandbox-deployment.js';
 
 export const SOURCE = 'acme';
 const DAY_S = 86_400;
@@ -60,34 +61,18 @@ export async function concurHarness(options: HarnessOptions = {}): Promise<Concu
   const notifier = new RecordingNotifier('chat');
   const logs: string[] = [];
   const clock = { now: () => new Date(sandbox.admin.now()) };
-  const env = {
-    AH_TEST_CLIENT_SECRET: sandbox.credentials.clientSecret,
-    AH_TEST_REFRESH_TOKEN: sandbox.credentials.refreshToken,
-    AH_TEST_REQUEST_TOKEN: sandbox.credentials.requestToken,
-    ...options.env,
-  };
+  const concur = sandboxSource(sandbox, {
+    id: SOURCE,
+    pollIntervalSeconds: 60,
+    sweepIntervalSeconds: options.sweepIntervalSeconds ?? 900,
+    baseUrl: options.baseUrl?.(sandbox),
+    requestToken: options.requestToken,
+    config: { timeoutSeconds: 1, maxAttempts: 3, identity: { timeoutSeconds: 1 }, ...options.config },
+  });
+  const env = { ...concur.env, ...options.env };
   const raw = {
     queue: { adapter: 'sqlite', config: { path: dbPath } },
-    sources: [
-      {
-        id: SOURCE,
-        plugin: 'concur',
-        pollIntervalSeconds: 60,
-        sweepIntervalSeconds: options.sweepIntervalSeconds ?? 900,
-        config: {
-          baseUrl: options.baseUrl ? options.baseUrl(sandbox) : sandbox.baseUrl,
-          clientId: sandbox.credentials.clientId,
-          clientSecret: { env: 'AH_TEST_CLIENT_SECRET' },
-          refreshToken: { env: 'AH_TEST_REFRESH_TOKEN' },
-          ...(options.requestToken ? { requestToken: { env: 'AH_TEST_REQUEST_TOKEN' } } : {}),
-          companyId: sandbox.companyId,
-          timeoutSeconds: 1,
-          maxAttempts: 3,
-          identity: { timeoutSeconds: 1 },
-          ...options.config,
-        },
-      },
-    ],
+    sources: [concur.source],
     notifiers: options.notifiers ?? [],
     ...(options.http ? { http: { host: '127.0.0.1', port: 0 } } : {}),
   };
