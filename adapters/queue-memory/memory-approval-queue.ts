@@ -252,6 +252,33 @@ export class MemoryApprovalQueue implements ApprovalQueue {
     return [...this.outbox.values()].filter((e) => e.state === state).slice(0, upTo(limit)).map(toEntry);
   }
 
+  async purgeOutbox(settledBefore: Date, limit: number): Promise<{ entries: number; receipts: number }> {
+    this.assertOpen();
+    const before = settledBefore.toISOString();
+    const purged = [...this.outbox.values()]
+      .filter((e) => (e.state === 'delivered' || e.state === 'superseded' || e.state === 'dead') && e.settledAt !== undefined && e.settledAt < before)
+      .sort((a, b) => (a.settledAt! < b.settledAt! ? -1 : a.settledAt! > b.settledAt! ? 1 : a.id - b.id))
+      .slice(0, upTo(limit));
+    for (const e of purged) {
+      this.outbox.delete(e.id);
+      this.idempotencyKeys.delete(e.draft.idempotencyKey);
+    }
+    let receipts = 0;
+    for (const e of purged) {
+      const { approvalKey, approver, channel } = e.draft;
+      const key = receiptKey(approvalKey, approver.sourceUserId, channel);
+      const receipt = this.receipts.get(key);
+      if (!receipt || this.rows.has(approvalKey) || this.outbox.has(receipt.outboxId)) continue;
+      const owed = [...this.outbox.values()].some(
+        (o) => (o.state === 'pending' || o.state === 'parked' || o.state === 'inflight') && o.draft.approvalKey === approvalKey && o.draft.approver.sourceUserId === approver.sourceUserId && o.draft.channel === channel,
+      );
+      if (owed) continue;
+      this.receipts.delete(key);
+      receipts++;
+    }
+    return { entries: purged.length, receipts };
+  }
+
   async deliveredSince(channel: string, after: Date, limit: number): Promise<DeliveredEntry[]> {
     this.assertOpen();
     const from = after.toISOString();

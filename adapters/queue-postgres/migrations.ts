@@ -129,6 +129,10 @@ export const MIGRATIONS: readonly ((schema: string) => string)[] = [
   (s) => `
   CREATE INDEX outbox_delivered ON ${s}.outbox (channel, settled_at, id) WHERE state = 'delivered';
   `,
+  // 5: settled entries are deleted after delivery.keepDays, oldest first.
+  (s) => `
+  CREATE INDEX outbox_settled ON ${s}.outbox (settled_at) WHERE state IN ('delivered', 'superseded', 'dead');
+  `,
 ];
 
 /** `"name"`: only names matching `^[a-z_][a-z0-9_]*$` reach SQL, so quoting is all the escaping needed. */

@@ -20,7 +20,7 @@ import type {
 } from '../../core/model/queue-types.js';
 import { CARD_ACTIONS } from '../../core/model/queue-types.js';
 import { planBatch, type BatchPlan, type CommitContext, type OutboxDraft, type ReminderDraft } from '../../core/pipeline/planner.js';
-import { bySource, firstInLineSql, isoTime, normEmail } from '../../core/pipeline/queue-support.js';
+import { bySource, distinctLines, firstInLineSql, isoTime, normEmail, receiptPurgeSql } from '../../core/pipeline/queue-support.js';
 import { migrate, quoteSchema } from './migrations.js';
 
 export const DEFAULT_SCHEMA = 'approvals_hub';
@@ -337,6 +337,22 @@ export class PostgresApprovalQueue implements ApprovalQueue {
       [state, sqlLimit(limit)],
     );
     return rows.map(toEntry);
+  }
+
+  async purgeOutbox(settledBefore: Date, limit: number): Promise<{ entries: number; receipts: number }> {
+    if (limit <= 0) return { entries: 0, receipts: 0 };
+    return this.transaction(async (tx) => {
+      const { rows: lines } = await tx.query<{ approval_key: string; approver_id: string; channel: string }>(
+        `DELETE FROM ${this.s}.outbox WHERE id IN (
+           SELECT id FROM ${this.s}.outbox WHERE state IN ('delivered', 'superseded', 'dead') AND settled_at < $1 ORDER BY settled_at LIMIT $2)
+         RETURNING approval_key, approver_id, channel`,
+        [settledBefore, limit],
+      );
+      const purge = receiptPurgeSql(`${this.s}.receipts`, `${this.s}.approvals`, `${this.s}.outbox`, (n) => `$${n}`);
+      let receipts = 0;
+      for (const line of distinctLines(lines)) receipts += (await tx.query(purge, [line.approval_key, line.approver_id, line.channel])).rowCount ?? 0;
+      return { entries: lines.length, receipts };
+    });
   }
 
   async deliveredSince(channel: string, after: Date, limit: number): Promise<DeliveredEntry[]> {

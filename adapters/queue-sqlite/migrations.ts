@@ -158,6 +158,10 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX outbox_delivered ON outbox (channel, settled_at, id) WHERE state = 'delivered';
   `,
+  // 6: settled entries are deleted after delivery.keepDays, oldest first.
+  `
+  CREATE INDEX outbox_settled ON outbox (settled_at) WHERE state IN ('delivered', 'superseded', 'dead');
+  `,
 ];
 
 /**

@@ -21,7 +21,7 @@ import type {
 } from '../../core/model/queue-types.js';
 import { CARD_ACTIONS } from '../../core/model/queue-types.js';
 import { planBatch, type BatchPlan, type CommitContext, type OutboxDraft, type ReminderDraft } from '../../core/pipeline/planner.js';
-import { bySource, firstInLineSql, isoTime, normEmail } from '../../core/pipeline/queue-support.js';
+import { bySource, distinctLines, firstInLineSql, isoTime, normEmail, receiptPurgeSql } from '../../core/pipeline/queue-support.js';
 import { migrate } from './migrations.js';
 
 interface OutboxRow {
@@ -46,6 +46,7 @@ const OUTBOX_COLUMNS =
   'id, approval_key, source, revision, channel, approver, action, outcome, card, idempotency_key, state, attempts, last_error, created_at, digest';
 
 const FIRST_IN_LINE = firstInLineSql('outbox');
+const RECEIPT_PURGE = receiptPurgeSql('receipts', 'approvals', 'outbox', () => '?');
 
 /** Memory the adapter may use to answer reads faster. */
 export interface SqliteTuning {
@@ -277,6 +278,21 @@ export class SqliteApprovalQueue implements ApprovalQueue {
     return this.sql<OutboxRow>(`SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE state = ? ORDER BY id LIMIT ?`)
       .all(state, sqlLimit(limit))
       .map(toEntry);
+  }
+
+  async purgeOutbox(settledBefore: Date, limit: number): Promise<{ entries: number; receipts: number }> {
+    if (limit <= 0) return { entries: 0, receipts: 0 };
+    return this.write(() => {
+      const lines = this.sql<{ approval_key: string; approver_id: string; channel: string }>(`
+        DELETE FROM outbox WHERE id IN (
+          SELECT id FROM outbox WHERE state IN ('delivered', 'superseded', 'dead') AND settled_at < ? ORDER BY settled_at LIMIT ?)
+        RETURNING approval_key, approver_id, channel`).all(settledBefore.toISOString(), limit);
+      let receipts = 0;
+      for (const line of distinctLines(lines)) {
+        receipts += this.sql(RECEIPT_PURGE).run(line.approval_key, line.approver_id, line.channel).changes;
+      }
+      return { entries: lines.length, receipts };
+    });
   }
 
   async deliveredSince(channel: string, after: Date, limit: number): Promise<DeliveredEntry[]> {

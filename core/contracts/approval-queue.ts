@@ -111,6 +111,14 @@ export interface ApprovalQueue {
    */
   deliveredSince(channel: string, after: Date, limit: number): Promise<DeliveredEntry[]>;
 
+  /**
+   * Deletes up to `limit` settled entries (delivered, superseded, dead) that settled before
+   * `settledBefore`, oldest first, and the receipts they leave unneeded: a receipt goes once its
+   * approval has left the queue, the entry that wrote it is gone and nothing is still owed or in
+   * flight to the same person on that channel (the card is final). Returns what was deleted.
+   */
+  purgeOutbox(settledBefore: Date, limit: number): Promise<{ entries: number; receipts: number }>;
+
   /** How many entries wait in each unsettled state (pending, parked, inflight) and how many are dead. */
   outboxCounts(): Promise<Record<'pending' | 'parked' | 'inflight' | 'dead', number>>;
 

@@ -29,7 +29,7 @@ export interface Deployment {
   readonly queue: { readonly adapter: string; readonly config: Record<string, unknown>; readonly plugin: CatalogEntry };
   readonly sources: readonly (SourceSpec & { readonly entry: CatalogEntry })[];
   readonly notifiers: readonly (InstanceSpec & { readonly entry: CatalogEntry })[];
-  readonly delivery: { readonly maxAttempts: number; readonly leaseSeconds: number };
+  readonly delivery: { readonly maxAttempts: number; readonly leaseSeconds: number; readonly keepDays: number };
   readonly http: { readonly port: number; readonly host: string } | undefined;
   /** Absent when the file has no `reminders` block: then nobody is reminded. */
   readonly reminders: ReminderSettings | undefined;
@@ -88,6 +88,9 @@ const deploymentSchema = {
       properties: {
         maxAttempts: { type: 'integer', minimum: 1, default: 10 },
         leaseSeconds: { type: 'number', minimum: 1, default: 60 },
+        // Settled outbox entries (and receipts of final cards) older than this are deleted. At
+        // least 2: a digest's idempotency key names the approver's local date.
+        keepDays: { type: 'integer', minimum: 2, maximum: 3650, default: 30 },
       },
       default: {},
     },
@@ -255,7 +258,7 @@ export function loadDeployment(
     queue: { adapter: string; config: Record<string, unknown> };
     sources: SourceSpec[];
     notifiers: InstanceSpec[];
-    delivery: { maxAttempts: number; leaseSeconds: number };
+    delivery: { maxAttempts: number; leaseSeconds: number; keepDays: number };
     http?: { port: number; host: string };
     reminders?: ReminderSettings;
   };

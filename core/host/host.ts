@@ -25,6 +25,10 @@ import { PluginContext } from './plugin-api.js';
 const DAY_MS = 86_400_000;
 /** Reminders are due by the hour and quiet hours end on the minute, so a pass a minute is on time. */
 const REMINDER_INTERVAL_MS = 60_000;
+/** How often a running host deletes settled outbox entries past `delivery.keepDays`. */
+const OUTBOX_PURGE_INTERVAL_MS = 15 * 60_000;
+/** Entries deleted per transaction, so a large backlog never holds the queue's write lock long. */
+const OUTBOX_PURGE_BATCH = 5_000;
 
 export interface HostOptions {
   readonly clock?: Clock;
@@ -56,7 +60,12 @@ export class Host {
   reminders: ReminderScheduler | undefined;
   private deliveryTimer: NodeJS.Timeout | undefined;
   private reminderTimer: NodeJS.Timeout | undefined;
-  private draining: Promise<unknown> | undefined;
+  private draining: Promise<DrainReport> | undefined;
+  private purging: Promise<{ entries: number; receipts: number }> | undefined;
+  private purgeTimer: NodeJS.Timeout | undefined;
+  private stopping = false;
+  /** Aborted by stop(): a delivery pass ends after the batch in hand. */
+  private readonly stopped = new AbortController();
   private readonly root = new Container({ defaultScope: 'Singleton' });
   private readonly children: Container[] = [];
   private started = false;
@@ -230,11 +239,40 @@ export class Host {
     }
   }
 
-  /** Delivers what is due; concurrent calls share one pass. */
+  /** Deletes settled outbox entries older than `delivery.keepDays`, a batch at a time; concurrent calls share one pass. */
+  purgeOutbox(): Promise<{ entries: number; receipts: number }> {
+    this.purging ??= (async () => {
+      const before = new Date(this.clock.now().getTime() - this.deployment.delivery.keepDays * DAY_MS);
+      const total = { entries: 0, receipts: 0 };
+      for (;;) {
+        const batch = await this.queue.purgeOutbox(before, OUTBOX_PURGE_BATCH);
+        total.entries += batch.entries;
+        total.receipts += batch.receipts;
+        if (batch.entries < OUTBOX_PURGE_BATCH || this.stopping) break;
+      }
+      if (total.entries > 0) this.logger.info({ ...total, settledBefore: before.toISOString() }, 'purged settled outbox entries');
+      return total;
+    })()
+      .catch((error: unknown) => {
+        this.logger.error({ err: error instanceof Error ? error.message : String(error) }, 'outbox purge failed');
+        return { entries: 0, receipts: 0 };
+      })
+      .finally(() => {
+        this.purging = undefined;
+      });
+    return this.purging;
+  }
+
+  /** Delivers what is due; concurrent calls share one pass. A failed pass is logged. */
   drain(): Promise<unknown> {
-    this.draining ??= this.worker.drain().catch((error: unknown) => {
+    return this.deliveryPass().catch((error: unknown) => {
       this.logger.error({ err: error instanceof Error ? error.message : String(error) }, 'outbox pass failed');
-    }).finally(() => {
+    });
+  }
+
+  /** One delivery pass, shared by concurrent callers; `stop()` waits for it before the queue closes. */
+  private deliveryPass(): Promise<DrainReport> {
+    this.draining ??= this.worker.drain(this.stopped.signal).finally(() => {
       this.draining = undefined;
     });
     return this.draining;
@@ -276,9 +314,13 @@ export class Host {
         if (!this.started) this.afterCycle(runner.source.id, undefined, error, performance.now() - started);
       }
     }
+    // A stop that cut the cycles short closes the queue next: nothing more is started.
+    if (this.stopping) return { cycles, failures, delivery: { delivered: 0, superseded: 0, retried: 0, dead: 0 }, reminders: undefined };
     // After the cycles, so a reminder never goes out for an approval they just completed.
     const reminders = await this.remind();
-    const delivery = await this.worker.drain();
+    const delivery = await this.deliveryPass();
+    // `run --once` from a scheduler is a whole deployment's life: it purges too.
+    if (!this.started) await this.purgeOutbox();
     return { cycles, failures, delivery, reminders };
   }
 
@@ -295,6 +337,8 @@ export class Host {
     for (const runner of this.runners) runner.start();
     this.deliveryTimer = setInterval(() => void this.drain(), 1000);
     if (this.reminders) this.reminderTimer = setInterval(() => void this.remind().then(() => this.drain()), REMINDER_INTERVAL_MS);
+    void this.purgeOutbox();
+    this.purgeTimer = setInterval(() => void this.purgeOutbox(), OUTBOX_PURGE_INTERVAL_MS);
   }
 
   private async readiness(): Promise<Readiness> {
@@ -311,10 +355,14 @@ export class Host {
   async stop(): Promise<void> {
     if (this.deliveryTimer) clearInterval(this.deliveryTimer);
     if (this.reminderTimer) clearInterval(this.reminderTimer);
+    if (this.purgeTimer) clearInterval(this.purgeTimer);
+    this.stopping = true;
+    this.stopped.abort();
     await this.http?.app.close();
     await Promise.all(this.runners.map((r) => r.stop()));
     await this.reminders?.idle();
-    await this.draining;
+    await this.draining?.catch(() => undefined);
+    await this.purging;
     for (const child of this.children) await child.unbindAllAsync().catch(() => undefined);
     await this.root.unbindAllAsync().catch(() => undefined);
     await this.queue.close();

@@ -29,6 +29,27 @@ export function bySource(rows: readonly QueuedApproval[]): Map<string, QueuedApp
 }
 
 /**
+ * The SQL (SQLite and PostgreSQL alike) that deletes the receipt of one approval, approver and
+ * channel, bound in that order with placeholders `p(1)`, `p(2)`, `p(3)`, when the card is final:
+ * the approval has left the queue, the entry that wrote the receipt is gone, and nothing is still
+ * owed or in flight on that line. Table names are given (qualified where needed).
+ */
+export function receiptPurgeSql(receipts: string, approvals: string, outbox: string, p: (n: number) => string): string {
+  return `DELETE FROM ${receipts} AS r WHERE r.approval_key = ${p(1)} AND r.approver_id = ${p(2)} AND r.channel = ${p(3)}
+    AND NOT EXISTS (SELECT 1 FROM ${approvals} a WHERE a.key = r.approval_key)
+    AND NOT EXISTS (SELECT 1 FROM ${outbox} o WHERE o.id = r.outbox_id)
+    AND NOT EXISTS (SELECT 1 FROM ${outbox} o WHERE o.approval_key = r.approval_key AND o.approver_id = r.approver_id
+      AND o.channel = r.channel AND o.state IN ('pending', 'parked', 'inflight'))`;
+}
+
+/** Each (approval, approver, channel) once. */
+export function distinctLines<T extends { approval_key: string; approver_id: string; channel: string }>(rows: readonly T[]): T[] {
+  const seen = new Map<string, T>();
+  for (const row of rows) seen.set(JSON.stringify([row.approval_key, row.approver_id, row.channel]), row);
+  return [...seen.values()];
+}
+
+/**
  * The SQL condition (for an outbox row aliased `o`) under which a card message (notify, update,
  * close) may be claimed: no older card message to the same person about the same approval on the
  * same channel is still owed or in flight. They go in order, so a close never overtakes the notify

@@ -514,6 +514,41 @@ export function describeApprovalQueueContract(name: string, make: () => Promise<
         expect((await queue.deliveredSince('web', NOW, 10)).map((e) => e.approvalKey)).to.deep.equal([approval('R2').key, approval('R1').key]);
       });
 
+      it('purges settled entries older than the cut-off, and a receipt only once its card is final', async () => {
+        const a = approval('R1');
+        const b = approval('R2');
+        await commit([a, b]);
+        for (const e of await queue.claimOutbox(10, NOW, MINUTE_MS)) {
+          await queue.settleOutbox(e.id, { state: 'delivered', receipt: { ref: `msg-${e.approvalKey}` } }, NOW);
+        }
+        await commit([], { completions: [{ key: a.key, status: 'approved' }] });
+        const [close] = await queue.claimOutbox(10, later(HOUR_MS), MINUTE_MS);
+        expect(close).to.include({ action: 'close', approvalKey: a.key });
+
+        expect(await queue.purgeOutbox(later(DAY_MS), 100), 'nothing settled before the close is delivered').to.deep.equal({ entries: 2, receipts: 0 });
+        expect(await queue.receipt(a.key, 'grace', 'console'), 'the close still needs the receipt').to.deep.equal({ ref: `msg-${a.key}` });
+        await queue.settleOutbox(close!.id, { state: 'delivered', receipt: { ref: `msg-${a.key}` } }, later(2 * HOUR_MS));
+
+        expect(await queue.purgeOutbox(later(HOUR_MS), 100), 'the close settled after the cut-off').to.deep.equal({ entries: 0, receipts: 0 });
+        expect(await queue.purgeOutbox(later(DAY_MS), 100)).to.deep.equal({ entries: 1, receipts: 1 });
+        expect(await queue.receipt(a.key, 'grace', 'console'), 'approved, closed: the card is final').to.equal(undefined);
+        expect(await queue.receipt(b.key, 'grace', 'console'), 'still queued: its card may still change').to.deep.equal({ ref: `msg-${b.key}` });
+        expect(await queue.listOutbox('delivered')).to.deep.equal([]);
+      });
+
+      it('purges at most the limit, oldest first, and never an entry still owed', async () => {
+        await commit([approval('R1'), approval('R2'), approval('R3')]);
+        const [first, second, third] = await queue.claimOutbox(10, NOW, MINUTE_MS);
+        await queue.settleOutbox(second!.id, { state: 'dead', error: 'gone' }, later(1_000));
+        await queue.settleOutbox(first!.id, { state: 'delivered', receipt: { ref: 'm1' } }, later(2_000));
+        await queue.settleOutbox(third!.id, { state: 'retry', error: 'HTTP 503', nextAttemptAt: later(MINUTE_MS) }, later(3_000));
+
+        expect(await queue.purgeOutbox(later(DAY_MS), 1)).to.deep.equal({ entries: 1, receipts: 0 });
+        expect(await queue.listOutbox('dead'), 'the oldest went first').to.deep.equal([]);
+        expect(await queue.purgeOutbox(later(DAY_MS), 10)).to.deep.equal({ entries: 1, receipts: 0 });
+        expect((await queue.listOutbox('pending')).map((e) => e.id)).to.deep.equal([third!.id]);
+      });
+
       it('keeps other people and channels independent of a message held back', async () => {
         await commit([approval('R1'), approval('R2')], {}, commitContext({ channels: ['console', 'slack'] }));
         const claimed = await queue.claimOutbox(10, NOW, MINUTE_MS);

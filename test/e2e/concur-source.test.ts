@@ -102,6 +102,32 @@ describe('Concur source against the sandbox (real HTTP on loopback, real SQLite)
       expect(await h.host.queue.get(key(report.ID))).to.equal(undefined);
       expect(h.notifier.for(email, key(report.ID)).at(-1)!.card.outcome).to.equal('expired');
     });
+
+    it('deletes delivered messages and the receipts of final cards after delivery.keepDays, and keeps those of approvals still queued', async () => {
+      const approved = h.sandbox.admin.submit({});
+      const waiting = h.sandbox.admin.submit({});
+      await h.cycle();
+      const approvedBy = approverOf(approved.ID);
+      h.advance(60);
+      h.sandbox.admin.approve(approved.ID);
+      await h.cycle();
+      const approver = approverOf(waiting.ID);
+      expect((await h.host.queue.listOutbox('delivered')).length).to.be.at.least(3);
+
+      h.advance(days(29)); // keepDays 30: nothing is old enough yet
+      h.sandbox.admin.edit(waiting.ID, { name: 'Still waiting' }); // keeps it queued, and updates its card
+      await h.cycle();
+      const before = (await h.host.queue.listOutbox('delivered')).length;
+      h.advance(days(2));
+      await h.cycle();
+
+      const left = await h.host.queue.listOutbox('delivered');
+      expect(left.map((e) => [e.approvalKey, e.action]), 'only the update sent 2 days ago is left').to.deep.equal([[key(waiting.ID), 'update']]);
+      expect(before).to.be.greaterThan(left.length);
+      expect(await h.host.queue.receipt(key(approved.ID), approvedBy, 'chat'), 'approved and closed: the card is final').to.equal(undefined);
+      expect(await h.host.queue.receipt(key(waiting.ID), approver, 'chat'), 'its card can still be updated').to.not.equal(undefined);
+      expect(h.logs.some((l) => l.includes('purged settled outbox entries'))).to.equal(true);
+    });
   });
 
   describe('when a workflow step does not bump LastModifiedDate (unconfirmed in the docs)', () => {
