@@ -162,6 +162,25 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX outbox_settled ON outbox (settled_at) WHERE state IN ('delivered', 'superseded', 'dead');
   `,
+  // 7: "what is waiting on me?" reads one range of approval_list, each approver's pending approvals
+  // stored together with their bodies in the order they are returned, instead of one random read
+  // of approvals per row (at 1,000,000 queued: p50 0.54 → 0.20 ms for 50 rows). The e-mail index
+  // of approval_approvers served only that read.
+  `
+  CREATE TABLE approval_list (
+    email TEXT NOT NULL,
+    source_updated_at TEXT NOT NULL,
+    approval_key TEXT NOT NULL, -- no foreign key: a cascade would scan this table; the adapter keeps it in step
+    source TEXT NOT NULL,
+    body TEXT NOT NULL, -- a copy of approvals.body
+    PRIMARY KEY (email, source_updated_at, approval_key)
+  ) STRICT, WITHOUT ROWID;
+  INSERT OR REPLACE INTO approval_list (email, source_updated_at, approval_key, source, body)
+    SELECT p.email, p.source_updated_at, p.approval_key, p.source, a.body
+    FROM approval_approvers p JOIN approvals a ON a.key = p.approval_key
+    WHERE p.email IS NOT NULL AND a.status = 'pending';
+  DROP INDEX approval_approvers_by_email;
+  `,
 ];
 
 /**

@@ -130,12 +130,11 @@ export class SqliteApprovalQueue implements ApprovalQueue {
   async listForApprover(email: string, options: ListOptions): Promise<QueuedApproval[]> {
     const approver = normEmail(email);
     if (!approver) return [];
-    // CROSS JOIN pins the join order: the e-mail index drives, approvals is looked up by key.
+    // One range of approval_list's primary key, already in the order returned.
     const rows = this.sql<{ body: string }>(`
-      SELECT a.body FROM approval_approvers p CROSS JOIN approvals a ON a.key = p.approval_key
-      WHERE p.email = @email AND p.source_updated_at >= @notBefore ${options.source === undefined ? '' : 'AND p.source = @source'}
-        AND a.status = 'pending'
-      ORDER BY p.source_updated_at DESC, p.approval_key DESC
+      SELECT body FROM approval_list
+      WHERE email = @email AND source_updated_at >= @notBefore ${options.source === undefined ? '' : 'AND source = @source'}
+      ORDER BY source_updated_at DESC, approval_key DESC
       LIMIT @limit`).all({ email: approver, ...filter(options), limit: sqlLimit(options.limit) });
     return rows.map((r) => parse<QueuedApproval>(r.body));
   }
@@ -193,12 +192,16 @@ export class SqliteApprovalQueue implements ApprovalQueue {
       const named = this.sql<{ body: string }>(`
         SELECT a.body FROM approval_approvers p CROSS JOIN approvals a ON a.key = p.approval_key
         WHERE p.source = ? AND p.source_user_id = ?`).all(source, id);
+      const keys: string[] = [];
       for (const { body } of named) {
         const row = parse<QueuedApproval>(body);
         const approvers = row.approvers.map((a) => (a.sourceUserId === id ? { ...a, email } : a));
+        this.unlist(row.key);
         this.sql('UPDATE approvals SET body = ? WHERE key = ?').run(JSON.stringify({ ...row, approvers }), row.key);
+        keys.push(row.key);
       }
       this.sql('UPDATE approval_approvers SET email = ? WHERE source = ? AND source_user_id = ?').run(email, source, id);
+      for (const key of keys) this.enlist(key);
       const parked = this.sql<{ id: number; approver: string }>(
         "SELECT id, approver FROM outbox WHERE state = 'parked' AND source = ? AND approver_id = ?",
       ).all(source, id);
@@ -382,7 +385,10 @@ export class SqliteApprovalQueue implements ApprovalQueue {
 
   /** Writes what `planBatch` decided; returns how many outbox entries were new. */
   private apply(plan: BatchPlan, now: Date): number {
-    for (const key of plan.deletes) this.sql('DELETE FROM approvals WHERE key = ?').run(key);
+    for (const key of plan.deletes) {
+      this.unlist(key);
+      this.sql('DELETE FROM approvals WHERE key = ?').run(key);
+    }
     for (const row of plan.upserts) this.put(row);
     const createdAt = now.toISOString();
     let written = 0;
@@ -459,12 +465,31 @@ export class SqliteApprovalQueue implements ApprovalQueue {
       queuedAt: row.queuedAt,
       body: JSON.stringify(row),
     });
+    this.unlist(row.key);
     this.sql('DELETE FROM approval_approvers WHERE approval_key = ?').run(row.key);
     for (const approver of row.approvers) {
       this.sql('INSERT INTO approval_approvers (approval_key, source_user_id, email, source, source_updated_at) VALUES (?, ?, ?, ?, ?)')
         .run(row.key, approver.sourceUserId, normEmail(approver.email) ?? null, row.source, sourceUpdatedAt);
     }
+    this.enlist(row.key);
   }
+
+  /** Takes an approval's rows out of approval_list, found through its approvers (call before they change). */
+  private unlist(key: string): void {
+    this.sql(`
+      DELETE FROM approval_list WHERE (email, source_updated_at, approval_key) IN (
+        SELECT email, source_updated_at, approval_key FROM approval_approvers WHERE approval_key = ? AND email IS NOT NULL)`).run(key);
+  }
+
+  /** Puts a pending approval in approval_list once per approver e-mail, with a copy of its body. */
+  private enlist(key: string): void {
+    this.sql(`
+      INSERT OR REPLACE INTO approval_list (email, source_updated_at, approval_key, source, body)
+      SELECT p.email, p.source_updated_at, p.approval_key, p.source, a.body
+      FROM approval_approvers p JOIN approvals a ON a.key = p.approval_key
+      WHERE p.approval_key = ? AND p.email IS NOT NULL AND a.status = 'pending'`).run(key);
+  }
+
 
   /** A prepared statement, prepared once per SQL text. */
   private sql<R = unknown>(text: string): Database.Statement<unknown[], R> {

@@ -120,17 +120,17 @@ describe('SqliteApprovalQueue', () => {
     expect(inspect(store.file, (db) => db.prepare('SELECT count(*) AS n FROM approval_approvers').get())).to.deep.equal({ n: 1 });
   });
 
-  it('answers listForApprover from the e-mail index, without a sort', () => {
+  it('answers listForApprover with one range of approval_list, without a sort or a read of approvals', () => {
     const plan = inspect(store.file, (db) =>
       db
         .prepare(`EXPLAIN QUERY PLAN
-          SELECT a.body FROM approval_approvers p CROSS JOIN approvals a ON a.key = p.approval_key
-          WHERE p.email = 'grace@acme.test' AND p.source_updated_at >= '2025-01-01' AND a.status = 'pending'
-          ORDER BY p.source_updated_at DESC, p.approval_key DESC LIMIT 50`)
+          SELECT body FROM approval_list
+          WHERE email = 'grace@acme.test' AND source_updated_at >= '2025-01-01'
+          ORDER BY source_updated_at DESC, approval_key DESC LIMIT 50`)
         .all()
         .map((row) => (row as { detail: string }).detail),
     );
-    expect(plan.join('\n')).to.contain('approval_approvers_by_email').and.not.contain('TEMP B-TREE');
+    expect(plan).to.deep.equal(['SEARCH approval_list USING PRIMARY KEY (email=? AND source_updated_at>?)']);
   });
 
   it('answers dueReminders from the reminders_due index, one range per reminder count', () => {
@@ -149,7 +149,7 @@ describe('SqliteApprovalQueue', () => {
     expect(plan.join('\n')).to.match(/SEARCH r USING COVERING INDEX reminders_due \(sent=\? AND last_at<\?\)/);
   });
 
-  it('migrates a version 2 database: outbox rows, ids and sequence kept, reminders counted from queued_at', async () => {
+  it('migrates a version 2 database: outbox rows, ids and sequence kept, reminders counted from queued_at, approvals listed by approver', async () => {
     await queue.close();
     const old = scratch();
     try {
@@ -174,6 +174,8 @@ describe('SqliteApprovalQueue', () => {
       expect((await queue.listOutbox('pending')).map((e) => e.id)).to.deep.equal([4]);
       const due = await queue.dueReminders({ lastBefore: new Date(NOW.getTime() - 1), maxReminders: 3, notBefore: new Date(0) });
       expect(due.map((c) => [c.approval.key, c.approver.sourceUserId, c.sent, c.lastAt])).to.deep.equal([[body.key, 'grace', 0, body.queuedAt]]);
+      const waiting = await queue.listForApprover('grace@acme.test', { notBefore: new Date(0) });
+      expect(waiting.map((a) => a.key), 'the approval queued before the upgrade is listed too').to.have.members([body.key, approval('R2').key]);
     } finally {
       await queue.close();
       old.remove();

@@ -389,6 +389,8 @@ export function describeApprovalQueueContract(name: string, make: () => Promise<
         expect(entry?.approver).to.include({ email: 'alan.turing@acme.test' });
         expect(await forApprover('alan.turing@acme.test')).to.deep.equal([withUnresolved.key]);
         expect((await queue.get(withUnresolved.key))?.approvers.find((a) => a.sourceUserId === 'u42')).to.include({ email: 'alan.turing@acme.test' });
+        const [asGraceSeesIt] = await queue.listForApprover('grace@acme.test', { notBefore });
+        expect(asGraceSeesIt?.approvers.find((a) => a.sourceUserId === 'u42'), 'the other approver reads the same approval').to.include({ email: 'alan.turing@acme.test' });
       });
 
       it('resolves an approver only within the named source', async () => {
