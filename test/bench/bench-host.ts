@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -6,6 +6,20 @@ import type { Clock, Notifier } from '../../core/index.js';
 import { Host } from '../../core/host/host.js';
 import { loadDeployment } from '../../core/host/deployment.js';
 import { sandboxSource, type SandboxLike } from '../support/sandbox-deployment.js';
+
+const scratch: string[] = [];
+
+/** A fresh directory for a bench queue file, removed by {@link removeBenchDirs}. */
+export function benchDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ah-bench-'));
+  scratch.push(dir);
+  return dir;
+}
+
+/** Removes every directory {@link benchDir} made in this process (a 1,000,000-approval SQLite file is 2 GB). */
+export function removeBenchDirs(): void {
+  for (const dir of scratch.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
 
 /** A host with the real Concur plugin pointed at a sandbox (in this process or another). */
 export async function hostOnSandbox(
@@ -28,7 +42,7 @@ export async function hostOnSandbox(
   const deployment = loadDeployment(undefined, {
     env,
     raw: {
-      queue: options.queue ?? { adapter: 'sqlite', config: { path: join(mkdtempSync(join(tmpdir(), 'ah-bench-')), 'queue.db') } },
+      queue: options.queue ?? { adapter: 'sqlite', config: { path: join(benchDir(), 'queue.db') } },
       sources: [source],
       notifiers: [],
     },

@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { DeliveryReceipt, Notifier } from '../../core/index.js';
 import type { SandboxLike } from '../support/sandbox-deployment.js';
-import { hostOnSandbox } from './bench-host.js';
+import { hostOnSandbox, removeBenchDirs } from './bench-host.js';
 import { peakRssMb, progress, round } from './bench-util.js';
 
 const CLI = fileURLToPath(new URL('../../core/host/cli.js', import.meta.url));
@@ -95,6 +95,10 @@ export async function p4FirstSync(reports = 100_000, latencyMs = 100): Promise<R
 
 // Run on its own (the bench runner starts it as a child so its RSS is measured alone).
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const result = await p4FirstSync(Number(process.argv[2] ?? 100_000), Number(process.argv[3] ?? 100));
-  process.stdout.write(`${JSON.stringify(result)}\n`);
+  try {
+    const result = await p4FirstSync(Number(process.argv[2] ?? 100_000), Number(process.argv[3] ?? 100));
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  } finally {
+    removeBenchDirs();
+  }
 }

@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -8,6 +7,7 @@ import pg from 'pg';
 import { p1Calls } from './p1-calls.js';
 import { p2Lag } from './p2-lag.js';
 import { liveLatency, queueBenchmarks } from './p3-p5-queue.js';
+import { benchDir, removeBenchDirs } from './bench-host.js';
 
 /**
  * `npm run bench`: P1–P5 from the scale-out issue. Prints each figure with its target and the
@@ -68,7 +68,8 @@ const live = await liveLatency(20);
 process.stdout.write(`   live call to the sandbox (v4 reportsToApprove, 'slow' profile): p50 ${live.p50} ms, p99 ${live.p99} ms\n`);
 const queues: Record<string, unknown>[] = [];
 if (queueWanted('sqlite')) {
-  queues.push(await queueBenchmarks({ adapter: 'sqlite', config: { path: join(mkdtempSync(join(tmpdir(), 'ah-bench-')), 'queue.db') } }, sizes));
+  queues.push(await queueBenchmarks({ adapter: 'sqlite', config: { path: join(benchDir(), 'queue.db') } }, sizes));
+  removeBenchDirs();
 }
 if (!queueWanted('postgres')) {
   // left out on request
@@ -93,6 +94,8 @@ for (const q of queues) {
       `(${lookup.rowsPerAnswer} approvals per answer; target p99 <= ${target} ms: ${lookup.p99 <= target ? 'met' : 'NOT met'}); ` +
       `live/queue p50 ratio ${Math.round(live.p50 / lookup.p50).toLocaleString()}x\n`,
   );
+  const mapped = q.lookupMsMapped as { p50: number; p99: number } | undefined;
+  if (mapped) process.stdout.write(`   ${String(q.adapter)} with the file memory-mapped (queue.config.mmapSizeMB): p50 ${mapped.p50} ms, p99 ${mapped.p99} ms\n`);
   table((q.quietCycle as Record<string, unknown>[]).map((r) => ({ adapter: q.adapter, ...r })));
   const cycles = q.quietCycle as { p50: number }[];
   process.stdout.write(`   quiet cycle p50 at the largest vs smallest queue: ${(cycles.at(-1)!.p50 / cycles[0]!.p50).toFixed(2)}x (flat = ~1x)\n`);
@@ -115,6 +118,8 @@ process.stdout.write(`   with no network latency (CPU-bound): ${String(p4cpu.syn
 results.p4 = { realistic: p4, noLatency: p4cpu };
 }
 
+removeBenchDirs();
 mkdirSync('bench-results', { recursive: true });
-writeFileSync(only ? `bench-results/bench-${only.join('-')}.json` : 'bench-results/bench.json', `${JSON.stringify(results, null, 2)}\n`);
-process.stdout.write('\nwrote bench-results/bench.json\n');
+const written = only ? `bench-results/bench-${only.join('-')}.json` : 'bench-results/bench.json';
+writeFileSync(written, `${JSON.stringify(results, null, 2)}\n`);
+process.stdout.write(`\nwrote ${written}\n`);
