@@ -367,6 +367,28 @@ describe('Concur source against the sandbox (real HTTP on loopback, real SQLite)
     });
   });
 
+  /**
+   * Runs a cycle whose requests to `path` hang after the first `after`, and restarts the host when
+   * one does: the stop aborts the cycle there, as a kill would. The proxy forwards everything after.
+   */
+  async function cutShortAt(proxy: ConcurProxy, path: string, after: number): Promise<void> {
+    let seen = 0;
+    let reached!: () => void;
+    const hung = new Promise<void>((resolve) => (reached = resolve));
+    proxy.rules = {
+      refuse: (r) => {
+        if (!r.url.startsWith(path) || ++seen <= after) return undefined;
+        reached();
+        return 'hang';
+      },
+    };
+    const cycle = h.host.runOnce().catch(() => undefined);
+    await hung;
+    await h.restart();
+    await cycle;
+    proxy.rules = {};
+  }
+
   describe('restarts', () => {
     let proxy: ConcurProxy;
     afterEach(() => proxy?.close());
@@ -400,24 +422,10 @@ describe('Concur source against the sandbox (real HTTP on loopback, real SQLite)
 
     it('keeps the reports it read when a cycle is cut short part way through a page, and reads only the rest after a restart', async () => {
       for (let i = 0; i < 30; i++) h.sandbox.admin.submit({ entries: 1 });
-      let served = 0;
-      let cutShort!: () => void;
-      const hung = new Promise<void>((resolve) => (cutShort = resolve));
-      proxy.rules = {
-        refuse: (r) => {
-          if (!r.url.startsWith('/api/v3.0/expense/entries') || ++served <= 25) return undefined;
-          cutShort();
-          return 'hang';
-        },
-      };
-      const cycle = h.host.runOnce().catch(() => undefined);
-      await hung;
-      await h.restart(); // stopping aborts the cycle at its 26th entries call, as a kill would
-      await cycle;
+      await cutShortAt(proxy, '/api/v3.0/expense/entries', 25);
       expect(await h.host.queue.count({ notBefore: notBefore() }), 'the first 20 read were committed').to.equal(20);
       expect(await h.host.queue.getCursor(SOURCE), 'the page was not finished: the cursor stays').to.equal(cursorBefore);
 
-      proxy.rules = {};
       h.sandbox.resetCalls();
       await h.cycle();
       expect(entriesCalls(), 'only the 10 not yet queued are read').to.equal(10);
@@ -454,25 +462,11 @@ describe('Concur source against the sandbox (real HTTP on loopback, real SQLite)
       proxy = await startConcurProxy();
       h = await concurHarness({ baseUrl: (sb) => ((proxy.target = sb.baseUrl), proxy.url), config: { pageSize: 5 } });
       const reports = Array.from({ length: 12 }, () => h.sandbox.admin.submit({}));
-      let lists = 0;
-      let cutShort!: () => void;
-      const hung = new Promise<void>((resolve) => (cutShort = resolve));
-      proxy.rules = {
-        refuse: (r) => {
-          if (!r.url.startsWith('/api/v3.0/expense/reports') || ++lists <= 1) return undefined;
-          cutShort();
-          return 'hang';
-        },
-      };
-      const cycle = h.host.runOnce().catch(() => undefined);
-      await hung;
-      await h.restart();
-      await cycle;
+      await cutShortAt(proxy, '/api/v3.0/expense/reports', 1);
       const taken = (await h.host.queue.keys(SOURCE)).map((k) => k.key);
       expect(taken, 'the first page was committed').to.have.length(5);
       expect(await h.host.queue.getCursor(SOURCE)).to.equal(undefined);
 
-      proxy.rules = {};
       const approved = reports.find((r) => taken.includes(key(r.ID)))!;
       h.advance(60);
       h.sandbox.admin.approve(approved.ID);
