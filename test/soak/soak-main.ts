@@ -4,7 +4,7 @@ import { runSoak } from './soak.js';
 
 /**
  * `node dist/test/soak/soak-main.js [--duration 120] [--queue sqlite|postgres] [--seed N]
- *  [--kill-min 3] [--kill-max 8] [--reports 10] [--rate 3] [--overlap 10] [--log-level warn] [--no-request-token] [--no-warm-up] [--keep] [--quiet]`
+ *  [--kill-min 3] [--kill-max 8] [--reports 10] [--rate 3] [--overlap 300] [--log-level warn] [--no-request-token] [--no-warm-up] [--keep] [--quiet]`
  * Exits 0 when missing, stale, duplicate and lost deliveries are all 0 (and no host crashed), else 1; 2 on bad usage.
  */
 const usage = 'usage: soak-main [--duration SECONDS] [--queue sqlite|postgres] [--seed N] [--kill-min S] [--kill-max S] [--reports N] [--rate ACTIONS_PER_S] [--overlap SECONDS] [--log-level LEVEL] [--no-request-token] [--no-warm-up] [--keep] [--quiet]';
@@ -21,7 +21,7 @@ async function main(): Promise<number> {
         'kill-max': { type: 'string', default: '8' },
         reports: { type: 'string', default: '10' },
         rate: { type: 'string', default: '3' },
-        overlap: { type: 'string', default: '10' },
+        overlap: { type: 'string' },
         'log-level': { type: 'string', default: 'warn' },
         'no-request-token': { type: 'boolean', default: false },
         'no-warm-up': { type: 'boolean', default: false },
@@ -53,7 +53,7 @@ async function main(): Promise<number> {
       killEverySeconds: [num('kill-min', values['kill-min']), num('kill-max', values['kill-max'])],
       reports: Math.trunc(num('reports', values.reports)),
       actionsPerSecond: num('rate', values.rate),
-      overlapSeconds: num('overlap', values.overlap),
+      ...(values.overlap === undefined ? {} : { overlapSeconds: num('overlap', values.overlap) }),
       keepDir: values.keep,
       requestTokenFallback: !values['no-request-token'],
       warmUp: !values['no-warm-up'],
