@@ -248,6 +248,8 @@ export class Host {
         const batch = await this.queue.purgeOutbox(before, OUTBOX_PURGE_BATCH);
         total.entries += batch.entries;
         total.receipts += batch.receipts;
+        this.metrics.purged.inc({ kind: 'entries' }, batch.entries);
+        this.metrics.purged.inc({ kind: 'receipts' }, batch.receipts);
         if (batch.entries < OUTBOX_PURGE_BATCH || this.stopping) break;
       }
       if (total.entries > 0) this.logger.info({ ...total, settledBefore: before.toISOString() }, 'purged settled outbox entries');

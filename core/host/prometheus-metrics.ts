@@ -16,6 +16,7 @@ export class PrometheusMetrics implements Metrics {
   readonly detectionLag: Histogram<'source' | 'stage'>;
   readonly drift: Counter<'source'>;
   readonly deliveries: Counter<'channel' | 'outcome'>;
+  readonly purged: Counter<'kind'>;
 
   constructor(gauges: { queueSize: () => Promise<number>; outboxDepth: () => Promise<Record<string, number>> }) {
     this.contentType = this.registry.contentType;
@@ -50,6 +51,12 @@ export class PrometheusMetrics implements Metrics {
       name: 'approvals_hub_deliveries_total',
       help: 'Outbox entries settled, by channel and outcome (delivered, superseded, retry, dead).',
       labelNames: ['channel', 'outcome'],
+      registers: [this.registry],
+    });
+    this.purged = new Counter({
+      name: 'approvals_hub_outbox_purged_total',
+      help: 'Settled outbox entries (kind=entries) and receipts of final cards (kind=receipts) deleted after delivery.keepDays.',
+      labelNames: ['kind'],
       registers: [this.registry],
     });
     new Gauge({

@@ -127,6 +127,9 @@ describe('Concur source against the sandbox (real HTTP on loopback, real SQLite)
       expect(await h.host.queue.receipt(key(approved.ID), approvedBy, 'chat'), 'approved and closed: the card is final').to.equal(undefined);
       expect(await h.host.queue.receipt(key(waiting.ID), approver, 'chat'), 'its card can still be updated').to.not.equal(undefined);
       expect(h.logs.some((l) => l.includes('purged settled outbox entries'))).to.equal(true);
+      const metrics = await h.host.metrics.render();
+      expect(metrics).to.match(new RegExp(`approvals_hub_outbox_purged_total\\{kind="entries"\\} ${before - left.length}\\b`));
+      expect(metrics).to.match(/approvals_hub_outbox_purged_total\{kind="receipts"\} 1\b/);
     });
   });
 
