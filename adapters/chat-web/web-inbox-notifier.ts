@@ -137,7 +137,8 @@ export class WebInboxNotifier implements Notifier {
     const { card } = message;
     const email = normaliseEmail(message.recipient.email) ?? message.recipient.email;
     const open = this.push(email, inboxEvents(message.action, card, message.digest));
-    if (this.feed.shared) this.pushed.set(message.idempotencyKey, this.clock.now().getTime());
+    // While the feed is followed, it will list this delivery too: remember it was pushed.
+    if (this.feedTimer) this.pushed.set(message.idempotencyKey, this.clock.now().getTime());
     this.logger.debug({ channel: this.id, key: card.approvalKey, action: message.action, openPages: open }, 'web inbox delivery');
     return message.previous ?? { ref: `${this.id}:${card.approvalKey}:${email}` };
   }
@@ -158,9 +159,9 @@ export class WebInboxNotifier implements Notifier {
   }
 
   private async followFeed(): Promise<void> {
+    let from = this.feedAfter - FEED_MARGIN_MS;
     for (;;) {
-      const after = new Date(this.feedAfter - FEED_MARGIN_MS);
-      const entries = await this.feed.deliveredSince(this.id, after, FEED_PAGE);
+      const entries = await this.feed.deliveredSince(this.id, new Date(from), FEED_PAGE);
       for (const entry of entries) {
         const settled = Date.parse(entry.settledAt);
         this.feedAfter = Math.max(this.feedAfter, settled);
@@ -169,13 +170,15 @@ export class WebInboxNotifier implements Notifier {
         const email = entry.approver.email && (normaliseEmail(entry.approver.email) ?? entry.approver.email);
         if (email) this.push(email, inboxEvents(entry.action, entry.card, entry.digest));
       }
-      // What settled before the window can never be read again: forget it.
-      const horizon = this.feedAfter - 2 * FEED_MARGIN_MS;
-      for (const [key, settled] of this.pushed) if (settled < horizon) this.pushed.delete(key);
-      if (entries.length < FEED_PAGE) return;
-      // A full page: go on past it (entries settled in the same millisecond as its last may repeat, never be missed).
-      this.feedAfter = Date.parse(entries.at(-1)!.settledAt) + FEED_MARGIN_MS;
+      if (entries.length < FEED_PAGE) break;
+      // A full page: the next starts just before its last millisecond, so entries that share it are
+      // read again (and skipped), not missed; only a page all of one millisecond is moved past.
+      const last = Date.parse(entries.at(-1)!.settledAt);
+      from = last - 1 > from ? last - 1 : last;
     }
+    // What settled before the window can never be read again: forget it.
+    const horizon = this.feedAfter - 2 * FEED_MARGIN_MS;
+    for (const [key, settled] of this.pushed) if (settled < horizon) this.pushed.delete(key);
   }
 
   /** Follows the feed while this host holds open pages (shared queue only). */
@@ -189,6 +192,7 @@ export class WebInboxNotifier implements Notifier {
     } else if (this.streams.size === 0 && this.feedTimer) {
       clearInterval(this.feedTimer);
       this.feedTimer = undefined;
+      this.pushed.clear();
     }
   }
 
