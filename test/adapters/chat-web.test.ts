@@ -12,6 +12,9 @@ import { normaliseEmail, signToken, verifyToken } from '../../adapters/chat-web/
 import { WebInboxNotifier, type InboxItem } from '../../adapters/chat-web/web-inbox-notifier.js';
 import { startConcurSandbox, type ConcurSandbox, type SandboxUserInfo } from '../../plugins/concur/sandbox/index.js';
 import { sandboxSource } from '../support/sandbox-deployment.js';
+import { SqliteApprovalQueue } from '../../adapters/queue-sqlite/sqlite-approval-queue.js';
+import { ManualClock } from '../../core/testing/index.js';
+import { approval, batch, commitContext } from '../support/queue-fixtures.js';
 
 const KEY = 'test-web-inbox-signing-key-0123456789';
 const NOW = new Date('2026-03-02T09:00:00.000Z');
@@ -373,6 +376,37 @@ describe('web inbox over HTTP (real host, Concur sandbox, memory queue)', functi
     await h.host.stop();
     await tap.ended;
     expect(Date.now() - started).to.be.below(5000);
+  });
+});
+
+describe('web inbox delivery feed (real SQLite queue)', function () {
+  this.timeout(30_000);
+
+  it('pushes every delivery another host made, across pages of the feed, and each only once', async () => {
+    const queue = new SqliteApprovalQueue(join(mkdtempSync(join(tmpdir(), 'ah-web-feed-')), 'queue.db'));
+    await queue.init();
+    try {
+      const count = 1_234; // more than two pages of the feed
+      await queue.commit(batch(Array.from({ length: count }, (_, i) => approval(`F${i}`))), commitContext({ channels: ['web'] }));
+      const claimed = await queue.claimOutbox(count, NOW, 60_000);
+      expect(claimed).to.have.length(count);
+      // Another host settles them a millisecond apart, as one worker does.
+      for (const [i, entry] of claimed.entries()) await queue.settleOutbox(entry.id, { state: 'delivered', receipt: { ref: `r${i}` } }, new Date(NOW.getTime() + i));
+
+      const settings = { instanceId: 'web', signingKey: KEY, linkTtlMs: 60_000, sessionTtlMs: 60_000, publicUrl: 'https://inbox.example.test' };
+      const feed = { shared: true, deliveredSince: (channel: string, after: Date, limit: number) => queue.deliveredSince(channel, after, limit) };
+      const web = new WebInboxNotifier(settings, new ManualClock(NOW), createLogger({ level: 'silent' }), feed);
+      const events: string[] = [];
+      const detach = web.attach('grace@acme.test', { send: (e) => events.push(e.type === 'approval' ? e.item.key : e.key), end: () => undefined });
+      await web.readFeed();
+      await web.readFeed();
+      detach();
+
+      expect(events).to.have.length(count);
+      expect(new Set(events).size).to.equal(count);
+    } finally {
+      await queue.close();
+    }
   });
 });
 
