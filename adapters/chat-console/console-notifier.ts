@@ -1,17 +1,17 @@
-import type { Card, DeliveryReceipt, Notifier, OutboundMessage } from '../../core/index.js';
+import { dayText, moneyText, type Card, type DeliveryReceipt, type Notifier, type OutboundMessage } from '../../core/index.js';
 
 /** Strips terminal control sequences from source text, so a report name cannot drive the terminal. */
 const plain = (text: string): string => text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
 
 export function formatCard(card: Card): string[] {
   const lines: string[] = [];
-  const amount = card.amount ? ` · ${card.amount.currency} ${card.amount.value}` : '';
+  const amount = card.amount ? ` · ${moneyText(card.amount)}` : '';
   const who = card.requester.name ?? card.requester.email ?? 'unknown requester';
   lines.push(`${plain(card.title)} — ${plain(who)}${amount}`);
-  if (card.submittedAt) lines.push(`  submitted ${card.submittedAt.slice(0, 10)}`);
+  if (card.submittedAt) lines.push(`  submitted ${dayText(card.submittedAt)}`);
   for (const f of card.fields) lines.push(`  ${plain(f.label)}: ${plain(f.value)}`);
   for (const l of card.lineItems) {
-    lines.push(`  • ${plain(l.label)}${l.amount ? ` ${l.amount.currency} ${l.amount.value}` : ''}${l.flags?.length ? ` (${l.flags.map(plain).join(', ')})` : ''}`);
+    lines.push(`  • ${plain(l.label)}${l.amount ? ` ${moneyText(l.amount)}` : ''}${l.flags?.length ? ` (${l.flags.map(plain).join(', ')})` : ''}`);
   }
   if (card.flags.length) lines.push(`  ⚠ ${card.flags.map(plain).join(', ')}`);
   if (card.outcome) lines.push(`  ✔ ${card.outcome.replaceAll('_', ' ')}`);

@@ -1,5 +1,5 @@
 import type { ActionsBlock, Button, ContextBlock, HomeView, KnownBlock, PlainTextElement, SectionBlock } from '@slack/web-api';
-import { outcomeLabel, type Card, type Money, type Person, type QueuedApproval } from '../../core/index.js';
+import { dayText, moneyText, outcomeLabel, personText, type Card, type QueuedApproval } from '../../core/index.js';
 
 /**
  * Card → Block Kit, and the lists the slash command, App Home and "also waiting on you" replies
@@ -76,27 +76,15 @@ function linkButton(label: string, url: string, actionId: string, approvalKey: s
 
 export { outcomeLabel };
 
-function money(amount: Money | null | undefined): string | undefined {
-  return amount ? `${amount.currency} ${amount.value}` : undefined;
-}
-
-function who(person: Person): string {
-  return person.name ?? person.email ?? 'Unknown requester';
-}
-
-function day(iso: string | null | undefined): string | undefined {
-  return iso ? iso.slice(0, 10) : undefined;
-}
-
 /** The blocks of one approval card. A card with an outcome has no actions block, so no button outlives the approval. */
 export function cardBlocks(card: Card): KnownBlock[] {
   const blocks: KnownBlock[] = [{ type: 'header', text: plain(card.title, LIMIT.header) }];
   if (card.outcome) blocks.push({ type: 'section', text: plain(outcomeLabel(card.outcome)) });
 
   const facts: [string, string | undefined][] = [
-    ['Requester', who(card.requester)],
-    ['Amount', money(card.amount)],
-    ['Submitted', day(card.submittedAt)],
+    ['Requester', personText(card.requester)],
+    ['Amount', moneyText(card.amount)],
+    ['Submitted', dayText(card.submittedAt)],
     ...card.fields.map((f): [string, string] => [f.label, f.value]),
   ];
   const shown = facts.filter((f): f is [string, string] => typeof f[1] === 'string' && f[1].length > 0);
@@ -107,7 +95,7 @@ export function cardBlocks(card: Card): KnownBlock[] {
 
   if (card.lineItems.length > 0) {
     const lines = card.lineItems.slice(0, LINE_ITEMS_SHOWN).map((l) => {
-      const amount = money(l.amount);
+      const amount = moneyText(l.amount);
       return `• ${l.label}${amount ? ` — ${amount}` : ''}${l.flags?.length ? ` (${l.flags.join(', ')})` : ''}`;
     });
     const hidden = card.lineItems.length - LINE_ITEMS_SHOWN;
@@ -133,14 +121,14 @@ export function cardBlocks(card: Card): KnownBlock[] {
 /** The message `text`: what notifications and screen readers show. mrkdwn by default, so escaped too. */
 export function cardText(card: Card): string {
   const head = card.outcome ? `${outcomeLabel(card.outcome)}:` : 'Waiting for your approval:';
-  const amount = money(card.amount);
-  return fit(`${head} ${card.title} — ${who(card.requester)}${amount ? ` · ${amount}` : ''}`, 1000);
+  const amount = moneyText(card.amount);
+  return fit(`${head} ${card.title} — ${personText(card.requester)}${amount ? ` · ${amount}` : ''}`, 1000);
 }
 
 /** The text of a reminder: plain, no blocks, so it adds no button to the conversation. */
 export function reminderText(card: Card): string {
-  const amount = money(card.amount);
-  return fit(`⏰ Reminder: still waiting for your approval: ${card.title} — ${who(card.requester)}${amount ? ` · ${amount}` : ''}`, 1000);
+  const amount = moneyText(card.amount);
+  return fit(`⏰ Reminder: still waiting for your approval: ${card.title} — ${personText(card.requester)}${amount ? ` · ${amount}` : ''}`, 1000);
 }
 
 /** A digest's blocks: a heading, then one line per approval with its View link; no other buttons. */
@@ -149,9 +137,9 @@ export function digestBlocks(heading: string, cards: readonly Card[]): KnownBloc
   const shown = cards.slice(0, 48);
   const blocks: KnownBlock[] = [{ type: 'section', text: plain(heading) }];
   for (const card of shown) {
-    const amount = money(card.amount);
-    const submitted = day(card.submittedAt);
-    const detail = [who(card.requester), amount, submitted ? `submitted ${submitted}` : undefined].filter(Boolean).join(' · ');
+    const amount = moneyText(card.amount);
+    const submitted = dayText(card.submittedAt);
+    const detail = [personText(card.requester), amount, submitted ? `submitted ${submitted}` : undefined].filter(Boolean).join(' · ');
     const section: SectionBlock = { type: 'section', text: plain(`${card.title}\n${detail}`) };
     const link = card.actions.find((a) => a.type === 'link');
     const url = link?.type === 'link' ? safeUrl(link.url) : undefined;
@@ -164,9 +152,9 @@ export function digestBlocks(heading: string, cards: readonly Card[]): KnownBloc
 
 /** One line of a list: title, requester, amount, date; a View button when the approval has a link. */
 function listItem(approval: QueuedApproval): SectionBlock {
-  const amount = money(approval.amount);
-  const submitted = day(approval.submittedAt);
-  const detail = [who(approval.requester), amount, submitted ? `submitted ${submitted}` : undefined].filter(Boolean).join(' · ');
+  const amount = moneyText(approval.amount);
+  const submitted = dayText(approval.submittedAt);
+  const detail = [personText(approval.requester), amount, submitted ? `submitted ${submitted}` : undefined].filter(Boolean).join(' · ');
   const section: SectionBlock = { type: 'section', text: plain(`${approval.title}\n${detail}`) };
   const url = safeUrl(approval.links.view);
   if (url) section.accessory = linkButton('View', url, OPEN_ACTION, approval.key);

@@ -1,4 +1,4 @@
-import { outcomeLabel, type Card, type CardOutcome, type Money, type Person, type QueuedApproval } from '../../core/index.js';
+import { dayText, moneyText, outcomeLabel, personText, type Card, type CardOutcome, type QueuedApproval } from '../../core/index.js';
 
 /**
  * Card → Adaptive Card, and the list a "what's waiting on me?" reply shows. Pure: no I/O.
@@ -110,18 +110,6 @@ const OUTCOME_COLORS: Record<CardOutcome, TextBlock['color']> = {
 
 export { outcomeLabel };
 
-function money(amount: Money | null | undefined): string | undefined {
-  return amount ? `${amount.currency} ${amount.value}` : undefined;
-}
-
-function who(person: Person): string {
-  return person.name ?? person.email ?? 'Unknown requester';
-}
-
-function day(iso: string | null | undefined): string | undefined {
-  return iso ? iso.slice(0, 10) : undefined;
-}
-
 /** Only http(s) URLs become buttons; anything else (javascript:, data:, relative) is dropped. */
 export function safeUrl(url: string | undefined): string | undefined {
   if (!url || url.length > 2048) return undefined;
@@ -149,16 +137,16 @@ export function approvalCard(card: Card): AdaptiveCard {
   if (card.outcome) body.push(text(outcomeLabel(card.outcome), { weight: 'Bolder', color: OUTCOME_COLORS[card.outcome] }));
 
   const facts: [string, string | undefined][] = [
-    ['Requester', who(card.requester)],
-    ['Amount', money(card.amount)],
-    ['Submitted', day(card.submittedAt)],
+    ['Requester', personText(card.requester)],
+    ['Amount', moneyText(card.amount)],
+    ['Submitted', dayText(card.submittedAt)],
     ...card.fields.map((f): [string, string] => [f.label, f.value]),
   ];
   for (const [label, value] of facts) if (value) body.push(fact(label, value));
 
   if (card.lineItems.length > 0) {
     for (const item of card.lineItems.slice(0, LINE_ITEMS_SHOWN)) {
-      const amount = money(item.amount);
+      const amount = moneyText(item.amount);
       const flags = item.flags?.length ? ` (${item.flags.map((f) => escapeMarkdown(f, 200)).join(', ')})` : '';
       // `•` is not Markdown, so the line reads as a bullet without being parsed as a list.
       body.push(text(`• ${escapeMarkdown(item.label, 300)}${amount ? ` — ${escapeMarkdown(amount)}` : ''}${flags}`, { spacing: 'None' }));
@@ -183,8 +171,8 @@ export function approvalCard(card: Card): AdaptiveCard {
 /** The activity `summary`: what notifications and the chat list show. Plain text, not rendered. */
 export function cardSummary(card: Card): string {
   const head = card.outcome ? `${outcomeLabel(card.outcome)}:` : 'Waiting for your approval:';
-  const amount = money(card.amount);
-  return clean(`${head} ${card.title} — ${who(card.requester)}${amount ? ` · ${amount}` : ''}`, 300);
+  const amount = moneyText(card.amount);
+  return clean(`${head} ${card.title} — ${personText(card.requester)}${amount ? ` · ${amount}` : ''}`, 300);
 }
 
 export function attachment(content: AdaptiveCard): AdaptiveCardAttachment {
@@ -193,8 +181,8 @@ export function attachment(content: AdaptiveCard): AdaptiveCardAttachment {
 
 /** The text of a reminder: plain (the activity says `textFormat: plain`), no card, so no button. */
 export function reminderText(card: Card): string {
-  const amount = money(card.amount);
-  return clean(`⏰ Reminder: still waiting for your approval: ${card.title} — ${who(card.requester)}${amount ? ` · ${amount}` : ''}`, 300);
+  const amount = moneyText(card.amount);
+  return clean(`⏰ Reminder: still waiting for your approval: ${card.title} — ${personText(card.requester)}${amount ? ` · ${amount}` : ''}`, 300);
 }
 
 /** A digest: a heading, then one container per approval with its View link; no other actions. */
@@ -202,9 +190,9 @@ export function digestCard(heading: string, cards: readonly Card[]): AdaptiveCar
   // Bounded, like a list reply, to stay far below Teams' message size limit.
   const shown = cards.slice(0, DIGEST_SHOWN);
   const items = shown.map((card): CardContainer => {
-    const amount = money(card.amount);
-    const submitted = day(card.submittedAt);
-    const detail = [who(card.requester), amount, submitted ? `submitted ${submitted}` : undefined].filter((s): s is string => Boolean(s));
+    const amount = moneyText(card.amount);
+    const submitted = dayText(card.submittedAt);
+    const detail = [personText(card.requester), amount, submitted ? `submitted ${submitted}` : undefined].filter((s): s is string => Boolean(s));
     const entries: CardElement[] = [
       text(escapeMarkdown(card.title, 300), { weight: 'Bolder' }),
       text(detail.map((d) => escapeMarkdown(d, 300)).join(' · '), { isSubtle: true, spacing: 'None' }),
@@ -221,9 +209,9 @@ export function digestCard(heading: string, cards: readonly Card[]): AdaptiveCar
 
 /** One approval of a list: title, requester · amount · date, and a View button when it has a link. */
 function listItem(approval: QueuedApproval): CardContainer {
-  const amount = money(approval.amount);
-  const submitted = day(approval.submittedAt);
-  const detail = [who(approval.requester), amount, submitted ? `submitted ${submitted}` : undefined].filter((s): s is string => Boolean(s));
+  const amount = moneyText(approval.amount);
+  const submitted = dayText(approval.submittedAt);
+  const detail = [personText(approval.requester), amount, submitted ? `submitted ${submitted}` : undefined].filter((s): s is string => Boolean(s));
   const items: CardElement[] = [
     text(escapeMarkdown(approval.title, 300), { weight: 'Bolder' }),
     text(detail.map((d) => escapeMarkdown(d, 300)).join(' · '), { isSubtle: true, spacing: 'None' }),

@@ -4,6 +4,7 @@ import { existsSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { userInfo } from 'node:os';
 import { Command, Option } from 'commander';
+import { moneyText } from '../model/card.js';
 import { toPublicJson } from '../model/public-json.js';
 import type { QueuedApproval } from '../model/queue-types.js';
 import { ConfigError, DEFAULT_CONFIG_FILE, loadDeployment, type Deployment } from './deployment.js';
@@ -38,7 +39,7 @@ async function withHost<T>(configFile: string | undefined, fn: (host: Host) => P
 }
 
 function printApproval(a: QueuedApproval): void {
-  const amount = a.amount ? `${a.amount.currency} ${a.amount.value}` : '-';
+  const amount = moneyText(a.amount) ?? '-';
   const approvers = a.approvers.map((p) => p.email ?? `${p.sourceUserId} (unresolved)`).join(', ');
   out(`${a.key}  ${a.title}  ${amount}  from ${a.requester.name ?? a.requester.email ?? '?'}  → ${approvers}  updated ${a.sourceUpdatedAt}`);
 }

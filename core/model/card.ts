@@ -46,3 +46,18 @@ export const OUTCOME_LABELS: Readonly<Record<CardOutcome, string>> = {
 export function outcomeLabel(outcome: CardOutcome): string {
   return OUTCOME_LABELS[outcome] ?? outcome;
 }
+
+/** An amount as every channel shows it: `EUR 120.00`. */
+export function moneyText(amount: Money | null | undefined): string | undefined {
+  return amount ? `${amount.currency} ${amount.value}` : undefined;
+}
+
+/** A person as every channel names them: name, else e-mail. */
+export function personText(person: Person): string {
+  return person.name ?? person.email ?? 'Unknown requester';
+}
+
+/** The date part of an ISO-8601 time. */
+export function dayText(iso: string | null | undefined): string | undefined {
+  return iso ? iso.slice(0, 10) : undefined;
+}
