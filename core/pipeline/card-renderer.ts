@@ -1,5 +1,5 @@
 import type { Money } from '../model/approval.js';
-import type { Card, CardAction } from '../model/card.js';
+import type { CardAction } from '../model/card.js';
 import type { QueuedApproval } from '../model/queue-types.js';
 import type { SourceCapabilities } from '../contracts/approval-source.js';
 import type { CardRenderer } from './planner.js';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { fingerprint, type Approval, type Approver } from '../model/approval.js';
+import { fingerprint, type Approver } from '../model/approval.js';
 import type { Card, CardOutcome } from '../model/card.js';
 import { normEmail } from './queue-support.js';
 import type { ChangeBatch, CommitResult, Completion, OutboxAction, QueuedApproval, ReminderSpend } from '../model/queue-types.js';

@@ -8,7 +8,6 @@ import { Host } from '../../core/host/host.js';
 import { PermanentDeliveryError, type Approver } from '../../core/index.js';
 import { ManualClock, RecordingNotifier, ScriptedSource } from '../../core/testing/index.js';
 
-const HOUR = 3_600_000;
 const person = (id: string, timeZone?: string): Approver => ({ sourceUserId: id, name: id, email: `${id}@example.test`, ...(timeZone ? { timeZone } : {}) });
 const UTC_GRACE = person('grace');
 const ALAN = person('alan');

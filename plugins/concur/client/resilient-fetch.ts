@@ -49,7 +49,7 @@ class RetryAfterBackoff implements IBackoffFactory<IRetryBackoffContext<unknown>
   private readonly exponential: IBackoffFactory<unknown>;
   constructor(
     private readonly options: ResilienceOptions,
-    private readonly state?: IBackoff<unknown>,
+    state?: IBackoff<unknown>,
   ) {
     this.exponential = state ?? new ExponentialBackoff({ initialDelay: options.baseDelayMs, maxDelay: options.maxDelayMs });
   }
