@@ -11,7 +11,7 @@ import { createLogger } from '../../core/host/logging.js';
 import { normaliseEmail, signToken, verifyToken } from '../../adapters/chat-web/signed-links.js';
 import { WebInboxNotifier, type InboxItem } from '../../adapters/chat-web/web-inbox-notifier.js';
 import { startConcurSandbox, type ConcurSandbox, type SandboxUserInfo } from '../../plugins/concur/sandbox/index.js';
-import { sandboxSource } from '../support/sandbox-deployment.js';
+import { SMALL_COMPANY, sandboxSource } from '../support/sandbox-deployment.js';
 import { SqliteApprovalQueue } from '../../adapters/queue-sqlite/sqlite-approval-queue.js';
 import { ManualClock } from '../../core/testing/index.js';
 import { approval, batch, commitContext } from '../support/queue-fixtures.js';
@@ -147,15 +147,7 @@ interface InboxHost {
  * host's), a memory queue, and the web inbox plugin as the only channel, its routes served.
  */
 async function inboxHost(): Promise<InboxHost> {
-  const sandbox = await startConcurSandbox({
-    seed: 7,
-    reports: 0,
-    otherReports: 0,
-    approvers: 3,
-    employees: 12,
-    clock: NOW,
-    freezeClock: true,
-  });
+  const sandbox = await startConcurSandbox({ ...SMALL_COMPANY, clock: NOW });
   const concur = sandboxSource(sandbox, {
     // Cycles run when the test says (runOnce); the loop's own timer would race them.
     pollIntervalSeconds: 3600,

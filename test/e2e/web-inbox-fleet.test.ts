@@ -5,7 +5,7 @@ import { loadDeployment } from '../../core/host/deployment.js';
 import { WebInboxNotifier, type InboxEvent } from '../../adapters/chat-web/web-inbox-notifier.js';
 import { startConcurSandbox, type ConcurSandbox, type SandboxUserInfo } from '../../plugins/concur/sandbox/index.js';
 import { dropSchema, freshSchema } from '../soak/soak.js';
-import { sandboxSource } from '../support/sandbox-deployment.js';
+import { SMALL_COMPANY, sandboxSource } from '../support/sandbox-deployment.js';
 
 const DATABASE_URL = process.env.APPROVALS_HUB_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 const KEY = 'web-inbox-fleet-signing-key-0123456789abcdef';
@@ -24,7 +24,7 @@ describe('web inbox across hosts (two hosts, one PostgreSQL schema)', function (
   let ann: SandboxUserInfo;
 
   beforeEach(async () => {
-    sandbox = await startConcurSandbox({ seed: 7, reports: 0, otherReports: 0, approvers: 3, employees: 12, clock: '2026-03-02T09:00:00.000Z', freezeClock: true });
+    sandbox = await startConcurSandbox(SMALL_COMPANY);
     schema = freshSchema('ah_inbox');
     const concur = sandboxSource(sandbox, { pollIntervalSeconds: 3600 });
     const env = { ...concur.env, AH_WEB_KEY: KEY };

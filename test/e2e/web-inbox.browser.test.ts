@@ -11,7 +11,7 @@ import { loadDeployment } from '../../core/host/deployment.js';
 import { Host } from '../../core/host/host.js';
 import { createLogger } from '../../core/host/logging.js';
 import { startConcurSandbox, type ConcurSandbox, type SandboxUserInfo, type V3Report } from '../../plugins/concur/sandbox/index.js';
-import { sandboxSource } from '../support/sandbox-deployment.js';
+import { SMALL_COMPANY, sandboxSource } from '../support/sandbox-deployment.js';
 
 /** Debian's Chromium; never downloaded by the tests. */
 const CHROMIUM = '/usr/bin/chromium';
@@ -74,15 +74,7 @@ describe('web inbox in Chromium (real host, Concur sandbox, SQLite queue)', func
       if (process.env.CI) throw new Error(`${CHROMIUM} is missing: CI must install Debian's chromium package for the browser tests`);
       this.skip();
     }
-    sandbox = await startConcurSandbox({
-      seed: 7,
-      reports: 0,
-      otherReports: 0,
-      approvers: 3,
-      employees: 12,
-      clock: '2026-03-02T09:00:00.000Z',
-      freezeClock: true,
-    });
+    sandbox = await startConcurSandbox(SMALL_COMPANY);
     const concur = sandboxSource(sandbox, {
       // Cycles run when the test says (runOnce); the loop's own timer would race them.
       pollIntervalSeconds: 3600,

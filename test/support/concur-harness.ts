@@ -6,7 +6,7 @@ import { loadDeployment } from '../../core/host/deployment.js';
 import { createLogger } from '../../core/host/logging.js';
 import { RecordingNotifier } from '../../core/testing/index.js';
 import { startConcurSandbox, type ConcurSandbox, type ConcurSandboxOptions } from '../../plugins/concur/sandbox/index.js';
-import { sandboxSource } from './sandbox-deployment.js';
+import { SMALL_COMPANY, sandboxSource } from './sandbox-deployment.js';
 
 export const SOURCE = 'acme';
 const DAY_S = 86_400;
@@ -47,16 +47,7 @@ export interface HarnessOptions {
  * Concur sandbox whose clock is the host's clock. Only the chat channel is a recorder.
  */
 export async function concurHarness(options: HarnessOptions = {}): Promise<ConcurHarness> {
-  const sandbox = await startConcurSandbox({
-    seed: 7,
-    reports: 0,
-    otherReports: 0,
-    approvers: 3,
-    employees: 12,
-    clock: '2026-03-02T09:00:00.000Z',
-    freezeClock: true,
-    ...options.sandbox,
-  });
+  const sandbox = await startConcurSandbox({ ...SMALL_COMPANY, ...options.sandbox });
   const dbPath = join(mkdtempSync(join(tmpdir(), 'ah-concur-')), 'queue.db');
   const notifier = new RecordingNotifier('chat');
   const logs: string[] = [];

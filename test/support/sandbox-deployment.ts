@@ -1,3 +1,16 @@
+import type { ConcurSandboxOptions } from '../../plugins/concur/sandbox/index.js';
+
+/** The small company most tests start: 3 approvers among 12 employees, no reports yet, its clock frozen at 2026-03-02 09:00 UTC. */
+export const SMALL_COMPANY = {
+  seed: 7,
+  reports: 0,
+  otherReports: 0,
+  approvers: 3,
+  employees: 12,
+  clock: '2026-03-02T09:00:00.000Z',
+  freezeClock: true,
+} as const satisfies ConcurSandboxOptions;
+
 /** What a deployment needs to know of a Concur sandbox, whether it runs in this process or another. */
 export interface SandboxLike {
   readonly baseUrl: string;
