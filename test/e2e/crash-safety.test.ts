@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runCli, startCli } from '../support/cli.js';
+import { prng } from '../soak/soak.js';
 
 interface TruthRow {
   externalId: string;
@@ -23,17 +24,6 @@ interface SinkLine {
   outcome: string | null;
 }
 
-/** Deterministic pseudo-random numbers (mulberry32), so a failing run can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('crash safety on SQLite (a real host process killed with SIGKILL)', function () {
   this.timeout(240_000);

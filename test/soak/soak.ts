@@ -11,6 +11,7 @@ import type { ApprovalQueue } from '../../core/contracts/approval-queue.js';
 import type { QueuedApproval } from '../../core/model/queue-types.js';
 import { PostgresApprovalQueue } from '../../adapters/queue-postgres/postgres-approval-queue.js';
 import { SqliteApprovalQueue } from '../../adapters/queue-sqlite/sqlite-approval-queue.js';
+import { SeededRandom } from '../../plugins/concur/sandbox/sandbox-random.js';
 import { SandboxError, startConcurSandbox, type ConcurSandbox, type FaultInput, type SandboxUserInfo } from '../../plugins/concur/sandbox/index.js';
 import { sandboxSource } from '../support/sandbox-deployment.js';
 
@@ -81,16 +82,10 @@ export function installNotifierPlugin(dir: string): string {
 
 // ---- randomness --------------------------------------------------------------------------------
 
-/** Deterministic pseudo-random numbers (mulberry32), so a failing run can be replayed by seed. */
+/** Deterministic pseudo-random numbers (the sandbox's mulberry32), so a failing run can be replayed by seed. */
 export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = new SeededRandom(seed);
+  return () => random.next();
 }
 
 // ---- the queue ---------------------------------------------------------------------------------
