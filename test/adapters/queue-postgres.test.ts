@@ -16,7 +16,7 @@ import { leaseLockKey, PostgresApprovalQueue } from '../../adapters/queue-postgr
 import type { Lease } from '../../core/contracts/approval-queue.js';
 import { describeApprovalQueueContract } from '../contract/approval-queue.contract.js';
 import { planReminders } from '../../core/pipeline/reminder-scheduler.js';
-import { DAY_MS, NOW, SOURCE, approval, approver, batch, commitContext } from '../support/queue-fixtures.js';
+import { DAY_MS, NOW, SOURCE, approval, approver, batch, commitContext, expectRejection } from '../support/queue-fixtures.js';
 
 /** CI starts PostgreSQL here; another server can be named with APPROVALS_HUB_TEST_PG. */
 const DATABASE_URL = process.env.APPROVALS_HUB_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -543,14 +543,4 @@ function holdLeaseInChild(schema: string, name: string): { process: ChildProcess
     child.on('exit', (code) => reject(new Error(`the child process exited (${code}) before holding the lease: ${stderr}`)));
   });
   return { process: child, held };
-}
-
-async function expectRejection(promise: Promise<unknown>): Promise<void> {
-  let failed = false;
-  try {
-    await promise;
-  } catch {
-    failed = true;
-  }
-  expect(failed, 'expected the call to fail').to.equal(true);
 }

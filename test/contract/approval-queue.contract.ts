@@ -4,7 +4,7 @@ import type { ApprovalQueue } from '../../core/contracts/approval-queue.js';
 import type { Approval } from '../../core/model/approval.js';
 import type { ChangeBatch, Completion, OutboxEntry, QueuedApproval, ReminderCandidate } from '../../core/model/queue-types.js';
 import { planReminders, type ReminderSettings } from '../../core/pipeline/reminder-scheduler.js';
-import { DAY_MS, NOW, SOURCE, ago, approval, approver, batch, commitContext, unresolved } from '../support/queue-fixtures.js';
+import { DAY_MS, NOW, SOURCE, ago, approval, approver, batch, commitContext, expectRejection, unresolved } from '../support/queue-fixtures.js';
 
 export interface QueueUnderTest {
   queue: ApprovalQueue;
@@ -937,14 +937,4 @@ async function snapshot(queue: ApprovalQueue) {
     outbox: outbox.sort((a, b) => a.id - b.id),
     cursor: await queue.getCursor(SOURCE),
   };
-}
-
-async function expectRejection(promise: Promise<unknown>): Promise<void> {
-  let failed = false;
-  try {
-    await promise;
-  } catch {
-    failed = true;
-  }
-  expect(failed, 'expected the call to fail').to.equal(true);
 }

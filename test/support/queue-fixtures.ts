@@ -1,3 +1,4 @@
+import { expect } from 'chai';
 import { approvalKey, type Approval, type Approver } from '../../core/model/approval.js';
 import type { ChangeBatch } from '../../core/model/queue-types.js';
 import type { CardRenderer, CommitContext } from '../../core/pipeline/planner.js';
@@ -65,4 +66,15 @@ export const renderCard: CardRenderer = (a, outcome) => ({
 export function commitContext(overrides: Partial<CommitContext> = {}): CommitContext {
   const now = overrides.now ?? NOW;
   return { now, channels: ['console'], notBefore: new Date(now.getTime() - 30 * DAY_MS), render: renderCard, ...overrides };
+}
+
+/** Fails the test unless `promise` rejects. */
+export async function expectRejection(promise: Promise<unknown>): Promise<void> {
+  let failed = false;
+  try {
+    await promise;
+  } catch {
+    failed = true;
+  }
+  expect(failed, 'expected the call to fail').to.equal(true);
 }
