@@ -63,9 +63,8 @@ export class Host {
   private draining: Promise<DrainReport> | undefined;
   private purging: Promise<{ entries: number; receipts: number }> | undefined;
   private purgeTimer: NodeJS.Timeout | undefined;
-  private stopping = false;
-  /** Aborted by stop(): a delivery pass ends after the batch in hand. */
-  private readonly stopped = new AbortController();
+  /** Aborted by stop(): a delivery pass ends after the batch in hand, and nothing new starts. */
+  private readonly stopping = new AbortController();
   private readonly root = new Container({ defaultScope: 'Singleton' });
   private readonly children: Container[] = [];
   private started = false;
@@ -250,7 +249,7 @@ export class Host {
         total.receipts += batch.receipts;
         this.metrics.purged.inc({ kind: 'entries' }, batch.entries);
         this.metrics.purged.inc({ kind: 'receipts' }, batch.receipts);
-        if (batch.entries < OUTBOX_PURGE_BATCH || this.stopping) break;
+        if (batch.entries < OUTBOX_PURGE_BATCH || this.stopping.signal.aborted) break;
       }
       if (total.entries > 0) this.logger.info({ ...total, settledBefore: before.toISOString() }, 'purged settled outbox entries');
       return total;
@@ -274,7 +273,7 @@ export class Host {
 
   /** One delivery pass, shared by concurrent callers; `stop()` waits for it before the queue closes. */
   private deliveryPass(): Promise<DrainReport> {
-    this.draining ??= this.worker.drain(this.stopped.signal).finally(() => {
+    this.draining ??= this.worker.drain(this.stopping.signal).finally(() => {
       this.draining = undefined;
     });
     return this.draining;
@@ -317,7 +316,7 @@ export class Host {
       }
     }
     // A stop that cut the cycles short closes the queue next: nothing more is started.
-    if (this.stopping) return { cycles, failures, delivery: { delivered: 0, superseded: 0, retried: 0, dead: 0 }, reminders: undefined };
+    if (this.stopping.signal.aborted) return { cycles, failures, delivery: { delivered: 0, superseded: 0, retried: 0, dead: 0 }, reminders: undefined };
     // After the cycles, so a reminder never goes out for an approval they just completed.
     const reminders = await this.remind();
     const delivery = await this.deliveryPass();
@@ -358,8 +357,7 @@ export class Host {
     if (this.deliveryTimer) clearInterval(this.deliveryTimer);
     if (this.reminderTimer) clearInterval(this.reminderTimer);
     if (this.purgeTimer) clearInterval(this.purgeTimer);
-    this.stopping = true;
-    this.stopped.abort();
+    this.stopping.abort();
     await this.http?.app.close();
     await Promise.all(this.runners.map((r) => r.stop()));
     await this.reminders?.idle();
