@@ -1,5 +1,5 @@
 import type { Approval } from '../model/approval.js';
-import type { CommitResult, Completion } from '../model/queue-types.js';
+import type { AuditEntry, CommitResult, Completion } from '../model/queue-types.js';
 import type { ApprovalQueue, Lease } from '../contracts/approval-queue.js';
 import type { ApprovalSource, SyncContext } from '../contracts/approval-source.js';
 import type { Clock } from '../contracts/clock.js';
@@ -127,10 +127,23 @@ export class SourceRunner {
     };
   }
 
-  private async commit(approvals: readonly Approval[], completions: readonly Completion[], cursor?: string): Promise<CommitResult> {
-    const signal = this.abort.signal;
-    const resolved = await this.resolver.resolveBatch(approvals, signal);
-    return this.queue.commit({ source: this.source.id, approvals: resolved, completions, cursor }, this.commitContext());
+  private commit(approvals: readonly Approval[], completions: readonly Completion[], cursor?: string): Promise<CommitResult> {
+    return this.apply({ approvals, completions, cursor });
+  }
+
+  /**
+   * The one way approvals of this source reach the queue, for detection, sweeps and operators'
+   * repairs (`audit --fix`, `queue resync`, `queue remove`) alike: approvers without an e-mail are
+   * resolved through the source's identity directory, then the batch is planned and committed in
+   * one transaction with its cursor and audit rows. A repair that skipped resolution would queue a
+   * newly named approver without an e-mail: parked, missing from their own list until a cycle ran.
+   */
+  async apply(
+    batch: { approvals: readonly Approval[]; completions?: readonly Completion[]; cursor?: string | undefined; audit?: readonly AuditEntry[] },
+    signal?: AbortSignal,
+  ): Promise<CommitResult> {
+    const resolved = await this.resolver.resolveBatch(batch.approvals, signal ? AbortSignal.any([this.abort.signal, signal]) : this.abort.signal);
+    return this.queue.commit({ ...batch, source: this.source.id, approvals: resolved }, this.commitContext());
   }
 
   private async cycle(): Promise<CycleReport | undefined> {

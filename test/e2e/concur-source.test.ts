@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { Operations } from '../../core/host/operations.js';
 import { callsTo } from '../../plugins/concur/sandbox/index.js';
 import { startConcurProxy, type ConcurProxy } from '../support/concur-proxy.js';
 import { concurHarness, days, SOURCE, type ConcurHarness } from '../support/concur-harness.js';
@@ -166,6 +167,36 @@ describe('Concur source against the sandbox (real HTTP on loopback, real SQLite)
       expect(await waitingOn(emailOf(newLogin))).to.deep.equal([report.ID]);
       expect(h.notifier.for(emailOf(oldLogin), key(report.ID)).at(-1)!.card.outcome).to.equal('reassigned');
     });
+
+    /** A report reassigned behind the incremental poll's back to an approver nobody has looked up yet. */
+    async function silentlyReassigned() {
+      const report = h.sandbox.admin.submit({});
+      await h.cycle();
+      const oldLogin = approverOf(report.ID);
+      const newLogin = h.sandbox.admin.users().find((u) => u.isApprover && u.loginId !== oldLogin)!.loginId;
+      h.sandbox.admin.reassign(report.ID, newLogin);
+      return { report, oldLogin, newLogin };
+    }
+
+    for (const repair of ['audit --fix', 'queue resync'] as const) {
+      it(`routes a silently reassigned report repaired by ${repair} to the new approver's e-mail at once`, async () => {
+        const { report, oldLogin, newLogin } = await silentlyReassigned();
+        const ops = new Operations(h.host);
+        if (repair === 'audit --fix') {
+          const found = await ops.audit({ fix: true, actor: 'ops' });
+          expect(found.map((d) => `${d.kind} ${d.key}`)).to.deep.equal([`changed ${key(report.ID)}`]);
+        } else await ops.resync(key(report.ID), 'ops');
+
+        const row = (await h.host.queue.get(key(report.ID)))!;
+        expect(row.approvers.map((a) => [a.sourceUserId, a.email])).to.deep.equal([[newLogin, emailOf(newLogin)]]);
+        expect(await waitingOn(emailOf(newLogin)), 'queue list --approver <new>').to.deep.equal([report.ID]);
+        expect(await waitingOn(emailOf(oldLogin))).to.deep.equal([]);
+        expect(await ops.unreachable(), 'diagnostics').to.deep.equal([]);
+        expect(await h.host.queue.listOutbox('parked')).to.deep.equal([]);
+        await h.host.drain();
+        expect(h.notifier.for(emailOf(newLogin), key(report.ID)).map((m) => m.action)).to.deep.equal(['notify']);
+      });
+    }
   });
 
   describe('cost', () => {
