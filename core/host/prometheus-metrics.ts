@@ -18,7 +18,12 @@ export class PrometheusMetrics implements Metrics {
   readonly deliveries: Counter<'channel' | 'outcome'>;
   readonly purged: Counter<'kind'>;
 
-  constructor(gauges: { queueSize: () => Promise<number>; outboxDepth: () => Promise<Record<string, number>> }) {
+  constructor(gauges: {
+    queueSize: () => Promise<number>;
+    outboxDepth: () => Promise<Record<string, number>>;
+    /** Per source with a backfill: queued approvals it has not reached yet. */
+    backfillPending?: () => Promise<Record<string, number>>;
+  }) {
     this.contentType = this.registry.contentType;
     collectDefaultMetrics({ register: this.registry, prefix: 'approvals_hub_process_' });
     this.pollDuration = new Histogram({
@@ -74,6 +79,15 @@ export class PrometheusMetrics implements Metrics {
       registers: [this.registry],
       async collect() {
         for (const [state, n] of Object.entries(await gauges.outboxDepth())) this.set({ state }, n);
+      },
+    });
+    new Gauge({
+      name: 'approvals_hub_source_backfill_pending',
+      help: 'Queued approvals whose source still owes what it left out taking a backlog in (Concur: line items of a first sync), per source.',
+      labelNames: ['source'],
+      registers: [this.registry],
+      async collect() {
+        for (const [source, n] of Object.entries((await gauges.backfillPending?.()) ?? {})) this.set({ source }, n);
       },
     });
   }

@@ -25,6 +25,8 @@ export interface CycleReport {
   readonly drift: number;
   readonly purged: number;
   readonly released: number;
+  /** Queued approvals the source's backfill completed (e.g. Concur line items of a first sync's backlog). */
+  readonly backfilled: number;
   readonly durationMs: number;
 }
 
@@ -164,6 +166,16 @@ export class SourceRunner {
     }
     // A first sync lists everything pending: it is a sweep, and the next one is due an interval later.
     if (firstSweep) await this.queue.setState(SWEEP_STATE, id, ctx.now.toISOString());
+    // After the changes, so a report that changed was read by the poll and costs the backfill nothing.
+    let backfilled = 0;
+    if (this.source.backfill) {
+      for await (const batch of this.source.backfill(ctx)) {
+        if (this.abort.signal.aborted) return undefined;
+        const result = await this.commit(batch.approvals, batch.completions ?? []);
+        backfilled += result.updated;
+        committed = add(committed, result);
+      }
+    }
     const released = await this.retryParked(ctx.signal);
     let swept = false;
     let drift = 0;
@@ -174,7 +186,7 @@ export class SourceRunner {
       swept = true;
     }
     const purged = (await this.queue.purgeExpired(this.commitContext())).length;
-    const report: CycleReport = { source: id, batches, committed, swept, drift, purged, released, durationMs: performance.now() - started };
+    const report: CycleReport = { source: id, batches, committed, swept, drift, purged, released, backfilled, durationMs: performance.now() - started };
     this.logger.debug({ ...report }, 'cycle done');
     return report;
   }

@@ -52,7 +52,7 @@ describe('operator CLI (queue, audit, audit-log) on a real host and SQLite file'
     const list = JSON.parse(r.stdout) as Record<string, unknown>[];
     expect(list).to.have.length(3);
     const a1 = list.find((a) => a.externalId === 'A1')!;
-    expect(Object.keys(a1)).to.deep.equal(['key', 'source', 'kind', 'externalId', 'title', 'status', 'requester', 'approvers', 'amount', 'submittedAt', 'sourceUpdatedAt', 'links']);
+    expect(Object.keys(a1)).to.deep.equal(['key', 'source', 'kind', 'externalId', 'title', 'status', 'requester', 'approvers', 'amount', 'submittedAt', 'sourceUpdatedAt', 'links', 'fields', 'lineItems', 'flags']);
     expect(a1).to.deep.include({
       key: 'files:request:A1',
       source: 'files',
@@ -63,6 +63,7 @@ describe('operator CLI (queue, audit, audit-log) on a real host and SQLite file'
       approvers: [{ sourceUserId: 'ann', name: 'Ann', email: 'ann@example.test' }],
       amount: { value: '120.50', currency: 'EUR' },
       links: { view: 'https://files.example.test/A1' },
+      lineItems: null,
     });
   });
 
@@ -127,6 +128,7 @@ describe('operator CLI (queue, audit, audit-log) on a real host and SQLite file'
     expect(r.code, r.stderr).to.equal(0);
     expect(JSON.parse(r.stdout)).to.deep.equal({
       unreachable: [{ source: 'files', approver: 'carl', reason: 'no e-mail: identity lookup failing or person unknown', waiting: 2 }],
+      backfill: [],
     });
   });
 
