@@ -49,7 +49,7 @@ function add(a: CommitResult, b: CommitResult): CommitResult {
 /**
  * The detection loop of one source instance: every poll interval, read changes since the
  * committed cursor and commit them batch by batch (rows, cursor and outbox in one transaction);
- * retry parked approvers; on the sweep schedule, re-list everything pending and verify each queued
+ * let the source backfill what it left out of a backlog (bounded by the source); retry parked approvers; on the sweep schedule, re-list everything pending and verify each queued
  * approval the listing did not show; purge what retention expired. One cycle at a time.
  */
 export class SourceRunner {

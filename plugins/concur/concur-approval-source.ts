@@ -55,7 +55,8 @@ const MAX_PAGES = 10_000;
  *   `LastModifiedDate` of a fully read result set, kept in Concur's own format (Concur documents
  *   no order for the list and no time zone for its dates), so a failed page replays, never skips.
  * - `listPending` / `verify`: the sweep's full listing and its per-report second look.
- * Pending reports are enriched with their entries (cached per report and LastModifiedDate).
+ * Pending reports are enriched with their entries (cached per report and LastModifiedDate);
+ * those of a multi-page first sync's backlog are taken in without and get them from `backfill`.
  */
 export class ConcurApprovalSource implements ApprovalSource {
   readonly capabilities: SourceCapabilities = { actions: [] };
