@@ -305,6 +305,34 @@ describe('Concur source against the sandbox (real HTTP on loopback, real SQLite)
       expect(written).to.equal(0);
     });
 
+    it('holds the backfill for one cycle at a report whose entries cannot be read, then moves past it', async () => {
+      const proxy = await startConcurProxy();
+      try {
+        h = await concurHarness({ config: { backfillCallsPerCycle: 5 }, baseUrl: (sb) => ((proxy.target = sb.baseUrl), proxy.url) });
+        const reports = [];
+        for (let i = 0; i < 150; i++) {
+          reports.push(h.sandbox.admin.submit({ entries: 2 }));
+          h.advance(60);
+        }
+        const [broken, ...rest] = reports.map((r) => r.ID).reverse();
+        await cycle();
+        proxy.rules = { refuse: (r) => (r.url.startsWith('/api/v3.0/expense/entries') && r.url.includes(broken!) ? 503 : undefined) };
+        h.advance(60);
+        await cycle();
+        expect(await lineItemsOf(broken!)).to.equal(undefined);
+        expect(await lineItemsOf(rest[0]!), 'held: tried again next cycle').to.equal(undefined);
+        expect(await pending()).to.equal(150);
+        h.advance(60);
+        await cycle();
+        expect(await lineItemsOf(broken!), 'a second failure gives up on it').to.equal(undefined);
+        for (const id of rest.slice(0, 4)) expect(await lineItemsOf(id), id).to.have.length(2);
+        expect(await lineItemsOf(rest[4]!)).to.equal(undefined);
+        expect(await pending()).to.equal(145);
+      } finally {
+        await proxy.close();
+      }
+    });
+
     it('makes no entries call with backfillCallsPerCycle 0, and reports the backlog left', async () => {
       h = await concurHarness({ config: { backfillCallsPerCycle: 0 } });
       for (let i = 0; i < 150; i++) h.sandbox.admin.submit({ entries: 2 });
