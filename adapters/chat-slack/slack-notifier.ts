@@ -21,6 +21,11 @@ export interface SlackConfig {
   readonly callbackPath: string;
   /** Publish the App Home tab when a person opens it. */
   readonly appHome: boolean;
+  /**
+   * The workspace (`T…`) or, for an org-wide install, the Enterprise organization (`E…`) whose
+   * requests are served; others are refused. Unset: learned from `auth.test` of the bot token.
+   */
+  readonly teamId?: string | undefined;
 }
 
 export const SLACK_DEFAULTS = { apiUrl: 'https://slack.com/api/', callbackPath: '/slack', appHome: true } as const;
