@@ -1,6 +1,6 @@
 import { ConfigurationServiceClientCredentialFactory } from 'botbuilder';
 import { LRUCache } from 'lru-cache';
-import { PermanentDeliveryError, RetryLaterError, type Clock, type DeliveryReceipt, type Logger, type Notifier, type OutboundMessage } from '../../core/index.js';
+import { PermanentDeliveryError, RetryLaterError, emailKey, type Clock, type DeliveryReceipt, type Logger, type Notifier, type OutboundMessage } from '../../core/index.js';
 import { approvalCard, attachment, cardSummary, digestCard, reminderText, type AdaptiveCardAttachment } from './adaptive-card.js';
 
 /** One Teams notifier instance's config, as plugin.json validates it (appPassword resolved by the host). */
@@ -244,7 +244,8 @@ export class BotConnector {
   }
 }
 
-const normal = (email: string) => email.trim().toLowerCase();
+/** The e-mail's {@link emailKey}: ASCII case only, so a look-alike address is never someone else's. */
+const normal = (email: string): string => emailKey(email) ?? '';
 
 /**
  * E-mail ↔ Teams user. Teams cannot message a user by e-mail or UPN (…/send-proactive-messages),
@@ -294,7 +295,7 @@ export class TeamsDirectory {
 
   /**
    * The e-mail of the Teams user behind a verified activity (`from.id`, or `from.aadObjectId`),
-   * lower-cased; undefined for a user neither the map nor the roster knows. Throws when the roster
+   * as its {@link emailKey}; undefined for a user neither the map nor the roster knows. Throws when the roster
    * cannot answer now.
    */
   async emailOf(account: { readonly id?: string | undefined; readonly aadObjectId?: string | undefined }): Promise<string | undefined> {

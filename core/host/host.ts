@@ -8,6 +8,7 @@ import { IdentityDirectory } from '../contracts/identity-directory.js';
 import { HttpRoutes } from '../contracts/http-routes.js';
 import { Logger } from '../contracts/logger.js';
 import type { FastifyInstance } from 'fastify';
+import { emailKey } from '../model/email.js';
 import { startHttpServer, type Readiness } from './http-server.js';
 import { Metrics } from '../contracts/metrics.js';
 import { PrometheusMetrics } from './prometheus-metrics.js';
@@ -206,9 +207,9 @@ export class Host {
       waitingOn: (email, options) => this.queue.listForApprover(email, { notBefore: notBefore(), source: options?.source, limit: options?.limit }),
       forApprover: async (key, email) => {
         const row = await this.queue.get(key);
-        const wanted = email.trim().toLowerCase();
+        const wanted = emailKey(email);
         if (!row || row.status !== 'pending' || Date.parse(row.sourceUpdatedAt) < notBefore().getTime()) return undefined;
-        return row.approvers.some((a) => a.email?.toLowerCase() === wanted) ? row : undefined;
+        return wanted !== undefined && row.approvers.some((a) => emailKey(a.email) === wanted) ? row : undefined;
       },
     };
   }
