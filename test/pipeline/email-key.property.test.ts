@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { emailKey } from '../../core/index.js';
 import { normEmail } from '../../core/pipeline/queue-support.js';
+import { workEmail } from '../../plugins/concur/mappers/identity-mapper.js';
 
 /** Letters and their look-alikes that Unicode case mapping or NFKC fold onto ASCII, and a few plain ones. */
 const UNITS = [
@@ -73,3 +74,11 @@ for (const [name, key] of [['emailKey', emailKey], ['normEmail (the queue adapte
     });
   });
 }
+
+describe('Concur identity mapper: work e-mail', () => {
+  it('keys a Concur user\'s e-mail like the core does, so a Kelvin-sign address does not become kate@', () => {
+    const user = (value: string) => ({ userName: 'x', emails: [{ value, type: 'work' }] }) as Parameters<typeof workEmail>[0];
+    expect(workEmail(user('\u212Aate@Example.com'))).to.equal('\u212Aate@example.com');
+    expect(workEmail(user(' Kate@Example.COM '))).to.equal('kate@example.com');
+  });
+});
