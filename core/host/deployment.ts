@@ -59,7 +59,8 @@ const instance = (extra: Record<string, unknown> = {}) => ({
 /** A local time of day, `HH:MM`. */
 const clockTime = (fallback: string) => ({ type: 'string', clockTime: true, default: fallback });
 
-const deploymentSchema = {
+/** The deployment file's JSON Schema; every numeric setting has a minimum and a maximum. */
+export const deploymentSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
@@ -76,8 +77,9 @@ const deploymentSchema = {
     sources: {
       type: 'array',
       items: instance({
-        pollIntervalSeconds: { type: 'number', minimum: 1, default: 60 },
-        sweepIntervalSeconds: { type: 'number', minimum: 0, default: 900 },
+        // At most a day: a longer wait is no longer "detection", and a timer cannot wait past 24.8 days.
+        pollIntervalSeconds: { type: 'number', minimum: 1, maximum: 86_400, default: 60 },
+        sweepIntervalSeconds: { type: 'number', minimum: 0, maximum: 604_800, default: 900 },
       }),
       default: [],
     },
@@ -86,8 +88,8 @@ const deploymentSchema = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        maxAttempts: { type: 'integer', minimum: 1, default: 10 },
-        leaseSeconds: { type: 'number', minimum: 1, default: 60 },
+        maxAttempts: { type: 'integer', minimum: 1, maximum: 100, default: 10 },
+        leaseSeconds: { type: 'number', minimum: 1, maximum: 86_400, default: 60 },
         // Settled outbox entries (and receipts of final cards) older than this are deleted. At
         // least 2: a digest's idempotency key names the approver's local date.
         keepDays: { type: 'integer', minimum: 2, maximum: 3650, default: 30 },
@@ -104,7 +106,7 @@ const deploymentSchema = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        afterHours: { type: 'number', exclusiveMinimum: 0, default: 24 },
+        afterHours: { type: 'number', exclusiveMinimum: 0, maximum: 8_760, default: 24 },
         maxReminders: { type: 'integer', minimum: 1, maximum: 100, default: 3 },
         // In the approver's own time zone; start after end spans midnight; start equal to end: none.
         quietHours: {
