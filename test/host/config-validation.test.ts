@@ -144,6 +144,15 @@ describe('deployment file validation (approvals-hub run / config validate)', fun
     expect(lines).to.deep.equal(['notifiers[1].plugin: only one "web" notifier per deployment (it would collide with notifiers[0] on its HTTP paths)']);
   });
 
+  it('refuses two Slack notifiers on one callbackPath', () => {
+    const slack = (id: string) => ({ id, plugin: 'slack', config: { botToken: { env: 'AH_TEST_SLACK_BOT' }, signingSecret: { env: 'AH_TEST_SLACK_SIGNING' } } });
+    const env = { AH_TEST_SLACK_BOT: 'xoxb-test-token', AH_TEST_SLACK_SIGNING: 'slack-signing-secret' };
+    const load = (notifiers: object[]) => () => loadDeployment(undefined, { raw: { queue: { adapter: 'memory' }, notifiers }, env });
+    expect(load([slack('a'), slack('b')])).to.throw(ConfigError, /^notifiers\[1\]\.config\.callbackPath: "\/slack" is already served by notifiers\[0\]$/);
+    const second = { ...slack('b'), config: { ...slack('b').config, callbackPath: '/slack-eu' } };
+    expect(load([slack('a'), second])).not.to.throw();
+  });
+
   it('refuses a directory given as the deployment file with exit code 2', async () => {
     const folder = join(dir, 'approvals.d');
     mkdirSync(folder);
