@@ -7,9 +7,8 @@ import { Clock, systemClock } from '../contracts/clock.js';
 import { IdentityDirectory } from '../contracts/identity-directory.js';
 import { HttpRoutes } from '../contracts/http-routes.js';
 import { Logger } from '../contracts/logger.js';
-import type { FastifyInstance } from 'fastify';
 import { emailKey } from '../model/email.js';
-import { startHttpServer, type Readiness } from './http-server.js';
+import { startAdminServer, startHttpServer, type HttpServer, type Readiness } from './http-server.js';
 import { Metrics } from '../contracts/metrics.js';
 import { PrometheusMetrics } from './prometheus-metrics.js';
 import { Notifier } from '../contracts/notifier.js';
@@ -19,7 +18,7 @@ import { OutboxWorker, defaultOutboxWorkerOptions, type DrainReport } from '../p
 import type { CardRenderer, CommitContext } from '../pipeline/planner.js';
 import { SourceRunner, type CycleReport } from '../pipeline/source-runner.js';
 import { ReminderScheduler, type ReminderReport } from '../pipeline/reminder-scheduler.js';
-import type { Deployment, InstanceSpec } from './deployment.js';
+import { DEFAULT_ADMIN_LISTENER, type Deployment, type InstanceSpec } from './deployment.js';
 import { PluginCatalog, type CatalogEntry } from './plugin-catalog.js';
 import { PluginContext } from './plugin-api.js';
 
@@ -70,7 +69,8 @@ export class Host {
   private readonly children: Container[] = [];
   private started = false;
   private readonly routes: HttpRoutes[] = [];
-  private http: { app: FastifyInstance; url: string } | undefined;
+  private http: HttpServer | undefined;
+  private admin: HttpServer | undefined;
   private readonly lastCycle = new Map<string, { ok: boolean; at: string; error?: string }>();
   readonly sources = new Map<string, ApprovalSource>();
   readonly notifiers = new Map<string, Notifier>();
@@ -88,7 +88,14 @@ export class Host {
 
   static async create(deployment: Deployment, options: HostOptions): Promise<Host> {
     const host = new Host(deployment, options);
-    await host.compose();
+    try {
+      await host.compose();
+    } catch (error) {
+      // A plugin that failed after others started (an embedded sandbox, a queue pool) must not
+      // leave them holding the process open: close what was opened, then report the failure.
+      await host.close();
+      throw error;
+    }
     return host;
   }
 
@@ -225,6 +232,11 @@ export class Host {
     return this.http?.url;
   }
 
+  /** The URL of the admin listener (`http.admin`), once started. */
+  get adminUrl(): string | undefined {
+    return this.admin?.url;
+  }
+
   private afterCycle(source: string, report: CycleReport | undefined, error: unknown, durationMs = 0): void {
     this.metrics.pollDuration.observe({ source, outcome: error ? 'failed' : 'ok' }, durationMs / 1000);
     if (report) {
@@ -332,8 +344,12 @@ export class Host {
    */
   async start(): Promise<void> {
     await this.releaseOwnInflight();
-    if (this.deployment.http || this.routes.length > 0) {
-      this.http = await startHttpServer(this.routes, this.deployment.http ?? { host: '127.0.0.1', port: 8080 }, () => this.readiness(), this.metrics, this.logger);
+    const http = this.deployment.http;
+    const operations = { readiness: () => this.readiness(), metrics: this.metrics };
+    if (http?.admin) this.admin = await startAdminServer({ ...DEFAULT_ADMIN_LISTENER, ...http.admin }, operations, this.logger);
+    if (http || this.routes.length > 0) {
+      // With an admin listener, the public one keeps /healthz (load balancers) and the plugins' routes only.
+      this.http = await startHttpServer(this.routes, http ?? { host: '127.0.0.1', port: 8080 }, http?.admin ? undefined : operations, this.logger);
     }
     this.started = true;
     for (const runner of this.runners) runner.start();
@@ -360,12 +376,18 @@ export class Host {
     if (this.purgeTimer) clearInterval(this.purgeTimer);
     this.stopping.abort();
     await this.http?.app.close();
+    await this.admin?.app.close();
     await Promise.all(this.runners.map((r) => r.stop()));
     await this.reminders?.idle();
     await this.draining?.catch(() => undefined);
     await this.purging;
+    await this.close();
+  }
+
+  /** Releases what composing opened: every plugin's bindings (an embedded sandbox with them), then the queue. */
+  private async close(): Promise<void> {
     for (const child of this.children) await child.unbindAllAsync().catch(() => undefined);
     await this.root.unbindAllAsync().catch(() => undefined);
-    await this.queue.close();
+    await this.queue?.close();
   }
 }
