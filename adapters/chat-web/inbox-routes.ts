@@ -144,8 +144,8 @@ export class InboxRoutes implements HttpRoutes {
     const link = await this.sessions.checkLink(token);
     if (link.ok) return reply.type(HTML).send(signInHtml(link.email, token));
     // Tapping a link twice (chat apps do) should not look like an error to the person it signed in.
-    const current = await this.session(request);
-    if (link.reason === 'used' && current && current.email === link.email) {
+    const current = link.reason === 'used' ? await this.session(request) : undefined;
+    if (current && current.email === link.email) {
       return reply.type(HTML).send(openInboxHtml('You are signed in', `This link was used already; you are signed in as ${current.email}.`));
     }
     return this.refuseLink(reply, link.reason);

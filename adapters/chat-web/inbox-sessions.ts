@@ -174,14 +174,19 @@ export class InboxSessions {
     return { generation, usedLinks: decodeIds(used), endedSessions: decodeIds(ended) };
   }
 
-  /** Runs `fn` holding `email`'s lock: in this process, and across hosts when the queue has leases. */
+  /**
+   * Runs `fn` holding `email`'s lock across hosts (a lease, when the queue has them), one such
+   * section at a time in this process. One at a time, not one per person: a lease holds a pooled
+   * connection while `fn` needs another, so a burst of sign-ins of different people could
+   * otherwise take every connection as leases and wait for ever for one to query with.
+   */
   private async locked<T>(email: string, fn: () => Promise<T>): Promise<T> {
     const name = `${this.namespace}:${email}`;
-    const before = this.local.get(name) ?? Promise.resolve();
+    const before = this.local.get(this.namespace) ?? Promise.resolve();
     let done!: () => void;
     const mine = new Promise<void>((resolve) => (done = resolve));
     const tail = before.then(() => mine);
-    this.local.set(name, tail);
+    this.local.set(this.namespace, tail);
     try {
       await before;
       const lease = await this.lease(name);
@@ -192,7 +197,7 @@ export class InboxSessions {
       }
     } finally {
       done();
-      if (this.local.get(name) === tail) this.local.delete(name);
+      if (this.local.get(this.namespace) === tail) this.local.delete(this.namespace);
     }
   }
 
