@@ -91,11 +91,12 @@ export class InboxSessions {
   async redeem(token: string): Promise<Redemption> {
     const link = verifyToken(this.settings.signingKey, 'link', token, this.clock.now());
     if (!link.ok) return link;
-    return this.locked(link.email, async () => {
+    return this.locked(link.email, async (stillHeld) => {
       const state = await this.state(link.email);
       const refused = this.linkRefusal(link, state);
       if (refused) return { ok: false, reason: refused, email: link.email };
       const now = this.clock.now();
+      stillHeld();
       await this.queue.setState(this.namespace, `used-links:${link.email}`, encodeIds(state.usedLinks, [link.id, seconds(link.expiresAt)], now));
       const expiresAt = new Date(Math.floor((now.getTime() + this.settings.sessionTtlMs) / 1000) * 1000);
       const session: InboxSession = { email: link.email, expiresAt, id: newTokenId(), generation: state.generation };
@@ -127,9 +128,10 @@ export class InboxSessions {
 
   /** Ends one session, on every host: its cookie is refused from now on. Idempotent. */
   async signOut(session: InboxSession): Promise<void> {
-    await this.locked(session.email, async () => {
+    await this.locked(session.email, async (stillHeld) => {
       const state = await this.state(session.email);
       if (state.endedSessions.has(session.id)) return;
+      stillHeld();
       await this.queue.setState(this.namespace, `ended-sessions:${session.email}`, encodeIds(state.endedSessions, [session.id, seconds(session.expiresAt)], this.clock.now()));
     });
   }
@@ -180,7 +182,7 @@ export class InboxSessions {
    * connection while `fn` needs another, so a burst of sign-ins of different people could
    * otherwise take every connection as leases and wait for ever for one to query with.
    */
-  private async locked<T>(email: string, fn: () => Promise<T>): Promise<T> {
+  private async locked<T>(email: string, fn: (stillHeld: () => void) => Promise<T>): Promise<T> {
     const name = `${this.namespace}:${email}`;
     const before = this.local.get(this.namespace) ?? Promise.resolve();
     let done!: () => void;
@@ -191,7 +193,10 @@ export class InboxSessions {
       await before;
       const lease = await this.lease(name);
       try {
-        return await fn();
+        // A lease whose connection dropped is no longer exclusive: write nothing under it.
+        return await fn(() => {
+          if (lease && !lease.held()) throw new Error('the web inbox lost its lock on the shared queue; try again');
+        });
       } finally {
         await lease?.release();
       }
