@@ -304,7 +304,9 @@ export function buildProgram(): Command {
     .description('validate a deployment file and every plugin config in it; prints one line per problem')
     .action(async (file?: string) => {
       const target = file ?? DEFAULT_CONFIG_FILE;
-      const catalog = PluginCatalog.builtIn();
+      const builtInProblems: string[] = [];
+      const catalog = PluginCatalog.builtIn(builtInProblems);
+      if (builtInProblems.length > 0) throw new ConfigError(builtInProblems);
       const d = loadDeployment(target, { catalog });
       const problems = await checkPluginModules(d, catalog);
       if (problems.length > 0) throw new ConfigError(problems);
