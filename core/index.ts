@@ -19,3 +19,4 @@ export * from './contracts/http-routes.js';
 export * from './contracts/approval-lookup.js';
 export * from './contracts/delivery-feed.js';
 export * from './contracts/metrics.js';
+export { registerSecret } from './host/secret-registry.js';

@@ -23,17 +23,34 @@ export interface OutboundMessage {
   readonly previous?: DeliveryReceipt | undefined;
 }
 
-/** A delivery the channel refused for good (unknown user, bad request): dead-lettered, not retried. */
+/**
+ * The `code` every {@link PermanentDeliveryError} carries. The outbox worker recognises a permanent
+ * failure by this code, not by `instanceof`: a plugin that bundles its own copy of approvals-hub
+ * throws its copy's class, which `instanceof` against the host's class does not see.
+ */
+export const PERMANENT_DELIVERY_ERROR_CODE = 'APPROVALS_HUB_PERMANENT_DELIVERY';
+
+/** The `code` every {@link RetryLaterError} carries; see {@link PERMANENT_DELIVERY_ERROR_CODE}. */
+export const RETRY_LATER_ERROR_CODE = 'APPROVALS_HUB_RETRY_LATER';
+
+/**
+ * A delivery the channel refused for good (unknown user, bad request): dead-lettered, not retried.
+ * Throw it (or any error whose `code` is {@link PERMANENT_DELIVERY_ERROR_CODE}); test for it with
+ * {@link isPermanentDeliveryError}, never `instanceof`.
+ */
 export class PermanentDeliveryError extends Error {
-  override readonly name = 'PermanentDeliveryError';
+  override readonly name: string = 'PermanentDeliveryError';
+  readonly code: string = PERMANENT_DELIVERY_ERROR_CODE;
 }
 
 /**
  * A delivery the channel asked to retry no sooner than `retryAfterMs` from now (HTTP 429 or 503
  * with Retry-After). The outbox worker waits at least that long, whatever its backoff says.
+ * Recognised by its `code` ({@link RETRY_LATER_ERROR_CODE}); test for it with {@link isRetryLaterError}.
  */
 export class RetryLaterError extends Error {
   override readonly name: string = 'RetryLaterError';
+  readonly code: string = RETRY_LATER_ERROR_CODE;
   constructor(
     message: string,
     readonly retryAfterMs: number,
@@ -42,9 +59,23 @@ export class RetryLaterError extends Error {
   }
 }
 
+/** Whether `error` is a permanent delivery failure, whichever copy of approvals-hub created it. */
+export function isPermanentDeliveryError(error: unknown): error is Error & { readonly code: typeof PERMANENT_DELIVERY_ERROR_CODE } {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === PERMANENT_DELIVERY_ERROR_CODE;
+}
+
+/**
+ * Whether `error` asks for a later retry, whichever copy of approvals-hub created it. Its
+ * `retryAfterMs` is whatever the thrower set: check it is a finite number before relying on it.
+ */
+export function isRetryLaterError(error: unknown): error is Error & { readonly code: typeof RETRY_LATER_ERROR_CODE; readonly retryAfterMs?: unknown } {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === RETRY_LATER_ERROR_CODE;
+}
+
 /**
  * A chat channel. Multi-bound: one binding per configured notifier. Throws on failure; the
- * outbox worker retries with backoff unless the error is a {@link PermanentDeliveryError}.
+ * outbox worker retries with backoff unless the error is a {@link PermanentDeliveryError}
+ * (by its `code`, see {@link isPermanentDeliveryError}).
  */
 export interface Notifier {
   /** Channel id from the deployment file; part of every idempotency key. */

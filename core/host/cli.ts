@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { userInfo } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
@@ -12,7 +13,7 @@ import { embeddedDeployment } from './embedded.js';
 import { Host } from './host.js';
 import { createLogger, scrubSecrets } from './logging.js';
 import { Operations } from './operations.js';
-import { PluginCatalog } from './plugin-catalog.js';
+import { PluginCatalog, PluginLoadError, type CatalogEntry } from './plugin-catalog.js';
 
 // Every line this process prints goes through the secret scrubber, as every log line does.
 const out = (text: string): void => void process.stdout.write(scrubSecrets(`${text}\n`));
@@ -52,24 +53,90 @@ function printApproval(a: QueuedApproval): void {
 const actorOption = new Option('--actor <name>', 'who makes the change (audit log)').default(userInfo().username);
 const configOption = new Option('-c, --config <file>', `deployment file (default: ${DEFAULT_CONFIG_FILE}, else embedded defaults)`);
 
-/** Adds every built-in plugin's contributed commands (e.g. `sandbox concur`). */
-async function addPluginCommands(program: Command): Promise<void> {
-  const groups = new Map<string, Command>();
-  for (const entry of PluginCatalog.builtIn().all()) {
-    const contribute = await PluginCatalog.loadCommands(entry);
-    contribute?.({
-      group: (name, description) => {
-        let group = groups.get(name);
-        if (!group) {
-          group = program.command(name).description(description);
-          groups.set(name, group);
-        }
-        return group;
-      },
-      withHost: (configFile, fn) => withHost(configFile, (host) => fn({ queue: host.queue, lookup: host.lookupService, notifiers: host.notifiers, sources: host.sources })),
-      out,
-    });
+/** The deployment file a command line names (`-c`/`--config`), else the default file when it exists. */
+function configFileIn(argv: readonly string[]): string | undefined {
+  const args = argv.slice(2);
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') break;
+    if ((arg === '-c' || arg === '--config') && args[i + 1] !== undefined) return args[i + 1];
+    if (arg.startsWith('--config=')) return arg.slice('--config='.length);
   }
+  return existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined;
+}
+
+/**
+ * The catalog commands are registered from: the built-in plugins, plus those the deployment's
+ * `plugins` setting names. Only that setting is read here (no secrets, no plugin config): a file
+ * that cannot be read or parsed adds nothing, and the command itself then reports its problems.
+ */
+function commandCatalog(argv: readonly string[]): PluginCatalog {
+  const catalog = PluginCatalog.builtIn();
+  const file = configFileIn(argv);
+  if (!file) return catalog;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return catalog;
+  }
+  const plugins = (raw as { plugins?: unknown } | null)?.plugins;
+  if (!Array.isArray(plugins)) return catalog;
+  const ignored: string[] = []; // loadDeployment lists these when the command reads the file
+  plugins.forEach((location, i) => {
+    if (typeof location === 'string' && location !== '') catalog.addLocation(location, dirname(resolve(file)), `plugins[${i}]`, ignored);
+  });
+  return catalog;
+}
+
+/** Where a plugin's commands module is, for messages. */
+const commandsFile = (entry: CatalogEntry): string => `plugin "${entry.manifest.id}"${entry.origin ? ` (${entry.origin})` : ''}: commands module ${resolve(entry.dir, entry.manifest.commands ?? '')}`;
+
+/** Adds every plugin's contributed commands (e.g. `sandbox concur`), built-in or named by the deployment's `plugins`. */
+async function addPluginCommands(program: Command, argv: readonly string[]): Promise<void> {
+  const groups = new Map<string, Command>();
+  for (const entry of commandCatalog(argv).all()) {
+    let contribute;
+    try {
+      contribute = await PluginCatalog.loadCommands(entry);
+    } catch (error) {
+      throw error instanceof PluginLoadError ? new ConfigError([error.message]) : error;
+    }
+    try {
+      contribute?.({
+        group: (name, description) => {
+          let group = groups.get(name);
+          if (!group) {
+            group = program.command(name).description(description);
+            groups.set(name, group);
+          }
+          return group;
+        },
+        withHost: (configFile, fn) => withHost(configFile, (host) => fn({ queue: host.queue, lookup: host.lookupService, notifiers: host.notifiers, sources: host.sources })),
+        out,
+      });
+    } catch (error) {
+      throw new ConfigError([`${commandsFile(entry)} failed to register its commands (${error instanceof Error ? error.message : String(error)})`]);
+    }
+  }
+}
+
+/**
+ * Imports every plugin module a deployment would load (each used plugin's entry, every plugin the
+ * `plugins` setting names, and their commands modules), so `config validate` fails for a plugin
+ * the host could not start. One problem line per module, naming the plugin and the file.
+ */
+async function checkPluginModules(d: Deployment, catalog: PluginCatalog): Promise<string[]> {
+  const entries = new Map<string, CatalogEntry>();
+  for (const entry of [d.queue.plugin, ...d.sources.map((s) => s.entry), ...d.notifiers.map((n) => n.entry)]) entries.set(entry.manifest.id, entry);
+  for (const entry of catalog.all()) if (entry.origin?.startsWith('plugins[')) entries.set(entry.manifest.id, entry);
+  const problems: string[] = [];
+  for (const entry of entries.values()) {
+    for (const load of [PluginCatalog.load, PluginCatalog.loadCommands]) {
+      await load(entry).catch((error: unknown) => problems.push(error instanceof Error ? error.message : String(error)));
+    }
+  }
+  return problems;
 }
 
 export function buildProgram(): Command {
@@ -237,9 +304,14 @@ export function buildProgram(): Command {
     .description('deployment file tools')
     .command('validate [file]')
     .description('validate a deployment file and every plugin config in it; prints one line per problem')
-    .action((file?: string) => {
+    .action(async (file?: string) => {
       const target = file ?? DEFAULT_CONFIG_FILE;
-      const d = loadDeployment(target);
+      const builtInProblems: string[] = [];
+      const catalog = PluginCatalog.builtIn(builtInProblems);
+      if (builtInProblems.length > 0) throw new ConfigError(builtInProblems);
+      const d = loadDeployment(target, { catalog });
+      const problems = await checkPluginModules(d, catalog);
+      if (problems.length > 0) throw new ConfigError(problems);
       out(`${target}: valid (${d.sources.length} source(s), queue ${d.queue.adapter}, notifiers ${d.notifiers.map((n) => n.id).join(', ')})`);
     });
 
@@ -261,7 +333,7 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<number> {
   try {
     const program = buildProgram();
-    await addPluginCommands(program);
+    await addPluginCommands(program, argv);
     await program.parseAsync(argv);
     return 0;
   } catch (error) {

@@ -1,14 +1,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
-import addFormats from 'ajv-formats';
 import { PluginCatalog, type CatalogEntry } from './plugin-catalog.js';
-import { isSecretRef, resolveSecrets } from './secrets.js';
+import { resolveSecrets } from './secrets.js';
+import { addConfigKeywords, secretReferenceContext, secretReferencePointers, valueAt } from './config-keywords.js';
 import type { PluginKind } from './plugin-api.js';
-import { inQuietHours, isTimeZone, parseClockTime, type ReminderSettings } from '../pipeline/reminder-scheduler.js';
+import { inQuietHours, parseClockTime, type ReminderSettings } from '../pipeline/reminder-scheduler.js';
 
 /** The file a host reads when `--config` is not given. */
 export const DEFAULT_CONFIG_FILE = 'approvals.config.json';
+
+export { isAcceptableUrl } from './config-keywords.js';
 
 export interface InstanceSpec {
   readonly id: string;
@@ -149,100 +151,8 @@ export const deploymentSchema = {
 } as const;
 
 function newAjv(): Ajv {
-  const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
-  addFormats.default(ajv);
-  // `"secret": true` marks a field that must be a reference ({"env": "NAME"} or {"file": "path"}), never a literal.
-  ajv.addKeyword({
-    keyword: 'secret',
-    schemaType: 'boolean',
-    errors: true,
-    validate: function check(wanted: boolean, data: unknown): boolean {
-      if (!wanted || isSecretRef(data)) return true;
-      (check as unknown as { errors: Partial<ErrorObject>[] }).errors = [
-        { keyword: 'secret', message: 'must be a secret reference such as {"env": "NAME"} or {"file": "path"}, not a literal', params: {} },
-      ];
-      return false;
-    },
-  });
-  // `"httpsUrl": true`: an https URL; plain http only on loopback (the sandbox, local fakes).
-  ajv.addKeyword({
-    keyword: 'httpsUrl',
-    schemaType: 'boolean',
-    type: 'string',
-    errors: true,
-    validate: function check(wanted: boolean, data: string): boolean {
-      if (!wanted) return true;
-      // The message never repeats the value: it may hold the very password it complains about.
-      const message = !isAcceptableUrl(data)
-        ? 'must be an https URL (http is allowed only on 127.0.0.1 or localhost)'
-        : hasUserInfo(data)
-          ? 'must not carry a user name or password (user:pass@); credentials belong in a secret reference'
-          : undefined;
-      if (!message) return true;
-      (check as unknown as { errors: Partial<ErrorObject>[] }).errors = [{ keyword: 'httpsUrl', message, params: {} }];
-      return false;
-    },
-  });
-  // `"clockTime": true`: a local time of day, `HH:MM` on a 24-hour clock.
-  ajv.addKeyword({
-    keyword: 'clockTime',
-    schemaType: 'boolean',
-    type: 'string',
-    errors: true,
-    validate: function check(wanted: boolean, data: string): boolean {
-      if (!wanted || parseClockTime(data) !== undefined) return true;
-      (check as unknown as { errors: Partial<ErrorObject>[] }).errors = [
-        { keyword: 'clockTime', message: 'must be a time of day as HH:MM, from 00:00 to 23:59', params: {} },
-      ];
-      return false;
-    },
-  });
-  // `"timeZone": true`: an IANA time zone name this runtime knows.
-  ajv.addKeyword({
-    keyword: 'timeZone',
-    schemaType: 'boolean',
-    type: 'string',
-    errors: true,
-    validate: function check(wanted: boolean, data: string): boolean {
-      if (!wanted || isTimeZone(data)) return true;
-      (check as unknown as { errors: Partial<ErrorObject>[] }).errors = [
-        { keyword: 'timeZone', message: 'must be an IANA time zone such as "Europe/Berlin" or "UTC"', params: {} },
-      ];
-      return false;
-    },
-  });
-  return ajv;
-}
-
-export function isAcceptableUrl(value: string): boolean {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return false;
-  }
-  if (url.protocol === 'https:') return true;
-  return url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
-}
-
-function hasUserInfo(value: string): boolean {
-  const url = new URL(value);
-  return url.username !== '' || url.password !== '';
-}
-
-/**
- * A secret field's `minLength` applies to the resolved value (the reference itself is an object,
- * which `minLength` lets pass): e.g. the web inbox's signingKey needs 32 characters or more.
- */
-function checkSecretLengths(schema: unknown, value: unknown, path: string, problems: string[]): void {
-  if (typeof schema !== 'object' || schema === null || typeof value !== 'object' || value === null) return;
-  const properties = (schema as { properties?: Record<string, Record<string, unknown>> }).properties ?? {};
-  for (const [key, node] of Object.entries(properties)) {
-    const v = (value as Record<string, unknown>)[key];
-    if (node.secret === true && typeof node.minLength === 'number' && typeof v === 'string' && v.length < node.minLength) {
-      problems.push(`${path}.${key}: the secret must be at least ${node.minLength} characters long (it has ${v.length})`);
-    } else checkSecretLengths(node, v, `${path}.${key}`, problems);
-  }
+  // passContext: the `secret` keyword learns from the context where the file had references.
+  return addConfigKeywords(new Ajv({ allErrors: true, useDefaults: true, strict: false, passContext: true }));
 }
 
 /** `/sources/0/config/baseUrl` → `sources[0].config.baseUrl`. */
@@ -266,6 +176,30 @@ function describe(prefix: string, errors: readonly ErrorObject[] | null | undefi
     if (e.keyword === 'format' && (e.params.format === 'uri' || e.params.format === 'url')) return `${jsonPath(prefix, e.instancePath)}: must be a URL`;
     return `${jsonPath(prefix, e.instancePath)}: ${e.message ?? 'is invalid'}`;
   });
+}
+
+/**
+ * {@link describe} for an instance config validated with its secrets resolved: nothing more is said
+ * of a reference that did not resolve (its own problem is listed), and a limit a secret misses is
+ * said of "the secret", with its length but never its value.
+ */
+function describeConfig(prefix: string, errors: readonly ErrorObject[] | null | undefined, references: readonly string[], resolved: unknown): string[] {
+  const unresolved = references.filter((p) => valueAt(resolved, p) === undefined);
+  const kept = (errors ?? []).filter((e) => {
+    const at = e.keyword === 'required' ? `${e.instancePath}/${e.params.missingProperty as string}` : e.instancePath;
+    return !unresolved.some((p) => at === p || at.startsWith(`${p}/`));
+  });
+  const secretErrors = kept.filter((e) => references.includes(e.instancePath) && e.keyword !== 'secret');
+  return [
+    ...describe(prefix, kept.filter((e) => !secretErrors.includes(e))),
+    ...secretErrors.map((e) => {
+      const value = valueAt(resolved, e.instancePath);
+      if (e.keyword === 'minLength' && typeof value === 'string') {
+        return `${jsonPath(prefix, e.instancePath)}: the secret must be at least ${e.params.limit as number} characters long (it has ${value.length})`;
+      }
+      return `${jsonPath(prefix, e.instancePath)}: the secret ${e.message ?? 'is invalid'}`;
+    }),
+  ];
 }
 
 function parseJson(text: string, file: string): unknown {
@@ -333,14 +267,17 @@ export function loadDeployment(
       problems.push(`${path}: unknown ${what} "${pluginId}" (known: ${known.join(', ') || 'none'})`);
       return undefined;
     }
+    // References are resolved before the config is checked, so a secret field's declared type and
+    // limits apply to the secret itself (`"type": "string"` accepts {"env": …}); the `secret`
+    // keyword learns from the context which fields were references.
+    const configPath = `${path.replace(/\.(plugin|adapter)$/, '')}.config`;
+    const references = secretReferencePointers(config);
+    const resolved = resolveSecrets(config, configPath, env, baseDir, problems);
     const validateConfig = ajv.compile(entry.manifest.configSchema);
-    if (!validateConfig(config)) {
-      problems.push(...describe(`${path.replace(/\.(plugin|adapter)$/, '')}.config`, validateConfig.errors));
+    if (!validateConfig.call(secretReferenceContext(references), resolved)) {
+      problems.push(...describeConfig(configPath, validateConfig.errors, references, resolved));
       return undefined;
     }
-    const configPath = `${path.replace(/\.(plugin|adapter)$/, '')}.config`;
-    const resolved = resolveSecrets(config, configPath, env, baseDir, problems);
-    checkSecretLengths(entry.manifest.configSchema, resolved, configPath, problems);
     return { entry, config: resolved as Record<string, unknown> };
   };
 
@@ -360,7 +297,7 @@ export function loadDeployment(
   const routeOwners = new Map<string, number>();
   notifiers.forEach(({ n, c }, i) => {
     if (!c) return;
-    const path = typeof n.config.callbackPath === 'string' ? n.config.callbackPath : undefined;
+    const path = typeof c.config.callbackPath === 'string' ? c.config.callbackPath : undefined;
     const route = c.entry.manifest.singleInstance ? `${n.plugin}` : path !== undefined ? `${n.plugin} ${path}` : undefined;
     if (route === undefined) return;
     const first = routeOwners.get(route);

@@ -1,22 +1,8 @@
 import { pino, type DestinationStream } from 'pino';
 import type { Logger } from '../contracts/logger.js';
+import { scrubSecrets } from './secret-registry.js';
 
-/**
- * Every secret the process holds (resolved references, rotated tokens). Log lines are scrubbed of
- * these values before they are written, whatever field or message carries them.
- */
-const secrets = new Set<string>();
-
-/** Registers a secret value so no log line ever shows it. Values shorter than 6 characters are ignored. */
-export function registerSecret(value: string | undefined): void {
-  if (value && value.length >= 6) secrets.add(value);
-}
-
-export function scrubSecrets(line: string): string {
-  let out = line;
-  for (const s of secrets) if (out.includes(s)) out = out.split(s).join('[REDACTED]');
-  return out;
-}
+export { registerSecret, scrubSecrets } from './secret-registry.js';
 
 export interface LoggerOptions {
   readonly level?: string;

@@ -15,13 +15,93 @@ export interface PluginManifest {
   /** Module path relative to the manifest; its default export is a {@link PluginModuleFactory}. */
   readonly entry: string;
   readonly description?: string;
-  /** JSON Schema (draft 2020-12 subset ajv supports) of one instance's `config`. */
-  readonly configSchema: Record<string, unknown>;
+  /**
+   * JSON Schema (draft 2020-12 subset ajv supports) of one instance's `config`, checked in ajv's
+   * strict mode: an unknown keyword (a typo such as `requried`) makes the host refuse the plugin.
+   * Besides the standard keywords it may use the host's own; see {@link ConfigSchemaProperty}.
+   */
+  readonly configSchema: ConfigSchema;
   /** Optional module, relative to the manifest, whose default export is a {@link CommandContribution}. */
   readonly commands?: string;
   /** At most one instance per deployment, e.g. a notifier that serves fixed HTTP paths (`/inbox`). */
   readonly singleInstance?: boolean;
 }
+
+/** JSON Schema's type names. */
+export type ConfigSchemaType = 'string' | 'number' | 'integer' | 'boolean' | 'object' | 'array' | 'null';
+
+/**
+ * One node of a manifest's `configSchema`: standard JSON Schema keywords, plus the host's.
+ * Write a manifest's schema against this type (e.g. in a test: `const schema: ConfigSchema =
+ * JSON.parse(…)`) to catch a misspelt keyword before the host refuses the plugin for it.
+ */
+export type ConfigSchemaProperty = {
+  readonly $schema?: string;
+  readonly $id?: string;
+  readonly $ref?: string;
+  readonly $defs?: Readonly<Record<string, ConfigSchemaProperty>>;
+  readonly $comment?: string;
+  readonly title?: string;
+  readonly description?: string;
+  readonly examples?: readonly unknown[];
+  readonly deprecated?: boolean;
+  readonly type?: ConfigSchemaType | readonly ConfigSchemaType[];
+  readonly enum?: readonly unknown[];
+  readonly const?: unknown;
+  /** Filled in when the deployment file leaves the field out. */
+  readonly default?: unknown;
+  readonly minLength?: number;
+  readonly maxLength?: number;
+  readonly pattern?: string;
+  /** A format of ajv-formats: `uri`, `email`, `uuid`, `date-time`, `hostname`, … */
+  readonly format?: string;
+  readonly minimum?: number;
+  readonly maximum?: number;
+  readonly exclusiveMinimum?: number;
+  readonly exclusiveMaximum?: number;
+  readonly multipleOf?: number;
+  readonly properties?: Readonly<Record<string, ConfigSchemaProperty>>;
+  readonly patternProperties?: Readonly<Record<string, ConfigSchemaProperty>>;
+  readonly additionalProperties?: boolean | ConfigSchemaProperty;
+  readonly propertyNames?: ConfigSchemaProperty;
+  readonly required?: readonly string[];
+  readonly dependentRequired?: Readonly<Record<string, readonly string[]>>;
+  readonly minProperties?: number;
+  readonly maxProperties?: number;
+  readonly items?: boolean | ConfigSchemaProperty;
+  readonly prefixItems?: readonly ConfigSchemaProperty[];
+  readonly contains?: ConfigSchemaProperty;
+  readonly minItems?: number;
+  readonly maxItems?: number;
+  readonly uniqueItems?: boolean;
+  readonly allOf?: readonly ConfigSchemaProperty[];
+  readonly anyOf?: readonly ConfigSchemaProperty[];
+  readonly oneOf?: readonly ConfigSchemaProperty[];
+  readonly not?: ConfigSchemaProperty;
+  readonly if?: ConfigSchemaProperty;
+  readonly then?: ConfigSchemaProperty;
+  readonly else?: ConfigSchemaProperty;
+  /**
+   * `true`: the deployment file must give this field as a secret reference, `{"env": "NAME"}` or
+   * `{"file": "path"}` (relative to the deployment file), never a literal. The host resolves the
+   * reference, keeps the value out of every log line, and checks the field's other keywords
+   * (`type`, `minLength`, `pattern`) against the secret itself; the plugin receives the string.
+   */
+  readonly secret?: boolean;
+  /**
+   * `true` (on a string): an `https:` URL, or `http:` only on 127.0.0.1, localhost or [::1] (a
+   * sandbox, a local fake). A URL carrying `user:password@` is refused; credentials belong in a
+   * `secret` field. Error messages never repeat the value.
+   */
+  readonly httpsUrl?: boolean;
+  /** `true` (on a string): a local time of day, `HH:MM` on a 24-hour clock. */
+  readonly clockTime?: boolean;
+  /** `true` (on a string): an IANA time zone name such as `Europe/Berlin`. */
+  readonly timeZone?: boolean;
+};
+
+/** A manifest's `configSchema`: the schema of one instance's `config` object. */
+export type ConfigSchema = ConfigSchemaProperty;
 
 /** What the CLI hands a plugin's command contribution. */
 export interface CommandApi {

@@ -3,12 +3,15 @@ import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Ajv } from 'ajv';
+import { configSchemaProblem } from './config-keywords.js';
 import { PLUGIN_API_VERSION, type CommandContribution, type PluginKind, type PluginManifest, type PluginModuleFactory } from './plugin-api.js';
 
 /** A manifest with where it was found. */
 export interface CatalogEntry {
   readonly manifest: PluginManifest;
   readonly dir: string;
+  /** Where the deployment named it (`plugins[0]`), or `built-in plugins/concur`. */
+  readonly origin?: string;
 }
 
 const manifestSchema = {
@@ -48,7 +51,8 @@ export class PluginCatalog {
       const base = join(DIST_ROOT, root);
       if (!existsSync(base)) continue;
       for (const name of readdirSync(base).sort()) {
-        if (existsSync(join(base, name, 'plugin.json'))) catalog.addDir(join(base, name), `built-in ${root}/${name}`, problems);
+        // Built-in schemas are checked in strict mode by the tests, not on every start (20 ms each).
+        if (existsSync(join(base, name, 'plugin.json'))) catalog.addDir(join(base, name), `built-in ${root}/${name}`, problems, false);
       }
     }
     return catalog;
@@ -70,28 +74,35 @@ export class PluginCatalog {
       problems.push(`${path}: no plugin.json in ${location}`);
       return;
     }
-    this.addDir(dir, path, problems);
+    this.addDir(dir, path, problems, true);
   }
 
-  private addDir(dir: string, path: string, problems: string[]): void {
+  private addDir(dir: string, path: string, problems: string[], strict: boolean): void {
+    const file = join(dir, 'plugin.json');
     let manifest: unknown;
     try {
-      manifest = JSON.parse(readFileSync(join(dir, 'plugin.json'), 'utf8'));
+      manifest = JSON.parse(readFileSync(file, 'utf8'));
     } catch (error) {
-      problems.push(`${path}: plugin.json is not valid JSON (${(error as Error).message})`);
+      problems.push(`${path}: ${file} is not valid JSON (${(error as Error).message})`);
       return;
     }
     if (!validateManifest(manifest)) {
-      for (const e of validateManifest.errors ?? []) problems.push(`${path}: plugin.json${e.instancePath.replaceAll('/', '.')} ${e.message}`);
+      for (const e of validateManifest.errors ?? []) problems.push(`${path}: ${file}${e.instancePath.replaceAll('/', '.')} ${e.message}`);
       return;
     }
     const m = manifest as unknown as PluginManifest;
+    // Strict: a misspelt keyword would otherwise be a constraint that checks nothing.
+    const schemaProblem = strict ? configSchemaProblem(m.configSchema) : undefined;
+    if (schemaProblem) {
+      problems.push(`${path}: plugin "${m.id}" (${file}): ${schemaProblem}`);
+      return;
+    }
     const known = this.entries.get(m.id);
     if (known && known.dir !== dir) {
       problems.push(`${path}: plugin id "${m.id}" is already provided by ${known.dir}`);
       return;
     }
-    this.entries.set(m.id, { manifest: m, dir });
+    this.entries.set(m.id, { manifest: m, dir, origin: path });
   }
 
   /** Every entry, in id order. */
@@ -108,21 +119,34 @@ export class PluginCatalog {
     return [...this.entries.values()].filter((e) => e.manifest.kind === kind).map((e) => e.manifest.id);
   }
 
-  /** Imports a plugin's command contribution, if its manifest names one. */
+  /** Imports a plugin's command contribution, if its manifest names one; errors name the plugin and the file. */
   static async loadCommands(entry: CatalogEntry): Promise<CommandContribution | undefined> {
     if (!entry.manifest.commands) return undefined;
-    const mod = (await import(pathToFileURL(resolve(entry.dir, entry.manifest.commands)).href)) as { default?: unknown };
-    if (typeof mod.default !== 'function') throw new Error(`plugin "${entry.manifest.id}": ${entry.manifest.commands} has no default export function`);
-    return mod.default as CommandContribution;
+    return (await importDefault(entry, entry.manifest.commands, 'commands module', 'a CommandContribution')) as CommandContribution;
   }
 
-  /** Imports a plugin's entry module; its default export must be a module factory. */
+  /** Imports a plugin's entry module; its default export must be a module factory. Errors name the plugin and the file. */
   static async load(entry: CatalogEntry): Promise<PluginModuleFactory> {
-    const url = pathToFileURL(resolve(entry.dir, entry.manifest.entry)).href;
-    const mod = (await import(url)) as { default?: unknown };
-    if (typeof mod.default !== 'function') {
-      throw new Error(`plugin "${entry.manifest.id}": ${entry.manifest.entry} has no default export function (expected a PluginModuleFactory)`);
-    }
-    return mod.default as PluginModuleFactory;
+    return (await importDefault(entry, entry.manifest.entry, 'entry', 'a PluginModuleFactory')) as PluginModuleFactory;
   }
+}
+
+/** A plugin module's default export, which must be a function; every failure names the plugin and the file. */
+async function importDefault(entry: CatalogEntry, relative: string, what: string, expected: string): Promise<unknown> {
+  const file = resolve(entry.dir, relative);
+  const where = `plugin "${entry.manifest.id}"${entry.origin && !entry.origin.startsWith('built-in') ? ` (${entry.origin})` : ''}: ${what} ${file}`;
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+  } catch (error) {
+    const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    throw new PluginLoadError(`${where} cannot be loaded (${reason})`);
+  }
+  if (typeof mod.default !== 'function') throw new PluginLoadError(`${where} has no default export function (expected ${expected})`);
+  return mod.default;
+}
+
+/** A plugin module that cannot be imported, or whose default export is not a function. */
+export class PluginLoadError extends Error {
+  override readonly name = 'PluginLoadError';
 }

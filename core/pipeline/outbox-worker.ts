@@ -3,7 +3,7 @@ import { CARD_ACTIONS, type DeliveryReceipt, type OutboxEntry, type OutboxOutcom
 import type { ApprovalQueue } from '../contracts/approval-queue.js';
 import type { Clock } from '../contracts/clock.js';
 import type { Logger } from '../contracts/logger.js';
-import { PermanentDeliveryError, RetryLaterError, type Notifier } from '../contracts/notifier.js';
+import { isPermanentDeliveryError, isRetryLaterError, type Notifier } from '../contracts/notifier.js';
 import { digestTitle } from './reminder-scheduler.js';
 
 export interface OutboxWorkerOptions {
@@ -101,14 +101,16 @@ export class OutboxWorker {
       return action === 'remind' ? { state: 'delivered' } : { state: 'delivered', receipt };
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      if (error instanceof PermanentDeliveryError || entry.attempts + 1 >= this.options.maxAttempts) {
+      // By `code`, not `instanceof`: a plugin bundling its own copy of approvals-hub throws its copy's classes.
+      if (isPermanentDeliveryError(error) || entry.attempts + 1 >= this.options.maxAttempts) {
         this.logger.error({ channel: entry.channel, key: entry.approvalKey, err: message }, 'delivery dead-lettered');
         return { state: 'dead', error: message };
       }
       const wait = Math.min(this.options.backoffMaxMs, this.options.backoffBaseMs * 2 ** entry.attempts);
       const jittered = wait / 2 + Math.random() * (wait / 2);
       // The channel's own Retry-After is a floor: retrying sooner only earns another 429.
-      const delay = error instanceof RetryLaterError ? Math.max(jittered, error.retryAfterMs) : jittered;
+      const retryAfterMs = isRetryLaterError(error) ? error.retryAfterMs : undefined;
+      const delay = typeof retryAfterMs === 'number' && Number.isFinite(retryAfterMs) ? Math.max(jittered, retryAfterMs) : jittered;
       this.logger.warn({ channel: entry.channel, key: entry.approvalKey, attempt: entry.attempts + 1, err: message }, 'delivery failed; will retry');
       return { state: 'retry', error: message, nextAttemptAt: new Date(this.clock.now().getTime() + delay) };
     }
