@@ -10,10 +10,16 @@ const REPO = process.cwd();
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const TSC = join(REPO, 'node_modules', 'typescript', 'bin', 'tsc');
 
+/**
+ * The environment without the `npm_*` variables `npm test` sets (package and lifecycle settings of
+ * this repository), so the nested npm and node runs see only the consumer folder's own.
+ */
+const ENV: NodeJS.ProcessEnv = { ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name))), LOG_LEVEL: 'warn' };
+
 /** Runs a command and returns its standard output; a failure carries its standard error. */
 async function sh(cmd: string, args: string[], cwd: string): Promise<string> {
   try {
-    const { stdout } = await run(cmd, args, { cwd, maxBuffer: 32 * 1024 * 1024, env: { ...process.env, LOG_LEVEL: 'warn' } });
+    const { stdout } = await run(cmd, args, { cwd, maxBuffer: 32 * 1024 * 1024, env: ENV });
     return stdout;
   } catch (error) {
     const e = error as { message: string; stdout?: string; stderr?: string };
