@@ -1,7 +1,8 @@
 import { expect } from 'chai';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { ConfigError, createHost, type ApprovalsHost, type LoggerLike } from '../../core/host/index.js';
 import { RecordingNotifier } from '../../core/testing/recording-notifier.js';
@@ -113,6 +114,56 @@ describe('approvals-hub/host: embedding the host', function () {
     const differences = await host.audit({ actor: 'grace', fix: true });
     expect(differences.map((d) => [d.kind, d.key])).to.deep.equal([['missing', 'files:request:A-1']]);
     expect(await host.waitingOn('ada@example.test')).to.have.length(2);
+  });
+
+  it('resyncs an approval the source no longer has pending: removed, and its card closed', async () => {
+    const notifier = new RecordingNotifier('app');
+    const host = track(await createHost({ deployment: fileDeployment(), baseDir: dir, notifiers: [notifier], logLevel: 'warn' }));
+    await host.runOnce();
+    const truth = JSON.parse(readFileSync(join(dir, 'truth.json'), 'utf8')) as { approvals: { externalId: string; status: string; seq: number }[] };
+    truth.approvals[0]!.status = 'approved';
+    writeFileSync(join(dir, 'truth.json'), JSON.stringify(truth));
+    expect(await host.resync('files:request:A-1', { actor: 'grace' })).to.deep.equal({ status: 'approved', queued: false });
+    expect(notifier.for('ada@example.test', 'files:request:A-1').map((m) => m.action)).to.deep.equal(['notify', 'close']);
+    expect((await host.auditLog())[0]).to.include({ actor: 'grace', action: 'queue.resync', key: 'files:request:A-1' });
+  });
+
+  it('starts the loops and the HTTP server, and stops them', async () => {
+    const notifier = new RecordingNotifier('app');
+    const host = track(
+      await createHost({ deployment: { ...fileDeployment(), http: { host: '127.0.0.1', port: 0 } }, baseDir: dir, notifiers: [notifier], logLevel: 'warn' }),
+    );
+    expect(host.url).to.equal(undefined);
+    await host.start();
+    expect((await fetch(`${host.url!}/healthz`)).status).to.equal(200);
+    // A cycle joined while the loops run sees the same queue.
+    await host.runOnce();
+    expect(await host.waitingOn('ada@example.test')).to.have.length(2);
+    const url = host.url!;
+    await host.stop();
+    const refused = await fetch(`${url}/healthz`).then(
+      () => 'answered',
+      () => 'refused',
+    );
+    expect(refused).to.equal('refused');
+  });
+
+  it('writes through a pino logger given as is', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+    const host = track(
+      await createHost({
+        deployment: { plugins: [FAILING_SOURCE], queue: { adapter: 'memory' }, sources: [{ id: 'leaky', plugin: 'failing-source', config: { token: { env: 'AH_TEST_PINO_TOKEN' }, failAt: 'cycle' } }], notifiers: [] },
+        env: { AH_TEST_PINO_TOKEN: 'tok-0a9b8c7d6e-pino-secret' },
+        logger,
+      }),
+    );
+    await host.runOnce();
+    const failed = lines.map((l) => JSON.parse(l) as { level: number; msg: string; source?: string; time: number }).find((l) => l.msg.startsWith('cycle failed'));
+    expect(failed).to.include({ level: 50, source: 'leaky' });
+    expect(failed?.time).to.be.a('number');
+    expect(JSON.stringify(failed)).to.include('Bearer [REDACTED]');
+    expect(lines.join('\n')).not.to.include('tok-0a9b8c7d6e-pino-secret');
   });
 
   it("hands log lines to the application's logger with secrets scrubbed", async () => {
