@@ -77,6 +77,18 @@ export interface ApprovalSource {
    * needs the report owner's login).
    */
   verify(refs: readonly VerifyRef[], ctx: SyncContext): Promise<VerifyResult[]>;
+
+  /**
+   * Optional. Fills in, a bounded amount each cycle, what the source deliberately left out when it
+   * took a backlog in (Concur: the line items of a multi-page first sync). Called once a cycle
+   * after `changes`, with a context whose `queued` is set; yields queued approvals (same version)
+   * with what was missing, which the core commits like any change: an `update` of each card,
+   * never a second notify. Batches carry no cursor. Its progress must survive restarts.
+   */
+  backfill?(ctx: SyncContext): AsyncIterable<SourceBatch>;
+
+  /** Optional, cheap: queued approvals the backfill has not reached yet (diagnostics, metrics). */
+  backfillPending?(): Promise<number>;
 }
 export const ApprovalSource: ServiceIdentifier<ApprovalSource> = Symbol.for('approvals.core.ApprovalSource');
 

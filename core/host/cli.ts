@@ -219,10 +219,12 @@ export function buildProgram(): Command {
     .action(async (opts: { config?: string; json?: boolean }) =>
       withHost(opts.config, async (host) => {
         const rows = await new Operations(host).unreachable();
-        if (opts.json) out(JSON.stringify({ unreachable: rows }, null, 2));
+        const backfill = await host.backfillPending();
+        if (opts.json) out(JSON.stringify({ unreachable: rows, backfill }, null, 2));
         else {
           for (const r of rows) out(`${r.source}  ${r.approver}${r.channel ? ` on ${r.channel}` : ''}  ${r.waiting} waiting  (${r.reason})`);
           out(rows.length ? `${rows.length} approver(s) cannot be reached` : 'every approver with pending approvals can be reached');
+          for (const b of backfill) out(`${b.source}  backfill: ${b.pending} queued approval(s) still to complete (Concur: line items of a first sync's backlog)`);
         }
       }),
     );

@@ -120,6 +120,7 @@ export class Host {
     this.metrics = new PrometheusMetrics({
       queueSize: () => this.queue.count({ notBefore: this.commitContext().notBefore }),
       outboxDepth: () => this.queue.outboxCounts(),
+      backfillPending: async () => Object.fromEntries((await this.backfillPending()).map((b) => [b.source, b.pending])),
     }, this.options.registry);
     this.root.bind(Metrics).toConstantValue(this.metrics);
     this.root.bind(Logger).toConstantValue(this.logger);
@@ -222,6 +223,13 @@ export class Host {
         return wanted !== undefined && row.approvers.some((a) => emailKey(a.email) === wanted) ? row : undefined;
       },
     };
+  }
+
+  /** Per source that has a backfill: queued approvals it has not reached yet. */
+  async backfillPending(): Promise<{ source: string; pending: number }[]> {
+    const out: { source: string; pending: number }[] = [];
+    for (const source of this.sources.values()) if (source.backfillPending) out.push({ source: source.id, pending: await source.backfillPending() });
+    return out;
   }
 
   /** What every queue read uses as "now" and the retention cut-off. */

@@ -1,6 +1,7 @@
 import type { Approval } from '../model/approval.js';
 import { parseApprovalKey } from '../model/approval.js';
 import type { Completion, QueuedApproval } from '../model/queue-types.js';
+import type { SourceRunner } from '../pipeline/source-runner.js';
 import type { Host } from './host.js';
 
 export interface AuditDifference {
@@ -23,14 +24,23 @@ export interface UnreachableApprover {
 
 /**
  * The operator's tools (`queue remove`, `queue resync`, `audit --fix`). Every change goes through
- * `queue.commit` with an audit entry, so it lands in the same transaction as its log line.
+ * its source's runner ({@link SourceRunner.apply}: approvers resolved, then planned and committed
+ * like detection's) with an audit entry, so it lands in the same transaction as its log line.
  */
 export class Operations {
   constructor(private readonly host: Host) {}
 
-  private source(key: string) {
+  /**
+   * The runner of the source a key belongs to. Repairs commit through it, so a repaired approval's
+   * approvers are resolved to e-mails exactly as detection resolves them.
+   */
+  private runner(key: string): SourceRunner {
     const { source } = parseApprovalKey(key);
-    const found = this.host.sources.get(source);
+    return this.runnerOf(source);
+  }
+
+  private runnerOf(source: string): SourceRunner {
+    const found = this.host.runners.find((r) => r.source.id === source);
     if (!found) throw new Error(`no source "${source}" in this deployment (known: ${[...this.host.sources.keys()].join(', ') || 'none'})`);
     return found;
   }
@@ -38,27 +48,24 @@ export class Operations {
   async remove(key: string, actor: string): Promise<QueuedApproval> {
     const row = await this.host.queue.get(key);
     if (!row) throw new Error(`${key} is not queued`);
-    await this.host.queue.commit(
-      { source: row.source, approvals: [], completions: [{ key, status: 'no_longer_required' }], audit: [{ actor, action: 'queue.remove', key }] },
-      this.host.commitContext(),
-    );
+    const batch = { approvals: [], completions: [{ key, status: 'no_longer_required' as const }], audit: [{ actor, action: 'queue.remove', key }] };
+    // A row whose source left the deployment can still be removed by hand.
+    if (this.host.runners.some((r) => r.source.id === row.source)) await this.runnerOf(row.source).apply(batch);
+    else await this.host.queue.commit({ ...batch, source: row.source }, this.host.commitContext());
     return row;
   }
 
   /** Re-reads one approval from its source: updated if still pending, removed otherwise. */
   async resync(key: string, actor: string): Promise<{ status: string; queued: boolean }> {
     const { externalId } = parseApprovalKey(key);
-    const source = this.source(key);
+    const runner = this.runner(key);
     const signal = AbortSignal.timeout(60_000);
     const queued = await this.host.queue.get(key);
-    const [result] = await source.verify([{ externalId, details: queued?.details }], { signal, now: this.host.clock.now() });
+    const [result] = await runner.source.verify([{ externalId, details: queued?.details }], { signal, now: this.host.clock.now() });
     const approvals: Approval[] = result?.found ? [result.approval] : [];
     const completions: Completion[] = result?.found ? [] : [{ key, status: 'no_longer_required' }];
     const status = result?.found ? result.approval.status : 'not found';
-    await this.host.queue.commit(
-      { source: source.id, approvals, completions, audit: [{ actor, action: 'queue.resync', key, detail: `source says ${status}` }] },
-      this.host.commitContext(),
-    );
+    await runner.apply({ approvals, completions, audit: [{ actor, action: 'queue.resync', key, detail: `source says ${status}` }] }, signal);
     return { status, queued: (await this.host.queue.get(key)) !== undefined };
   }
 
@@ -92,7 +99,8 @@ export class Operations {
   /** Compares the queue with each source; with `fix`, repairs every difference (logged as `audit.fix`). */
   async audit(options: { source?: string; fix: boolean; actor: string }): Promise<AuditDifference[]> {
     const differences: AuditDifference[] = [];
-    for (const source of this.host.sources.values()) {
+    for (const runner of this.host.runners) {
+      const source = runner.source;
       if (options.source && source.id !== options.source) continue;
       const ctx = { signal: AbortSignal.timeout(30 * 60_000), now: this.host.clock.now() };
       const pending = new Map<string, Approval>();
@@ -131,14 +139,9 @@ export class Operations {
             else completions.push({ key: d.key, status: 'no_longer_required' });
           } else approvals.push(pending.get(d.key)!);
         }
-        await this.host.queue.commit(
-          {
-            source: source.id,
-            approvals,
-            completions,
-            audit: found.map((d) => ({ actor: options.actor, action: 'audit.fix', key: d.key, detail: `${d.kind}: ${d.detail}` })),
-          },
-          this.host.commitContext(),
+        await runner.apply(
+          { approvals, completions, audit: found.map((d) => ({ actor: options.actor, action: 'audit.fix', key: d.key, detail: `${d.kind}: ${d.detail}` })) },
+          ctx.signal,
         );
       }
     }

@@ -4,18 +4,6 @@ import type { Metrics } from '../contracts/metrics.js';
 /** Detection lag buckets, in seconds: from a few seconds (push) to a few poll intervals and sweeps. */
 const LAG_BUCKETS = [1, 5, 15, 30, 60, 90, 120, 180, 300, 600, 900, 1800, 3600];
 
-/** The names of the metrics a host registers (process metrics aside). */
-const HOST_METRICS = [
-  'approvals_hub_poll_duration_seconds',
-  'approvals_hub_source_calls_total',
-  'approvals_hub_detection_lag_seconds',
-  'approvals_hub_sweep_drift_total',
-  'approvals_hub_deliveries_total',
-  'approvals_hub_outbox_purged_total',
-  'approvals_hub_queue_size',
-  'approvals_hub_outbox_depth',
-] as const;
-
 /**
  * Every metric the host exports. Gauges that need the queue (size, outbox depth) are read at
  * scrape time through the callbacks the host registers, so a scrape always shows the truth.
@@ -29,14 +17,25 @@ export class PrometheusMetrics implements Metrics {
   readonly drift: Counter<'source'>;
   readonly deliveries: Counter<'channel' | 'outcome'>;
   readonly purged: Counter<'kind'>;
+  /** The metrics this instance registered, for {@link unregister}. */
+  private readonly owned: readonly string[];
 
   /**
    * `registry`: where the metrics register (an embedding application's own); default a registry of
    * their own, with the process metrics too. A given registry gets no process metrics: the process
    * is the application's, and so is collecting its metrics.
    */
-  constructor(gauges: { queueSize: () => Promise<number>; outboxDepth: () => Promise<Record<string, number>> }, registry?: Registry) {
+  constructor(
+    gauges: {
+      queueSize: () => Promise<number>;
+      outboxDepth: () => Promise<Record<string, number>>;
+      /** Per source with a backfill: queued approvals it has not reached yet. */
+      backfillPending?: () => Promise<Record<string, number>>;
+    },
+    registry?: Registry,
+  ) {
     this.registry = registry ?? new Registry();
+    const before = new Set(this.registry.getMetricsAsArray().map((m) => m.name));
     this.contentType = this.registry.contentType;
     if (!registry) collectDefaultMetrics({ register: this.registry, prefix: 'approvals_hub_process_' });
     this.pollDuration = new Histogram({
@@ -94,11 +93,21 @@ export class PrometheusMetrics implements Metrics {
         for (const [state, n] of Object.entries(await gauges.outboxDepth())) this.set({ state }, n);
       },
     });
+    new Gauge({
+      name: 'approvals_hub_source_backfill_pending',
+      help: 'Queued approvals whose source still owes what it left out taking a backlog in (Concur: line items of a first sync), per source.',
+      labelNames: ['source'],
+      registers: [this.registry],
+      async collect() {
+        for (const [source, n] of Object.entries((await gauges.backfillPending?.()) ?? {})) this.set({ source }, n);
+      },
+    });
+    this.owned = this.registry.getMetricsAsArray().map((m) => m.name).filter((name) => !before.has(name));
   }
 
   /** Removes every metric this host registered, so another host can register on the same registry. */
   unregister(): void {
-    for (const name of HOST_METRICS) this.registry.removeSingleMetric(name);
+    for (const name of this.owned) this.registry.removeSingleMetric(name);
   }
 
   sourceCall(source: string, endpoint: string, status: number | 'error'): void {

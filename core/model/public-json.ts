@@ -17,7 +17,18 @@ export interface PublicApproval {
   submittedAt: string | null;
   sourceUpdatedAt: string;
   links: { view: string | null };
+  /** Extra lines the card shows (Concur: number of entries, expense types); null when the source did not read them (yet). */
+  fields: { label: string; value: string }[] | null;
+  /** The card's line items (Concur: the largest expense entries); null when not read (yet), e.g. a backlog the backfill has not reached. */
+  lineItems: { label: string; amount: { value: string; currency: string } | null; flags: string[] }[] | null;
+  /** Warnings the card shows (exceptions, missing receipt); null when not read (yet). */
+  flags: string[] | null;
 }
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((s): s is string => typeof s === 'string') : []);
+const money = (v: unknown): { value: string; currency: string } | null =>
+  isRecord(v) && typeof v.value === 'string' && typeof v.currency === 'string' ? { value: v.value, currency: v.currency } : null;
 
 export function toPublicJson(a: Approval): PublicApproval {
   return {
@@ -33,5 +44,12 @@ export function toPublicJson(a: Approval): PublicApproval {
     submittedAt: a.submittedAt ?? null,
     sourceUpdatedAt: a.sourceUpdatedAt,
     links: { view: a.links.view ?? null },
+    fields: Array.isArray(a.details?.fields)
+      ? a.details.fields.filter(isRecord).map((f) => ({ label: String(f.label ?? ''), value: String(f.value ?? '') }))
+      : null,
+    lineItems: Array.isArray(a.details?.lineItems)
+      ? a.details.lineItems.filter(isRecord).map((l) => ({ label: String(l.label ?? ''), amount: money(l.amount), flags: strings(l.flags) }))
+      : null,
+    flags: Array.isArray(a.details?.flags) ? strings(a.details.flags) : null,
   };
 }

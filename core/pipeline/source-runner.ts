@@ -1,5 +1,5 @@
 import type { Approval } from '../model/approval.js';
-import type { CommitResult, Completion } from '../model/queue-types.js';
+import type { AuditEntry, CommitResult, Completion } from '../model/queue-types.js';
 import type { ApprovalQueue, Lease } from '../contracts/approval-queue.js';
 import type { ApprovalSource, SyncContext } from '../contracts/approval-source.js';
 import type { Clock } from '../contracts/clock.js';
@@ -26,6 +26,8 @@ export interface CycleReport {
   readonly drift: number;
   readonly purged: number;
   readonly released: number;
+  /** Queued approvals the source's backfill completed (e.g. Concur line items of a first sync's backlog). */
+  readonly backfilled: number;
   readonly durationMs: number;
 }
 
@@ -48,7 +50,7 @@ function add(a: CommitResult, b: CommitResult): CommitResult {
 /**
  * The detection loop of one source instance: every poll interval, read changes since the
  * committed cursor and commit them batch by batch (rows, cursor and outbox in one transaction);
- * retry parked approvers; on the sweep schedule, re-list everything pending and verify each queued
+ * let the source backfill what it left out of a backlog (bounded by the source); retry parked approvers; on the sweep schedule, re-list everything pending and verify each queued
  * approval the listing did not show; purge what retention expired. One cycle at a time.
  */
 export class SourceRunner {
@@ -130,10 +132,23 @@ export class SourceRunner {
     };
   }
 
-  private async commit(approvals: readonly Approval[], completions: readonly Completion[], cursor?: string): Promise<CommitResult> {
-    const signal = this.abort.signal;
-    const resolved = await this.resolver.resolveBatch(approvals, signal);
-    return this.queue.commit({ source: this.source.id, approvals: resolved, completions, cursor }, this.commitContext());
+  private commit(approvals: readonly Approval[], completions: readonly Completion[], cursor?: string): Promise<CommitResult> {
+    return this.apply({ approvals, completions, cursor });
+  }
+
+  /**
+   * The one way approvals of this source reach the queue, for detection, sweeps and operators'
+   * repairs (`audit --fix`, `queue resync`, `queue remove`) alike: approvers without an e-mail are
+   * resolved through the source's identity directory, then the batch is planned and committed in
+   * one transaction with its cursor and audit rows. A repair that skipped resolution would queue a
+   * newly named approver without an e-mail: parked, missing from their own list until a cycle ran.
+   */
+  async apply(
+    batch: { approvals: readonly Approval[]; completions?: readonly Completion[]; cursor?: string | undefined; audit?: readonly AuditEntry[] },
+    signal?: AbortSignal,
+  ): Promise<CommitResult> {
+    const resolved = await this.resolver.resolveBatch(batch.approvals, signal ? AbortSignal.any([this.abort.signal, signal]) : this.abort.signal);
+    return this.queue.commit({ ...batch, source: this.source.id, approvals: resolved }, this.commitContext());
   }
 
   private async cycle(): Promise<CycleReport | undefined> {
@@ -154,6 +169,16 @@ export class SourceRunner {
     }
     // A first sync lists everything pending: it is a sweep, and the next one is due an interval later.
     if (firstSweep) await this.queue.setState(SWEEP_STATE, id, ctx.now.toISOString());
+    // After the changes, so a report that changed was read by the poll and costs the backfill nothing.
+    let backfilled = 0;
+    if (this.source.backfill) {
+      for await (const batch of this.source.backfill(ctx)) {
+        if (this.abort.signal.aborted) return undefined;
+        const result = await this.commit(batch.approvals, batch.completions ?? []);
+        backfilled += result.updated;
+        committed = add(committed, result);
+      }
+    }
     const released = await this.retryParked(ctx.signal);
     let swept = false;
     let drift = 0;
@@ -164,7 +189,7 @@ export class SourceRunner {
       swept = true;
     }
     const purged = (await this.queue.purgeExpired(this.commitContext())).length;
-    const report: CycleReport = { source: id, batches, committed, swept, drift, purged, released, durationMs: performance.now() - started };
+    const report: CycleReport = { source: id, batches, committed, swept, drift, purged, released, backfilled, durationMs: performance.now() - started };
     this.logger.debug({ ...report }, 'cycle done');
     return report;
   }

@@ -5,19 +5,35 @@ import type {
   Logger,
   SourceBatch,
   SourceCapabilities,
+  SourceState,
   SyncContext,
   VerifyRef,
   VerifyResult,
 } from '../../core/index.js';
-import { SHOWN_DETAILS } from '../../core/index.js';
+import { SHOWN_DETAILS, approvalKey } from '../../core/index.js';
 import type { ConcurClient, ReportQuery } from './client/concur-client.js';
 import type { ConcurSourceConfig } from './concur-config.js';
 import { formatModifiedDateAfter, maxConcurDate } from './mappers/concur-dates.js';
 import { summariseEntries } from './mappers/entry-mapper.js';
-import { mapReport, type ReportCollection, type ReportGet } from './mappers/report-mapper.js';
+import { EXPENSE_REPORT_KIND, mapReport, type ReportCollection, type ReportGet } from './mappers/report-mapper.js';
 
-/** Marks a report version a first sync took in without line items. */
+/** Marks a report version a first sync took in without line items (in the enrichment cache). */
 const BACKLOG: Record<string, unknown> = Object.freeze({});
+
+/**
+ * The same fact, kept with the queued approval (`details.entriesDeferred: true`) so it survives a
+ * restart: a new process that re-reads such a version in the overlap window leaves it to the
+ * backfill instead of reading its entries and sending an UPDATED card that shows nothing new.
+ */
+const DEFERRED = 'entriesDeferred';
+
+/**
+ * The backfill's durable state (SourceState keys): the report ids of the backlog, newest
+ * submission first, written once when a first sync takes a backlog in; and how far the backfill
+ * has come (`<next index>/<total>`), written after each committed batch.
+ */
+const BACKLOG_IDS = 'backfill.ids';
+const BACKLOG_PROGRESS = 'backfill.progress';
 
 const enrichmentKey = (a: Approval): string => `${a.externalId}@${String(a.details?.lastModifiedDate)}`;
 
@@ -39,18 +55,26 @@ const MAX_PAGES = 10_000;
  *   `LastModifiedDate` of a fully read result set, kept in Concur's own format (Concur documents
  *   no order for the list and no time zone for its dates), so a failed page replays, never skips.
  * - `listPending` / `verify`: the sweep's full listing and its per-report second look.
- * Pending reports are enriched with their entries (cached per report and LastModifiedDate).
+ * Pending reports are enriched with their entries (cached per report and LastModifiedDate);
+ * those of a multi-page first sync's backlog are taken in without and get them from `backfill`.
  */
 export class ConcurApprovalSource implements ApprovalSource {
   readonly capabilities: SourceCapabilities = { actions: [] };
   /** Shown details per `<report id>@<LastModifiedDate>`; {@link BACKLOG} for a version taken in unenriched. */
   private readonly enrichment = new LRUCache<string, Record<string, unknown>>({ max: 200_000 });
+  /** The backlog's report ids, once read from (or written to) the source state. */
+  private backlogIds: string[] | undefined;
+  /** Set by the cycle that took a backlog in: go-live spends listing calls only, the backfill starts next cycle. */
+  private backlogJustTaken = false;
+  /** Reports whose entries read failed in the backfill, by id: a second failure skips the report. */
+  private readonly backfillFailures = new Map<string, number>();
 
   constructor(
     readonly id: string,
     private readonly config: ConcurSourceConfig,
     private readonly client: ConcurClient,
     private readonly logger: Logger,
+    private readonly state?: SourceState,
   ) {}
 
   private map(report: ReportGet): Approval {
@@ -75,6 +99,8 @@ export class ConcurApprovalSource implements ApprovalSource {
     };
     let latest = cursor;
     let pages = 0;
+    /** A first sync's backlog (id, submit time), for the backfill's list. */
+    const taken: { id: string; submittedAt: string }[] = [];
     // The next page is requested as soon as its URL is known, so it downloads while the runner
     // commits the current one (a first sync of 100,000 reports is bound by Concur, not by us).
     let next: Promise<ReportCollection> | undefined = this.client.listReports(query, ctx.signal);
@@ -92,13 +118,24 @@ export class ConcurApprovalSource implements ApprovalSource {
       // A first sync of more than one page takes in a backlog: its cards start without line items
       // (they arrive with the report's next change) instead of costing one entries call per report.
       const backlog = !cursor && (pages > 1 || nextPage !== undefined);
-      if (backlog) for (const a of approvals) this.enrichment.set(enrichmentKey(a), BACKLOG);
+      if (backlog) {
+        for (const [i, a] of approvals.entries()) {
+          this.enrichment.set(enrichmentKey(a), BACKLOG);
+          if (this.config.enrich && a.status === 'pending') {
+            approvals[i] = { ...a, details: { ...a.details, [DEFERRED]: true } };
+            taken.push({ id: a.externalId, submittedAt: a.submittedAt ?? '' });
+          }
+        }
+      }
       // An empty first sync still needs a cursor, or every later change would look like backlog.
       // Concur's dates carry no zone, so start a day back: whatever zone they are in, nothing is missed.
       if (!nextPage && latest === undefined) latest = formatModifiedDateAfter(ctx.now.toISOString().replace('Z', ''), 86_400);
       // The cursor rides only on the last chunk of the last page: until the whole result set is read, it stays put.
       const moved = !nextPage && latest !== cursor ? latest : undefined;
       if (backlog) {
+        // The backfill's list is written before the batch that moves the cursor: if that commit
+        // fails, the next cycle is a first sync again and writes it anew.
+        if (!nextPage) await this.saveBacklog(taken);
         if (approvals.length > 0 || moved) yield { approvals, cursor: moved };
         continue;
       }
@@ -149,7 +186,8 @@ export class ConcurApprovalSource implements ApprovalSource {
 
   /**
    * Fills the enrichment cache from the queue for pending versions this process has not read: a
-   * queued copy of the same version that has line items shows what its entries showed.
+   * queued copy of the same version that has line items shows what its entries showed; one taken
+   * in without them (a backlog) is left to the backfill.
    */
   private async recall(approvals: readonly Approval[], ctx: SyncContext): Promise<void> {
     if (!this.config.enrich || !ctx.queued) return;
@@ -158,8 +196,11 @@ export class ConcurApprovalSource implements ApprovalSource {
     const queued = await ctx.queued(unread.map((a) => a.key));
     for (const approval of unread) {
       const copy = queued.get(approval.key);
-      if (!copy || enrichmentKey(copy) !== enrichmentKey(approval) || !Array.isArray(copy.details?.lineItems)) continue;
-      this.enrichment.set(enrichmentKey(approval), Object.fromEntries(SHOWN_DETAILS.map((k) => [k, copy.details?.[k]])));
+      if (!copy || enrichmentKey(copy) !== enrichmentKey(approval)) continue;
+      if (copy.details?.[DEFERRED] === true) this.enrichment.set(enrichmentKey(approval), BACKLOG);
+      else if (Array.isArray(copy.details?.lineItems)) {
+        this.enrichment.set(enrichmentKey(approval), Object.fromEntries(SHOWN_DETAILS.map((k) => [k, copy.details?.[k]])));
+      }
     }
   }
 
@@ -174,6 +215,15 @@ export class ConcurApprovalSource implements ApprovalSource {
     // BACKLOG: re-read by the overlap window, unchanged since the backlog took it in: keep the card as shown.
     if (cached === BACKLOG) return [approval, false];
     if (cached) return [{ ...approval, details: { ...approval.details, ...cached } }, false];
+    const shown = await this.readEntries(approval, signal);
+    return [shown ? { ...approval, details: { ...approval.details, ...shown } } : approval, true];
+  }
+
+  /**
+   * One entries read: what the card shows of them, cached for this version; undefined (logged)
+   * when they cannot be read. Throws only when `signal` aborted.
+   */
+  private async readEntries(approval: Approval, signal: AbortSignal): Promise<Record<string, unknown> | undefined> {
     try {
       const owner = typeof approval.details?.ownerLoginId === 'string' ? approval.details.ownerLoginId : undefined;
       const entries = await this.client.listEntries(approval.externalId, owner, signal);
@@ -188,12 +238,93 @@ export class ConcurApprovalSource implements ApprovalSource {
           ...(summary.expenseTypes.length ? [{ label: 'Expense types', value: summary.expenseTypes.map((t) => `${t.name} (${t.count})`).join(', ') }] : []),
         ],
       };
-      this.enrichment.set(cacheKey, shown);
-      return [{ ...approval, details: { ...approval.details, ...shown } }, true];
+      this.enrichment.set(enrichmentKey(approval), shown);
+      return shown;
     } catch (error) {
       if (signal.aborted) throw error;
       this.logger.warn({ report: approval.externalId, err: (error as Error).message }, 'could not read expense entries; card shows no line items');
-      return [approval, true];
+      return undefined;
     }
+  }
+
+  /**
+   * The line items of a first sync's backlog, `backfillCallsPerCycle` entries reads a cycle at
+   * most, newest submission first, from the cycle after go-live on. Each report is yielded as the
+   * version queued plus what its entries show, so its card is updated in place (an `update`,
+   * never a second notify); reports that left the queue, or were read since because they changed,
+   * cost nothing. Progress is saved after each committed batch, so a restart resumes where it was.
+   */
+  async *backfill(ctx: SyncContext): AsyncIterable<SourceBatch> {
+    const budget = this.config.backfillCallsPerCycle;
+    if (!this.config.enrich || budget <= 0 || !ctx.queued || !this.state) return;
+    if (this.backlogJustTaken) {
+      this.backlogJustTaken = false;
+      return;
+    }
+    const ids = await this.loadBacklog();
+    let next = await this.progress();
+    let calls = 0;
+    while (next < ids.length && calls < budget && !ctx.signal.aborted) {
+      const slice = ids.slice(next, next + Math.min(budget - calls, ENRICH_CHUNK));
+      const queued = await ctx.queued(slice.map((id) => approvalKey(this.id, EXPENSE_REPORT_KIND, id)));
+      const ready: Approval[] = [];
+      let stop = false;
+      for (const id of slice) {
+        const copy = queued.get(approvalKey(this.id, EXPENSE_REPORT_KIND, id));
+        if (copy?.status === 'pending' && copy.details?.[DEFERRED] === true) {
+          const { revision: _r, fingerprint: _f, queuedAt: _q, generation: _g, ...approval } = copy as Approval & Record<'revision' | 'fingerprint' | 'queuedAt' | 'generation', unknown>;
+          const { [DEFERRED]: _d, ...details } = approval.details ?? {};
+          calls++;
+          const shown = await this.readEntries(approval, ctx.signal);
+          if (!shown) {
+            // Tried again next cycle; a second failure gives up on it (its card gets line items when the report next changes).
+            const failures = (this.backfillFailures.get(id) ?? 0) + 1;
+            this.backfillFailures.set(id, failures);
+            if (failures < 2) {
+              stop = true;
+              break;
+            }
+            next++;
+            continue;
+          }
+          ready.push({ ...approval, details: { ...details, ...shown } });
+        }
+        next++;
+      }
+      if (ready.length > 0) yield { approvals: ready };
+      await this.state.set(BACKLOG_PROGRESS, `${next}/${ids.length}`);
+      if (stop) break;
+    }
+  }
+
+  /** Reports of the backlog the backfill has not reached yet (0 without one). */
+  async backfillPending(): Promise<number> {
+    if (!this.config.enrich || !this.state) return 0;
+    const [next, total] = ((await this.state.get(BACKLOG_PROGRESS)) ?? '0/0').split('/').map(Number);
+    return Math.max(0, (total ?? 0) - (next ?? 0));
+  }
+
+  private async progress(): Promise<number> {
+    return Number(((await this.state?.get(BACKLOG_PROGRESS)) ?? '0/0').split('/')[0]) || 0;
+  }
+
+  private async loadBacklog(): Promise<string[]> {
+    if (!this.backlogIds) {
+      const raw = await this.state?.get(BACKLOG_IDS);
+      const parsed: unknown = raw ? JSON.parse(raw) : [];
+      this.backlogIds = Array.isArray(parsed) ? parsed.filter((id): id is string => typeof id === 'string') : [];
+    }
+    return this.backlogIds;
+  }
+
+  /** Writes the backlog's ids, newest submission first, and starts the backfill at the first. */
+  private async saveBacklog(backlog: readonly { id: string; submittedAt: string }[]): Promise<void> {
+    if (!this.state || !this.config.enrich) return;
+    const ids = [...backlog].sort((a, b) => (a.submittedAt < b.submittedAt ? 1 : a.submittedAt > b.submittedAt ? -1 : 0)).map((r) => r.id);
+    await this.state.set(BACKLOG_IDS, JSON.stringify(ids));
+    await this.state.set(BACKLOG_PROGRESS, `0/${ids.length}`);
+    this.backlogIds = ids;
+    this.backlogJustTaken = true;
+    this.backfillFailures.clear();
   }
 }

@@ -13,6 +13,8 @@ export interface ConcurSourceConfig {
   readonly overlapSeconds: number;
   readonly pageSize: number;
   readonly enrich: boolean;
+  /** Entries reads a cycle spends on the line items of a first sync's backlog; 0 = none. */
+  readonly backfillCallsPerCycle: number;
   readonly timeoutSeconds: number;
   readonly maxAttempts: number;
   readonly identity: {

@@ -54,7 +54,10 @@ export default function concurModule(context: PluginContext<ConcurSourceConfig>)
       )
       .inSingletonScope();
     bind(ConcurApprovalSource)
-      .toResolvedValue((client: ConcurClient, logger: Logger) => new ConcurApprovalSource(context.instanceId, config, client, logger.child({ source: context.instanceId })), [ConcurClient, Logger])
+      .toResolvedValue(
+        (client: ConcurClient, logger: Logger, state) => new ConcurApprovalSource(context.instanceId, config, client, logger.child({ source: context.instanceId }), state as SourceState),
+        [ConcurClient, Logger, SourceState],
+      )
       .inSingletonScope();
     bind(ApprovalSource).toService(ConcurApprovalSource);
     bind(ConcurIdentityDirectory)

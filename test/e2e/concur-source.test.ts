@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { Operations } from '../../core/host/operations.js';
+import { toPublicJson } from '../../core/model/public-json.js';
 import { callsTo } from '../../plugins/concur/sandbox/index.js';
 import { startConcurProxy, type ConcurProxy } from '../support/concur-proxy.js';
 import { concurHarness, days, SOURCE, type ConcurHarness } from '../support/concur-harness.js';
@@ -166,6 +168,36 @@ describe('Concur source against the sandbox (real HTTP on loopback, real SQLite)
       expect(await waitingOn(emailOf(newLogin))).to.deep.equal([report.ID]);
       expect(h.notifier.for(emailOf(oldLogin), key(report.ID)).at(-1)!.card.outcome).to.equal('reassigned');
     });
+
+    /** A report reassigned behind the incremental poll's back to an approver nobody has looked up yet. */
+    async function silentlyReassigned() {
+      const report = h.sandbox.admin.submit({});
+      await h.cycle();
+      const oldLogin = approverOf(report.ID);
+      const newLogin = h.sandbox.admin.users().find((u) => u.isApprover && u.loginId !== oldLogin)!.loginId;
+      h.sandbox.admin.reassign(report.ID, newLogin);
+      return { report, oldLogin, newLogin };
+    }
+
+    for (const repair of ['audit --fix', 'queue resync'] as const) {
+      it(`routes a silently reassigned report repaired by ${repair} to the new approver's e-mail at once`, async () => {
+        const { report, oldLogin, newLogin } = await silentlyReassigned();
+        const ops = new Operations(h.host);
+        if (repair === 'audit --fix') {
+          const found = await ops.audit({ fix: true, actor: 'ops' });
+          expect(found.map((d) => `${d.kind} ${d.key}`)).to.deep.equal([`changed ${key(report.ID)}`]);
+        } else await ops.resync(key(report.ID), 'ops');
+
+        const row = (await h.host.queue.get(key(report.ID)))!;
+        expect(row.approvers.map((a) => [a.sourceUserId, a.email])).to.deep.equal([[newLogin, emailOf(newLogin)]]);
+        expect(await waitingOn(emailOf(newLogin)), 'queue list --approver <new>').to.deep.equal([report.ID]);
+        expect(await waitingOn(emailOf(oldLogin))).to.deep.equal([]);
+        expect(await ops.unreachable(), 'diagnostics').to.deep.equal([]);
+        expect(await h.host.queue.listOutbox('parked')).to.deep.equal([]);
+        await h.host.drain();
+        expect(h.notifier.for(emailOf(newLogin), key(report.ID)).map((m) => m.action)).to.deep.equal(['notify']);
+      });
+    }
   });
 
   describe('cost', () => {
@@ -195,7 +227,8 @@ describe('Concur source against the sandbox (real HTTP on loopback, real SQLite)
       h.sandbox.resetCalls();
       const changed = h.sandbox.admin.submit({ entries: 2 });
       await h.cycle();
-      expect(callsTo(h.sandbox.calls(), 'GET /api/v3.0/expense/entries')).to.equal(1);
+      // One for the changed report, and the backfill's default budget for the backlog.
+      expect(callsTo(h.sandbox.calls(), 'GET /api/v3.0/expense/entries')).to.equal(1 + 20);
       expect((await h.host.queue.get(key(changed.ID)))!.details!.lineItems).to.have.length(2);
     });
 
@@ -210,6 +243,145 @@ describe('Concur source against the sandbox (real HTTP on loopback, real SQLite)
       expect(callsTo(calls, 'GET /api/v3.0/expense/reports')).to.equal(Math.ceil(k / 100));
       expect(callsTo(calls, 'GET /api/v3.0/expense/entries')).to.equal(k);
       expect(await h.host.queue.count({ notBefore: h.host.commitContext().notBefore })).to.equal(k);
+    });
+  });
+
+  describe('line items of a first sync backlog (backfill)', () => {
+    const entriesCalls = () => callsTo(h.sandbox.calls(), 'GET /api/v3.0/expense/entries');
+    const lineItemsOf = async (id: string) => (await h.host.queue.get(key(id)))?.details?.lineItems as unknown[] | undefined;
+    const pending = async () => (await h.host.backfillPending()).find((b) => b.source === SOURCE)?.pending;
+    /** Concur API calls, leaving out the token grant a new process makes for its first access token. */
+    const apiCalls = () => {
+      const calls = h.sandbox.calls();
+      return calls.total - callsTo(calls, 'POST /oauth2/v0/token');
+    };
+    /** Outbox entries written by the last cycle. */
+    let written = 0;
+    const cycle = async () => {
+      const { cycles } = await h.cycle();
+      written = cycles.reduce((n, c) => n + c.committed.outbox, 0);
+      return cycles[0]!;
+    };
+
+    it('gives every card its line items at the configured rate, newest submission first, each as an update, across a restart', async () => {
+      h = await concurHarness({ config: { backfillCallsPerCycle: 40 } });
+      const reports = [];
+      for (let i = 0; i < 150; i++) {
+        reports.push(h.sandbox.admin.submit({ entries: 2 }));
+        h.advance(60);
+      }
+      const newestFirst = reports.map((r) => r.ID).reverse();
+      await cycle();
+      expect(entriesCalls(), 'go-live takes the backlog in by listing only').to.equal(0);
+      expect(await pending()).to.equal(150);
+      expect(await h.host.metrics.render()).to.match(/approvals_hub_source_backfill_pending\{source="acme"\} 150\b/);
+
+      for (let c = 1; c <= 4; c++) {
+        h.advance(60);
+        if (c === 3) await h.restart(); // where the backfill stands survives a restart
+        h.sandbox.resetCalls();
+        await cycle();
+        const done = Math.min(150, 40 * c);
+        expect(entriesCalls(), `cycle ${c}`).to.equal(done - Math.min(150, 40 * (c - 1)));
+        const read: string[] = [];
+        for (const id of newestFirst) if (Array.isArray(await lineItemsOf(id))) read.push(id);
+        expect(read, `cycle ${c}: the newest ${done}`).to.deep.equal(newestFirst.slice(0, done));
+        expect(await pending()).to.equal(150 - done);
+      }
+      expect(await h.host.metrics.render()).to.match(/approvals_hub_source_backfill_pending\{source="acme"\} 0\b/);
+      for (const r of reports) {
+        expect(h.notifier.for(emailOf(approverOf(r.ID)), key(r.ID)).map((m) => m.action), r.ID).to.deep.equal(['notify', 'update']);
+        const shown = toPublicJson((await h.host.queue.get(key(r.ID)))!);
+        expect(shown.lineItems, 'queue show --json').to.have.length(2);
+        expect(shown.fields).to.deep.include({ label: 'Entries', value: '2' });
+      }
+      expect(h.notifier.messages.filter((m) => m.action === 'update').every((m) => m.card.lineItems.length === 2)).to.equal(true);
+
+      await h.restart();
+      h.advance(60);
+      h.sandbox.resetCalls();
+      await cycle();
+      expect(apiCalls(), 'a quiet cycle once the backlog is done').to.equal(1);
+      expect(written).to.equal(0);
+    });
+
+    it('holds the backfill for one cycle at a report whose entries cannot be read, then moves past it', async () => {
+      const proxy = await startConcurProxy();
+      try {
+        h = await concurHarness({ config: { backfillCallsPerCycle: 5 }, baseUrl: (sb) => ((proxy.target = sb.baseUrl), proxy.url) });
+        const reports = [];
+        for (let i = 0; i < 150; i++) {
+          reports.push(h.sandbox.admin.submit({ entries: 2 }));
+          h.advance(60);
+        }
+        const [broken, ...rest] = reports.map((r) => r.ID).reverse();
+        await cycle();
+        proxy.rules = { refuse: (r) => (r.url.startsWith('/api/v3.0/expense/entries') && r.url.includes(broken!) ? 503 : undefined) };
+        h.advance(60);
+        await cycle();
+        expect(await lineItemsOf(broken!)).to.equal(undefined);
+        expect(await lineItemsOf(rest[0]!), 'held: tried again next cycle').to.equal(undefined);
+        expect(await pending()).to.equal(150);
+        h.advance(60);
+        await cycle();
+        expect(await lineItemsOf(broken!), 'a second failure gives up on it').to.equal(undefined);
+        for (const id of rest.slice(0, 4)) expect(await lineItemsOf(id), id).to.have.length(2);
+        expect(await lineItemsOf(rest[4]!)).to.equal(undefined);
+        expect(await pending()).to.equal(145);
+      } finally {
+        await proxy.close();
+      }
+    });
+
+    it('makes no entries call with backfillCallsPerCycle 0, and reports the backlog left', async () => {
+      h = await concurHarness({ config: { backfillCallsPerCycle: 0 } });
+      for (let i = 0; i < 150; i++) h.sandbox.admin.submit({ entries: 2 });
+      await cycle();
+      for (let c = 0; c < 3; c++) {
+        h.advance(60);
+        await cycle();
+      }
+      expect(entriesCalls()).to.equal(0);
+      expect(await pending()).to.equal(150);
+      expect(h.notifier.messages.map((m) => m.action)).to.deep.equal(Array(150).fill('notify'));
+    });
+
+    /** A two-page backlog whose newest 10 reports lie inside the overlap window of the next cycles. */
+    async function backlogWithTenInOverlap(): Promise<void> {
+      for (let i = 0; i < 140; i++) h.sandbox.admin.submit({ entries: 2 });
+      h.advance(3600);
+      for (let i = 0; i < 10; i++) h.sandbox.admin.submit({ entries: 2 });
+      await cycle();
+      expect(entriesCalls()).to.equal(0);
+    }
+
+    it('spends one list call and sends nothing on a quiet cycle of a fresh process after a multi-page first sync', async () => {
+      h = await concurHarness({ config: { backfillCallsPerCycle: 0 } });
+      await backlogWithTenInOverlap();
+      await h.restart();
+      h.advance(60); // the 10 newest reports are read again by this cycle's listing
+      h.sandbox.resetCalls();
+      const before = h.notifier.messages.length;
+      await cycle();
+      expect(apiCalls(), JSON.stringify(h.sandbox.calls().byEndpoint)).to.equal(1);
+      expect(callsTo(h.sandbox.calls(), 'GET /api/v3.0/expense/reports')).to.equal(1);
+      expect(written, 'outbox entries').to.equal(0);
+      expect(h.notifier.messages.length).to.equal(before);
+    });
+
+    it('spends only its budget in a fresh process: the overlap re-read of the backlog costs no entries call', async () => {
+      h = await concurHarness();
+      await backlogWithTenInOverlap();
+      await h.restart();
+      h.advance(60);
+      h.sandbox.resetCalls();
+      const before = h.notifier.messages.length;
+      const report = await cycle();
+      expect(callsTo(h.sandbox.calls(), 'GET /api/v3.0/expense/reports')).to.equal(1);
+      expect(entriesCalls(), 'the default backfillCallsPerCycle').to.equal(20);
+      expect(report.backfilled).to.equal(20);
+      expect(h.notifier.messages.slice(before).map((m) => m.action)).to.deep.equal(Array(20).fill('update'));
+      expect(await pending()).to.equal(130);
     });
   });
 

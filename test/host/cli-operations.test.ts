@@ -3,7 +3,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { callsTo, startConcurSandbox, type ConcurSandbox } from '../../plugins/concur/sandbox/index.js';
 import { runCli, startCli } from '../support/cli.js';
+import { SMALL_COMPANY, sandboxSource } from '../support/sandbox-deployment.js';
 
 interface Row {
   externalId: string;
@@ -52,7 +54,7 @@ describe('operator CLI (queue, audit, audit-log) on a real host and SQLite file'
     const list = JSON.parse(r.stdout) as Record<string, unknown>[];
     expect(list).to.have.length(3);
     const a1 = list.find((a) => a.externalId === 'A1')!;
-    expect(Object.keys(a1)).to.deep.equal(['key', 'source', 'kind', 'externalId', 'title', 'status', 'requester', 'approvers', 'amount', 'submittedAt', 'sourceUpdatedAt', 'links']);
+    expect(Object.keys(a1)).to.deep.equal(['key', 'source', 'kind', 'externalId', 'title', 'status', 'requester', 'approvers', 'amount', 'submittedAt', 'sourceUpdatedAt', 'links', 'fields', 'lineItems', 'flags']);
     expect(a1).to.deep.include({
       key: 'files:request:A1',
       source: 'files',
@@ -63,6 +65,7 @@ describe('operator CLI (queue, audit, audit-log) on a real host and SQLite file'
       approvers: [{ sourceUserId: 'ann', name: 'Ann', email: 'ann@example.test' }],
       amount: { value: '120.50', currency: 'EUR' },
       links: { view: 'https://files.example.test/A1' },
+      lineItems: null,
     });
   });
 
@@ -127,6 +130,7 @@ describe('operator CLI (queue, audit, audit-log) on a real host and SQLite file'
     expect(r.code, r.stderr).to.equal(0);
     expect(JSON.parse(r.stdout)).to.deep.equal({
       unreachable: [{ source: 'files', approver: 'carl', reason: 'no e-mail: identity lookup failing or person unknown', waiting: 2 }],
+      backfill: [],
     });
   });
 
@@ -138,6 +142,43 @@ describe('operator CLI (queue, audit, audit-log) on a real host and SQLite file'
     child.kill('SIGTERM');
     const code = await new Promise<number | null>((r) => child.once('close', (c) => r(c)));
     expect(code, stderr).to.equal(0);
+  });
+});
+
+describe('diagnostics and queue show of a Concur backlog, each command a fresh process', function () {
+  this.timeout(120_000);
+  let sandbox: ConcurSandbox;
+  afterEach(async () => sandbox?.close());
+
+  it('reports the backfill left, which each cycle brings down, and queue show --json carries the line items read', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ah-cli-backfill-'));
+    // The CLI runs on the system clock, so the sandbox's clock follows real time too.
+    sandbox = await startConcurSandbox({ ...SMALL_COMPANY, clock: new Date(), freezeClock: false });
+    const reports = Array.from({ length: 150 }, () => sandbox.admin.submit({ entries: 2 }));
+    const { source, env } = sandboxSource(sandbox);
+    writeFileSync(join(dir, 'approvals.config.json'), JSON.stringify({ queue: { adapter: 'sqlite', config: { path: 'queue.db' } }, sources: [source] }));
+    const cli = async (...args: string[]) => {
+      const r = await runCli([...args, '--config', join(dir, 'approvals.config.json')], { cwd: dir, env });
+      expect(r.code, `${args.join(' ')}: ${r.signal ?? ''} ${r.stderr}`).to.equal(0);
+      return r.stdout;
+    };
+    const backfill = async () => (JSON.parse(await cli('diagnostics', '--json')) as { backfill: unknown[] }).backfill;
+
+    await cli('run', '--once');
+    expect(callsTo(sandbox.calls(), 'GET /api/v3.0/expense/entries'), 'go-live lists only').to.equal(0);
+    expect(await backfill()).to.deep.equal([{ source: 'acme', pending: 150 }]);
+    expect(await cli('diagnostics')).to.include('acme  backfill: 150 ');
+    sandbox.resetCalls();
+    await cli('run', '--once');
+    expect(callsTo(sandbox.calls(), 'GET /api/v3.0/expense/entries'), 'the default budget, nothing for the overlap re-read').to.equal(20);
+    expect(await backfill()).to.deep.equal([{ source: 'acme', pending: 130 }]);
+    const listed = JSON.parse(await cli('queue', 'list', '--json')) as { externalId: string; lineItems: unknown[] | null }[];
+    expect(listed.filter((a) => a.lineItems?.length === 2)).to.have.length(20);
+    expect(listed.filter((a) => a.lineItems === null)).to.have.length(130);
+    const read = listed.find((a) => a.lineItems !== null)!;
+    expect(reports.map((r) => r.ID)).to.include(read.externalId);
+    const shown = JSON.parse(await cli('queue', 'show', `acme:expense-report:${read.externalId}`, '--json')) as { lineItems: unknown[] };
+    expect(shown.lineItems).to.have.length(2);
   });
 });
 

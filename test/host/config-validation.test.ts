@@ -262,3 +262,31 @@ describe('numeric settings: every one has limits', () => {
     expect(runner).to.throw(RangeError, /source acme: poll interval/);
   });
 });
+
+describe('deployment file validation: Concur backfillCallsPerCycle', () => {
+  const load = (backfillCallsPerCycle?: unknown) => {
+    const config = { baseUrl: 'https://concur.example.com', clientId: 'x', clientSecret: { env: 'CS' }, refreshToken: { env: 'RT' }, ...(backfillCallsPerCycle === undefined ? {} : { backfillCallsPerCycle }) };
+    return loadDeployment(undefined, { raw: { queue: { adapter: 'memory' }, notifiers: [], sources: [{ id: 'acme', plugin: 'concur', config }] }, env: { CS: 's', RT: 'r' } });
+  };
+  const problems = (value: unknown): string[] => {
+    try {
+      load(value);
+    } catch (error) {
+      if (error instanceof ConfigError) return [...error.problems];
+      throw error;
+    }
+    return [];
+  };
+
+  it('defaults to 20 entries calls a cycle, and takes 0 (off) up to 500', () => {
+    expect(load().sources[0]!.config.backfillCallsPerCycle).to.equal(20);
+    expect(problems(0)).to.deep.equal([]);
+    expect(problems(500)).to.deep.equal([]);
+  });
+
+  it('refuses a negative, a fractional and a too large value, naming the setting', () => {
+    expect(problems(-1)).to.deep.equal(['sources[0].config.backfillCallsPerCycle: must be >= 0']);
+    expect(problems(2.5)).to.deep.equal(['sources[0].config.backfillCallsPerCycle: must be integer']);
+    expect(problems(501)).to.deep.equal(['sources[0].config.backfillCallsPerCycle: must be <= 500']);
+  });
+});
