@@ -12,6 +12,7 @@ import { ConfigError, DEFAULT_CONFIG_FILE, loadDeployment, type Deployment } fro
 import { embeddedDeployment } from './embedded.js';
 import { Host } from './host.js';
 import { createLogger, scrubSecrets } from './logging.js';
+import { onceSummary } from './once-summary.js';
 import { Operations } from './operations.js';
 import { PluginCatalog, PluginLoadError, type CatalogEntry } from './plugin-catalog.js';
 
@@ -157,11 +158,7 @@ export function buildProgram(): Command {
       const host = await Host.create(readDeployment(opts.config), { logger });
       if (opts.once) {
         const report = await host.runOnce().finally(() => host.stop());
-        for (const c of report.cycles) {
-          out(`${c.source}: ${c.committed.inserted} new, ${c.committed.updated} updated, ${c.committed.completed} completed, ${c.purged} expired${c.swept ? ', swept' : ''}`);
-        }
-        if (report.reminders) out(`reminders: ${report.reminders.due} due, ${report.reminders.scheduled} messages owed`);
-        out(`delivered ${report.delivery.delivered}, retrying ${report.delivery.retried}, dead ${report.delivery.dead}`);
+        for (const line of onceSummary(report)) out(line);
         for (const f of report.failures) err(`source ${f.source} failed: ${f.error}`);
         if (report.failures.length) throw new ExitError(`${report.failures.length} source(s) failed`, 1);
         return;

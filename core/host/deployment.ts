@@ -225,11 +225,12 @@ function parseJson(text: string, file: string): unknown {
  */
 export function loadDeployment(
   file: string | undefined,
-  options: { env?: NodeJS.ProcessEnv; raw?: unknown; catalog?: PluginCatalog } = {},
+  options: { env?: NodeJS.ProcessEnv; raw?: unknown; catalog?: PluginCatalog; baseDir?: string } = {},
 ): Deployment {
   const env = options.env ?? process.env;
   let raw: unknown = options.raw;
-  const baseDir = file ? dirname(resolve(file)) : process.cwd();
+  // `baseDir`: where a raw deployment's relative paths resolve (an embedding application's choice).
+  const baseDir = options.baseDir !== undefined ? resolve(options.baseDir) : file ? dirname(resolve(file)) : process.cwd();
   if (raw === undefined) {
     if (!file) throw new Error('loadDeployment needs a file or a raw deployment');
     if (!existsSync(file)) throw new ConfigError([`${file}: no such file`]);

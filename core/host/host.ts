@@ -11,6 +11,7 @@ import { emailKey } from '../model/email.js';
 import { startAdminServer, startHttpServer, type HttpServer, type Readiness } from './http-server.js';
 import { Metrics } from '../contracts/metrics.js';
 import { PrometheusMetrics } from './prometheus-metrics.js';
+import type { Registry } from 'prom-client';
 import { Notifier } from '../contracts/notifier.js';
 import { ApproverResolver } from '../pipeline/approver-resolver.js';
 import { createCardRenderer } from '../pipeline/card-renderer.js';
@@ -37,6 +38,8 @@ export interface HostOptions {
   readonly notifiers?: readonly Notifier[];
   /** Sources run besides the deployment's (embedding the host, tests); they have no identity directory. */
   readonly sources?: readonly ApprovalSource[];
+  /** Where the metrics register (embedding the host); default a registry of the host's own. */
+  readonly registry?: Registry;
 }
 
 export interface OnceReport {
@@ -118,7 +121,7 @@ export class Host {
       queueSize: () => this.queue.count({ notBefore: this.commitContext().notBefore }),
       outboxDepth: () => this.queue.outboxCounts(),
       backfillPending: async () => Object.fromEntries((await this.backfillPending()).map((b) => [b.source, b.pending])),
-    });
+    }, this.options.registry);
     this.root.bind(Metrics).toConstantValue(this.metrics);
     this.root.bind(Logger).toConstantValue(this.logger);
     const queueFactory = await PluginCatalog.load(d.queue.plugin);

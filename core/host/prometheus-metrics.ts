@@ -9,7 +9,7 @@ const LAG_BUCKETS = [1, 5, 15, 30, 60, 90, 120, 180, 300, 600, 900, 1800, 3600];
  * scrape time through the callbacks the host registers, so a scrape always shows the truth.
  */
 export class PrometheusMetrics implements Metrics {
-  readonly registry = new Registry();
+  readonly registry: Registry;
   readonly contentType: string;
   readonly pollDuration: Histogram<'source' | 'outcome'>;
   readonly sourceCalls: Counter<'source' | 'endpoint' | 'status'>;
@@ -17,15 +17,27 @@ export class PrometheusMetrics implements Metrics {
   readonly drift: Counter<'source'>;
   readonly deliveries: Counter<'channel' | 'outcome'>;
   readonly purged: Counter<'kind'>;
+  /** The metrics this instance registered, for {@link unregister}. */
+  private readonly owned: readonly string[];
 
-  constructor(gauges: {
-    queueSize: () => Promise<number>;
-    outboxDepth: () => Promise<Record<string, number>>;
-    /** Per source with a backfill: queued approvals it has not reached yet. */
-    backfillPending?: () => Promise<Record<string, number>>;
-  }) {
+  /**
+   * `registry`: where the metrics register (an embedding application's own); default a registry of
+   * their own, with the process metrics too. A given registry gets no process metrics: the process
+   * is the application's, and so is collecting its metrics.
+   */
+  constructor(
+    gauges: {
+      queueSize: () => Promise<number>;
+      outboxDepth: () => Promise<Record<string, number>>;
+      /** Per source with a backfill: queued approvals it has not reached yet. */
+      backfillPending?: () => Promise<Record<string, number>>;
+    },
+    registry?: Registry,
+  ) {
+    this.registry = registry ?? new Registry();
+    const before = new Set(this.registry.getMetricsAsArray().map((m) => m.name));
     this.contentType = this.registry.contentType;
-    collectDefaultMetrics({ register: this.registry, prefix: 'approvals_hub_process_' });
+    if (!registry) collectDefaultMetrics({ register: this.registry, prefix: 'approvals_hub_process_' });
     this.pollDuration = new Histogram({
       name: 'approvals_hub_poll_duration_seconds',
       help: 'Duration of one detection cycle per source (poll, parked retries, sweep, purge).',
@@ -90,6 +102,12 @@ export class PrometheusMetrics implements Metrics {
         for (const [source, n] of Object.entries((await gauges.backfillPending?.()) ?? {})) this.set({ source }, n);
       },
     });
+    this.owned = this.registry.getMetricsAsArray().map((m) => m.name).filter((name) => !before.has(name));
+  }
+
+  /** Removes every metric this host registered, so another host can register on the same registry. */
+  unregister(): void {
+    for (const name of this.owned) this.registry.removeSingleMetric(name);
   }
 
   sourceCall(source: string, endpoint: string, status: number | 'error'): void {
