@@ -17,3 +17,4 @@ export * from './contracts/http-routes.js';
 export * from './contracts/approval-lookup.js';
 export * from './contracts/delivery-feed.js';
 export * from './contracts/metrics.js';
+export * from './contracts/credential-store.js';

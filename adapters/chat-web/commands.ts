@@ -38,6 +38,6 @@ export default function webInboxCommands(api: CommandApi): void {
     .action(async (address: string, opts: { config?: string; notifier?: string }) =>
       api.withHost(opts.config, async (host) => {
         api.out(findInbox(host, opts.notifier).signInUrl(address).url);
-      }),
+      }, { readOnly: true }),
     );
 }

@@ -4,6 +4,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import addFormats from 'ajv-formats';
 import { PluginCatalog, type CatalogEntry } from './plugin-catalog.js';
 import { isSecretRef, resolveSecrets } from './secrets.js';
+import { CREDENTIALS_KEY_SETTING, parseCredentialKey } from './credentials.js';
 import type { PluginKind } from './plugin-api.js';
 import { inQuietHours, isTimeZone, parseClockTime, type ReminderSettings } from '../pipeline/reminder-scheduler.js';
 
@@ -33,6 +34,13 @@ export interface Deployment {
   readonly http: { readonly port: number; readonly host: string } | undefined;
   /** Absent when the file has no `reminders` block: then nobody is reminded. */
   readonly reminders: ReminderSettings | undefined;
+  /** The key credentials are encrypted with (`credentials.key`); absent: the queue adapter's default, if it has one. */
+  readonly credentials: { readonly key?: Buffer | undefined };
+  /**
+   * Loaded for a command that only reads the queue: source configs keep their secret references
+   * unresolved (and the credential key is not read), so the host composes no source instance.
+   */
+  readonly readOnly?: true | undefined;
 }
 
 /** Bad configuration: one `<json path>: <problem>` line per problem. Nothing starts. */
@@ -98,6 +106,13 @@ const deploymentSchema = {
       type: 'object',
       additionalProperties: false,
       properties: { port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080 }, host: { type: 'string', default: '127.0.0.1' } },
+    },
+    // Secrets at rest (rotating refresh tokens): `key` is a reference to 32 random bytes, base64 or hex.
+    credentials: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { key: { secret: true } },
+      default: {},
     },
     // Absent: no reminders. Present (even `{}`): every setting has the default shown.
     reminders: {
@@ -239,7 +254,7 @@ function parseJson(text: string, file: string): unknown {
  */
 export function loadDeployment(
   file: string | undefined,
-  options: { env?: NodeJS.ProcessEnv; raw?: unknown; catalog?: PluginCatalog } = {},
+  options: { env?: NodeJS.ProcessEnv; raw?: unknown; catalog?: PluginCatalog; readOnly?: boolean } = {},
 ): Deployment {
   const env = options.env ?? process.env;
   let raw: unknown = options.raw;
@@ -261,13 +276,14 @@ export function loadDeployment(
     delivery: { maxAttempts: number; leaseSeconds: number; keepDays: number };
     http?: { port: number; host: string };
     reminders?: ReminderSettings;
+    credentials: { key?: unknown };
   };
 
   const problems: string[] = [];
   const catalog = options.catalog ?? PluginCatalog.builtIn(problems);
   d.plugins.forEach((loc, i) => catalog.addLocation(loc, baseDir, `plugins[${i}]`, problems));
 
-  const check = (kind: PluginKind, pluginId: string, config: Record<string, unknown>, path: string, what: string) => {
+  const check = (kind: PluginKind, pluginId: string, config: Record<string, unknown>, path: string, what: string, resolve = true) => {
     const entry = catalog.get(pluginId, kind);
     if (!entry) {
       const known = catalog.ids(kind);
@@ -279,6 +295,7 @@ export function loadDeployment(
       problems.push(...describe(`${path.replace(/\.(plugin|adapter)$/, '')}.config`, validateConfig.errors));
       return undefined;
     }
+    if (!resolve) return { entry, config };
     const resolved = resolveSecrets(config, `${path.replace(/\.(plugin|adapter)$/, '')}.config`, env, baseDir, problems);
     return { entry, config: resolved as Record<string, unknown> };
   };
@@ -293,7 +310,16 @@ export function loadDeployment(
   };
   duplicates(d.sources, 'source', 'sources');
   duplicates(d.notifiers, 'notifier', 'notifiers');
-  const sources = d.sources.map((s, i) => ({ s, c: check('source', s.plugin, s.config, `sources[${i}].plugin`, 'source plugin') }));
+  const sources = d.sources.map((s, i) => ({ s, c: check('source', s.plugin, s.config, `sources[${i}].plugin`, 'source plugin', !options.readOnly) }));
+  let credentialKey: Buffer | undefined;
+  if (d.credentials.key !== undefined && !options.readOnly) {
+    const text = resolveSecrets(d.credentials.key, CREDENTIALS_KEY_SETTING, env, baseDir, problems);
+    if (typeof text === 'string') {
+      const parsed = parseCredentialKey(text);
+      if ('problem' in parsed) problems.push(`${CREDENTIALS_KEY_SETTING}: ${parsed.problem}`);
+      else credentialKey = parsed.key;
+    }
+  }
   const notifiers = d.notifiers.map((n, i) => ({ n, c: check('notifier', n.plugin, n.config, `notifiers[${i}].plugin`, 'notifier plugin') }));
   const digestAt = d.reminders?.digest && parseClockTime(d.reminders.digest.at);
   if (d.reminders && digestAt !== undefined && inQuietHours(digestAt, d.reminders.quietHours)) {
@@ -312,5 +338,7 @@ export function loadDeployment(
     delivery: d.delivery,
     http: d.http,
     reminders: d.reminders,
+    credentials: { key: credentialKey },
+    ...(options.readOnly ? { readOnly: true as const } : {}),
   };
 }
