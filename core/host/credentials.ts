@@ -101,13 +101,18 @@ export class EncryptedCredentialStore implements CredentialStore {
   }
 
   async set(namespace: string, key: string, value: string): Promise<void> {
-    await this.rotate(namespace, key, async () => ({ value, result: undefined }));
+    // Replaces whatever is stored, even a value that no longer decrypts.
+    await this.lock(namespace, key)(namespace, key, async () => ({ value: this.encrypt(namespace, key, value), result: undefined }));
+  }
+
+  private lock(namespace: string, key: string): NonNullable<ApprovalQueue['withStateLock']> {
+    const lock = this.queue.withStateLock?.bind(this.queue);
+    if (!lock) throw new CredentialError(`the queue adapter offers no credential storage (withStateLock): credential "${key}" of ${namespace} cannot be kept`);
+    return lock;
   }
 
   async rotate<T>(namespace: string, key: string, work: (current: string | undefined) => Promise<CredentialUpdate<T>>): Promise<T> {
-    const lock = this.queue.withStateLock?.bind(this.queue);
-    if (!lock) throw new CredentialError('the queue adapter offers no credential storage (withStateLock): credentials cannot be kept');
-    return lock(namespace, key, async (raw) => {
+    return this.lock(namespace, key)(namespace, key, async (raw) => {
       const plain = raw !== undefined && !raw.startsWith(PREFIX);
       const current = raw === undefined ? undefined : plain ? raw : this.decrypt(namespace, key, raw);
       const update = await work(current);
