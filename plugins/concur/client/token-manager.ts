@@ -227,12 +227,15 @@ export class ConcurTokenManager {
           throw error instanceof ConcurAuthError ? new ConcurAuthError(error.message, error.code, refreshToken) : error;
         });
       } else {
+        if (this.config.requestToken === undefined || this.config.companyId === undefined) {
+          throw new ConcurAuthError('no refresh token or company request token is configured');
+        }
         token = await this.request(undefined, {
           grant_type: 'password',
           client_id: this.config.clientId,
           client_secret: this.config.clientSecret,
-          username: this.config.companyId ?? '',
-          password: this.config.requestToken ?? '',
+          username: this.config.companyId,
+          password: this.config.requestToken,
           credtype: 'authtoken',
         });
       }
