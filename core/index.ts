@@ -2,6 +2,7 @@
 export * from './di.js';
 export * from './model/approval.js';
 export * from './model/card.js';
+export * from './model/email.js';
 export * from './model/queue-types.js';
 export * from './contracts/approval-queue.js';
 export * from './contracts/approval-source.js';
@@ -10,6 +11,7 @@ export * from './contracts/notifier.js';
 export * from './contracts/clock.js';
 export * from './contracts/logger.js';
 export * from './pipeline/planner.js';
+export * from './pipeline/timer-delay.js';
 export { createCardRenderer, kindTitle } from './pipeline/card-renderer.js';
 export * from './host/plugin-api.js';
 export * from './model/public-json.js';

@@ -2,8 +2,9 @@
 // Regenerates plugins/concur/generated/<name>.ts from every openapi/concur/<name>.yaml with openapi-typescript.
 //   node scripts/gen-openapi.mjs           write the files
 //   node scripts/gen-openapi.mjs --check   write nothing; exit 1 listing the files that differ from the specs
-// `.ts`, not `.d.ts`: a .d.ts is not copied to dist/, so compiled imports of it would break
-// (shared/reference/toolchain.md, error 11).
+// `.ts`, not `.d.ts`: tsc does not copy a hand-written .d.ts into dist/, so the emitted declarations that
+// import it break for consumers (TS2307 "Cannot find module '../generated/<name>.js'"); a .ts file holding
+// only types compiles to `export {}` plus a proper .d.ts beside it.
 import { readdir, readFile, writeFile, mkdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';

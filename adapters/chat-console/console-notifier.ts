@@ -1,19 +1,32 @@
 import { dayText, moneyText, type Card, type DeliveryReceipt, type Notifier, type OutboundMessage } from '../../core/index.js';
 
-/** Strips terminal control sequences from source text, so a report name cannot drive the terminal. */
-const plain = (text: string): string => text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
+/**
+ * C0 and C1 control characters (ESC starts a terminal escape sequence, U+009B is a one-character
+ * CSI, CR and TAB rewrite a line) and the characters that reorder or break text as it is shown:
+ * the Unicode bidi controls (U+061C, U+200E/U+200F, U+202A–U+202E, U+2066–U+2069) and the line and
+ * paragraph separators U+2028/U+2029.
+ */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/g;
 
+/**
+ * One printed line as plain text: every control character becomes a space, so nothing a source or
+ * a recipient's address carries can drive the terminal or reorder what the reader sees. Newlines
+ * are the layout's own: lines are joined only after this ran on each of them.
+ */
+export const plain = (line: string): string => line.replace(UNPRINTABLE, ' ');
+
+/** The card as lines; not yet {@link plain}: {@link ConsoleNotifier} cleans every line it prints. */
 export function formatCard(card: Card): string[] {
   const lines: string[] = [];
   const amount = card.amount ? ` · ${moneyText(card.amount)}` : '';
   const who = card.requester.name ?? card.requester.email ?? 'unknown requester';
-  lines.push(`${plain(card.title)} — ${plain(who)}${amount}`);
+  lines.push(`${card.title} — ${who}${amount}`);
   if (card.submittedAt) lines.push(`  submitted ${dayText(card.submittedAt)}`);
-  for (const f of card.fields) lines.push(`  ${plain(f.label)}: ${plain(f.value)}`);
+  for (const f of card.fields) lines.push(`  ${f.label}: ${f.value}`);
   for (const l of card.lineItems) {
-    lines.push(`  • ${plain(l.label)}${l.amount ? ` ${moneyText(l.amount)}` : ''}${l.flags?.length ? ` (${l.flags.map(plain).join(', ')})` : ''}`);
+    lines.push(`  • ${l.label}${l.amount ? ` ${moneyText(l.amount)}` : ''}${l.flags?.length ? ` (${l.flags.join(', ')})` : ''}`);
   }
-  if (card.flags.length) lines.push(`  ⚠ ${card.flags.map(plain).join(', ')}`);
+  if (card.flags.length) lines.push(`  ⚠ ${card.flags.join(', ')}`);
   if (card.outcome) lines.push(`  ✔ ${card.outcome.replaceAll('_', ' ')}`);
   for (const a of card.actions) lines.push(a.type === 'link' ? `  [${a.label}] ${a.url}` : `  [${a.label}]`);
   return lines;
@@ -21,8 +34,8 @@ export function formatCard(card: Card): string[] {
 
 /** One approval of a digest: its first card line and its links (a digest has no act buttons). */
 export function formatDigestLine(card: Card): string[] {
-  const [first = plain(card.title)] = formatCard({ ...card, fields: [], lineItems: [], flags: [], actions: [] });
-  const links = card.actions.flatMap((a) => (a.type === 'link' ? [`    [${plain(a.label)}] ${a.url}`] : []));
+  const [first = card.title] = formatCard({ ...card, fields: [], lineItems: [], flags: [], actions: [] });
+  const links = card.actions.flatMap((a) => (a.type === 'link' ? [`    [${a.label}] ${a.url}`] : []));
   return [`  • ${first}`, ...links];
 }
 
@@ -39,15 +52,20 @@ export class ConsoleNotifier implements Notifier {
     const { card } = message;
     if (message.action === 'digest') {
       const listed = message.digest ?? [];
-      const head = `[${this.id}] DIGEST for ${message.recipient.email}: ${plain(card.title)}`;
-      this.write([head, ...listed.flatMap(formatDigestLine), ''].join('\n'));
+      const head = `[${this.id}] DIGEST for ${message.recipient.email}: ${card.title}`;
+      this.print([head, ...listed.flatMap(formatDigestLine)]);
       return { ref: `${this.id}-${++this.sent}` };
     }
     const verb = { notify: 'NEW', update: 'UPDATED', close: 'CLOSED', remind: 'REMINDER' }[message.action];
     const head = `[${this.id}] ${verb} for ${message.recipient.email} (${card.approvalKey} r${card.revision})`;
     // A reminder points at the card already shown; it repeats only its first line and its links.
     const body = message.action === 'remind' ? formatDigestLine(card).map((l) => `  ${l.trimStart()}`) : formatCard(card);
-    this.write([head, ...body, ''].join('\n'));
+    this.print([head, ...body]);
     return message.previous ?? { ref: `${this.id}-${++this.sent}` };
+  }
+
+  /** Every field passes through here: each line is cleaned before the lines are joined. */
+  private print(lines: readonly string[]): void {
+    this.write([...lines.map(plain), ''].join('\n'));
   }
 }

@@ -8,7 +8,7 @@ import {
   type Logger as SlackLogger,
 } from '@slack/web-api';
 import { LRUCache } from 'lru-cache';
-import { PermanentDeliveryError, RetryLaterError, type Clock, type DeliveryReceipt, type Logger, type Notifier, type OutboundMessage } from '../../core/index.js';
+import { PermanentDeliveryError, RetryLaterError, emailKey, type Clock, type DeliveryReceipt, type Logger, type Notifier, type OutboundMessage } from '../../core/index.js';
 import { CARD_EVENT_TYPE, cardBlocks, cardText, digestBlocks, fit, reminderText } from './block-kit.js';
 
 /** One Slack notifier instance's config, as plugin.json validates it (secrets resolved by the host). */
@@ -21,6 +21,11 @@ export interface SlackConfig {
   readonly callbackPath: string;
   /** Publish the App Home tab when a person opens it. */
   readonly appHome: boolean;
+  /**
+   * The workspace (`T…`) or, for an org-wide install, the Enterprise organization (`E…`) whose
+   * requests are served; others are refused. Unset: learned from `auth.test` of the bot token.
+   */
+  readonly teamId?: string | undefined;
 }
 
 export const SLACK_DEFAULTS = { apiUrl: 'https://slack.com/api/', callbackPath: '/slack', appHome: true } as const;
@@ -152,7 +157,7 @@ export class SlackDirectory {
 
   /** The Slack user id for an e-mail; `users_not_found` is a {@link PermanentDeliveryError}. */
   async userIdFor(email: string): Promise<string> {
-    const key = email.trim().toLowerCase();
+    const key = emailKey(email) ?? '';
     const cached = this.userIds.get(key);
     if (cached) return cached;
     // https://docs.slack.dev/reference/methods/users.lookupByEmail
@@ -165,7 +170,7 @@ export class SlackDirectory {
   }
 
   /**
-   * The work e-mail of a Slack user, lower-cased, or undefined for an unknown, deactivated or bot
+   * The work e-mail of a Slack user, as its {@link emailKey}, or undefined for an unknown, deactivated or bot
    * user or one without a visible e-mail. Throws when Slack cannot answer now.
    */
   async emailOf(userId: string): Promise<string | undefined> {
@@ -181,7 +186,7 @@ export class SlackDirectory {
       throw slackFailure('users.info', error);
     }
     const user = info.user;
-    const email = user?.profile?.email?.trim().toLowerCase();
+    const email = emailKey(user?.profile?.email);
     if (!user || user.deleted || user.is_bot || !email) return undefined;
     this.emails.set(userId, email);
     return email;

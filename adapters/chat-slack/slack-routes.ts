@@ -24,6 +24,18 @@ interface SlackReply {
 
 type Caller = { readonly email: string } | { readonly refusal: string };
 
+/** The workspace a request says it comes from and, inside an Enterprise organization, that organization. */
+interface RequestTeam {
+  readonly team: string | undefined;
+  readonly enterprise: string | undefined;
+}
+
+/** Why a verified request is not served: sent back as the HTTP answer. */
+interface Refusal {
+  readonly status: 403 | 503;
+  readonly error: string;
+}
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -61,7 +73,10 @@ function ephemeral(text: string, blocks?: KnownBlock[]): SlackReply {
  *   `approvals.more` lists them all;
  * - `POST /events`: `url_verification`, and `app_home_opened` → `views.publish` of the Home tab.
  *
- * Every request is verified against its raw body before it is parsed. A person only ever sees
+ * Every request is verified against its raw body before it is parsed, and then must come from the
+ * served workspace (`teamId`, else the bot token's own from `auth.test`): the signing secret is
+ * the app's, and an app distributed to several workspaces signs all their requests with it, so a
+ * valid signature alone does not say which workspace's people are asking. A person only ever sees
  * approvals where they are an approver (invariant 4): the Slack user of the signed request is
  * resolved to their e-mail with `users.info`, lists come from `ApprovalLookup.waitingOn(thatEmail)`,
  * and an action naming an approval key is answered only if `forApprover(key, thatEmail)` returns it.
@@ -72,10 +87,12 @@ function ephemeral(text: string, blocks?: KnownBlock[]): SlackReply {
 export class SlackRoutes implements HttpRoutes {
   readonly id: string;
   private readonly replyOrigins: ReadonlySet<string>;
+  /** The workspace learned from `auth.test` when `teamId` is not configured; unset again after a failure. */
+  private learned: Promise<string> | undefined;
 
   constructor(
     instanceId: string,
-    private readonly config: Pick<SlackConfig, 'callbackPath' | 'appHome' | 'apiUrl'>,
+    private readonly config: Pick<SlackConfig, 'callbackPath' | 'appHome' | 'apiUrl' | 'teamId'>,
     private readonly verifier: SlackSignatureVerifier,
     private readonly directory: SlackDirectory,
     private readonly client: WebClient,
@@ -104,11 +121,23 @@ export class SlackRoutes implements HttpRoutes {
           return undefined;
         });
 
-        scope.post('/commands', async (request) => this.command(new URLSearchParams(rawBody(request).toString('utf8'))));
+        // https://docs.slack.dev/interactivity/implementing-slash-commands: `team_id`, `enterprise_id`.
+        scope.post('/commands', async (request, reply) => {
+          const form = new URLSearchParams(rawBody(request).toString('utf8'));
+          const refusal = await this.refusal(request, { team: str(form.get('team_id')), enterprise: str(form.get('enterprise_id')) });
+          if (refusal) return reply.code(refusal.status).send({ error: refusal.error });
+          return this.command(form);
+        });
 
         scope.post('/interactivity', async (request, reply) => {
           const payload = parseJson(Buffer.from(new URLSearchParams(rawBody(request).toString('utf8')).get('payload') ?? ''));
           if (!isRecord(payload)) return reply.code(400).send({ error: 'expected a payload form field holding JSON' });
+          // https://docs.slack.dev/reference/interaction-payloads/block_actions-payload: `team` {id,
+          // enterprise_id} (null for an org-wide install), `enterprise` {id}.
+          const team = isRecord(payload.team) ? payload.team : undefined;
+          const enterprise = isRecord(payload.enterprise) ? str(payload.enterprise.id) : str(team?.enterprise_id);
+          const refusal = await this.refusal(request, { team: str(team?.id), enterprise });
+          if (refusal) return reply.code(refusal.status).send({ error: refusal.error });
           await this.interaction(payload);
           return reply.code(200).send();
         });
@@ -117,7 +146,11 @@ export class SlackRoutes implements HttpRoutes {
           const body = parseJson(rawBody(request));
           if (!isRecord(body)) return reply.code(400).send({ error: 'expected a JSON body' });
           // https://docs.slack.dev/reference/events/url_verification
+          // It names no workspace, only proves the URL is the app's, and is answered with its own challenge.
           if (body.type === 'url_verification') return { challenge: str(body.challenge) ?? '' };
+          // https://docs.slack.dev/apis/events-api/#callback-field: `team_id`, `enterprise_id` on the envelope.
+          const refusal = await this.refusal(request, { team: str(body.team_id), enterprise: str(body.enterprise_id) });
+          if (refusal) return reply.code(refusal.status).send({ error: refusal.error });
           const event = body.event;
           if (body.type === 'event_callback' && isRecord(event) && event.type === 'app_home_opened' && event.tab === 'home' && this.config.appHome) {
             const user = str(event.user);
@@ -128,6 +161,43 @@ export class SlackRoutes implements HttpRoutes {
       },
       { prefix: this.config.callbackPath },
     );
+  }
+
+  /** The served workspace or organization: `teamId`, else the bot token's own (`auth.test`, asked once). */
+  private served(): Promise<string> {
+    if (this.config.teamId) return Promise.resolve(this.config.teamId);
+    this.learned ??= this.learnWorkspace().catch((error: unknown) => {
+      this.learned = undefined;
+      throw error;
+    });
+    return this.learned;
+  }
+
+  /** https://docs.slack.dev/reference/methods/auth.test: `team_id`, and `enterprise_id` with `is_enterprise_install`. */
+  private async learnWorkspace(): Promise<string> {
+    const me = await slackCall('auth.test', () => this.client.auth.test());
+    const id = me.is_enterprise_install ? me.enterprise_id : me.team_id;
+    if (!id) throw new Error(`Slack auth.test: answer without ${me.is_enterprise_install ? 'enterprise_id' : 'team_id'}`);
+    this.logger.info({ teamId: id }, 'serving the Slack callbacks of the bot token\'s workspace (set teamId to pin it)');
+    return id;
+  }
+
+  /**
+   * Why a verified request must not be served: it names another workspace (403), or the served
+   * one is not known yet because `auth.test` failed (503, so Slack or the person tries again).
+   */
+  private async refusal(request: FastifyRequest, from: RequestTeam): Promise<Refusal | undefined> {
+    let expected: string;
+    try {
+      expected = await this.served();
+    } catch (error) {
+      this.logger.error({ path: request.url, err: error instanceof Error ? error.message : String(error) }, 'refused a Slack request: the served workspace is unknown (auth.test failed; set teamId)');
+      return { status: 503, error: 'the served Slack workspace is not known yet' };
+    }
+    const given = expected.startsWith('E') ? from.enterprise : from.team;
+    if (given === expected) return undefined;
+    this.logger.warn({ path: request.url, team: from.team ?? null, enterprise: from.enterprise ?? null, expected }, 'refused a signed Slack request from another workspace');
+    return { status: 403, error: 'this app does not serve that workspace' };
   }
 
   /** The e-mail of the Slack user behind a verified request, or what to tell them instead. */

@@ -1,5 +1,5 @@
 import { ApprovalLookup, Clock, ContainerModule, HttpRoutes, Logger, Notifier, type PluginContext } from '../../core/index.js';
-import { BotConnector, TEAMS_DEFAULTS, TeamsDirectory, TeamsNotifier, botFrameworkTokenSource, type TeamsConfig } from './teams-notifier.js';
+import { BotConnector, PersonalConversations, TEAMS_DEFAULTS, TeamsDirectory, TeamsNotifier, botFrameworkTokenSource, type TeamsConfig } from './teams-notifier.js';
 import { TeamsRoutes, botFrameworkAuthenticator } from './teams-routes.js';
 
 const LOOPBACK = ['127.0.0.1', 'localhost', '[::1]'];
@@ -23,18 +23,22 @@ export default function teamsModule(context: PluginContext<Partial<TeamsConfig>>
     bind(TeamsDirectory)
       .toResolvedValue((connector: BotConnector, clock: Clock) => new TeamsDirectory(connector, config.users, config.rosterConversationId, clock), [BotConnector, Clock])
       .inSingletonScope();
+    bind(PersonalConversations)
+      .toResolvedValue((connector: BotConnector) => new PersonalConversations(connector, config), [BotConnector])
+      .inSingletonScope();
     bind(TeamsNotifier)
       .toResolvedValue(
-        (connector: BotConnector, directory: TeamsDirectory, logger: Logger) => new TeamsNotifier(context.instanceId, config, connector, directory, log(logger)),
-        [BotConnector, TeamsDirectory, Logger],
+        (connector: BotConnector, directory: TeamsDirectory, conversations: PersonalConversations, logger: Logger) =>
+          new TeamsNotifier(context.instanceId, config, connector, directory, log(logger), conversations),
+        [BotConnector, TeamsDirectory, PersonalConversations, Logger],
       )
       .inSingletonScope();
     bind(Notifier).toService(TeamsNotifier);
     bind(TeamsRoutes)
       .toResolvedValue(
-        (connector: BotConnector, directory: TeamsDirectory, lookup: ApprovalLookup, logger: Logger) =>
-          new TeamsRoutes(context.instanceId, config, config.appId ? botFrameworkAuthenticator(config) : undefined, directory, connector, lookup, log(logger)),
-        [BotConnector, TeamsDirectory, ApprovalLookup, Logger],
+        (connector: BotConnector, directory: TeamsDirectory, conversations: PersonalConversations, lookup: ApprovalLookup, logger: Logger) =>
+          new TeamsRoutes(context.instanceId, config, config.appId ? botFrameworkAuthenticator(config) : undefined, directory, conversations, connector, lookup, log(logger)),
+        [BotConnector, TeamsDirectory, PersonalConversations, ApprovalLookup, Logger],
       )
       .inSingletonScope();
     bind(HttpRoutes).toService(TeamsRoutes);

@@ -1,6 +1,6 @@
 import { ConfigurationServiceClientCredentialFactory } from 'botbuilder';
 import { LRUCache } from 'lru-cache';
-import { PermanentDeliveryError, RetryLaterError, type Clock, type DeliveryReceipt, type Logger, type Notifier, type OutboundMessage } from '../../core/index.js';
+import { PermanentDeliveryError, RetryLaterError, emailKey, type Clock, type DeliveryReceipt, type Logger, type Notifier, type OutboundMessage } from '../../core/index.js';
 import { approvalCard, attachment, cardSummary, digestCard, reminderText, type AdaptiveCardAttachment } from './adaptive-card.js';
 
 /** One Teams notifier instance's config, as plugin.json validates it (appPassword resolved by the host). */
@@ -244,7 +244,8 @@ export class BotConnector {
   }
 }
 
-const normal = (email: string) => email.trim().toLowerCase();
+/** The e-mail's {@link emailKey}: ASCII case only, so a look-alike address is never someone else's. */
+const normal = (email: string): string => emailKey(email) ?? '';
 
 /**
  * E-mail ↔ Teams user. Teams cannot message a user by e-mail or UPN (…/send-proactive-messages),
@@ -294,7 +295,7 @@ export class TeamsDirectory {
 
   /**
    * The e-mail of the Teams user behind a verified activity (`from.id`, or `from.aadObjectId`),
-   * lower-cased; undefined for a user neither the map nor the roster knows. Throws when the roster
+   * as its {@link emailKey}; undefined for a user neither the map nor the roster knows. Throws when the roster
    * cannot answer now.
    */
   async emailOf(account: { readonly id?: string | undefined; readonly aadObjectId?: string | undefined }): Promise<string | undefined> {
@@ -314,6 +315,33 @@ export class TeamsDirectory {
 
   private sameAddress(member: TeamsMember, email: string): boolean {
     return [member.email, member.userPrincipalName].some((a) => a !== undefined && normal(a) === email);
+  }
+}
+
+/**
+ * Our record of each Teams user's 1:1 chat with the bot: `POST /v3/conversations` with that one
+ * member, which Teams answers with the same conversation id every time (…/send-proactive-messages),
+ * cached for a day. The notifier posts cards there, and the messages route answers a list only
+ * into the chat this record gives for the sender, so a conversation id named in a request is never
+ * trusted on its own.
+ */
+export class PersonalConversations {
+  private readonly byUser = new LRUCache<string, string>({ max: 10_000, ttl: 24 * 60 * 60_000 });
+
+  constructor(
+    private readonly connector: BotConnector,
+    private readonly config: Pick<TeamsConfig, 'appId' | 'tenantId'>,
+  ) {}
+
+  /** The 1:1 conversation of the bot with a Teams user (id as {@link TeamsDirectory.userIdFor} gives it). */
+  async with(user: string): Promise<string> {
+    const known = this.byUser.get(user);
+    if (known) return known;
+    // A bot's Teams id is `28:<app id>` (…/send-proactive-messages, "Create the conversation").
+    const bot = { id: this.config.appId ? `28:${this.config.appId}` : 'approvals-hub' };
+    const id = await this.connector.createConversation({ bot, member: user, tenantId: this.config.tenantId });
+    this.byUser.set(user, id);
+    return id;
   }
 }
 
@@ -337,7 +365,6 @@ export function parseRef(ref: string): { conversationId: string; activityId: str
  * the outbox commit re-sends the card.
  */
 export class TeamsNotifier implements Notifier {
-  private readonly conversations = new LRUCache<string, string>({ max: 10_000, ttl: 24 * 60 * 60_000 });
   private readonly delivered = new LRUCache<string, DeliveryReceipt>({ max: 10_000, ttl: 24 * 60 * 60_000 });
 
   constructor(
@@ -346,6 +373,7 @@ export class TeamsNotifier implements Notifier {
     private readonly connector: BotConnector,
     private readonly directory: TeamsDirectory,
     private readonly logger: Logger,
+    private readonly conversations = new PersonalConversations(connector, config),
   ) {}
 
   async deliver(message: OutboundMessage): Promise<DeliveryReceipt> {
@@ -363,7 +391,7 @@ export class TeamsNotifier implements Notifier {
 
     if (message.action === 'notify' || message.action === 'digest' || !message.previous) {
       const user = await this.directory.userIdFor(message.recipient.email);
-      const conversationId = await this.conversationWith(user);
+      const conversationId = await this.conversations.with(user);
       const activityId = await this.connector.sendToConversation(conversationId, activity);
       const receipt = { ref: `${conversationId}/${activityId}` };
       this.delivered.set(message.idempotencyKey, receipt);
@@ -379,15 +407,5 @@ export class TeamsNotifier implements Notifier {
   /** Only deliveries this process made (see the class). */
   async findDelivered(idempotencyKey: string): Promise<DeliveryReceipt | undefined> {
     return this.delivered.get(idempotencyKey);
-  }
-
-  private async conversationWith(user: string): Promise<string> {
-    const known = this.conversations.get(user);
-    if (known) return known;
-    // A bot's Teams id is `28:<app id>` (…/send-proactive-messages, "Create the conversation").
-    const bot = { id: this.config.appId ? `28:${this.config.appId}` : 'approvals-hub' };
-    const id = await this.connector.createConversation({ bot, member: user, tenantId: this.config.tenantId });
-    this.conversations.set(user, id);
-    return id;
   }
 }

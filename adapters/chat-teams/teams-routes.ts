@@ -2,7 +2,7 @@ import { ConfigurationBotFrameworkAuthentication, ConfigurationServiceClientCred
 import type { FastifyInstance } from 'fastify';
 import type { ApprovalLookup, HttpRoutes, Logger } from '../../core/index.js';
 import { approvalListCard, attachment, listSummary } from './adaptive-card.js';
-import type { BotConnector, OutgoingActivity, TeamsConfig, TeamsDirectory } from './teams-notifier.js';
+import type { BotConnector, OutgoingActivity, PersonalConversations, TeamsConfig, TeamsDirectory } from './teams-notifier.js';
 
 /** Approvals a reply lists before "and N more". */
 const LISTED = 20;
@@ -100,6 +100,16 @@ const QUESTIONS = new Set(['approvals', 'my approvals', 'list', 'waiting', "what
  * chat or channel reads it. Other activities (installation, conversation updates) are acknowledged.
  * Without an app id (local emulator only, see the module) nothing is verified, so replies go to
  * the configured service URL, never to one named in the request.
+ *
+ * What the channel's JWT vouches for is only the request's `serviceUrl` (its `serviceurl` claim),
+ * not the body: a token captured once can be replayed, until it expires, with any `from`,
+ * `conversation` or text. So no body field alone chooses where an answer goes. The list goes only
+ * into the sender's own 1:1 chat as our {@link PersonalConversations} record gives it for the
+ * Teams user that `from` maps to (through the same `users` map or roster), and only when that is
+ * the activity's `conversation.id`; a text answer (help, "only in a 1:1 chat", "cannot match
+ * you") goes only into a conversation the connector confirms `from.id` is a member of. Anything
+ * else is logged and not answered: an edited `from` can at most show a person their own list in
+ * their own chat.
  */
 export class TeamsRoutes implements HttpRoutes {
   readonly id: string;
@@ -109,6 +119,7 @@ export class TeamsRoutes implements HttpRoutes {
     private readonly config: Pick<TeamsConfig, 'callbackPath' | 'tenantId' | 'serviceUrl'>,
     private readonly authenticate: ChannelAuthenticator | undefined,
     private readonly directory: TeamsDirectory,
+    private readonly conversations: PersonalConversations,
     private readonly connector: BotConnector,
     private readonly lookup: ApprovalLookup,
     private readonly logger: Logger,
@@ -156,31 +167,65 @@ export class TeamsRoutes implements HttpRoutes {
     }
     const from = isRecord(activity.from) ? activity.from : {};
     const conversationId = str(conversation.id);
-    if (!conversationId || !str(from.id)) return;
+    const senderId = str(from.id);
+    if (!conversationId || !senderId) return;
 
-    let answer: OutgoingActivity;
     const question = QUESTIONS.has(normaliseQuestion(str(activity.text) ?? ''));
-    if (!question) answer = { type: 'message', text: HELP, textFormat: 'plain' };
-    else if (conversation.conversationType !== 'personal') answer = { type: 'message', text: PERSONAL_ONLY, textFormat: 'plain' };
-    else answer = await this.waitingOn({ id: str(from.id), aadObjectId: str(from.aadObjectId) });
-
-    await this.reply(activity, conversationId, answer);
+    let text = !question ? HELP : PERSONAL_ONLY;
+    if (question && conversation.conversationType === 'personal') {
+      const instead = await this.answerList(activity, conversationId, { id: senderId, aadObjectId: str(from.aadObjectId) });
+      if (instead === undefined) return;
+      text = instead;
+    }
+    if (!(await this.isMember(conversationId, senderId))) return;
+    await this.reply(activity, conversationId, { type: 'message', text, textFormat: 'plain' });
   }
 
-  /** The list reply for one verified sender, or what to tell them instead. */
-  private async waitingOn(sender: { id: string | undefined; aadObjectId: string | undefined }): Promise<OutgoingActivity> {
+  /**
+   * The sender's list, into their own 1:1 chat. Undefined when that is done, or deliberately not
+   * done (the conversation is not the sender's own); else the text to answer instead (the sender
+   * cannot be matched to an e-mail, or cannot be resolved now).
+   */
+  private async answerList(activity: Record<string, unknown>, conversationId: string, sender: { id: string; aadObjectId: string | undefined }): Promise<string | undefined> {
+    let email: string | undefined;
+    let own: string;
     try {
-      const email = await this.directory.emailOf(sender);
-      if (!email) return { type: 'message', text: NO_EMAIL, textFormat: 'plain' };
+      email = await this.directory.emailOf(sender);
+      if (!email) return NO_EMAIL;
+      own = await this.conversations.with(await this.directory.userIdFor(email));
+    } catch (error) {
+      this.logger.error({ err: error instanceof Error ? error.message : String(error) }, 'resolving the sender of a Teams message failed');
+      return UNAVAILABLE;
+    }
+    if (own !== conversationId) {
+      this.logger.warn({ sender: sender.id }, 'ignored a Teams message naming a conversation that is not the sender\'s own 1:1 chat');
+      return undefined;
+    }
+    let answer: OutgoingActivity;
+    try {
       const all = await this.lookup.waitingOn(email);
       const shown = all.slice(0, LISTED);
       const more = all.length - shown.length;
       const heading = all.length === 0 ? 'Nothing is waiting on you.' : `Waiting on you (${all.length}):`;
-      return { type: 'message', summary: listSummary(all.length), attachments: [attachment(approvalListCard(heading, shown, more))] };
+      answer = { type: 'message', summary: listSummary(all.length), attachments: [attachment(approvalListCard(heading, shown, more))] };
     } catch (error) {
       this.logger.error({ err: error instanceof Error ? error.message : String(error) }, 'approval lookup for a Teams message failed');
-      return { type: 'message', text: UNAVAILABLE, textFormat: 'plain' };
+      answer = { type: 'message', text: UNAVAILABLE, textFormat: 'plain' };
     }
+    await this.reply(activity, own, answer);
+    return undefined;
+  }
+
+  /** Whether the connector names `userId` a member of the conversation; a text answer goes nowhere else. */
+  private async isMember(conversationId: string, userId: string): Promise<boolean> {
+    try {
+      const member = await this.connector.getConversationMember(conversationId, userId);
+      if (member?.id === userId) return true;
+      this.logger.warn({ sender: userId }, 'ignored a Teams message from someone who is not a member of the conversation it names');
+    } catch (error) {
+      this.logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not confirm the sender of a Teams message is in its conversation; not answered');
+    }
+    return false;
   }
 
   /**

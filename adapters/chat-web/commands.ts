@@ -25,19 +25,34 @@ function findInbox(host: HostHandle, id: string | undefined): WebInboxNotifier {
 /**
  * `approvals-hub inbox link EMAIL`: prints a sign-in link to the web inbox for that person, for
  * an operator to send them (or for a chat bot to post). Anyone holding the link can sign in as
- * that person until it expires, so it goes to them only, over a channel that is theirs.
+ * that person, once, until it expires, so it goes to them only, over a channel that is theirs.
+ *
+ * `approvals-hub inbox revoke EMAIL`: ends every session of that person on every host sharing
+ * the queue, and every link made for them so far (a lost phone, a link sent to the wrong person).
  */
 export default function webInboxCommands(api: CommandApi): void {
-  api
-    .group('inbox', 'the web inbox, where approvers see what waits on them')
+  const inbox = api.group('inbox', 'the web inbox, where approvers see what waits on them');
+  inbox
     .command('link')
-    .description('print a sign-in link to the web inbox for one person (valid for the configured linkTtlMinutes)')
+    .description('print a sign-in link to the web inbox for one person (works once, for the configured linkTtlMinutes)')
     .argument('<email>', "the person's work e-mail, as the source's identity directory knows it", email)
     .option('-c, --config <file>', 'deployment file (default: approvals.config.json, else embedded defaults)')
     .option('--notifier <id>', 'which web inbox, when the deployment has several')
     .action(async (address: string, opts: { config?: string; notifier?: string }) =>
       api.withHost(opts.config, async (host) => {
-        api.out(findInbox(host, opts.notifier).signInUrl(address).url);
+        api.out((await findInbox(host, opts.notifier).signInUrl(address)).url);
       }, { readOnly: true }),
+    );
+  inbox
+    .command('revoke')
+    .description("end every web inbox session of one person, on every host, and every sign-in link made for them so far")
+    .argument('<email>', "the person's work e-mail", email)
+    .option('-c, --config <file>', 'deployment file (default: approvals.config.json, else embedded defaults)')
+    .option('--notifier <id>', 'which web inbox, when the deployment has several')
+    .action(async (address: string, opts: { config?: string; notifier?: string }) =>
+      api.withHost(opts.config, async (host) => {
+        await findInbox(host, opts.notifier).revokeSessions(address);
+        api.out(`revoked every web inbox session of ${address}; they need a new sign-in link (approvals-hub inbox link ${address})`);
+      }),
     );
 }

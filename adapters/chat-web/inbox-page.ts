@@ -13,7 +13,8 @@ export const CONTENT_SECURITY_POLICY = [
   "connect-src 'self'",
   "img-src 'self'",
   "base-uri 'none'",
-  "form-action 'none'",
+  // The sign-in page posts its link, and the inbox its sign-out, to this origin only.
+  "form-action 'self'",
   "frame-ancestors 'none'",
 ].join('; ');
 
@@ -27,7 +28,7 @@ function page(title: string, body: string, head = ''): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
 <title>${escapeHtml(title)}</title>
 <link rel="stylesheet" href="/inbox/app.css">
 ${head}</head>
@@ -49,7 +50,10 @@ export function inboxHtml(): string {
   </div>
   <div class="status">
     <p class="who">Signed in as <strong id="who"></strong></p>
-    <p id="live" class="live" data-state="connecting">Connecting…</p>
+    <div class="status-row">
+      <p id="live" class="live" data-state="connecting">Connecting…</p>
+      <form method="post" action="/inbox/logout" class="signout"><button type="submit" class="link-button">Sign out</button></form>
+    </div>
   </div>
 </header>
 <div id="notice" class="notice" role="status" aria-live="polite" hidden></div>
@@ -60,20 +64,27 @@ export function inboxHtml(): string {
 }
 
 /**
- * The answer to a good sign-in link. A same-page refresh rather than a 303: after a click in a
- * mail or chat client (another site), browsers leave a SameSite=Strict cookie off every request
- * of that navigation's redirect chain, so a 303 would land on /inbox signed out. A refresh is a
- * new navigation started by this page, which is same-site.
+ * The answer to a GET of a good sign-in link: who it signs in, and a button that posts the link
+ * back. Opening a link (a chat unfurler fetching it, a cross-site request) signs nobody in; the
+ * person's own click on this page does, once.
  */
-export function signingInHtml(): string {
+export function signInHtml(email: string, token: string): string {
   return page(
-    'Signing you in…',
+    'Sign in to your approvals',
     `<main class="message">
-  <h1>Signing you in…</h1>
-  <p><a class="button" href="/inbox">Open your approvals</a></p>
+  <h1>Sign in to your approvals</h1>
+  <p>You are signing in as <strong>${escapeHtml(email)}</strong>.</p>
+  <form method="post" action="/inbox/login">
+    <input type="hidden" name="token" value="${escapeHtml(token)}">
+    <button type="submit" class="button">Continue</button>
+  </form>
 </main>`,
-    '<meta http-equiv="refresh" content="0; url=/inbox">\n',
   );
+}
+
+/** A page with a button to the inbox (already signed in). */
+export function openInboxHtml(title: string, text: string): string {
+  return page(title, `<main class="message">\n  <h1>${escapeHtml(title)}</h1>\n  <p>${escapeHtml(text)}</p>\n  <p><a class="button" href="/inbox">Open your approvals</a></p>\n</main>`);
 }
 
 /** A 401 page: why, and what to do. */
@@ -103,7 +114,7 @@ h1 { margin: 0; font-size: 24px; font-weight: 650; }
 }
 .status { text-align: right; }
 .who { margin: 0 0 4px; color: var(--muted); }
-.who strong { color: var(--text); font-weight: 600; }
+.who strong { color: var(--text); font-weight: 600; overflow-wrap: anywhere; }
 .live { margin: 0; font-size: 13px; color: var(--muted); }
 .live::before { content: ""; display: inline-block; width: 8px; height: 8px; margin-right: 6px; border-radius: 50%; background: #a0a9b5; }
 .live[data-state="live"]::before { background: var(--new); }
@@ -117,12 +128,13 @@ h1 { margin: 0; font-size: 24px; font-weight: 650; }
   break-inside: avoid; margin: 0 0 18px;
   background: var(--card); border: 1px solid var(--line); border-radius: 12px; padding: 18px 20px;
   box-shadow: 0 1px 2px rgba(16, 24, 40, .05);
+  container: card / inline-size;
 }
 .card.is-new { border-color: var(--new); box-shadow: 0 0 0 3px rgba(23, 163, 74, .15); }
 .card.is-reminded { border-color: #d97706; box-shadow: 0 0 0 3px rgba(217, 119, 6, .15); }
 .badge.reminder { background: #d97706; }
 .card-head { display: flex; justify-content: space-between; gap: 12px; align-items: baseline; }
-.title { margin: 0; font-size: 17px; font-weight: 650; overflow-wrap: anywhere; }
+.title { flex: 1 1 auto; min-width: 0; margin: 0; font-size: 17px; font-weight: 650; overflow-wrap: anywhere; }
 .badge { margin-left: 8px; padding: 1px 7px; border-radius: 999px; background: var(--new); color: #fff; font-size: 12px; vertical-align: 2px; }
 .amount { font-size: 18px; font-weight: 650; white-space: nowrap; font-variant-numeric: tabular-nums; }
 .meta { margin: 4px 0 10px; color: var(--muted); }
@@ -130,28 +142,45 @@ h1 { margin: 0; font-size: 24px; font-weight: 650; }
 .flags { display: flex; flex-wrap: wrap; gap: 6px; list-style: none; margin: 0 0 10px; padding: 0; }
 .flag { padding: 2px 9px; border-radius: 6px; background: var(--warn-bg); color: var(--warn-text); font-size: 13px; font-weight: 600; }
 .flag::before { content: "⚠ "; }
-.fields { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 0 0 10px; font-size: 14px; }
-.fields dt { color: var(--muted); }
+.fields { display: grid; grid-template-columns: fit-content(40%) minmax(0, 1fr); gap: 2px 12px; margin: 0 0 10px; font-size: 14px; }
+.fields dt { color: var(--muted); overflow-wrap: anywhere; }
 .fields dd { margin: 0; overflow-wrap: anywhere; }
 .lines { list-style: none; margin: 0 0 14px; padding: 0; border-top: 1px solid var(--line); font-size: 14px; }
-.lines li { display: flex; gap: 10px; align-items: baseline; padding: 6px 0; border-bottom: 1px solid var(--line); }
-.line-label { flex: 1; overflow-wrap: anywhere; }
-.line-flag { padding: 0 6px; border-radius: 5px; background: var(--warn-bg); color: var(--warn-text); font-size: 12px; font-weight: 600; }
-.line-amount { white-space: nowrap; font-variant-numeric: tabular-nums; }
-.actions { display: flex; gap: 10px; }
+.lines li {
+  display: grid; grid-template-columns: minmax(0, 1fr) auto; grid-template-areas: "label amount" "flags flags";
+  column-gap: 12px; align-items: baseline; padding: 7px 0; border-bottom: 1px solid var(--line);
+}
+.line-label { grid-area: label; overflow-wrap: anywhere; }
+.line-amount { grid-area: amount; text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+.line-flags { grid-area: flags; display: flex; flex-wrap: wrap; gap: 4px 6px; margin-top: 4px; }
+.line-flag { padding: 0 6px; border-radius: 5px; background: var(--warn-bg); color: var(--warn-text); font-size: 12px; font-weight: 600; white-space: nowrap; }
+/* A wide card has room for the flags between the description and the amount; the description keeps 12em. */
+@container card (min-width: 460px) {
+  .lines li { grid-template-columns: minmax(12em, 1fr) auto auto; grid-template-areas: "label flags amount"; }
+  .line-flags { justify-content: flex-end; margin-top: 0; }
+}
+.actions { display: flex; flex-wrap: wrap; gap: 10px; }
 .button {
   display: inline-block; padding: 9px 16px; border-radius: 8px; background: var(--accent); color: #fff;
   font-weight: 600; text-decoration: none;
 }
+button.button { border: 0; font: inherit; cursor: pointer; }
 .button:hover, .button:focus-visible { background: #084ca8; }
+.status-row { display: flex; justify-content: flex-end; align-items: center; gap: 14px; }
+.signout { margin: 0; }
+.link-button { padding: 0; border: 0; background: none; color: var(--accent); font: inherit; font-size: 13px; cursor: pointer; text-decoration: underline; }
 .button:focus-visible { outline: 3px solid rgba(11, 98, 214, .35); outline-offset: 2px; }
 .empty { margin: 48px 32px; text-align: center; color: var(--muted); font-size: 16px; }
 .message { max-width: 560px; margin: 12vh auto; padding: 28px 32px; background: var(--card); border: 1px solid var(--line); border-radius: 12px; }
 .message h1 { margin-bottom: 10px; }
 @media (max-width: 640px) {
-  .top { flex-direction: column; align-items: flex-start; padding: 16px; }
+  .top { flex-direction: column; align-items: stretch; padding: 16px; }
   .status { text-align: left; }
-  .approvals { columns: 1; padding: 16px; }
+  .status-row { justify-content: space-between; }
+  .notice { margin: 12px 16px 0; }
+  .approvals { columns: 1; padding: 16px 12px; }
+  .card { padding: 14px 14px; }
+  .empty { margin: 32px 16px; }
 }
 `;
 
@@ -249,9 +278,12 @@ export const INBOX_JS = `'use strict';
       var lines = el('ul', 'lines');
       item.lineItems.forEach(function (l) {
         var li = el('li', 'line');
-        li.append(el('span', 'line-label', l.label));
-        (l.flags || []).forEach(function (f) { li.append(el('span', 'line-flag', f)); });
-        li.append(el('span', 'line-amount', money(l.amount)));
+        li.append(el('span', 'line-label', l.label), el('span', 'line-amount', money(l.amount)));
+        if (l.flags && l.flags.length) {
+          var lf = el('span', 'line-flags');
+          l.flags.forEach(function (f) { lf.append(el('span', 'line-flag', f)); });
+          li.append(lf);
+        }
         lines.append(li);
       });
       a.append(lines);

@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ApprovalLookup, Clock, inject, injectable, Logger, type HttpRoutes } from '../../core/index.js';
+import { ApprovalLookup, Clock, emailKey, inject, injectable, Logger, type HttpRoutes } from '../../core/index.js';
 import { createCardRenderer } from '../../core/index.js';
-import { CONTENT_SECURITY_POLICY, INBOX_CSS, INBOX_JS, inboxHtml, messageHtml, signingInHtml } from './inbox-page.js';
-import { signToken, verifyToken } from './signed-links.js';
+import { CONTENT_SECURITY_POLICY, INBOX_CSS, INBOX_JS, inboxHtml, messageHtml, openInboxHtml, signInHtml } from './inbox-page.js';
+import { InboxBusyError, InboxSessions, type InboxSession, type LinkRefusal } from './inbox-sessions.js';
 import { inboxItem, WebInboxNotifier, WebInboxSettings, type InboxEvent, type InboxStream } from './web-inbox-notifier.js';
 
 const SESSION_COOKIE = 'ah_inbox_session';
@@ -12,23 +12,37 @@ const HEARTBEAT_MS = 15_000;
 const MAX_BUFFERED_BYTES = 1 << 20;
 /** Longest a timer may be set for in Node (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** A sign-in form holds one token (under 1 KiB); nothing else is posted here. */
+const FORM_BODY_LIMIT = 4096;
 const HTML = 'text/html; charset=utf-8';
 
 const SECURITY_HEADERS: Record<string, string> = {
   'content-security-policy': CONTENT_SECURITY_POLICY,
   'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
+  // same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on our own
+  // form posts, and the same-origin check needs the real one. Other sites still get nothing.
+  'referrer-policy': 'same-origin',
   'x-frame-options': 'DENY',
 };
 
+const NEW_LINK = 'Ask whoever sent you the link (your approvals-hub administrator) for a new one.';
 const SIGNED_OUT = {
   title: 'Sign in to see your approvals',
-  text: 'Open the sign-in link you were sent. Links and sessions expire; ask for a new link if yours no longer works.',
+  text: `Open the sign-in link you were sent. Each link works once, for a limited time. ${NEW_LINK}`,
 };
-const LINK_REFUSED = {
-  expired: { title: 'This sign-in link has expired', text: 'Ask for a new sign-in link; each one works for a limited time.' },
-  invalid: { title: 'This sign-in link is not valid', text: 'Open the link exactly as you received it, or ask for a new one.' },
+const LINK_REFUSED: Record<LinkRefusal | 'invalid', { title: string; text: string }> = {
+  expired: { title: 'This sign-in link has expired', text: `Sign-in links work for a limited time. ${NEW_LINK}` },
+  used: { title: 'This sign-in link has already been used', text: `Each sign-in link works once. ${NEW_LINK}` },
+  revoked: { title: 'This sign-in link is no longer valid', text: `Your inbox sessions were ended by an administrator. ${NEW_LINK}` },
+  malformed: { title: 'This sign-in link is not valid', text: `Open the link exactly as you received it. ${NEW_LINK}` },
+  forged: { title: 'This sign-in link is not valid', text: `Open the link exactly as you received it. ${NEW_LINK}` },
+  invalid: { title: 'This sign-in link is not valid', text: `Open the link exactly as you received it. ${NEW_LINK}` },
 };
+const CROSS_SITE = {
+  title: 'Sign-in refused',
+  text: 'This request did not come from the inbox’s own page. Open your sign-in link and press Continue there.',
+};
+const BUSY = { title: 'Please try again', text: 'Your sign-in is being handled elsewhere right now. Go back and press Continue again.' };
 
 function cookieValue(header: string | undefined, name: string): string | undefined {
   for (const part of (header ?? '').split(';')) {
@@ -49,29 +63,40 @@ function eventFrame(event: InboxEvent): string {
   return `event: ${event.type}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
+/** A form body as fields; only the first value of each counts. */
+function formField(body: unknown, name: string): string {
+  return body instanceof URLSearchParams ? (body.get(name) ?? '') : '';
+}
+
 /**
  * The web inbox's HTTP routes, under `/inbox`:
- * - `GET /inbox/login?token=…`: a signed, expiring sign-in link becomes a signed, expiring
- *   HttpOnly SameSite=Strict session cookie (scoped to `/inbox`); a bad link gets a 401 page.
+ * - `GET /inbox/login?token=…`: a page saying whom a good link signs in, with a Continue button
+ *   that posts it; the GET itself signs nobody in (chat unfurlers and link scanners open links).
+ * - `POST /inbox/login` (same-origin only): redeems the link, once, for an HttpOnly SameSite=Lax
+ *   session cookie scoped to `/inbox`, and sends the browser to `/inbox`.
+ * - `POST /inbox/logout` (same-origin only): ends the session on every host and clears the cookie.
  * - `GET /inbox`, `/inbox/app.js`, `/inbox/app.css`: the page (401 without a session) and its assets.
  * - `GET /inbox/api/approvals`: the session's pending approvals, read from the queue.
  * - `GET /inbox/api/events`: server-sent events for the session's e-mail only (`approval`, `closed`, `reminder`).
- * A session names one e-mail and every read is filtered by it (invariant 4). Everything is a GET
- * that changes nothing in the source, and the cookie is Strict, so there is nothing to forge.
+ * A session names one e-mail and every read is filtered by it (invariant 4). Every session is
+ * checked against the store on each request, so a sign-out or `inbox revoke` holds on every host.
  */
 @injectable()
 export class InboxRoutes implements HttpRoutes {
   readonly id: string;
   private readonly render = createCardRenderer(new Map());
+  private readonly publicOrigin: string;
 
   constructor(
     @inject(WebInboxSettings) private readonly settings: WebInboxSettings,
     @inject(WebInboxNotifier) private readonly notifier: WebInboxNotifier,
+    @inject(InboxSessions) private readonly sessions: InboxSessions,
     @inject(ApprovalLookup) private readonly lookup: ApprovalLookup,
     @inject(Clock) private readonly clock: Clock,
     @inject(Logger) private readonly logger: Logger,
   ) {
     this.id = `${settings.instanceId}:inbox`;
+    this.publicOrigin = new URL(settings.publicUrl).origin;
   }
 
   register(app: FastifyInstance): void {
@@ -82,58 +107,121 @@ export class InboxRoutes implements HttpRoutes {
     });
     // Open event streams would keep the server from closing; pages reconnect to the next host.
     app.addHook('preClose', async () => this.notifier.endStreams());
+    // Only this plugin's scope: the sign-in and sign-out forms. Slack's routes parse their own.
+    app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: FORM_BODY_LIMIT }, (_request, body, done) => {
+      done(null, new URLSearchParams(body as string));
+    });
 
-    app.get('/inbox/login', async (request, reply) => this.login(request, reply));
+    app.get('/inbox/login', async (request, reply) => this.showLink(request, reply));
+    app.post('/inbox/login', async (request, reply) => this.login(request, reply));
+    app.post('/inbox/logout', async (request, reply) => this.logout(request, reply));
     app.get('/inbox', async (request, reply) => {
-      if (!this.session(request)) return reply.code(401).type(HTML).send(messageHtml(SIGNED_OUT.title, SIGNED_OUT.text));
+      if (!(await this.session(request))) return reply.code(401).type(HTML).send(messageHtml(SIGNED_OUT.title, SIGNED_OUT.text));
       return reply.type(HTML).send(inboxHtml());
     });
     app.get('/inbox/app.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(INBOX_JS));
     app.get('/inbox/app.css', async (_request, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'no-cache').send(INBOX_CSS));
     app.get('/inbox/api/approvals', async (request, reply) => {
-      const session = this.session(request);
+      const session = await this.session(request);
       if (!session) return reply.code(401).send({ error: 'not signed in' });
       const rows = await this.lookup.waitingOn(session.email, { limit: 500 });
       // waitingOn already filters by approver; the check is repeated here because a leak would be silent.
-      const mine = rows.filter((row) => row.approvers.some((a) => a.email?.toLowerCase() === session.email));
+      const mine = rows.filter((row) => row.approvers.some((a) => emailKey(a.email) === session.email));
       return reply.send({ email: session.email, approvals: mine.map((row) => inboxItem(this.render(row))) });
     });
     app.get('/inbox/api/events', async (request, reply) => {
-      const session = this.session(request);
+      const session = await this.session(request);
       if (!session) return reply.code(401).send({ error: 'not signed in' });
       this.stream(session, reply);
       return reply;
     });
   }
 
-  private login(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  /** GET of a link: what it would do, and a button to do it. Changes nothing. */
+  private async showLink(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const raw = (request.query as Record<string, unknown> | undefined)?.token;
-    const now = this.clock.now();
-    const link = verifyToken(this.settings.signingKey, 'link', typeof raw === 'string' ? raw : '', now);
-    if (!link.ok) {
-      this.logger.warn({ channel: this.settings.instanceId, reason: link.reason }, 'web inbox sign-in refused');
-      const page = link.reason === 'expired' ? LINK_REFUSED.expired : LINK_REFUSED.invalid;
-      return reply.code(401).type(HTML).send(messageHtml(page.title, page.text));
+    const token = typeof raw === 'string' ? raw : '';
+    const link = await this.sessions.checkLink(token);
+    if (link.ok) return reply.type(HTML).send(signInHtml(link.email, token));
+    // Tapping a link twice (chat apps do) should not look like an error to the person it signed in.
+    const current = link.reason === 'used' ? await this.session(request) : undefined;
+    if (current && current.email === link.email) {
+      return reply.type(HTML).send(openInboxHtml('You are signed in', `This link was used already; you are signed in as ${current.email}.`));
     }
-    const maxAgeSeconds = Math.floor(this.settings.sessionTtlMs / 1000);
-    const session = signToken(this.settings.signingKey, 'session', link.email, new Date(now.getTime() + maxAgeSeconds * 1000));
+    return this.refuseLink(reply, link.reason);
+  }
+
+  /** POST of a link from our own page: redeems it once for a session cookie. */
+  private async login(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    if (!this.sameOrigin(request)) return this.refuseCrossSite(request, reply, 'sign-in');
+    let redeemed;
+    try {
+      redeemed = await this.sessions.redeem(formField(request.body, 'token'));
+    } catch (error) {
+      if (error instanceof InboxBusyError) return reply.code(503).header('retry-after', '1').type(HTML).send(messageHtml(BUSY.title, BUSY.text));
+      throw error;
+    }
+    if (!redeemed.ok) return this.refuseLink(reply, redeemed.reason);
+    const maxAge = Math.max(0, Math.floor((redeemed.session.expiresAt.getTime() - this.clock.now().getTime()) / 1000));
+    reply.header('set-cookie', this.cookie(request, redeemed.cookie, maxAge));
+    this.logger.info({ channel: this.settings.instanceId, email: redeemed.session.email }, 'web inbox sign-in');
+    // 303: the browser GETs /inbox. The POST came from our page, so this navigation is same-site and carries the new cookie.
+    return reply.code(303).header('location', '/inbox').type(HTML).send(openInboxHtml('Signed in', 'You are signed in.'));
+  }
+
+  /** POST from our own page: ends this browser's session everywhere and clears its cookie. */
+  private async logout(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    if (!this.sameOrigin(request)) return this.refuseCrossSite(request, reply, 'sign-out');
+    const session = await this.session(request);
+    if (session) {
+      await this.sessions.signOut(session);
+      this.notifier.endSession(session.id);
+      this.logger.info({ channel: this.settings.instanceId, email: session.email }, 'web inbox sign-out');
+    }
+    reply.header('set-cookie', this.cookie(request, '', 0));
+    return reply.type(HTML).send(messageHtml('You are signed out', `To sign in again, open a new sign-in link. ${NEW_LINK}`));
+  }
+
+  private refuseLink(reply: FastifyReply, reason: LinkRefusal): FastifyReply {
+    this.logger.warn({ channel: this.settings.instanceId, reason }, 'web inbox sign-in refused');
+    const page = LINK_REFUSED[reason] ?? LINK_REFUSED.invalid;
+    return reply.code(reason === 'used' || reason === 'expired' || reason === 'revoked' ? 410 : 401).type(HTML).send(messageHtml(page.title, page.text));
+  }
+
+  private refuseCrossSite(request: FastifyRequest, reply: FastifyReply, what: string): FastifyReply {
+    this.logger.warn({ channel: this.settings.instanceId, origin: request.headers.origin ?? null, fetchSite: request.headers['sec-fetch-site'] ?? null }, `web inbox ${what} refused: not from the inbox's own page`);
+    return reply.code(403).type(HTML).send(messageHtml(CROSS_SITE.title, CROSS_SITE.text));
+  }
+
+  /**
+   * Whether a POST came from a page of this inbox: the browser's `Origin` is the configured
+   * publicUrl's or the one the request was addressed to, and `Sec-Fetch-Site`, when sent, says
+   * same-origin. A request with neither header is refused: every browser that can run the page
+   * sends at least one of them on a form post, and a page on another site cannot forge either.
+   */
+  private sameOrigin(request: FastifyRequest): boolean {
+    const site = request.headers['sec-fetch-site'];
+    if (site !== undefined && site !== 'same-origin') return false;
+    const origin = request.headers.origin;
+    if (origin === undefined || origin === 'null') return site === 'same-origin';
+    return origin === this.publicOrigin || origin === `${request.protocol}://${request.host}`;
+  }
+
+  /** The session cookie: HttpOnly, SameSite=Lax, scoped to /inbox, Secure whenever people reach us over https. */
+  private cookie(request: FastifyRequest, value: string, maxAgeSeconds: number): string {
     // Secure when people reach us over https, even if a proxy in front forgets X-Forwarded-Proto.
     const secure = request.protocol === 'https' || this.settings.publicUrl.startsWith('https:') ? '; Secure' : '';
-    reply.header('set-cookie', `${SESSION_COOKIE}=${session}; Path=/inbox; Max-Age=${maxAgeSeconds}; HttpOnly; SameSite=Strict${secure}`);
-    this.logger.info({ channel: this.settings.instanceId, email: link.email }, 'web inbox sign-in');
-    return reply.type(HTML).send(signingInHtml());
+    return `${SESSION_COOKIE}=${value}; Path=/inbox; Max-Age=${maxAgeSeconds}; HttpOnly; SameSite=Lax${secure}`;
   }
 
-  /** The signed-in person, if the request carries a good, unexpired session cookie. */
-  private session(request: FastifyRequest): { email: string; expiresAt: Date } | undefined {
+  /** The signed-in person, if the request carries a good session cookie that is neither expired, signed out nor revoked. */
+  private async session(request: FastifyRequest): Promise<InboxSession | undefined> {
     const token = cookieValue(request.headers.cookie, SESSION_COOKIE);
-    if (!token) return undefined;
-    const verified = verifyToken(this.settings.signingKey, 'session', token, this.clock.now());
-    return verified.ok ? { email: verified.email, expiresAt: verified.expiresAt } : undefined;
+    return token ? this.sessions.session(token) : undefined;
   }
 
-  /** Serves one page's event stream until the page goes away, the session expires or the host stops. */
-  private stream(session: { email: string; expiresAt: Date }, reply: FastifyReply): void {
+  /** Serves one page's event stream until the page goes away, the session ends or the host stops. */
+  private stream(session: InboxSession, reply: FastifyReply): void {
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {
@@ -158,7 +246,7 @@ export class InboxRoutes implements HttpRoutes {
       if (res.writableLength > MAX_BUFFERED_BYTES) return end();
       res.write(chunk);
     };
-    const stream: InboxStream = { send: (event) => write(eventFrame(event)), end };
+    const stream: InboxStream = { send: (event) => write(eventFrame(event)), end, session };
     const detach = this.notifier.attach(session.email, stream);
     const heartbeat = setInterval(() => write(': heartbeat\n\n'), HEARTBEAT_MS).unref();
     const expiry = setTimeout(end, Math.min(MAX_TIMER_MS, Math.max(0, session.expiresAt.getTime() - this.clock.now().getTime()))).unref();

@@ -1,6 +1,8 @@
 import { ContainerModule, HttpRoutes, Notifier, type PluginContext } from '../../core/index.js';
 import { InboxRoutes } from './inbox-routes.js';
-import { WebInboxNotifier, WebInboxSettings } from './web-inbox-notifier.js';
+import { InboxSessions } from './inbox-sessions.js';
+import { WebInboxNotifier } from './web-inbox-notifier.js';
+import { WebInboxSettings } from './web-inbox-settings.js';
 
 /** The config as the host hands it over: validated against plugin.json, defaults filled, the key resolved. */
 export interface WebInboxConfig {
@@ -29,6 +31,7 @@ export default function webInboxModule(context: PluginContext<WebInboxConfig>): 
   };
   return new ContainerModule(({ bind, onDeactivation }) => {
     bind(WebInboxSettings).toConstantValue(settings);
+    bind(InboxSessions).toSelf().inSingletonScope();
     bind(WebInboxNotifier).toSelf().inSingletonScope();
     bind(Notifier).toService(WebInboxNotifier);
     bind(InboxRoutes).toSelf().inSingletonScope();

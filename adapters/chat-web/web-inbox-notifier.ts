@@ -11,21 +11,12 @@ import {
   type Notifier,
   type OutboxAction,
   type OutboundMessage,
-  type ServiceIdentifier,
 } from '../../core/index.js';
-import { normaliseEmail, signToken } from './signed-links.js';
+import { InboxSessions, type InboxSession } from './inbox-sessions.js';
+import { normaliseEmail } from './signed-links.js';
+import { WebInboxSettings } from './web-inbox-settings.js';
 
-/** One web inbox instance's settings, from its validated config (module.ts builds them). */
-export interface WebInboxSettings {
-  readonly instanceId: string;
-  /** HMAC key for links and session cookies; rotating it signs everyone out. */
-  readonly signingKey: string;
-  readonly linkTtlMs: number;
-  readonly sessionTtlMs: number;
-  /** Where people reach the host, without a trailing slash; sign-in links start with it. */
-  readonly publicUrl: string;
-}
-export const WebInboxSettings: ServiceIdentifier<WebInboxSettings> = Symbol.for('approvals.web.WebInboxSettings');
+export { WebInboxSettings } from './web-inbox-settings.js';
 
 /** A card as the inbox page shows it: display strings and safe links only, nothing to interpret. */
 export interface InboxItem {
@@ -53,6 +44,8 @@ export type InboxEvent =
 export interface InboxStream {
   send(event: InboxEvent): void;
   end(): void;
+  /** The session the page opened it with: the stream ends when that session is signed out or revoked. */
+  readonly session?: InboxSession;
 }
 
 /** Open pages one person may hold; opening one more closes the oldest (a tab left open all week). */
@@ -66,6 +59,11 @@ export const FEED_POLL_MS = 1_000;
  */
 const FEED_MARGIN_MS = 10_000;
 const FEED_PAGE = 500;
+/**
+ * How often a host with open pages checks their sessions against the store, so a sign-out or
+ * `inbox revoke` on any host (or the CLI) closes the event streams it serves within this long.
+ */
+export const SESSION_RECHECK_MS = 15_000;
 
 /** What an open page is told about one delivered message. */
 function inboxEvents(action: OutboxAction, card: Card, digest: readonly Card[] | undefined): InboxEvent[] {
@@ -123,12 +121,15 @@ export class WebInboxNotifier implements Notifier {
   private feedTimer: NodeJS.Timeout | undefined;
   private feedAfter = 0;
   private reading: Promise<void> | undefined;
+  private recheckTimer: NodeJS.Timeout | undefined;
+  private rechecking: Promise<void> | undefined;
 
   constructor(
     @inject(WebInboxSettings) private readonly settings: WebInboxSettings,
     @inject(Clock) private readonly clock: Clock,
     @inject(Logger) private readonly logger: Logger,
     @inject(DeliveryFeed) private readonly feed: DeliveryFeed,
+    @inject(InboxSessions) private readonly sessions: InboxSessions,
   ) {
     this.id = settings.instanceId;
   }
@@ -209,11 +210,54 @@ export class WebInboxNotifier implements Notifier {
     }
     open.add(stream);
     this.followWhileOpen();
+    this.recheckWhileOpen();
     return () => {
       open.delete(stream);
       if (open.size === 0 && this.streams.get(email) === open) this.streams.delete(email);
       this.followWhileOpen();
+      this.recheckWhileOpen();
     };
+  }
+
+  /** One check of every open page's session against the store: ends the streams of sessions signed out or revoked anywhere. */
+  recheckSessions(): Promise<void> {
+    this.rechecking ??= this.recheck()
+      .catch((error: unknown) => this.logger.warn({ channel: this.id, err: (error as Error).message }, 'web inbox could not check open sessions; retrying'))
+      .finally(() => (this.rechecking = undefined));
+    return this.rechecking;
+  }
+
+  private async recheck(): Promise<void> {
+    const open = [...this.streams.values()].flatMap((set) => [...set]).filter((s) => s.session !== undefined);
+    if (open.length === 0) return;
+    const live = await this.sessions.live(open.map((s) => s.session!));
+    for (const stream of open) if (!live.has(stream.session!.id)) stream.end();
+  }
+
+  private recheckWhileOpen(): void {
+    if (this.streams.size > 0 && !this.recheckTimer) {
+      this.recheckTimer = setInterval(() => void this.recheckSessions(), SESSION_RECHECK_MS);
+      this.recheckTimer.unref();
+    } else if (this.streams.size === 0 && this.recheckTimer) {
+      clearInterval(this.recheckTimer);
+      this.recheckTimer = undefined;
+    }
+  }
+
+  /** Ends the streams this host serves for one session (it was just signed out here). */
+  endSession(sessionId: string): void {
+    for (const open of [...this.streams.values()]) for (const stream of [...open]) if (stream.session?.id === sessionId) stream.end();
+  }
+
+  /**
+   * Ends every session of `email` and every link made for them so far, on every host sharing the
+   * queue (`approvals-hub inbox revoke`); streams this host serves for them end now, others' within
+   * {@link SESSION_RECHECK_MS}. Returns the person's new session generation.
+   */
+  async revokeSessions(email: string): Promise<number> {
+    const generation = await this.sessions.revoke(email);
+    for (const stream of [...(this.streams.get(normaliseEmail(email) ?? email) ?? [])]) stream.end();
+    return generation;
   }
 
   /** Open pages per person, for tests and diagnostics. */
@@ -226,20 +270,17 @@ export class WebInboxNotifier implements Notifier {
     for (const open of this.streams.values()) for (const stream of open) stream.end();
     this.streams.clear();
     this.followWhileOpen();
+    this.recheckWhileOpen();
   }
 
   /**
-   * A sign-in link for `email`, valid for `linkTtlMinutes` from now (host clock). `baseUrl`
+   * A sign-in link for `email`, valid once, for `linkTtlMinutes` from now (host clock). `baseUrl`
    * overrides the configured `publicUrl`, e.g. with the address a test server really listens on.
    * @throws Error when `email` is not an e-mail address.
    */
-  signInUrl(email: string, options: { baseUrl?: string | undefined } = {}): { url: string; email: string; expiresAt: Date } {
-    const normalised = normaliseEmail(email);
-    if (!normalised) throw new Error(`not an e-mail address: "${email}"`);
-    // Tokens carry whole seconds; the expiry reported is the one the token holds.
-    const expiresAt = new Date(Math.floor((this.clock.now().getTime() + this.settings.linkTtlMs) / 1000) * 1000);
-    const token = signToken(this.settings.signingKey, 'link', normalised, expiresAt);
+  async signInUrl(email: string, options: { baseUrl?: string | undefined } = {}): Promise<{ url: string; email: string; expiresAt: Date }> {
+    const link = await this.sessions.issueLink(email);
     const base = (options.baseUrl ?? this.settings.publicUrl).replace(/\/+$/, '');
-    return { url: `${base}/inbox/login?token=${encodeURIComponent(token)}`, email: normalised, expiresAt };
+    return { url: `${base}/inbox/login?token=${encodeURIComponent(link.token)}`, email: link.email, expiresAt: link.expiresAt };
   }
 }

@@ -16,6 +16,10 @@ export function webhookSignature(secret: string, timestamp: string, body: string
  * may answer `{"ref": "..."}` to name its message); 408, 429 and 5xx are retried by the outbox;
  * any other status is permanent (dead-lettered). `Idempotency-Key` carries the outbox key, so a
  * receiver can drop a retry it already processed.
+ *
+ * Redirects are never followed: fetch's default would re-send the signed body to whatever host a
+ * `Location` names (307/308 keep the method and body), plain http included. A 3xx is permanent, and
+ * its error names the status and the `Location`, so the operator can fix the configured `url`.
  */
 export class WebhookNotifier implements Notifier {
   constructor(
@@ -45,6 +49,7 @@ export class WebhookNotifier implements Notifier {
         'X-Approvals-Signature': webhookSignature(this.secret, timestamp, body),
       },
       body,
+      redirect: 'manual',
       signal: AbortSignal.timeout(this.timeoutMs),
     });
     const text = await response.text();
@@ -58,6 +63,13 @@ export class WebhookNotifier implements Notifier {
       return { ref: typeof ref === 'string' && ref ? ref : (message.previous?.ref ?? message.idempotencyKey) };
     }
     const detail = `webhook ${this.id} answered HTTP ${response.status}`;
+    if (response.status >= 300 && response.status < 400) {
+      const location = response.headers.get('location');
+      throw new PermanentDeliveryError(
+        `${detail} redirecting to ${location === null ? '(no Location header)' : JSON.stringify(location.slice(0, 300))}; ` +
+          'redirects are not followed (the signed body would go to another address): configure the final URL as "url"',
+      );
+    }
     if (response.status === 408 || response.status === 429 || response.status >= 500) throw new Error(detail);
     throw new PermanentDeliveryError(`${detail}: ${text.slice(0, 200)}`);
   }

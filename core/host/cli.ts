@@ -3,18 +3,23 @@ import 'reflect-metadata';
 import { existsSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { userInfo } from 'node:os';
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { moneyText } from '../model/card.js';
 import { toPublicJson } from '../model/public-json.js';
 import type { QueuedApproval } from '../model/queue-types.js';
 import { ConfigError, DEFAULT_CONFIG_FILE, loadDeployment, type Deployment } from './deployment.js';
 import { embeddedDeployment } from './embedded.js';
 import { Host } from './host.js';
-import { createLogger } from './logging.js';
+import { createLogger, scrubSecrets } from './logging.js';
 import { Operations } from './operations.js';
 import { PluginCatalog } from './plugin-catalog.js';
 
-const out = (text: string): void => void process.stdout.write(`${text}\n`);
+// Every line this process prints goes through the secret scrubber, as every log line does.
+const out = (text: string): void => void process.stdout.write(scrubSecrets(`${text}\n`));
+const err = (text: string): void => void process.stderr.write(scrubSecrets(`${text}\n`));
+
+/** How long a failed start may take to close what it opened before the process exits anyway. */
+const EXIT_GRACE_MS = 2_000;
 
 /** Exit codes: 0 ok, 1 a run or operation failed, 2 bad configuration or usage. */
 class ExitError extends Error {
@@ -76,7 +81,9 @@ export function buildProgram(): Command {
   const program = new Command('approvals-hub')
     .description('Brings every pending approval to the approver in chat, from an always-fresh queue.')
     .showHelpAfterError()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    // Usage errors throw a CommanderError (main turns it into exit code 2) instead of exiting 1.
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(scrubSecrets(s)) });
 
   program
     .command('run')
@@ -93,11 +100,15 @@ export function buildProgram(): Command {
         }
         if (report.reminders) out(`reminders: ${report.reminders.due} due, ${report.reminders.scheduled} messages owed`);
         out(`delivered ${report.delivery.delivered}, retrying ${report.delivery.retried}, dead ${report.delivery.dead}`);
-        for (const f of report.failures) process.stderr.write(`source ${f.source} failed: ${f.error}\n`);
+        for (const f of report.failures) err(`source ${f.source} failed: ${f.error}`);
         if (report.failures.length) throw new ExitError(`${report.failures.length} source(s) failed`, 1);
         return;
       }
-      await host.start();
+      // A start that fails half-way (port in use) closes what it opened, so the process can exit.
+      await host.start().catch(async (error: unknown) => {
+        await host.stop().catch(() => undefined);
+        throw error;
+      });
       logger.info({ sources: [...host.sources.keys()], notifiers: [...host.notifiers.keys()] }, 'approvals-hub running');
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
@@ -257,15 +268,17 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return 0;
   } catch (error) {
+    // Commander has printed the usage problem (or the help asked for) already.
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
     if (error instanceof ConfigError) {
-      for (const p of error.problems) process.stderr.write(`${p}\n`);
+      for (const p of error.problems) err(p);
       return 2;
     }
     if (error instanceof ExitError) {
-      process.stderr.write(`${error.message}\n`);
+      err(error.message);
       return error.code;
     }
-    process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    err(`error: ${error instanceof Error ? error.message : String(error)}`);
     return 1;
   }
 }
@@ -273,4 +286,6 @@ export async function main(argv: string[]): Promise<number> {
 const invokedPath = process.argv[1] ? realpathSync(process.argv[1]) : '';
 if (invokedPath === fileURLToPath(import.meta.url)) {
   process.exitCode = await main(process.argv);
+  // A failure has closed what it opened; should a library still hold a handle, exit regardless.
+  if (process.exitCode !== 0) setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
 }

@@ -31,7 +31,7 @@ export interface Deployment {
   readonly sources: readonly (SourceSpec & { readonly entry: CatalogEntry })[];
   readonly notifiers: readonly (InstanceSpec & { readonly entry: CatalogEntry })[];
   readonly delivery: { readonly maxAttempts: number; readonly leaseSeconds: number; readonly keepDays: number };
-  readonly http: { readonly port: number; readonly host: string } | undefined;
+  readonly http: HttpSettings | undefined;
   /** Absent when the file has no `reminders` block: then nobody is reminded. */
   readonly reminders: ReminderSettings | undefined;
   /** The key credentials are encrypted with (`credentials.key`); absent: the queue adapter's default, if it has one. */
@@ -42,6 +42,19 @@ export interface Deployment {
    */
   readonly readOnly?: true | undefined;
 }
+
+export interface Listener {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** `http`: the public listener, and the admin listener for `/metrics` and `/readyz` when `admin` is set. */
+export interface HttpSettings extends Listener {
+  readonly admin?: Listener;
+}
+
+/** Where the admin listener binds when `http.admin` leaves a field out: loopback, Prometheus exporters' usual port. */
+export const DEFAULT_ADMIN_LISTENER: Listener = { host: '127.0.0.1', port: 9464 };
 
 /** Bad configuration: one `<json path>: <problem>` line per problem. Nothing starts. */
 export class ConfigError extends Error {
@@ -67,7 +80,8 @@ const instance = (extra: Record<string, unknown> = {}) => ({
 /** A local time of day, `HH:MM`. */
 const clockTime = (fallback: string) => ({ type: 'string', clockTime: true, default: fallback });
 
-const deploymentSchema = {
+/** The deployment file's JSON Schema; every numeric setting has a minimum and a maximum. */
+export const deploymentSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
@@ -84,8 +98,9 @@ const deploymentSchema = {
     sources: {
       type: 'array',
       items: instance({
-        pollIntervalSeconds: { type: 'number', minimum: 1, default: 60 },
-        sweepIntervalSeconds: { type: 'number', minimum: 0, default: 900 },
+        // At most a day: a longer wait is no longer "detection", and a timer cannot wait past 24.8 days.
+        pollIntervalSeconds: { type: 'number', minimum: 1, maximum: 86_400, default: 60 },
+        sweepIntervalSeconds: { type: 'number', minimum: 0, maximum: 604_800, default: 900 },
       }),
       default: [],
     },
@@ -94,8 +109,8 @@ const deploymentSchema = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        maxAttempts: { type: 'integer', minimum: 1, default: 10 },
-        leaseSeconds: { type: 'number', minimum: 1, default: 60 },
+        maxAttempts: { type: 'integer', minimum: 1, maximum: 100, default: 10 },
+        leaseSeconds: { type: 'number', minimum: 1, maximum: 86_400, default: 60 },
         // Settled outbox entries (and receipts of final cards) older than this are deleted. At
         // least 2: a digest's idempotency key names the approver's local date.
         keepDays: { type: 'integer', minimum: 2, maximum: 3650, default: 30 },
@@ -105,7 +120,19 @@ const deploymentSchema = {
     http: {
       type: 'object',
       additionalProperties: false,
-      properties: { port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080 }, host: { type: 'string', default: '127.0.0.1' } },
+      properties: {
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080 },
+        host: { type: 'string', default: '127.0.0.1' },
+        // Present: /metrics and /readyz move here, off the listener Slack, Teams and the inbox need.
+        admin: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            port: { type: 'integer', minimum: 0, maximum: 65535, default: DEFAULT_ADMIN_LISTENER.port },
+            host: { type: 'string', default: DEFAULT_ADMIN_LISTENER.host },
+          },
+        },
+      },
     },
     // Secrets at rest (rotating refresh tokens): `key` is a reference to 32 random bytes, base64 or hex.
     credentials: {
@@ -119,7 +146,7 @@ const deploymentSchema = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        afterHours: { type: 'number', exclusiveMinimum: 0, default: 24 },
+        afterHours: { type: 'number', exclusiveMinimum: 0, maximum: 8_760, default: 24 },
         maxReminders: { type: 'integer', minimum: 1, maximum: 100, default: 3 },
         // In the approver's own time zone; start after end spans midnight; start equal to end: none.
         quietHours: {
@@ -159,10 +186,15 @@ function newAjv(): Ajv {
     type: 'string',
     errors: true,
     validate: function check(wanted: boolean, data: string): boolean {
-      if (!wanted || isAcceptableUrl(data)) return true;
-      (check as unknown as { errors: Partial<ErrorObject>[] }).errors = [
-        { keyword: 'httpsUrl', message: 'must be an https URL (http is allowed only on 127.0.0.1 or localhost)', params: {} },
-      ];
+      if (!wanted) return true;
+      // The message never repeats the value: it may hold the very password it complains about.
+      const message = !isAcceptableUrl(data)
+        ? 'must be an https URL (http is allowed only on 127.0.0.1 or localhost)'
+        : hasUserInfo(data)
+          ? 'must not carry a user name or password (user:pass@); credentials belong in a secret reference'
+          : undefined;
+      if (!message) return true;
+      (check as unknown as { errors: Partial<ErrorObject>[] }).errors = [{ keyword: 'httpsUrl', message, params: {} }];
       return false;
     },
   });
@@ -206,6 +238,26 @@ export function isAcceptableUrl(value: string): boolean {
   }
   if (url.protocol === 'https:') return true;
   return url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+}
+
+function hasUserInfo(value: string): boolean {
+  const url = new URL(value);
+  return url.username !== '' || url.password !== '';
+}
+
+/**
+ * A secret field's `minLength` applies to the resolved value (the reference itself is an object,
+ * which `minLength` lets pass): e.g. the web inbox's signingKey needs 32 characters or more.
+ */
+function checkSecretLengths(schema: unknown, value: unknown, path: string, problems: string[]): void {
+  if (typeof schema !== 'object' || schema === null || typeof value !== 'object' || value === null) return;
+  const properties = (schema as { properties?: Record<string, Record<string, unknown>> }).properties ?? {};
+  for (const [key, node] of Object.entries(properties)) {
+    const v = (value as Record<string, unknown>)[key];
+    if (node.secret === true && typeof node.minLength === 'number' && typeof v === 'string' && v.length < node.minLength) {
+      problems.push(`${path}.${key}: the secret must be at least ${node.minLength} characters long (it has ${v.length})`);
+    } else checkSecretLengths(node, v, `${path}.${key}`, problems);
+  }
 }
 
 /** `/sources/0/config/baseUrl` → `sources[0].config.baseUrl`. */
@@ -262,7 +314,14 @@ export function loadDeployment(
   if (raw === undefined) {
     if (!file) throw new Error('loadDeployment needs a file or a raw deployment');
     if (!existsSync(file)) throw new ConfigError([`${file}: no such file`]);
-    raw = parseJson(readFileSync(file, 'utf8'), file);
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new ConfigError([`${file}: cannot read the deployment file (${code === 'EISDIR' ? 'it is a directory' : code ?? 'error'})`]);
+    }
+    raw = parseJson(text, file);
   }
   const ajv = newAjv();
   const validate = ajv.compile(deploymentSchema);
@@ -274,7 +333,7 @@ export function loadDeployment(
     sources: SourceSpec[];
     notifiers: InstanceSpec[];
     delivery: { maxAttempts: number; leaseSeconds: number; keepDays: number };
-    http?: { port: number; host: string };
+    http?: HttpSettings;
     reminders?: ReminderSettings;
     credentials: { key?: unknown };
   };
@@ -296,7 +355,9 @@ export function loadDeployment(
       return undefined;
     }
     if (!resolve) return { entry, config };
-    const resolved = resolveSecrets(config, `${path.replace(/\.(plugin|adapter)$/, '')}.config`, env, baseDir, problems);
+    const configPath = `${path.replace(/\.(plugin|adapter)$/, '')}.config`;
+    const resolved = resolveSecrets(config, configPath, env, baseDir, problems);
+    checkSecretLengths(entry.manifest.configSchema, resolved, configPath, problems);
     return { entry, config: resolved as Record<string, unknown> };
   };
 
@@ -321,6 +382,18 @@ export function loadDeployment(
     }
   }
   const notifiers = d.notifiers.map((n, i) => ({ n, c: check('notifier', n.plugin, n.config, `notifiers[${i}].plugin`, 'notifier plugin') }));
+  // Plugins that serve fixed HTTP paths: a second instance would collide with the first on them.
+  const routeOwners = new Map<string, number>();
+  notifiers.forEach(({ n, c }, i) => {
+    if (!c) return;
+    const path = typeof n.config.callbackPath === 'string' ? n.config.callbackPath : undefined;
+    const route = c.entry.manifest.singleInstance ? `${n.plugin}` : path !== undefined ? `${n.plugin} ${path}` : undefined;
+    if (route === undefined) return;
+    const first = routeOwners.get(route);
+    if (first === undefined) routeOwners.set(route, i);
+    else if (c.entry.manifest.singleInstance) problems.push(`notifiers[${i}].plugin: only one "${n.plugin}" notifier per deployment (it would collide with notifiers[${first}] on its HTTP paths)`);
+    else problems.push(`notifiers[${i}].config.callbackPath: "${path}" is already served by notifiers[${first}]`);
+  });
   const digestAt = d.reminders?.digest && parseClockTime(d.reminders.digest.at);
   if (d.reminders && digestAt !== undefined && inQuietHours(digestAt, d.reminders.quietHours)) {
     const { start, end } = d.reminders.quietHours;

@@ -9,8 +9,8 @@ import { EncryptedCredentialStore } from './credentials.js';
 import { IdentityDirectory } from '../contracts/identity-directory.js';
 import { HttpRoutes } from '../contracts/http-routes.js';
 import { Logger } from '../contracts/logger.js';
-import type { FastifyInstance } from 'fastify';
-import { startHttpServer, type Readiness } from './http-server.js';
+import { emailKey } from '../model/email.js';
+import { startAdminServer, startHttpServer, type HttpServer, type Readiness } from './http-server.js';
 import { Metrics } from '../contracts/metrics.js';
 import { PrometheusMetrics } from './prometheus-metrics.js';
 import { Notifier } from '../contracts/notifier.js';
@@ -20,7 +20,7 @@ import { OutboxWorker, defaultOutboxWorkerOptions, type DrainReport } from '../p
 import type { CardRenderer, CommitContext } from '../pipeline/planner.js';
 import { SourceRunner, type CycleReport } from '../pipeline/source-runner.js';
 import { ReminderScheduler, type ReminderReport } from '../pipeline/reminder-scheduler.js';
-import type { Deployment, InstanceSpec } from './deployment.js';
+import { DEFAULT_ADMIN_LISTENER, type Deployment, type InstanceSpec } from './deployment.js';
 import { PluginCatalog, type CatalogEntry } from './plugin-catalog.js';
 import { PluginContext } from './plugin-api.js';
 
@@ -71,7 +71,8 @@ export class Host {
   private readonly children: Container[] = [];
   private started = false;
   private readonly routes: HttpRoutes[] = [];
-  private http: { app: FastifyInstance; url: string } | undefined;
+  private http: HttpServer | undefined;
+  private admin: HttpServer | undefined;
   private readonly lastCycle = new Map<string, { ok: boolean; at: string; error?: string }>();
   readonly sources = new Map<string, ApprovalSource>();
   readonly notifiers = new Map<string, Notifier>();
@@ -91,7 +92,14 @@ export class Host {
 
   static async create(deployment: Deployment, options: HostOptions): Promise<Host> {
     const host = new Host(deployment, options);
-    await host.compose();
+    try {
+      await host.compose();
+    } catch (error) {
+      // A plugin that failed after others started (an embedded sandbox, a queue pool) must not
+      // leave them holding the process open: close what was opened, then report the failure.
+      await host.close();
+      throw error;
+    }
     return host;
   }
 
@@ -213,9 +221,9 @@ export class Host {
       waitingOn: (email, options) => this.queue.listForApprover(email, { notBefore: notBefore(), source: options?.source, limit: options?.limit }),
       forApprover: async (key, email) => {
         const row = await this.queue.get(key);
-        const wanted = email.trim().toLowerCase();
+        const wanted = emailKey(email);
         if (!row || row.status !== 'pending' || Date.parse(row.sourceUpdatedAt) < notBefore().getTime()) return undefined;
-        return row.approvers.some((a) => a.email?.toLowerCase() === wanted) ? row : undefined;
+        return wanted !== undefined && row.approvers.some((a) => emailKey(a.email) === wanted) ? row : undefined;
       },
     };
   }
@@ -229,6 +237,11 @@ export class Host {
   /** The URL the HTTP server listens on, once started. */
   get url(): string | undefined {
     return this.http?.url;
+  }
+
+  /** The URL of the admin listener (`http.admin`), once started. */
+  get adminUrl(): string | undefined {
+    return this.admin?.url;
   }
 
   private afterCycle(source: string, report: CycleReport | undefined, error: unknown, durationMs = 0): void {
@@ -338,8 +351,12 @@ export class Host {
    */
   async start(): Promise<void> {
     await this.releaseOwnInflight();
-    if (this.deployment.http || this.routes.length > 0) {
-      this.http = await startHttpServer(this.routes, this.deployment.http ?? { host: '127.0.0.1', port: 8080 }, () => this.readiness(), this.metrics, this.logger);
+    const http = this.deployment.http;
+    const operations = { readiness: () => this.readiness(), metrics: this.metrics };
+    if (http?.admin) this.admin = await startAdminServer({ ...DEFAULT_ADMIN_LISTENER, ...http.admin }, operations, this.logger);
+    if (http || this.routes.length > 0) {
+      // With an admin listener, the public one keeps /healthz (load balancers) and the plugins' routes only.
+      this.http = await startHttpServer(this.routes, http ?? { host: '127.0.0.1', port: 8080 }, http?.admin ? undefined : operations, this.logger);
     }
     this.started = true;
     for (const runner of this.runners) runner.start();
@@ -366,12 +383,18 @@ export class Host {
     if (this.purgeTimer) clearInterval(this.purgeTimer);
     this.stopping.abort();
     await this.http?.app.close();
+    await this.admin?.app.close();
     await Promise.all(this.runners.map((r) => r.stop()));
     await this.reminders?.idle();
     await this.draining?.catch(() => undefined);
     await this.purging;
+    await this.close();
+  }
+
+  /** Releases what composing opened: every plugin's bindings (an embedded sandbox with them), then the queue. */
+  private async close(): Promise<void> {
     for (const child of this.children) await child.unbindAllAsync().catch(() => undefined);
     await this.root.unbindAllAsync().catch(() => undefined);
-    await this.queue.close();
+    await this.queue?.close();
   }
 }

@@ -19,6 +19,8 @@ export interface PluginManifest {
   readonly configSchema: Record<string, unknown>;
   /** Optional module, relative to the manifest, whose default export is a {@link CommandContribution}. */
   readonly commands?: string;
+  /** At most one instance per deployment, e.g. a notifier that serves fixed HTTP paths (`/inbox`). */
+  readonly singleInstance?: boolean;
 }
 
 /** What the CLI hands a plugin's command contribution. */

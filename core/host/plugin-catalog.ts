@@ -23,6 +23,7 @@ const manifestSchema = {
     description: { type: 'string' },
     configSchema: { type: 'object' },
     commands: { type: 'string', minLength: 1 },
+    singleInstance: { type: 'boolean' },
   },
 } as const;
 

@@ -36,6 +36,10 @@ export function resolveSecrets(
     }
     try {
       const secret = readFileSync(resolve(baseDir, value.file), 'utf8').trim();
+      if (secret === '') {
+        problems.push(`${path}: secret file ${value.file} is empty`);
+        return undefined;
+      }
       registerSecret(secret);
       return secret;
     } catch (error) {

@@ -1,4 +1,5 @@
 import type { Approval, Approver } from '../model/approval.js';
+import { emailKey } from '../model/email.js';
 import type { IdentityDirectory, Resolution } from '../contracts/identity-directory.js';
 import type { Logger } from '../contracts/logger.js';
 
@@ -50,7 +51,7 @@ export class ApproverResolver {
       else if (!this.directory) {
         // Without a directory, a login id that is an e-mail address is the best identity we have.
         result.set(a.sourceUserId, a.sourceUserId.includes('@')
-          ? { status: 'resolved', approver: { ...a, email: a.sourceUserId.toLowerCase() } }
+          ? { status: 'resolved', approver: { ...a, email: emailKey(a.sourceUserId)! } }
           : { status: 'unknown' });
       } else pending.push(a);
     }

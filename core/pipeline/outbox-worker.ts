@@ -1,3 +1,4 @@
+import { emailKey } from '../model/email.js';
 import { CARD_ACTIONS, type DeliveryReceipt, type OutboxEntry, type OutboxOutcome } from '../model/queue-types.js';
 import type { ApprovalQueue } from '../contracts/approval-queue.js';
 import type { Clock } from '../contracts/clock.js';
@@ -132,11 +133,11 @@ export class OutboxWorker {
 
   /** Sends a digest without the approvals that left its recipient's hands since it was scheduled. */
   private async deliverDigest(notifier: Notifier, entry: OutboxEntry, email: string): Promise<OutboxOutcome> {
-    const wanted = email.trim().toLowerCase();
+    const wanted = emailKey(email);
     const listed = [];
     for (const card of entry.digest ?? []) {
       const row = await this.queue.get(card.approvalKey);
-      if (row?.status === 'pending' && row.approvers.some((a) => a.email?.trim().toLowerCase() === wanted)) listed.push(card);
+      if (row?.status === 'pending' && wanted !== undefined && row.approvers.some((a) => emailKey(a.email) === wanted)) listed.push(card);
     }
     if (listed.length === 0) return { state: 'superseded' };
     const shown = listed.length === (entry.digest ?? []).length ? entry.card : { ...entry.card, title: digestTitle(listed.length) };

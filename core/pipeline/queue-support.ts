@@ -1,3 +1,4 @@
+import { emailKey } from '../model/email.js';
 import type { QueuedApproval } from '../model/queue-types.js';
 
 /**
@@ -5,9 +6,12 @@ import type { QueuedApproval } from '../model/queue-types.js';
  * PostgreSQL cannot drift apart on them.
  */
 
-/** E-mails compare case-insensitively and without surrounding space; blank is no e-mail. */
+/**
+ * E-mails compare by {@link emailKey} (ASCII case and surrounding space only; blank is no e-mail).
+ * Adapters store this key in their approver e-mail columns and compare it with `=`.
+ */
 export function normEmail(email: string | undefined): string | undefined {
-  return email?.trim().toLowerCase() || undefined;
+  return emailKey(email);
 }
 
 /** A source time in `toISOString()` form, so text order is time order; a value that is not a time fails the batch. */

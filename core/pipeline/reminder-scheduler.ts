@@ -1,5 +1,6 @@
 import type { Approver } from '../model/approval.js';
 import type { Card } from '../model/card.js';
+import { emailKey } from '../model/email.js';
 import type { ReminderCandidate } from '../model/queue-types.js';
 import type { ApprovalQueue } from '../contracts/approval-queue.js';
 import type { Clock } from '../contracts/clock.js';
@@ -94,8 +95,6 @@ export function inQuietHours(minutes: number, quiet: { readonly start: string; r
   return start < end ? minutes >= start && minutes < end : minutes >= start || minutes < end;
 }
 
-const normEmail = (email: string | undefined): string | undefined => email?.trim().toLowerCase() || undefined;
-
 /** The title of a digest of `count` approvals. */
 export function digestTitle(count: number): string {
   return `${count} approval${count === 1 ? ' is' : 's are'} waiting on you`;
@@ -133,7 +132,7 @@ export function planReminders(
   const spendOf = (c: ReminderCandidate) => ({ approvalKey: c.approval.key, approverId: c.approver.sourceUserId, generation: c.approval.generation, sent: c.sent });
   if (!settings.digest) {
     for (const c of candidates) {
-      if (!normEmail(c.approver.email)) continue;
+      if (!emailKey(c.approver.email)) continue;
       if (inQuietHours(localTime(now, c.approver.timeZone, settings.defaultTimeZone).minutes, settings.quietHours)) continue;
       const { approval } = c;
       const card = options.render(approval);
@@ -157,7 +156,7 @@ export function planReminders(
   const at = parseClockTime(settings.digest.at) ?? 0;
   const people = new Map<string, ReminderCandidate[]>();
   for (const c of candidates) {
-    const email = normEmail(c.approver.email);
+    const email = emailKey(c.approver.email);
     if (!email) continue;
     const mine = people.get(email);
     if (mine) mine.push(c);

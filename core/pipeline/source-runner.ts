@@ -6,6 +6,7 @@ import type { Clock } from '../contracts/clock.js';
 import type { Logger } from '../contracts/logger.js';
 import type { CommitContext, CardRenderer } from './planner.js';
 import { ApproverResolver } from './approver-resolver.js';
+import { timerDelay } from './timer-delay.js';
 
 export interface SourceRunnerOptions {
   readonly pollIntervalMs: number;
@@ -65,7 +66,9 @@ export class SourceRunner {
     private readonly logger: Logger,
     private readonly options: SourceRunnerOptions,
     private readonly onCycle: (report: CycleReport | undefined, error: unknown, durationMs: number) => void = () => {},
-  ) {}
+  ) {
+    timerDelay(options.pollIntervalMs, `source ${source.id}: poll interval`);
+  }
 
   /** Runs one cycle now, or joins the one already running. Rejects if the cycle failed. */
   runOnce(): Promise<CycleReport | undefined> {
@@ -87,7 +90,7 @@ export class SourceRunner {
       } catch (error) {
         this.onCycle(undefined, error, performance.now() - started);
       }
-      if (!this.stopped) this.timer = setTimeout(() => void tick(), this.options.pollIntervalMs);
+      if (!this.stopped) this.timer = setTimeout(() => void tick(), timerDelay(this.options.pollIntervalMs, `source ${this.source.id}: poll interval`));
     };
     void tick();
   }

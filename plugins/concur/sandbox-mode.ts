@@ -1,3 +1,4 @@
+import { timerDelay } from '../../core/index.js';
 import type { ConcurSourceConfig } from './concur-config.js';
 import { startConcurSandbox, type ConcurSandbox } from './sandbox/index.js';
 import type { FaultProfileName } from './sandbox/index.js';
@@ -36,7 +37,7 @@ export async function startEmbeddedSandbox(options: NonNullable<ConcurSourceConf
             // A report that moved on between the read and the action: next tick picks another.
           }
           step++;
-        }, options.activitySeconds * 1000)
+        }, timerDelay(options.activitySeconds * 1000, 'sandbox.activitySeconds'))
       : undefined;
   timer?.unref();
   return {

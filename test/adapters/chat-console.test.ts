@@ -51,4 +51,32 @@ describe('console notifier', () => {
       '',
     ]);
   });
+
+  it('prints no control or bidi character from any field, so a source cannot drive the terminal', async () => {
+    const hostile = '\u001b[2J\u009b31m\u202eevil\u202c\u2066x\u2069\u200e\u200f\u061c\r\t\u0007\u2028';
+    const bad: Card = {
+      ...card(`src:r:${hostile}`, `Berlin ${hostile}\noffsite`),
+      requester: { name: `Ada ${hostile}` },
+      amount: { value: `1${hostile}`, currency: `EU${hostile}` },
+      submittedAt: `2026-01-05${hostile}`,
+      fields: [{ label: `Policy${hostile}`, value: `Travel${hostile}` }],
+      lineItems: [{ label: `Hotel${hostile}`, amount: { value: '1.00', currency: 'EUR' }, flags: [`late${hostile}`] }],
+      flags: [`missing receipt${hostile}`],
+      actions: [{ type: 'link', label: `View${hostile}`, url: `https://example.test/${hostile}` }, { type: 'act', label: `Approve${hostile}`, action: 'approve' }],
+    };
+    const unprintable = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/;
+    const evil = { sourceUserId: 'grace', email: `grace${hostile}@acme.test` };
+    await notifier.deliver({ idempotencyKey: 'k#g.2:grace:console:notify', action: 'notify', recipient: evil, card: bad });
+    await notifier.deliver({ idempotencyKey: 'k#g.2:grace:console:remind-1', action: 'remind', recipient: evil, card: bad, previous: { ref: 'console-1' } });
+    await notifier.deliver({ idempotencyKey: 'digest:grace:console:2026-01-05', action: 'digest', recipient: evil, card: { ...bad, title: `1 waiting${hostile}` }, digest: [bad] });
+
+    expect(printed).to.have.length(3);
+    for (const text of printed) expect(text).not.to.match(unprintable);
+    const lines = printed[0]!.split('\n');
+    // The title's own newline does not start a line of its own: header, title, submitted, field,
+    // line item, flags, two buttons and the block's closing newline, as for any card.
+    expect(lines[1]).to.match(/^Berlin .*\[2J.*evil.* offsite — Ada /);
+    expect(lines).to.have.length(9);
+  });
 });
+

@@ -143,10 +143,10 @@ describe('Slack notifier plugin (adapters/chat-slack) against a fake Slack on lo
   }
 
   /** A `/approvals` slash command body (docs.slack.dev/interactivity/implementing-slash-commands). */
-  function command(userId: string): string {
+  function command(userId: string, team = FAKE_TEAM_ID): string {
     return new URLSearchParams({
       token: 'deprecated-verification-token',
-      team_id: FAKE_TEAM_ID,
+      team_id: team,
       team_domain: 'fake',
       channel_id: fake.dmChannelOf(userId),
       channel_name: 'directmessage',
@@ -162,15 +162,15 @@ describe('Slack notifier plugin (adapters/chat-slack) against a fake Slack on lo
   }
 
   /** A `block_actions` payload for a button click in a DM, form-encoded as Slack posts it. */
-  function blockActions(userId: string, actionId: string, value?: string): string {
+  function blockActions(userId: string, actionId: string, value?: string, team = FAKE_TEAM_ID): string {
     const payload = {
       type: 'block_actions',
-      user: { id: userId, username: 'someone', name: 'someone', team_id: FAKE_TEAM_ID },
+      user: { id: userId, username: 'someone', name: 'someone', team_id: team },
       api_app_id: 'A0FAKEAPP1',
       token: 'deprecated-verification-token',
       container: { type: 'message', message_ts: '1700000000.000100', channel_id: fake.dmChannelOf(userId), is_ephemeral: false },
       trigger_id: '1.2.abc',
-      team: { id: FAKE_TEAM_ID, domain: 'fake' },
+      team: { id: team, domain: 'fake' },
       channel: { id: fake.dmChannelOf(userId), name: 'directmessage' },
       response_url: fake.responseUrl(),
       actions: [{ action_id: actionId, block_id: 'b1', text: { type: 'plain_text', text: 'View Expense Report', emoji: true }, ...(value ? { value } : {}), type: 'button', action_ts: '1700000001.000200' }],
@@ -426,6 +426,51 @@ describe('Slack notifier plugin (adapters/chat-slack) against a fake Slack on lo
       const body = command(GRACE.id);
       const reordered = [...new URLSearchParams(body)].reverse().map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
       expect((await post(h, '/slack/commands', reordered, FORM, slackSignatureHeaders(SECRET, body))).status).to.equal(401);
+    });
+  });
+
+  describe('workspace', () => {
+    const OTHER_TEAM = 'T0OTHER001';
+    /** An `app_home_opened` event envelope (docs.slack.dev/apis/events-api/#callback-field). */
+    const homeOpened = (userId: string, team: string) =>
+      JSON.stringify({ token: 'deprecated-verification-token', team_id: team, api_app_id: 'A0FAKEAPP1', type: 'event_callback', event_id: `Ev${team}`, event_time: 1700000000, event: { type: 'app_home_opened', user: userId, tab: 'home', event_ts: '1700000000.000300' } });
+
+    /** The three routes, each with a correctly signed request naming `team`. */
+    async function everyRoute(h: Harness, team: string): Promise<number[]> {
+      return [
+        (await post(h, '/slack/commands', command(GRACE.id, team), FORM)).status,
+        (await post(h, '/slack/interactivity', blockActions(GRACE.id, 'approvals.open', G1.key, team), FORM)).status,
+        (await post(h, '/slack/events', homeOpened(GRACE.id, team), JSON_TYPE)).status,
+      ];
+    }
+
+    it('refuses a correctly signed request from another workspace with 403 on every route, telling it nothing', async () => {
+      const h = await harness();
+      expect(await everyRoute(h, OTHER_TEAM)).to.deep.equal([403, 403, 403]);
+      expect(fake.callsTo('users.info')).to.have.length(0);
+      expect(fake.callsTo('views.publish')).to.have.length(0);
+      expect(fake.responses).to.have.length(0);
+      // The served workspace was learned from the bot token (auth.test), once.
+      expect(await everyRoute(h, FAKE_TEAM_ID)).to.deep.equal([200, 200, 200]);
+      expect(fake.callsTo('auth.test')).to.have.length(1);
+    });
+
+    it('serves only the configured teamId, even when the bot token belongs to another workspace', async () => {
+      const h = await harness({ teamId: OTHER_TEAM });
+      expect(await everyRoute(h, FAKE_TEAM_ID)).to.deep.equal([403, 403, 403]);
+      expect(fake.callsTo('users.info')).to.have.length(0);
+      expect(await everyRoute(h, OTHER_TEAM)).to.deep.equal([200, 200, 200]);
+      expect(fake.callsTo('auth.test')).to.have.length(0);
+    });
+
+    it('refuses with 503 while auth.test cannot say which workspace is served, and serves once it can', async () => {
+      const h = await harness();
+      fake.fail({ kind: 'http', status: 500 }, { methods: ['auth.test'], times: 1 });
+      expect((await post(h, '/slack/commands', command(GRACE.id), FORM)).status).to.equal(503);
+      expect(fake.callsTo('users.info')).to.have.length(0);
+      // Slack's retry is signed anew (a new timestamp): the first signature is spent.
+      const body = command(GRACE.id);
+      expect((await post(h, '/slack/commands', body, FORM, slackSignatureHeaders(SECRET, body, Math.floor(Date.now() / 1000) - 1))).status).to.equal(200);
     });
   });
 

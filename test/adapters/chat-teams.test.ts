@@ -22,7 +22,7 @@ import { ConfigError, loadDeployment } from '../../core/host/deployment.js';
 import { PluginCatalog } from '../../core/host/plugin-catalog.js';
 import { approvalCard, escapeMarkdown } from '../../adapters/chat-teams/adaptive-card.js';
 import teamsModule from '../../adapters/chat-teams/module.js';
-import { BotConnector, TeamsDirectory, TeamsNotifier, TeamsRetryableError } from '../../adapters/chat-teams/teams-notifier.js';
+import { BotConnector, PersonalConversations, TeamsDirectory, TeamsNotifier, TeamsRetryableError } from '../../adapters/chat-teams/teams-notifier.js';
 import { TeamsRoutes, botFrameworkAuthenticator } from '../../adapters/chat-teams/teams-routes.js';
 import { startFakeBotConnector, type FakeBotConnector, type FakeTeamsUser } from '../support/fake-bot-connector.js';
 
@@ -293,9 +293,10 @@ describe('Teams messages route', () => {
   let app: FastifyInstance;
 
   beforeEach(async () => {
-    fake = await startFakeBotConnector({ tenantId: TENANT, users: [ANN, BOB, CAROL], botToken: BOT_TOKEN });
+    fake = await startFakeBotConnector({ tenantId: TENANT, users: [ANN, BOB, CAROL], rosters: { [TEAM]: [ANN.id, BOB.id] }, botToken: BOT_TOKEN });
     const connector = new BotConnector(fake.serviceUrl, async () => BOT_TOKEN);
     const directory = new TeamsDirectory(connector, USERS, undefined, systemClock);
+    const conversations = new PersonalConversations(connector, { appId: APP_ID, tenantId: TENANT });
     const authenticate = botFrameworkAuthenticator({
       appId: APP_ID,
       appPassword: 'not-used-for-verification',
@@ -303,7 +304,7 @@ describe('Teams messages route', () => {
       tenantId: TENANT,
       openIdMetadataUrl: fake.openIdMetadataUrl,
     });
-    const routes = new TeamsRoutes('teams', { callbackPath: '/teams', tenantId: TENANT, serviceUrl: fake.serviceUrl }, authenticate, directory, connector, lookup, silent());
+    const routes = new TeamsRoutes('teams', { callbackPath: '/teams', tenantId: TENANT, serviceUrl: fake.serviceUrl }, authenticate, directory, conversations, connector, lookup, silent());
     app = Fastify();
     await app.register(async (scope) => routes.register(scope));
     await app.ready();
@@ -313,8 +314,8 @@ describe('Teams messages route', () => {
     await fake.close();
   });
 
-  /** A message activity as Teams posts it to the bot's messaging endpoint. */
-  function activity(user: FakeTeamsUser, text: string, conversationType = 'personal'): Record<string, unknown> {
+  /** A message activity as Teams posts it to the bot's messaging endpoint (`conversationId`: a replay edited to name another). */
+  function activity(user: FakeTeamsUser, text: string, conversationType = 'personal', conversationId = fake.personalConversation(user.id)): Record<string, unknown> {
     return {
       type: 'message',
       id: `1700000${Math.floor(Math.random() * 1e6)}`,
@@ -323,7 +324,7 @@ describe('Teams messages route', () => {
       serviceUrl: fake.serviceUrl,
       from: { id: user.id, name: user.name, aadObjectId: user.aadObjectId },
       recipient: { id: `28:${APP_ID}`, name: 'Approvals' },
-      conversation: { id: fake.personalConversation(user.id), conversationType, tenantId: TENANT },
+      conversation: { id: conversationId, conversationType, tenantId: TENANT },
       channelData: { tenant: { id: TENANT } },
       text,
     };
@@ -342,7 +343,7 @@ describe('Teams messages route', () => {
     const response = await send(asked);
 
     expect(response.statusCode).to.equal(200);
-    const reply = fake.calls.find((c) => c.method === 'POST')!;
+    const reply = fake.calls.find((c) => c.method === 'POST' && c.segments[3] === 'activities')!;
     expect(reply.segments).to.deep.equal(['v3', 'conversations', fake.personalConversation(ANN.id), 'activities', asked.id]);
     expect(reply.authorization).to.equal(`Bearer ${BOT_TOKEN}`);
     const shown = texts(adaptiveOf(replyIn(ANN))).join('\n');
@@ -383,6 +384,37 @@ describe('Teams messages route', () => {
     const reply = replyIn(ANN)!;
     expect(reply.attachments).to.equal(undefined);
     expect(reply.text).to.contain('1:1 chat');
+  });
+
+  describe('a channel token replayed with an edited body', () => {
+    /** Every activity the bot posted, in any conversation. */
+    const posted = () => fake.calls.filter((c) => c.method === 'POST' && c.segments[3] === 'activities');
+
+    it('does not answer Bob into Ann\'s chat: no list of Bob\'s lands there, or anywhere', async () => {
+      expect((await send(activity(BOB, 'approvals', 'personal', fake.personalConversation(ANN.id)))).statusCode).to.equal(200);
+      expect(fake.messagesIn(fake.personalConversation(ANN.id))).to.deep.equal([]);
+      expect(posted()).to.deep.equal([]);
+    });
+
+    it('never sends Ann\'s list into Bob\'s chat when the edited sender is Ann', async () => {
+      expect((await send(activity(ANN, 'approvals', 'personal', fake.personalConversation(BOB.id)))).statusCode).to.equal(200);
+      expect(fake.messagesIn(fake.personalConversation(BOB.id))).to.deep.equal([]);
+      expect(JSON.stringify(fake.calls)).not.to.contain('Ann report');
+    });
+
+    it('answers no text into a conversation the sender is not a member of, whatever its type says', async () => {
+      for (const edited of [activity(BOB, 'hello', 'personal', fake.personalConversation(ANN.id)), activity(BOB, 'approvals', 'groupChat', fake.personalConversation(ANN.id))]) {
+        expect((await send(edited)).statusCode).to.equal(200);
+      }
+      expect(fake.messagesIn(fake.personalConversation(ANN.id))).to.deep.equal([]);
+      expect(posted()).to.deep.equal([]);
+    });
+
+    it('lists nothing in a team that the edited activity calls personal, even to one of its members', async () => {
+      expect((await send(activity(BOB, 'approvals', 'personal', TEAM))).statusCode).to.equal(200);
+      expect(fake.messagesIn(TEAM)).to.deep.equal([]);
+      expect(JSON.stringify(fake.calls)).not.to.contain('Bob secret offsite');
+    });
   });
 
   it('tells a sender it cannot map to an e-mail that it has nothing to show', async () => {

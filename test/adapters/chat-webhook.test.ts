@@ -85,6 +85,68 @@ describe('webhook notifier', () => {
     expect(await notifier.deliver(message('x')).catch((e: unknown) => e)).to.be.instanceOf(PermanentDeliveryError);
   });
 
+  for (const status of [307, 308]) {
+    it(`does not follow a ${status} redirect: the signed body never reaches the other server and the delivery is permanent`, async () => {
+      const target = await receiver(() => 200);
+      const redirecting = createServer((req, res) => {
+        req.resume();
+        req.on('end', () => {
+          res.writeHead(status, { location: target.url });
+          res.end();
+        });
+      });
+      await new Promise<void>((r) => redirecting.listen(0, '127.0.0.1', r));
+      const url = `http://127.0.0.1:${(redirecting.address() as AddressInfo).port}/hook`;
+      try {
+        const failure = await new WebhookNotifier('hook', url, SECRET, 5000).deliver(message('x')).catch((e: unknown) => e);
+        expect(failure).to.be.instanceOf(PermanentDeliveryError);
+        expect((failure as Error).message).to.include(`HTTP ${status}`).and.include(target.url);
+        expect(target.received).to.deep.equal([]);
+      } finally {
+        redirecting.close();
+        target.server.close();
+      }
+    });
+  }
+
+  it('dead-letters a delivery answered with a redirect at the first attempt, through a host', async () => {
+    const target = await receiver(() => 200);
+    const redirecting = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(308, { location: target.url });
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => redirecting.listen(0, '127.0.0.1', r));
+    server = redirecting;
+    const dir = mkdtempSync(join(tmpdir(), 'ah-webhook-'));
+    writeFileSync(join(dir, 'truth.json'), JSON.stringify({ approvals: [
+      { externalId: '1', title: 'One', status: 'pending', approvers: [{ sourceUserId: 'ann', email: 'ann@example.test' }], seq: 1, updatedAt: new Date().toISOString() },
+    ] }));
+    const deployment = loadDeployment(undefined, {
+      env: { HOOK_SECRET: SECRET },
+      raw: {
+        plugins: [resolve(process.cwd(), 'test/fixtures/file-source-plugin')],
+        queue: { adapter: 'memory' },
+        sources: [{ id: 'files', plugin: 'file-source', config: { path: join(dir, 'truth.json') } }],
+        notifiers: [{ id: 'hook', plugin: 'webhook', config: { url: `http://127.0.0.1:${(redirecting.address() as AddressInfo).port}/hook`, signingSecret: { env: 'HOOK_SECRET' } } }],
+        delivery: { maxAttempts: 10 },
+      },
+    });
+    const host = await Host.create(deployment, { logger: pino({ level: 'silent' }) });
+    try {
+      await host.runOnce();
+      const dead = await host.queue.listOutbox('dead');
+      expect(dead.map((e) => e.approver.email)).to.deep.equal(['ann@example.test']);
+      expect(dead[0]!.lastError).to.include('HTTP 308');
+      expect(target.received).to.deep.equal([]);
+    } finally {
+      await host.stop();
+      target.server.close();
+    }
+  });
+
   it('delivers once per approver through a host once the receiver recovers', async () => {
     let up = false;
     const r = await receiver(() => (up ? 200 : 500));

@@ -323,6 +323,20 @@ export function describeApprovalQueueContract(name: string, make: () => Promise<
         expect(await forApprover('GRACE.HOPPER@ACME.test')).to.deep.equal([approval('R1').key]);
       });
 
+      it('keeps look-alike e-mails apart: the Kelvin sign is not a k, so \u212Aate@example.com is not Kate', async () => {
+        await commit([
+          approval('R1', { approvers: [{ sourceUserId: 'kate', email: 'kate@example.com' }] }),
+          approval('R2', { approvers: [{ sourceUserId: 'kelvin', email: '\u212Aate@example.com' }] }),
+          approval('R3', { approvers: [unresolved('fullwidth')] }),
+        ]);
+        await queue.resolveApprover(SOURCE, { sourceUserId: 'fullwidth', email: '\uFF4Bate@example.com' });
+
+        expect(await forApprover('kate@example.com')).to.deep.equal([approval('R1').key]);
+        expect(await forApprover('KATE@Example.com')).to.deep.equal([approval('R1').key]);
+        expect(await forApprover('\u212Aate@example.com')).to.deep.equal([approval('R2').key]);
+        expect(await forApprover('\uFF4Bate@example.com')).to.deep.equal([approval('R3').key]);
+      });
+
       it('filters listForApprover by source', async () => {
         await commit([approval('R1')]);
         const other = approval('R1', { source: OTHER_SOURCE });

@@ -1,4 +1,10 @@
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import { get, type IncomingMessage } from 'node:http';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { Host } from '../../core/host/host.js';
 import { loadDeployment } from '../../core/host/deployment.js';
@@ -99,5 +105,112 @@ describe('web inbox across hosts (two hosts, one PostgreSQL schema)', function (
     await b.runOnce();
     await webOf(a).readFeed();
     expect(onBob).to.deep.equal([]);
+  });
+});
+
+/**
+ * Sign-in links and sessions with two hosts on one PostgreSQL schema, each serving the inbox over
+ * HTTP: what one host (or the CLI) records, the other honours, because it lives in the queue's store.
+ */
+describe('web inbox sessions across hosts (two hosts, one PostgreSQL schema)', function () {
+  this.timeout(60_000);
+  const ANN = 'ann.approver@example.test';
+  const BOB = 'bob.approver@example.test';
+  let schema: string;
+  let file: string;
+  let a: Host;
+  let b: Host;
+
+  const webOf = (host: Host): WebInboxNotifier => host.notifiers.get('web') as WebInboxNotifier;
+  const post = (host: Host, path: string, form: Record<string, string>, cookie?: string) =>
+    fetch(`${host.url}${path}`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: host.url!, 'sec-fetch-site': 'same-origin', ...(cookie ? { cookie } : {}) },
+      body: new URLSearchParams(form).toString(),
+    });
+  const tokenFor = async (host: Host, email: string) => new URL((await webOf(host).signInUrl(email)).url).searchParams.get('token')!;
+  const signIn = async (host: Host, email: string) => {
+    const res = await post(host, '/inbox/login', { token: await tokenFor(host, email) });
+    expect(res.status).to.equal(303);
+    return res.headers.get('set-cookie')!.split(';')[0]!;
+  };
+  const status = async (host: Host, cookie: string) => (await fetch(`${host.url}/inbox/api/approvals`, { headers: { cookie } })).status;
+
+  beforeEach(async () => {
+    schema = freshSchema('ah_inbox_sessions');
+    const raw = {
+      queue: { adapter: 'postgres', config: { connectionString: DATABASE_URL, schema } },
+      sources: [],
+      notifiers: [{ id: 'web', plugin: 'web', config: { signingKey: { env: 'AH_WEB_KEY' } } }],
+      http: { host: '127.0.0.1', port: 0 },
+    };
+    file = join(mkdtempSync(join(tmpdir(), 'ah-inbox-fleet-')), 'approvals.config.json');
+    writeFileSync(file, JSON.stringify({ ...raw, http: undefined }));
+    const create = async () => {
+      const host = await Host.create(loadDeployment(undefined, { raw: structuredClone(raw), env: { AH_WEB_KEY: KEY } }), { logger: pino({ level: 'silent' }) });
+      await host.start();
+      return host;
+    };
+    a = await create();
+    b = await create();
+  });
+
+  afterEach(async () => {
+    await a?.stop().catch(() => undefined);
+    await b?.stop().catch(() => undefined);
+    await dropSchema(DATABASE_URL, schema).catch(() => undefined);
+  });
+
+  it('signs in once per link across hosts: used on one host, refused on the other, and once when both take it at the same moment', async () => {
+    const token = await tokenFor(a, ANN);
+    expect((await post(a, '/inbox/login', { token })).status).to.equal(303);
+    const again = await post(b, '/inbox/login', { token });
+    expect(again.status).to.equal(410);
+    expect(again.headers.get('set-cookie')).to.equal(null);
+
+    for (let round = 0; round < 5; round++) {
+      const raced = await tokenFor(b, ANN);
+      const statuses = await Promise.all([a, b, a, b].map((host) => post(host, '/inbox/login', { token: raced }).then((r) => r.status)));
+      expect(statuses.filter((s) => s === 303), `round ${round}: ${statuses.join(', ')}`).to.have.length(1);
+      expect(statuses.filter((s) => s !== 303 && s !== 410 && s !== 503), `round ${round}`).to.deep.equal([]);
+    }
+  });
+
+  it('ends a session signed out on one host on the other too', async () => {
+    const cookie = await signIn(a, ANN);
+    expect(await status(b, cookie)).to.equal(200);
+    expect((await post(b, '/inbox/logout', {}, cookie)).status).to.equal(200);
+    expect(await status(a, cookie)).to.equal(401);
+  });
+
+  it('approvals-hub inbox revoke ends every session of that person on every host, open pages included, and no one else’s', async () => {
+    const onA = await signIn(a, ANN);
+    const onB = await signIn(b, ANN);
+    const bob = await signIn(a, BOB);
+    const linkBefore = await tokenFor(b, ANN);
+    // An open page of Ann's on host A: its event stream.
+    const stream = await new Promise<IncomingMessage>((resolve, reject) => get(`${a.url}/inbox/api/events`, { headers: { cookie: onA } }, resolve).on('error', reject));
+    expect(stream.statusCode).to.equal(200);
+    const closed = new Promise<void>((done) => stream.on('close', done));
+    stream.resume();
+    expect(webOf(a).openPages(ANN)).to.equal(1);
+
+    const cli = fileURLToPath(new URL('../../core/host/cli.js', import.meta.url));
+    const r = spawnSync(process.execPath, [cli, 'inbox', 'revoke', 'Ann.Approver@Example.test', '--config', file], { env: { ...process.env, LOG_LEVEL: 'warn', AH_WEB_KEY: KEY }, encoding: 'utf8' });
+    expect(r.stderr).to.equal('');
+    expect(r.status).to.equal(0);
+
+    expect(await status(a, onA)).to.equal(401);
+    expect(await status(b, onA)).to.equal(401);
+    expect(await status(a, onB)).to.equal(401);
+    expect(await status(b, bob)).to.equal(200);
+    // Host A ends the stream it holds open at its next session check (every 15 s; run now).
+    await webOf(a).recheckSessions();
+    await closed;
+    expect(webOf(a).openPages(ANN)).to.equal(0);
+    // A link made before the revoke no longer works; one made after does.
+    expect((await post(a, '/inbox/login', { token: linkBefore })).status).to.equal(410);
+    expect(await status(a, await signIn(b, ANN))).to.equal(200);
   });
 });

@@ -16,10 +16,29 @@ import { SMALL_COMPANY, sandboxSource } from '../support/sandbox-deployment.js';
 /** Debian's Chromium; never downloaded by the tests. */
 const CHROMIUM = '/usr/bin/chromium';
 /** The README's picture is refreshed only on request (UPDATE_SCREENSHOT=1), so a test run leaves the tree clean. */
-const SCREENSHOT = process.env.UPDATE_SCREENSHOT
-  ? resolve(process.cwd(), 'docs/web-inbox.png')
-  : join(mkdtempSync(join(tmpdir(), 'ah-shot-')), 'web-inbox.png');
+const SHOTS = process.env.UPDATE_SCREENSHOT ? resolve(process.cwd(), 'docs') : mkdtempSync(join(tmpdir(), 'ah-shot-'));
+const SCREENSHOT = join(SHOTS, 'web-inbox.png');
+const PHONE_SCREENSHOT = join(SHOTS, 'web-inbox-phone.png');
+/** The narrowest phone the inbox is made for, a common phone (the README's picture) and a laptop. */
+const WIDTHS = [320, 390, 1280] as const;
+/** A description squeezed narrower than this reads as a column of letters (issue 9.8). */
+const MIN_TEXT_WIDTH = 120;
 const KEY = 'e2e-web-inbox-signing-key-0123456789abcdef';
+
+interface Box { x: number; y: number; width: number; height: number }
+interface Layout { texts: { text: string; width: number }[]; scrollWidth: number; clientWidth: number; cardsLeft: number; cardsRight: number }
+/** Run in the page: the width of every card title and line-item description, and whether anything sticks out sideways. */
+const MEASURE = `(() => {
+  const box = (e) => e.getBoundingClientRect();
+  const cards = [...document.querySelectorAll('article.card')].map(box);
+  return {
+    texts: [...document.querySelectorAll('article.card .title, article.card .line-label')].map((e) => ({ text: e.textContent || '', width: box(e).width })),
+    scrollWidth: document.documentElement.scrollWidth,
+    clientWidth: document.documentElement.clientWidth,
+    cardsLeft: Math.min(...cards.map((b) => b.left)),
+    cardsRight: Math.max(...cards.map((b) => b.right)),
+  };
+})()`;
 
 /**
  * The web inbox end to end: a real host (the Concur plugin against its sandbox, an SQLite queue,
@@ -43,11 +62,23 @@ describe('web inbox in Chromium (real host, Concur sandbox, SQLite queue)', func
   let annPage: Page;
   let live: V3Report;
   const problems: string[] = [];
+  const refusalsExpected = new Set<string>();
 
   const email = (u: SandboxUserInfo) => u.email.toLowerCase();
   const viewUrl = (r: V3Report) => `https://www.concursolutions.com/goto/expense-report/${r.ID}?companyUUID=${sandbox.companyId}&context=MANAGER`;
   const card = (page: Page, r: V3Report) => page.locator(`article.card[data-key="acme:expense-report:${r.ID}"]`);
-  const signInUrl = (u: SandboxUserInfo) => web.signInUrl(email(u), { baseUrl: host.url }).url;
+  const signInUrl = async (u: SandboxUserInfo) => (await web.signInUrl(email(u), { baseUrl: host.url })).url;
+  /** The link the "mail client" showed last. */
+  let mailedLink = '';
+  /** What a cross-site page may post: set per test. */
+  let mailForm = '';
+
+  /** Opens a sign-in link and presses Continue on the page it shows, as a person does. */
+  async function signIn(page: Page, url: string): Promise<void> {
+    await page.goto(url);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.waitForURL(`${host.url}/inbox`);
+  }
 
   async function cycle(): Promise<void> {
     const report = await host.runOnce();
@@ -62,6 +93,8 @@ describe('web inbox in Chromium (real host, Concur sandbox, SQLite queue)', func
       if ('type' in msg && msg.type() !== 'error' && msg.type() !== 'warning') return;
       // The host has no favicon; Chromium asks for one anyway.
       if ('location' in msg && msg.location().url.endsWith('/favicon.ico')) return;
+      // A page the test expects to be refused (Chromium logs every 4xx document).
+      if ('location' in msg && refusalsExpected.has(msg.location().url) && msg.text().startsWith('Failed to load resource')) return;
       problems.push(`${what}: ${'text' in msg ? msg.text() : msg.message}`);
     };
     page.on('console', watch('console'));
@@ -102,7 +135,16 @@ describe('web inbox in Chromium (real host, Concur sandbox, SQLite queue)', func
     [ann, bob] = sandbox.admin.users().filter((u) => u.isApprover) as [SandboxUserInfo, SandboxUserInfo];
     annReports.push(
       sandbox.admin.submit({ approver: ann.loginId, name: 'Customer visits Berlin, February', entries: 4 }),
-      sandbox.admin.submit({ approver: ann.loginId, name: 'Cloud conference Las Vegas', entries: 3 }),
+      sandbox.admin.submit({
+        approver: ann.loginId,
+        name: 'Cloud conference Las Vegas',
+        // A line item with two flags: the one a 390 px phone squeezed to a letter per line.
+        entries: [
+          { expenseTypeCode: 'CARRT', amount: 312.4, vendorDescription: 'Hertz', isImageRequired: true, hasImage: false, hasExceptions: true },
+          { expenseTypeCode: 'LODNG', amount: 689.0, vendorDescription: 'Marriott' },
+          { expenseTypeCode: 'BUSML', amount: 86.5, vendorDescription: 'Blue Bottle' },
+        ],
+      }),
     );
     sandbox.admin.edit(annReports[1]!.ID, { hasException: true });
     bobReport = sandbox.admin.submit({ approver: bob.loginId, name: '<img src=x onerror="window.__pwned=1">', entries: 2 });
@@ -110,9 +152,14 @@ describe('web inbox in Chromium (real host, Concur sandbox, SQLite queue)', func
 
     // A "mail client" on another site (localhost vs 127.0.0.1), so the sign-in click is cross-site
     // as it is from a real inbox or chat: SameSite=Strict cookies must still work after it.
-    mail = createServer((_req, res) => {
+    mail = createServer((req, res) => {
       res.setHeader('content-type', 'text/html; charset=utf-8');
-      res.end(`<!doctype html><title>Mail</title><a id="signin" href="${escapeHtml(signInUrl(ann))}">Open your approvals</a>`);
+      if (req.url === '/form') return res.end(`<!doctype html><title>Not the inbox</title>${mailForm}`);
+      if (req.url !== '/') return res.writeHead(404).end();
+      void signInUrl(ann).then((url) => {
+        mailedLink = url;
+        res.end(`<!doctype html><title>Mail</title><a id="signin" href="${escapeHtml(url)}">Open your approvals</a>`);
+      });
     });
     await new Promise<void>((done) => mail.listen(0, '127.0.0.1', done));
     mailUrl = `http://localhost:${(mail.address() as AddressInfo).port}/`;
@@ -135,11 +182,15 @@ describe('web inbox in Chromium (real host, Concur sandbox, SQLite queue)', func
   it('signs in from a link clicked in a mail client and shows exactly that person’s pending approvals, with details', async () => {
     await annPage.goto(mailUrl);
     await annPage.click('#signin');
+    await annPage.waitForURL(/\/inbox\/login\?token=/);
+    expect(await annContext.cookies(`${host.url}/inbox`), 'opening the link alone signs nobody in').to.deep.equal([]);
+    expect(await annPage.textContent('main')).to.include(`You are signing in as ${email(ann)}.`);
+    await annPage.getByRole('button', { name: 'Continue' }).click();
     await annPage.waitForURL(`${host.url}/inbox`);
     await annPage.locator('article.card').nth(1).waitFor();
 
     const [session] = await annContext.cookies(`${host.url}/inbox`);
-    expect(session).to.include({ name: 'ah_inbox_session', path: '/inbox', httpOnly: true, sameSite: 'Strict' });
+    expect(session).to.include({ name: 'ah_inbox_session', path: '/inbox', httpOnly: true, sameSite: 'Lax' });
     expect(await annPage.textContent('#who')).to.equal(email(ann));
     expect(await annPage.textContent('#count')).to.equal('2');
     expect(await annPage.locator('article.card').count()).to.equal(2);
@@ -180,6 +231,36 @@ describe('web inbox in Chromium (real host, Concur sandbox, SQLite queue)', func
     await annPage.screenshot({ path: SCREENSHOT });
   });
 
+  it('reads well from 320 px up: no description squeezed, flags below it on a phone, nothing scrolls sideways', async () => {
+    const flagged = card(annPage, annReports[1]!).locator('.lines li', { hasText: 'Car Rental · Hertz' });
+    expect(await flagged.locator('.line-flag').allTextContents()).to.deep.equal(['exceptions', 'missing receipt']);
+    const measured: string[] = [];
+    for (const width of WIDTHS) {
+      await annPage.setViewportSize({ width, height: 844 });
+      const layout = await annPage.evaluate<Layout>(MEASURE);
+      const narrowest = layout.texts.reduce((a, b) => (b.width < a.width ? b : a));
+      measured.push(`${width}px: narrowest ${Math.round(narrowest.width)}px ("${narrowest.text}")`);
+      expect(layout.texts.length, `${width}px`).to.be.greaterThan(5);
+      expect(narrowest.width, `${width}px: "${narrowest.text}" is ${Math.round(narrowest.width)}px wide`).to.be.at.least(MIN_TEXT_WIDTH);
+      expect(layout.scrollWidth, `${width}px: the page scrolls sideways`).to.be.at.most(layout.clientWidth);
+      expect(layout.cardsLeft, `${width}px`).to.be.at.least(0);
+      expect(layout.cardsRight, `${width}px`).to.be.at.most(width);
+
+      // On a phone the flags sit on their own row below the description; on a laptop, beside it.
+      const [label, flags, amount] = (await Promise.all(['.line-label', '.line-flags', '.line-amount'].map(async (c) => (await flagged.locator(c).boundingBox())!))) as [Box, Box, Box];
+      if (width < 640) {
+        expect(flags.y, `${width}px: flags below the description`).to.be.at.least(label.y + label.height - 1);
+        expect(amount.y, `${width}px: amount beside the description`).to.be.below(label.y + label.height);
+      } else {
+        expect(flags.y, `${width}px: flags beside the description`).to.be.below(label.y + label.height);
+        expect(flags.x).to.be.at.least(label.x + label.width);
+      }
+      if (width === 390) await annPage.screenshot({ path: PHONE_SCREENSHOT });
+    }
+    console.log(`      text widths: ${measured.join('; ')}`);
+    await annPage.setViewportSize({ width: 1200, height: 800 });
+  });
+
   it('takes a report away as soon as it is approved in Concur, and says why', async () => {
     sandbox.admin.advanceClock(60);
     sandbox.admin.approve(live.ID);
@@ -193,8 +274,7 @@ describe('web inbox in Chromium (real host, Concur sandbox, SQLite queue)', func
 
   it('never shows one person’s approvals to another, and shows a hostile title as plain text', async () => {
     const { context, page } = await personBrowser();
-    await page.goto(signInUrl(bob));
-    await page.waitForURL(`${host.url}/inbox`);
+    await signIn(page, await signInUrl(bob));
     await card(page, bobReport).waitFor();
     expect(await page.textContent('#who')).to.equal(email(bob));
     expect(await page.locator('article.card').count()).to.equal(1);
@@ -227,6 +307,44 @@ describe('web inbox in Chromium (real host, Concur sandbox, SQLite queue)', func
     expect(await card(annPage, report).getAttribute('class')).to.include('is-reminded');
     expect(await card(annPage, annReports[1]!).locator('.badge.reminder').count()).to.equal(0);
     expect(await annPage.evaluate(() => (globalThis as unknown as { __sameDocument?: boolean }).__sameDocument)).to.equal(true);
+  });
+
+  it('signs in once per link: the link clicked in the mail client no longer works in another browser', async () => {
+    const { context, page } = await personBrowser();
+    refusalsExpected.add(mailedLink);
+    const res = await page.goto(mailedLink);
+    expect(res?.status()).to.equal(410);
+    expect(await page.textContent('h1')).to.equal('This sign-in link has already been used');
+    expect(await page.textContent('main')).to.include('Ask whoever sent you the link');
+    expect(await page.getByRole('button', { name: 'Continue' }).count()).to.equal(0);
+    expect(await context.cookies(host.url)).to.deep.equal([]);
+    await context.close();
+  });
+
+  it('refuses a sign-in posted from another site (login CSRF), and sets no cookie', async () => {
+    const { context, page } = await personBrowser();
+    // An attacker's own, fresh, valid link, posted by a page on another site into the victim's browser.
+    const token = new URL(await signInUrl(bob)).searchParams.get('token')!;
+    mailForm = `<form id="f" method="post" action="${host.url}/inbox/login"><input type="hidden" name="token" value="${escapeHtml(token)}"><button>Go</button></form>`;
+    await page.goto(`${mailUrl}form`);
+    refusalsExpected.add(`${host.url}/inbox/login`);
+    const [response] = await Promise.all([page.waitForResponse(`${host.url}/inbox/login`), page.click('#f button')]);
+    expect(response.status()).to.equal(403);
+    expect(await page.textContent('h1')).to.equal('Sign-in refused');
+    expect(await context.cookies(host.url)).to.deep.equal([]);
+    // The link itself is not spent by the refused post: its owner can still use it.
+    await signIn(page, `${host.url}/inbox/login?token=${encodeURIComponent(token)}`);
+    expect(await page.textContent('#who')).to.equal(email(bob));
+    await context.close();
+  });
+
+  it('signs out: the session ends, the cookie goes, and the page no longer opens', async () => {
+    await annPage.getByRole('button', { name: 'Sign out' }).click();
+    await annPage.waitForURL(`${host.url}/inbox/logout`);
+    expect(await annPage.textContent('h1')).to.equal('You are signed out');
+    expect(await annContext.cookies(`${host.url}/inbox`)).to.deep.equal([]);
+    refusalsExpected.add(`${host.url}/inbox`);
+    expect((await annPage.goto(`${host.url}/inbox`))?.status()).to.equal(401);
   });
 
   it('ran without script errors or Content-Security-Policy violations', () => {

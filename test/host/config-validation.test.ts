@@ -1,8 +1,10 @@
 import { expect } from 'chai';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ConfigError, loadDeployment } from '../../core/host/deployment.js';
+import { ConfigError, deploymentSchema, loadDeployment } from '../../core/host/deployment.js';
+import { SourceRunner } from '../../core/pipeline/source-runner.js';
+import { MAX_TIMER_DELAY_MS, timerDelay } from '../../core/pipeline/timer-delay.js';
 import { runCli } from '../support/cli.js';
 
 const FILE_SOURCE = resolve(process.cwd(), 'test/fixtures/file-source-plugin');
@@ -110,6 +112,55 @@ describe('deployment file validation (approvals-hub run / config validate)', fun
     expect(lines[0]).to.match(/approvals\.config\.json: malformed JSON at line 3, column \d+/);
   });
 
+  it('refuses a poll interval of 3,000,000 s (a timer would clamp it and poll every millisecond), naming its path', async () => {
+    const d = valid();
+    (d.sources[0] as Record<string, unknown>).pollIntervalSeconds = 3_000_000;
+    expect(await refused(d)).to.deep.equal(['sources[0].pollIntervalSeconds: must be <= 86400']);
+  });
+
+  it('refuses a web inbox signingKey shorter than 32 characters, without printing it', async () => {
+    const d = { ...valid(), notifiers: [{ id: 'inbox', plugin: 'web', config: { signingKey: { env: 'AH_TEST_INBOX_KEY' } } }] };
+    const lines = await refused(d, { AH_TEST_INBOX_KEY: 'short-key-1234' });
+    expect(lines).to.deep.equal(['notifiers[0].config.signingKey: the secret must be at least 32 characters long (it has 14)']);
+  });
+
+  it('refuses an empty secret file', async () => {
+    writeFileSync(join(dir, 'webhook-secret'), '\n');
+    const d = { ...valid(), notifiers: [{ id: 'hook', plugin: 'webhook', config: { url: 'https://hooks.example.test/approvals', signingSecret: { file: 'webhook-secret' } } }] };
+    expect(await refused(d)).to.deep.equal(['notifiers[0].config.signingSecret: secret file webhook-secret is empty']);
+  });
+
+  it('refuses a webhook URL that carries user:pass@, without printing them', async () => {
+    writeFileSync(join(dir, 'webhook-secret'), 'a-webhook-signing-secret\n');
+    const d = { ...valid(), notifiers: [{ id: 'hook', plugin: 'webhook', config: { url: 'https://ops:Pa55word-in-url@hooks.example.test/approvals', signingSecret: { file: 'webhook-secret' } } }] };
+    const lines = await refused(d);
+    expect(lines).to.deep.equal(['notifiers[0].config.url: must not carry a user name or password (user:pass@); credentials belong in a secret reference']);
+  });
+
+  it('refuses two web inbox notifiers, which would collide on /inbox', async () => {
+    const key = { AH_TEST_INBOX_KEY: 'k'.repeat(40) };
+    const web = (id: string) => ({ id, plugin: 'web', config: { signingKey: { env: 'AH_TEST_INBOX_KEY' } } });
+    const lines = await refused({ ...valid(), notifiers: [web('inbox'), web('inbox-2')] }, key);
+    expect(lines).to.deep.equal(['notifiers[1].plugin: only one "web" notifier per deployment (it would collide with notifiers[0] on its HTTP paths)']);
+  });
+
+  it('refuses two Slack notifiers on one callbackPath', () => {
+    const slack = (id: string) => ({ id, plugin: 'slack', config: { botToken: { env: 'AH_TEST_SLACK_BOT' }, signingSecret: { env: 'AH_TEST_SLACK_SIGNING' } } });
+    const env = { AH_TEST_SLACK_BOT: 'xoxb-test-token', AH_TEST_SLACK_SIGNING: 'slack-signing-secret' };
+    const load = (notifiers: object[]) => () => loadDeployment(undefined, { raw: { queue: { adapter: 'memory' }, notifiers }, env });
+    expect(load([slack('a'), slack('b')])).to.throw(ConfigError, /^notifiers\[1\]\.config\.callbackPath: "\/slack" is already served by notifiers\[0\]$/);
+    const second = { ...slack('b'), config: { ...slack('b').config, callbackPath: '/slack-eu' } };
+    expect(load([slack('a'), second])).not.to.throw();
+  });
+
+  it('refuses a directory given as the deployment file with exit code 2', async () => {
+    const folder = join(dir, 'approvals.d');
+    mkdirSync(folder);
+    const r = await runCli(['config', 'validate', folder], { cwd: dir });
+    expect(r.code, r.stderr).to.equal(2);
+    expect(r.stderr.trim()).to.equal(`${folder}: cannot read the deployment file (it is a directory)`);
+  });
+
   it('lists every problem of a file at once, one line each', async () => {
     const d = { ...valid(), retentionDays: 0, queue: { adapter: 'mysql' }, notifiers: [{ id: 'chat', plugin: 'pager' }] };
     const lines = await refused(d);
@@ -158,5 +209,56 @@ describe('deployment file validation: reminders', () => {
 
   it('refuses a digest time inside the quiet hours', () => {
     expect(problems({ digest: { at: '07:00' } })).to.deep.equal(['reminders.digest.at: must be outside quietHours (19:00 to 08:00), or no digest would ever go out on time']);
+  });
+});
+
+describe('numeric settings: every one has limits', () => {
+  /** Every number or integer in a JSON Schema lacking a lower or an upper bound, as JSON paths. */
+  function unbounded(schema: unknown, path: string): string[] {
+    if (typeof schema !== 'object' || schema === null) return [];
+    if (Array.isArray(schema)) return schema.flatMap((s, i) => unbounded(s, `${path}[${i}]`));
+    const node = schema as Record<string, unknown>;
+    const types = ([] as unknown[]).concat(node.type ?? []);
+    const missing: string[] = [];
+    if (types.includes('number') || types.includes('integer')) {
+      if (node.minimum === undefined && node.exclusiveMinimum === undefined) missing.push(`${path}: no minimum`);
+      if (node.maximum === undefined && node.exclusiveMaximum === undefined) missing.push(`${path}: no maximum`);
+    }
+    for (const [key, child] of Object.entries(node)) {
+      if (key === 'properties' || key === 'patternProperties') {
+        for (const [name, sub] of Object.entries(child as Record<string, unknown>)) missing.push(...unbounded(sub, `${path}.${name}`));
+      } else if (['items', 'additionalProperties', 'allOf', 'anyOf', 'oneOf', 'if', 'then', 'else', 'not'].includes(key)) {
+        missing.push(...unbounded(child, `${path}.${key}`));
+      }
+    }
+    return missing;
+  }
+
+  const manifests = ['plugins', 'adapters'].flatMap((root) =>
+    readdirSync(root)
+      .map((name) => join(root, name, 'plugin.json'))
+      .filter((file) => existsSync(file)),
+  );
+
+  it('finds every built-in manifest (the walk below is not vacuous)', () => {
+    expect(manifests).to.include.members(['plugins/concur/plugin.json', 'adapters/chat-web/plugin.json', 'adapters/queue-postgres/plugin.json']);
+    expect(unbounded({ properties: { n: { type: 'integer', minimum: 1 } } }, 'x')).to.deep.equal(['x.n: no maximum']);
+  });
+
+  it('gives every numeric setting of the deployment schema a minimum and a maximum', () => {
+    expect(unbounded(deploymentSchema, '(deployment)')).to.deep.equal([]);
+  });
+
+  it('gives every numeric setting of every plugin manifest a minimum and a maximum', () => {
+    const missing = manifests.flatMap((file) => unbounded((JSON.parse(readFileSync(file, 'utf8')) as { configSchema: unknown }).configSchema, `${file} configSchema`));
+    expect(missing).to.deep.equal([]);
+  });
+
+  it('never hands a timer a delay Node would clamp to 1 ms', () => {
+    expect(timerDelay(MAX_TIMER_DELAY_MS, 'poll')).to.equal(MAX_TIMER_DELAY_MS);
+    expect(() => timerDelay(MAX_TIMER_DELAY_MS + 1, 'poll')).to.throw(RangeError, /poll: 2147483648 ms is not a delay a timer can wait/);
+    expect(() => timerDelay(Number.NaN, 'poll')).to.throw(RangeError);
+    const runner = () => new SourceRunner({ id: 'acme' } as never, {} as never, {} as never, {} as never, {} as never, { pollIntervalMs: 3_000_000_000, sweepIntervalMs: 0, retentionDays: 30, channels: [], render: (() => undefined) as never });
+    expect(runner).to.throw(RangeError, /source acme: poll interval/);
   });
 });

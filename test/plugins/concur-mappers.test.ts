@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import createClient from 'openapi-fetch';
 import type { Card } from '../../core/model/card.js';
@@ -43,8 +44,22 @@ import {
 } from '../../plugins/concur/mappers/report-mapper.js';
 import { parseTokenError, parseTokenResponse } from '../../plugins/concur/mappers/token-mapper.js';
 
-// The repo root is the working directory when tests run; the samples live next to it in the shared folder.
-const SAMPLES = path.resolve(process.cwd(), '../shared/reference/concur');
+/**
+ * The Concur sample payloads, copied unchanged from SAP's public API docs (each file's source is in
+ * test/fixtures/concur/README.md). Found from this file rather than from the working directory: the
+ * nearest folder above it that holds test/fixtures/concur is the checkout, whether the test runs compiled
+ * (dist/test/plugins) or from source (test/plugins), and wherever the checkout was cloned.
+ */
+const SAMPLES = concurFixtures();
+
+function concurFixtures(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  for (let dir = here; ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'test', 'fixtures', 'concur');
+    if (existsSync(path.join(candidate, 'v3-reports-list.json'))) return candidate;
+    if (path.dirname(dir) === dir) throw new Error(`no test/fixtures/concur in any folder above ${here}`);
+  }
+}
 
 /** A sample payload as parsed JSON; `unknown`, because that is what the mappers get from the wire. */
 function sample(file: string): unknown {

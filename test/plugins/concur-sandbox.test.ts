@@ -4,7 +4,7 @@ import { startConcurSandbox, type ConcurSandbox, type ConcurSandboxOptions } fro
 
 /**
  * The Concur sandbox over real HTTP on 127.0.0.1. Facts it must follow are in
- * shared/reference/concur-api.md; payload shapes in shared/reference/concur/*.json.
+ * docs/concur-api.md; payload shapes in test/fixtures/concur/*.json (copied from SAP's docs).
  */
 
 /** Keys of the item in v3-reports-list.json, in order (copied from the sample). */

@@ -1,9 +1,9 @@
 /**
  * Concur v3 date-times carry no time zone and a variable number of fraction digits:
  * `2013-09-02T19:18:35.537`, `2013-09-02T19:46:01.57`, `2016-04-04T00:00:00`, or a bare date `2016-04-04`
- * (v3.reports.markdown examples; shared/reference/concur-api.md section 1.4).
+ * (v3.reports.markdown examples; docs/concur-api.md section 1.4).
  *
- * The zone they are in is UNCONFIRMED (concur-api.md section 11). The plugin reads them as UTC; a fixed offset can
+ * The zone they are in is UNCONFIRMED (docs/concur-api.md section 11). The plugin reads them as UTC; a fixed offset can
  * be given instead. The raw string is what the polling cursor keeps, so comparisons work on the string's own
  * digits (sub-millisecond ones included) rather than on a lossy `Date`.
  */

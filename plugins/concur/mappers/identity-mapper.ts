@@ -1,3 +1,4 @@
+import { emailKey } from '../../../core/model/email.js';
 import type { components } from '../generated/identity-v4.js';
 import { JsonObject, JsonValue } from './json-reader.js';
 
@@ -120,13 +121,13 @@ export function parseIdentityUserPage(json: unknown): IdentityUserPage {
   };
 }
 
+/** The core's e-mail key: ASCII case only, so a look-alike address (Kelvin sign for k) stays a different person. */
 function normalise(email: Email): string | undefined {
-  const value = email.value.trim().toLowerCase();
-  return value === '' ? undefined : value;
+  return emailKey(email.value);
 }
 
 /**
- * The user's work e-mail, lower-cased: the first `work` address (a primary one if several), else the primary
+ * The user's work e-mail, as its `emailKey` (ASCII lower-cased): the first `work` address (a primary one if several), else the primary
  * address, else the first. `undefined` when the user has none (or the call projected `emails` away).
  */
 export function workEmail(user: IdentityUser): string | undefined {

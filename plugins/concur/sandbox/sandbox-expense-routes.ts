@@ -9,7 +9,7 @@ import { renderReportToApprove, renderV3Report } from './sandbox-report-view.js'
 
 /**
  * Expense endpoints: v3 reports (list, by ID), v3 entries, v4 reportsToApprove and the v4
- * approve / sendBack long URLs. Facts and their sources are in shared/reference/concur-api.md.
+ * approve / sendBack long URLs. Facts and their sources are in docs/concur-api.md (sections 1-3, 8).
  */
 
 const REPORTS = '/api/v3.0/expense/reports';
