@@ -30,14 +30,15 @@ class ExitError extends Error {
   }
 }
 
-function readDeployment(configFile: string | undefined): Deployment {
-  if (configFile) return loadDeployment(configFile);
-  if (existsSync(DEFAULT_CONFIG_FILE)) return loadDeployment(DEFAULT_CONFIG_FILE);
-  return loadDeployment(undefined, { raw: embeddedDeployment() });
+/** `readOnly`: for a command that only reads the queue; its sources are not composed and their secrets need not be set. */
+function readDeployment(configFile: string | undefined, readOnly = false): Deployment {
+  if (configFile) return loadDeployment(configFile, { readOnly });
+  if (existsSync(DEFAULT_CONFIG_FILE)) return loadDeployment(DEFAULT_CONFIG_FILE, { readOnly });
+  return loadDeployment(undefined, { raw: embeddedDeployment(), readOnly });
 }
 
-async function withHost<T>(configFile: string | undefined, fn: (host: Host) => Promise<T>): Promise<T> {
-  const host = await Host.create(readDeployment(configFile), { logger: createLogger() });
+async function withHost<T>(configFile: string | undefined, fn: (host: Host) => Promise<T>, options: { readOnly?: boolean } = {}): Promise<T> {
+  const host = await Host.create(readDeployment(configFile, options.readOnly), { logger: createLogger() });
   try {
     return await fn(host);
   } finally {
@@ -50,6 +51,9 @@ function printApproval(a: QueuedApproval): void {
   const approvers = a.approvers.map((p) => p.email ?? `${p.sourceUserId} (unresolved)`).join(', ');
   out(`${a.key}  ${a.title}  ${amount}  from ${a.requester.name ?? a.requester.email ?? '?'}  → ${approvers}  updated ${a.sourceUpdatedAt}`);
 }
+
+/** For commands that only read the queue: no source is started, so no source secret is needed. */
+const READ_ONLY = { readOnly: true } as const;
 
 const actorOption = new Option('--actor <name>', 'who makes the change (audit log)').default(userInfo().username);
 const configOption = new Option('-c, --config <file>', `deployment file (default: ${DEFAULT_CONFIG_FILE}, else embedded defaults)`);
@@ -113,7 +117,8 @@ async function addPluginCommands(program: Command, argv: readonly string[]): Pro
           }
           return group;
         },
-        withHost: (configFile, fn) => withHost(configFile, (host) => fn({ queue: host.queue, lookup: host.lookupService, notifiers: host.notifiers, sources: host.sources })),
+        withHost: (configFile, fn, options) =>
+          withHost(configFile, (host) => fn({ queue: host.queue, lookup: host.lookupService, notifiers: host.notifiers, sources: host.sources }), options),
         out,
       });
     } catch (error) {
@@ -197,7 +202,7 @@ export function buildProgram(): Command {
         if (opts.json) out(JSON.stringify(rows.map(toPublicJson), null, 2));
         else if (rows.length === 0) out('nothing pending');
         else rows.forEach(printApproval);
-      }),
+      }, READ_ONLY),
     );
   queue
     .command('show <key>')
@@ -213,7 +218,7 @@ export function buildProgram(): Command {
           out(`  status ${row.status}, revision ${row.revision}, queued ${row.queuedAt}`);
           if (row.links.view) out(`  view: ${row.links.view}`);
         }
-      }),
+      }, READ_ONLY),
     );
   queue
     .command('remove <key>')
@@ -275,7 +280,7 @@ export function buildProgram(): Command {
           for (const e of entries) out(`#${e.id} ${e.channel} ${e.action} ${e.approvalKey} r${e.revision} → ${e.approver.email ?? e.approver.sourceUserId}  attempts ${e.attempts}${e.lastError ? `  ${e.lastError}` : ''}`);
           out(`${entries.length} ${opts.state} entr${entries.length === 1 ? 'y' : 'ies'}`);
         }
-      }),
+      }, READ_ONLY),
     );
 
   program
@@ -293,7 +298,7 @@ export function buildProgram(): Command {
           out(rows.length ? `${rows.length} approver(s) cannot be reached` : 'every approver with pending approvals can be reached');
           for (const b of backfill) out(`${b.source}  backfill: ${b.pending} queued approval(s) still to complete (Concur: line items of a first sync's backlog)`);
         }
-      }),
+      }, READ_ONLY),
     );
 
   program
@@ -322,7 +327,7 @@ export function buildProgram(): Command {
         const rows = await host.queue.listAudit(100);
         if (opts.json) out(JSON.stringify(rows, null, 2));
         else for (const r of rows) out(`${r.at}  ${r.actor}  ${r.action}  ${r.key ?? ''}  ${r.detail ?? ''}`);
-      }),
+      }, READ_ONLY),
     );
   return program;
 }

@@ -4,6 +4,8 @@ import { ApprovalLookup } from '../contracts/approval-lookup.js';
 import { DeliveryFeed } from '../contracts/delivery-feed.js';
 import { ApprovalSource, SourceState, type SourceCapabilities } from '../contracts/approval-source.js';
 import { Clock, systemClock } from '../contracts/clock.js';
+import { CredentialStore } from '../contracts/credential-store.js';
+import { EncryptedCredentialStore } from './credentials.js';
 import { IdentityDirectory } from '../contracts/identity-directory.js';
 import { HttpRoutes } from '../contracts/http-routes.js';
 import { Logger } from '../contracts/logger.js';
@@ -81,6 +83,8 @@ export class Host {
   metrics!: PrometheusMetrics;
   lookupService!: ApprovalLookup;
   queue!: ApprovalQueue;
+  /** Secrets at rest for every plugin, encrypted in the queue's store. */
+  credentials!: CredentialStore;
   readonly clock: Clock;
   readonly logger: Logger;
 
@@ -128,6 +132,8 @@ export class Host {
     await this.root.loadAsync(queueFactory({ instanceId: d.queue.adapter, config: d.queue.config, baseDir: d.baseDir }));
     this.queue = this.root.get(ApprovalQueue);
     await this.queue.init();
+    this.credentials = new EncryptedCredentialStore(this.queue, { key: d.credentials.key, logger: this.logger.child({ component: 'credentials' }) });
+    this.root.bind(CredentialStore).toConstantValue(this.credentials);
     this.lookupService = this.lookup();
     this.root.bind(ApprovalLookup).toConstantValue(this.lookupService);
     const queue = this.queue;
@@ -150,7 +156,8 @@ export class Host {
 
     const capabilities = new Map<string, SourceCapabilities>();
     const directories = new Map<string, IdentityDirectory | undefined>();
-    for (const spec of d.sources) {
+    // A read-only command's deployment has its source secrets unresolved: no source is composed.
+    for (const spec of d.readOnly ? [] : d.sources) {
       const queue = this.queue;
       const child = await this.child(spec.entry, spec, ApprovalSource, (c) => {
         c.bind(SourceState).toConstantValue({
@@ -174,7 +181,7 @@ export class Host {
     this.render = createCardRenderer(capabilities);
 
     const channels = [...this.notifiers.keys()];
-    for (const spec of [...d.sources, ...given]) {
+    for (const spec of [...(d.readOnly ? [] : d.sources), ...given]) {
       const source = this.sources.get(spec.id)!;
       const resolver = new ApproverResolver(directories.get(spec.id), this.logger.child({ source: spec.id }), 10_000, () => this.clock.now().getTime());
       this.runners.push(

@@ -2,6 +2,7 @@ import {
   ApprovalSource,
   Clock,
   ContainerModule,
+  CredentialStore,
   IdentityDirectory,
   Logger,
   Metrics,
@@ -27,7 +28,7 @@ export default function concurModule(context: PluginContext<ConcurSourceConfig>)
     const config: ConcurSourceConfig = embedded ? { ...context.config, ...embedded.config } : context.config;
     bind(ConcurClient)
       .toResolvedValue(
-        (logger: Logger, state, clock: Clock, metrics: Metrics) => {
+        (logger: Logger, credentials: CredentialStore, clock: Clock, metrics: Metrics) => {
           const log = logger.child({ source: context.instanceId });
           const count = (endpoint: string, status: number | 'error') => metrics.sourceCall(context.instanceId, endpoint, status);
           const resilience = { ...defaultResilience, timeoutMs: config.timeoutSeconds * 1000, maxAttempts: config.maxAttempts };
@@ -41,7 +42,9 @@ export default function concurModule(context: PluginContext<ConcurSourceConfig>)
               authBaseUrl: config.authBaseUrl,
               baseUrl: config.baseUrl,
             },
-            state as SourceState,
+            // Shared with every process on the queue, encrypted; older versions kept it in plain text under SourceState's namespace.
+            credentials,
+            `source:${context.instanceId}`,
             resilientFetch(log, resilience, undefined, undefined, count),
             clock,
             log,
@@ -50,7 +53,7 @@ export default function concurModule(context: PluginContext<ConcurSourceConfig>)
           const identity = resilientFetch(log, identityResilience, identityBreaker(), undefined, count);
           return new ConcurClient(tokens, resilientFetch(log, resilience, undefined, undefined, count), identity, log);
         },
-        [Logger, SourceState, Clock, Metrics],
+        [Logger, CredentialStore, Clock, Metrics],
       )
       .inSingletonScope();
     bind(ConcurApprovalSource)

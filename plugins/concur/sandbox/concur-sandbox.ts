@@ -169,6 +169,11 @@ export class ConcurSandbox {
     return this.ctx.calls.snapshot();
   }
 
+  /** How the refresh tokens were redeemed: attempts per issued token in issue order, and refusals (code 108). */
+  refreshTokenUsage(): { readonly attempts: readonly number[]; readonly refused: number } {
+    return this.ctx.tokens.refreshTokenUsage();
+  }
+
   resetCalls(): void {
     this.ctx.calls.reset();
   }
