@@ -19,7 +19,7 @@ import { ApproverResolver } from '../pipeline/approver-resolver.js';
 import { createCardRenderer } from '../pipeline/card-renderer.js';
 import { OutboxWorker, defaultOutboxWorkerOptions, type DrainReport } from '../pipeline/outbox-worker.js';
 import type { CardRenderer, CommitContext } from '../pipeline/planner.js';
-import { SourceRunner, type CycleReport } from '../pipeline/source-runner.js';
+import { BACKFILL_STATE, SourceRunner, type CycleReport } from '../pipeline/source-runner.js';
 import { ReminderScheduler, type ReminderReport } from '../pipeline/reminder-scheduler.js';
 import { DEFAULT_ADMIN_LISTENER, type Deployment, type InstanceSpec } from './deployment.js';
 import { PluginCatalog, type CatalogEntry } from './plugin-catalog.js';
@@ -232,10 +232,20 @@ export class Host {
     };
   }
 
-  /** Per source that has a backfill: queued approvals it has not reached yet. */
+  /**
+   * Per source that has a backfill: queued approvals it has not reached yet. A source this process
+   * did not compose (read-only commands) is answered with what its runner recorded after its last cycle.
+   */
   async backfillPending(): Promise<{ source: string; pending: number }[]> {
     const out: { source: string; pending: number }[] = [];
-    for (const source of this.sources.values()) if (source.backfillPending) out.push({ source: source.id, pending: await source.backfillPending() });
+    for (const id of new Set([...this.deployment.sources.map((s) => s.id), ...this.sources.keys()])) {
+      const source = this.sources.get(id);
+      if (source?.backfillPending) out.push({ source: id, pending: await source.backfillPending() });
+      else if (!source) {
+        const recorded = await this.queue.getState(BACKFILL_STATE, id);
+        if (recorded !== undefined) out.push({ source: id, pending: Number(recorded) });
+      }
+    }
     return out;
   }
 

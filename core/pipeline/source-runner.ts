@@ -32,6 +32,8 @@ export interface CycleReport {
 }
 
 const SWEEP_STATE = 'core.sweep';
+/** Per source: the backfill's backlog left after the last cycle, for processes that compose no source (`diagnostics`). */
+export const BACKFILL_STATE = 'core.backfill';
 const EMPTY: CommitResult = { inserted: 0, updated: 0, unchanged: 0, completed: 0, ignored: 0, outbox: 0, lagMs: [] };
 const DAY_MS = 86_400_000;
 
@@ -179,6 +181,7 @@ export class SourceRunner {
         committed = add(committed, result);
       }
     }
+    if (this.source.backfillPending) await this.queue.setState(BACKFILL_STATE, id, String(await this.source.backfillPending()));
     const released = await this.retryParked(ctx.signal);
     let swept = false;
     let drift = 0;
