@@ -354,8 +354,25 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * A reader that stops early (`approvals-hub queue list | head -5`) closes the pipe, and the next
+ * write fails with EPIPE. Node ignores SIGPIPE and raises an 'error' on the stream instead, which,
+ * unhandled, ends the process with a stack trace. Closing the pipe is normal use, so the CLI ends
+ * quietly with 0, as a shell tool killed by SIGPIPE leaves no message. A `run` stopped this way is
+ * like a kill: every commit is already durable, and delivery resumes on the next start.
+ */
+function exitQuietlyWhenPipeCloses(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit(0);
+      throw error;
+    });
+  }
+}
+
 const invokedPath = process.argv[1] ? realpathSync(process.argv[1]) : '';
 if (invokedPath === fileURLToPath(import.meta.url)) {
+  exitQuietlyWhenPipeCloses();
   process.exitCode = await main(process.argv);
   // A failure has closed what it opened; should a library still hold a handle, exit regardless.
   if (process.exitCode !== 0) setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();
