@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { SqliteApprovalQueue, type SqliteTuning } from '../../adapters/queue-sqlite/sqlite-approval-queue.js';
@@ -146,15 +147,19 @@ export async function besideBusyProcess<T>(measure: () => Promise<T>): Promise<T
   }
 }
 
-/** P3 on a quiet machine and beside a CPU-bound process. */
-async function lookupQuietAndLoaded(queue: ApprovalQueue): Promise<{ quiet: Latency; loaded: Latency }> {
-  const quiet = await lookupLatency(queue);
-  const loaded = await besideBusyProcess(() => lookupLatency(queue));
+/**
+ * P3 on the machine as it is and beside a CPU-bound process. Each carries the 1-minute load average
+ * at its start: on a shared machine "quiet" is only as quiet as that says, and p99 moves with it.
+ */
+async function lookupQuietAndLoaded(queue: ApprovalQueue): Promise<{ quiet: Latency & { loadAverage: number }; loaded: Latency & { loadAverage: number } }> {
+  const measure = async () => ({ loadAverage: round(loadavg()[0]!, 1), ...(await lookupLatency(queue)) });
+  const quiet = await measure();
+  const loaded = await besideBusyProcess(measure);
   return { quiet, loaded };
 }
 
 /** P3 on a second connection to a SQLite file with other settings (e.g. the former default, no memory map). */
-async function sqliteLookupWith(path: string, tuning: SqliteTuning): Promise<{ quiet: Latency; loaded: Latency }> {
+async function sqliteLookupWith(path: string, tuning: SqliteTuning): ReturnType<typeof lookupQuietAndLoaded> {
   const queue = new SqliteApprovalQueue(path, tuning);
   await queue.init();
   try {

@@ -88,20 +88,21 @@ if (!queueWanted('postgres')) {
   process.stdout.write(`   PostgreSQL not reachable at ${PG_URL}: skipped\n`);
 }
 for (const q of queues) {
-  const lookup = q.lookupMs as { p50: number; p99: number; rowsPerAnswer: number };
+  const lookup = q.lookupMs as { p50: number; p99: number; rowsPerAnswer: number; loadAverage?: number };
   const target = q.adapter === 'sqlite' ? 1 : 5;
   process.stdout.write(
     `   ${String(q.adapter)} at ${Number(q.queued).toLocaleString()} queued (loaded in ${String(q.loadSeconds)} s): p50 ${lookup.p50} ms, p99 ${lookup.p99} ms ` +
-      `(${lookup.rowsPerAnswer} approvals per answer; target p99 <= ${target} ms: ${lookup.p99 <= target ? 'met' : 'NOT met'}); ` +
+      `(${lookup.rowsPerAnswer} approvals per answer; load average ${String(lookup.loadAverage)}; target p99 <= ${target} ms: ${lookup.p99 <= target ? 'met' : 'NOT met'}); ` +
       `live/queue p50 ratio ${Math.round(live.p50 / lookup.p50).toLocaleString()}x\n`,
   );
-  const busy = q.lookupMsBesideBusyProcess as { p50: number; p99: number };
-  process.stdout.write(`   ${String(q.adapter)} beside a CPU-bound process: p50 ${busy.p50} ms, p99 ${busy.p99} ms (target: ${busy.p99 <= target ? 'met' : 'NOT met'})\n`);
-  const unmapped = q.lookupMsUnmapped as { quiet: { p50: number; p99: number }; loaded: { p50: number; p99: number } } | undefined;
+  type Measured = { p50: number; p99: number; loadAverage: number };
+  const busy = q.lookupMsBesideBusyProcess as Measured;
+  process.stdout.write(`   ${String(q.adapter)} beside a CPU-bound process: p50 ${busy.p50} ms, p99 ${busy.p99} ms (load average ${busy.loadAverage}; target: ${busy.p99 <= target ? 'met' : 'NOT met'})\n`);
+  const unmapped = q.lookupMsUnmapped as { quiet: Measured; loaded: Measured } | undefined;
   if (unmapped) {
     process.stdout.write(
-      `   ${String(q.adapter)} without the memory map (queue.config.mmapSizeMB: 0): p50 ${unmapped.quiet.p50} ms, p99 ${unmapped.quiet.p99} ms; ` +
-        `beside a CPU-bound process p50 ${unmapped.loaded.p50} ms, p99 ${unmapped.loaded.p99} ms\n`,
+      `   ${String(q.adapter)} without the memory map (queue.config.mmapSizeMB: 0): p50 ${unmapped.quiet.p50} ms, p99 ${unmapped.quiet.p99} ms (load average ${unmapped.quiet.loadAverage}); ` +
+        `beside a CPU-bound process p50 ${unmapped.loaded.p50} ms, p99 ${unmapped.loaded.p99} ms (load average ${unmapped.loaded.loadAverage})\n`,
     );
   }
   table((q.quietCycle as Record<string, unknown>[]).map((r) => ({ adapter: q.adapter, ...r })));
