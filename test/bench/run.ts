@@ -113,7 +113,7 @@ results.p3 = { live, queues };
 }
 
 if (wanted('p4')) {
-heading('P4 first full sync (targets: <= 1.1x the raw page fetch, peak RSS <= 256 MB)');
+heading('P4 first full sync (targets: <= 1.1x the raw page fetch, peak RSS without mapped file pages <= 256 MB)');
 const child = fileURLToPath(new URL('./p4-first-sync.js', import.meta.url));
 /** In a process of its own, with a 160 MB heap: completing proves the sync streams, and RSS is its own. */
 async function firstSync(reports: number, latencyMs: number): Promise<Record<string, unknown>> {
