@@ -110,7 +110,9 @@ export class Operations {
    */
   async deprecations(): Promise<DeprecatedEndpoint[]> {
     const out: DeprecatedEndpoint[] = [];
-    for (const source of this.host.sources.keys()) {
+    // The deployment's source ids, not the composed sources: a read-only command composes none.
+    const sources = new Set([...this.host.deployment.sources.map((s) => s.id), ...this.host.sources.keys()]);
+    for (const source of sources) {
       // The namespace the host gives each source instance's SourceState.
       for (const d of parseDeprecations(await this.host.queue.getState(`source:${source}`, DEPRECATIONS_STATE_KEY))) {
         const at = d.sunset === null ? NaN : Date.parse(d.sunset);
