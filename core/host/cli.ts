@@ -285,18 +285,23 @@ export function buildProgram(): Command {
 
   program
     .command('diagnostics')
-    .description('approvers who cannot be reached (no chat identity, lookups failing) and how many approvals wait on each')
+    .description('approvers who cannot be reached (no chat identity, lookups failing) and how many approvals wait on each; deprecated source endpoints')
     .addOption(configOption)
     .option('--json', 'print JSON')
     .action(async (opts: { config?: string; json?: boolean }) =>
       withHost(opts.config, async (host) => {
         const rows = await new Operations(host).unreachable();
         const backfill = await host.backfillPending();
-        if (opts.json) out(JSON.stringify({ unreachable: rows, backfill }, null, 2));
+        const deprecations = await new Operations(host).deprecations();
+        if (opts.json) out(JSON.stringify({ unreachable: rows, backfill, deprecations }, null, 2));
         else {
           for (const r of rows) out(`${r.source}  ${r.approver}${r.channel ? ` on ${r.channel}` : ''}  ${r.waiting} waiting  (${r.reason})`);
           out(rows.length ? `${rows.length} approver(s) cannot be reached` : 'every approver with pending approvals can be reached');
           for (const b of backfill) out(`${b.source}  backfill: ${b.pending} queued approval(s) still to complete (Concur: line items of a first sync's backlog)`);
+          for (const d of deprecations) {
+            out(`${d.source}  ${d.endpoint}  deprecated, sunset ${d.sunsetAt?.slice(0, 10) ?? d.sunset ?? 'not given'}, first seen ${d.firstSeen}${d.warning ? `: ${d.warning}` : ''}`);
+          }
+          if (deprecations.length) out(`${deprecations.length} deprecated endpoint(s) still called`);
         }
       }, READ_ONLY),
     );
@@ -354,8 +359,25 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * A reader that stops early (`approvals-hub queue list | head -5`) closes the pipe, and the next
+ * write fails with EPIPE. Node ignores SIGPIPE and raises an 'error' on the stream instead, which,
+ * unhandled, ends the process with a stack trace. Closing the pipe is normal use, so the CLI ends
+ * quietly with 0, as a shell tool killed by SIGPIPE leaves no message. A `run` stopped this way is
+ * like a kill: every commit is already durable, and delivery resumes on the next start.
+ */
+function exitQuietlyWhenPipeCloses(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit(0);
+      throw error;
+    });
+  }
+}
+
 const invokedPath = process.argv[1] ? realpathSync(process.argv[1]) : '';
 if (invokedPath === fileURLToPath(import.meta.url)) {
+  exitQuietlyWhenPipeCloses();
   process.exitCode = await main(process.argv);
   // A failure has closed what it opened; should a library still hold a handle, exit regardless.
   if (process.exitCode !== 0) setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();

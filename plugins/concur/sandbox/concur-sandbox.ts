@@ -251,6 +251,8 @@ export class ConcurSandbox {
     const state: RequestState = { key, meta };
     this.ctx.requests.set(request, state);
     reply.header('concur-correlationid', randomUUID());
+    const deprecated = this.ctx.faults.deprecation(key);
+    if (deprecated) reply.header('x-api-warn', deprecated.warning).header('sunset', deprecated.sunset);
     if (meta?.group !== 'admin') {
       this.ctx.calls.arrived(key);
       reply.raw.once('close', () => {
