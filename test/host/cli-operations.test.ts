@@ -2,7 +2,6 @@ import { expect } from 'chai';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { callsTo, startConcurSandbox, type ConcurSandbox } from '../../plugins/concur/sandbox/index.js';
 import { runCli, startCli } from '../support/cli.js';
 import { SMALL_COMPANY, sandboxSource } from '../support/sandbox-deployment.js';
@@ -138,8 +137,15 @@ describe('operator CLI (queue, audit, audit-log) on a real host and SQLite file'
   it('stops gracefully on SIGTERM and exits 0', async () => {
     const child = startCli(['run', '--config', config()], { cwd: dir });
     let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    await sleep(1500);
+    // Signalled once it says it runs (its handlers are installed in the same tick), not after a
+    // fixed wait that a loaded machine can outlast while the process is still loading.
+    const running = new Promise<void>((resolve) =>
+      child.stderr!.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (stderr.includes('approvals-hub running')) resolve();
+      }),
+    );
+    await running;
     child.kill('SIGTERM');
     const code = await new Promise<number | null>((r) => child.once('close', (c) => r(c)));
     expect(code, stderr).to.equal(0);
