@@ -135,7 +135,7 @@ describe('operator CLI (queue, audit, audit-log) on a real host and SQLite file'
   });
 
   it('stops gracefully on SIGTERM and exits 0', async () => {
-    const child = startCli(['run', '--config', config()], { cwd: dir });
+    const child = startCli(['run', '--config', config()], { cwd: dir, env: { LOG_LEVEL: 'info' } });
     let stderr = '';
     // Signalled once it says it runs (its handlers are installed in the same tick), not after a
     // fixed wait that a loaded machine can outlast while the process is still loading.
