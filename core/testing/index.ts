@@ -5,3 +5,4 @@ export * from './recording-notifier.js';
 export * from './kits/framework.js';
 export * from './kits/checks.js';
 export * from './kits/approval-source-kit.js';
+export * from './kits/approval-queue-kit.js';
