@@ -6,3 +6,4 @@ export * from './kits/framework.js';
 export * from './kits/checks.js';
 export * from './kits/approval-source-kit.js';
 export * from './kits/approval-queue-kit.js';
+export * from './kits/notifier-kit.js';
