@@ -31,7 +31,7 @@ export interface Lease {
 /**
  * Where approvals wait for their approvers, with the cursors, outbox, source state and audit
  * log that must change in the same transaction. Single binding: one queue per host.
- * Every adapter passes `test/contract/approval-queue.contract.ts`.
+ * Every adapter passes the contract kit `describeApprovalQueueContract` (`approvals-hub/testing`).
  */
 export interface ApprovalQueue {
   /** Opens the store and applies pending migrations. Idempotent. */

@@ -19,7 +19,7 @@ export class ScriptedSource implements ApprovalSource {
   private seq = 0;
   /** Calls served, by method, for cost assertions. */
   readonly calls = { changes: 0, listPending: 0, verify: 0 };
-  /** When set, the next calls throw this error (a failing API). */
+  /** When set, the next calls, and the next page of a `changes` under way, throw this error (a failing API). */
   failWith: Error | undefined;
 
   constructor(
@@ -84,6 +84,7 @@ export class ScriptedSource implements ApprovalSource {
     const top = changed.at(-1)?.seq ?? from;
     for (let i = 0; i < changed.length; i += this.pageSize) {
       if (ctx.signal.aborted) return;
+      if (this.failWith) throw this.failWith;
       const page = changed.slice(i, i + this.pageSize);
       const last = i + this.pageSize >= changed.length;
       yield { approvals: page.map((t) => t.approval), cursor: last ? String(top) : undefined };

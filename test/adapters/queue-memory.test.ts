@@ -3,7 +3,7 @@ import { Container } from '../../core/di.js';
 import { ApprovalQueue } from '../../core/contracts/approval-queue.js';
 import { MemoryApprovalQueue } from '../../adapters/queue-memory/memory-approval-queue.js';
 import memoryQueueModule from '../../adapters/queue-memory/module.js';
-import { describeApprovalQueueContract } from '../contract/approval-queue.contract.js';
+import { describeApprovalQueueContract } from '../../core/testing/index.js';
 
 describeApprovalQueueContract('memory', async () => {
   const queue = new MemoryApprovalQueue();

@@ -14,7 +14,7 @@ import { MIGRATIONS } from '../../adapters/queue-postgres/migrations.js';
 import postgresQueueModule from '../../adapters/queue-postgres/module.js';
 import { leaseLockKey, PostgresApprovalQueue } from '../../adapters/queue-postgres/postgres-approval-queue.js';
 import type { Lease } from '../../core/contracts/approval-queue.js';
-import { describeApprovalQueueContract } from '../contract/approval-queue.contract.js';
+import { describeApprovalQueueContract } from '../../core/testing/index.js';
 import { planReminders } from '../../core/pipeline/reminder-scheduler.js';
 import { DAY_MS, NOW, SOURCE, approval, approver, batch, commitContext, expectRejection } from '../support/queue-fixtures.js';
 

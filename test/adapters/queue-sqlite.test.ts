@@ -9,7 +9,7 @@ import { MIGRATIONS } from '../../adapters/queue-sqlite/migrations.js';
 import sqliteQueueModule from '../../adapters/queue-sqlite/module.js';
 import { DEFAULT_MMAP_MB, SqliteApprovalQueue } from '../../adapters/queue-sqlite/sqlite-approval-queue.js';
 import { loadDeployment } from '../../core/host/deployment.js';
-import { describeApprovalQueueContract } from '../contract/approval-queue.contract.js';
+import { describeApprovalQueueContract } from '../../core/testing/index.js';
 import { approval, batch, commitContext, NOW, SOURCE } from '../support/queue-fixtures.js';
 
 /** A fresh directory per test, removed with everything in it (the -wal and -shm files too). */

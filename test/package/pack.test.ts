@@ -128,7 +128,16 @@ export default function jsonlNotifierModule(context) {
 const CONSUMER_TS = `import { createHost, ConfigError, validateDeployment, type OnceSummary } from 'approvals-hub/host';
 import { approvalKey, type Notifier, type QueuedApproval } from 'approvals-hub';
 import { planBatch, normEmail } from 'approvals-hub/queue-kit';
-import { ManualClock } from 'approvals-hub/testing';
+import {
+  ManualClock,
+  checkApprovalSource,
+  describeApprovalQueueContract,
+  describeApprovalSource,
+  describeNotifier,
+  type ChannelDriver,
+  type SourceDriver,
+  type SourceKitResult,
+} from 'approvals-hub/testing';
 
 const inbox: Notifier = { id: 'inbox', deliver: async (message) => ({ ref: message.idempotencyKey }) };
 
@@ -146,7 +155,11 @@ export async function main(): Promise<number> {
   const key: string = approvalKey('s', 'request', 'x');
   const email: string | undefined = normEmail('A@B.C');
   const plan: (...args: never[]) => unknown = planBatch;
-  return lines.length + waiting.length + problems.length + key.length + (email ?? '').length + plan.length + validateDeployment.length;
+  const kits: readonly ((name: string, make: () => Promise<never>) => void)[] = [describeApprovalSource, describeNotifier, describeApprovalQueueContract];
+  const drivers: readonly (SourceDriver | ChannelDriver)[] = [];
+  // @ts-expect-error make returns the source under test and its driver
+  const results: SourceKitResult[] = await checkApprovalSource(async () => ({ source: inbox }));
+  return kits.length + drivers.length + results.length + lines.length + waiting.length + problems.length + key.length + (email ?? '').length + plan.length + validateDeployment.length;
 }
 `;
 
@@ -239,6 +252,34 @@ try {
       ['ada@example.test', 'notify', 'purchasing:request:PO-1'],
       ['ada@example.test', 'notify', 'purchasing:request:PO-2'],
     ]);
+  });
+
+  it('runs the source kit from approvals-hub/testing without chai or fast-check installed', async () => {
+    write(
+      join(app, 'run-kit.mjs'),
+      `import { ManualClock, ScriptedSource, checkApprovalSource } from 'approvals-hub/testing';
+let chai;
+try { await import('chai'); chai = 'installed'; } catch (e) { chai = e.code; }
+const results = await checkApprovalSource(async () => {
+  const clock = new ManualClock();
+  const source = new ScriptedSource('purchasing', clock, 2);
+  let n = 0;
+  const driver = {
+    submit: async () => source.submit('PO-' + ++n, { approvers: [{ sourceUserId: 'ada' }] }).externalId,
+    change: async (id) => source.modify(id, 'Changed'),
+    complete: async (id) => source.complete(id, 'approved'),
+    reassign: async (id) => source.reassign(id, [{ sourceUserId: 'bob' }]),
+    fail: async () => { source.failWith = new Error('outage'); },
+    recover: async () => { source.failWith = undefined; },
+    tick: async () => clock.advance(1000),
+  };
+  return { source, driver };
+}, { batchSize: 2 });
+console.log(JSON.stringify({ chai, cases: results.length, problems: results.flatMap((r) => r.problems) }));
+`,
+    );
+    const result = JSON.parse(await sh(process.execPath, ['run-kit.mjs'], app)) as Record<string, unknown>;
+    expect(result).to.deep.equal({ chai: 'ERR_MODULE_NOT_FOUND', cases: 8, problems: [] });
   });
 
   it('runs examples/embedded-host against the installed package', async () => {

@@ -1,10 +1,35 @@
-import { expect } from 'chai';
-import fc from 'fast-check';
-import type { ApprovalQueue } from '../../core/contracts/approval-queue.js';
-import type { Approval } from '../../core/model/approval.js';
-import type { ChangeBatch, Completion, OutboxEntry, QueuedApproval, ReminderCandidate } from '../../core/model/queue-types.js';
-import { planReminders, type ReminderSettings } from '../../core/pipeline/reminder-scheduler.js';
-import { DAY_MS, NOW, SOURCE, ago, approval, approver, batch, commitContext, expectRejection, unresolved } from '../support/queue-fixtures.js';
+import type * as Chai from 'chai';
+import type * as FastCheck from 'fast-check';
+import type { ApprovalQueue } from '../../contracts/approval-queue.js';
+import type { Approval } from '../../model/approval.js';
+import type { ChangeBatch, Completion, OutboxEntry, QueuedApproval, ReminderCandidate } from '../../model/queue-types.js';
+import { planReminders, type ReminderSettings } from '../../pipeline/reminder-scheduler.js';
+import { testFramework, type TestFramework } from './framework.js';
+import { DAY_MS, NOW, SOURCE, ago, approval, approver, batch, commitContext, expectRejection, unresolved } from './queue-fixtures.js';
+
+/*
+ * This suite asserts with chai and generates batches with fast-check. Both are optional peer
+ * dependencies of approvals-hub, loaded when the suite first runs (not when
+ * `approvals-hub/testing` is imported), so a plugin that only runs the source or notifier kits,
+ * which use node:assert, needs neither.
+ */
+let expect: typeof Chai.expect;
+let fc: typeof FastCheck;
+let loading: Promise<void> | undefined;
+function loadAssertionLibraries(): Promise<void> {
+  loading ??= (async () => {
+    try {
+      expect = (await import('chai')).expect;
+      fc = await import('fast-check');
+    } catch (error) {
+      loading = undefined;
+      throw new Error(
+        `describeApprovalQueueContract needs the optional peer dependencies chai (>=5) and fast-check (>=3): npm install --save-dev chai fast-check (${error instanceof Error ? error.message : String(error)})`,
+      );
+    }
+  })();
+  return loading;
+}
 
 export interface QueueUnderTest {
   queue: ApprovalQueue;
@@ -30,7 +55,8 @@ const later = (ms: number): Date => new Date(NOW.getTime() + ms);
  * - settling an id the outbox does not hold fails; `close` may be called twice.
  * - an approval whose `sourceUpdatedAt` is not a time fails the whole batch.
  */
-export function describeApprovalQueueContract(name: string, make: () => Promise<QueueUnderTest>): void {
+export function describeApprovalQueueContract(name: string, make: () => Promise<QueueUnderTest>, options: { readonly framework?: TestFramework } = {}): void {
+  const { describe, it, beforeEach, afterEach } = testFramework(options.framework);
   describe(`ApprovalQueue contract: ${name}`, () => {
     let subject: QueueUnderTest;
     let queue: ApprovalQueue;
@@ -38,6 +64,7 @@ export function describeApprovalQueueContract(name: string, make: () => Promise<
     const notBefore = ctx.notBefore;
 
     beforeEach(async () => {
+      await loadAssertionLibraries();
       subject = await make();
       queue = subject.queue;
     });
@@ -814,8 +841,8 @@ export function describeApprovalQueueContract(name: string, make: () => Promise<
         expect(summary(await owed())).to.deep.equal(['update r2 grace console']);
       });
 
-      it('keeps reminder counts and clocks across a reopen', async function () {
-        if (!subject.reopen) this.skip();
+      it('keeps reminder counts and clocks across a reopen', async function (this: { skip?: () => void } | undefined) {
+        if (!subject.reopen) return void this?.skip?.();
         await commit([approval('R1')]);
         await remind(later(24 * HOUR_MS));
 
@@ -879,8 +906,8 @@ export function describeApprovalQueueContract(name: string, make: () => Promise<
     });
 
     describe('durability', () => {
-      it('keeps rows, cursor, outbox, receipts, state and audit across a reopen', async function () {
-        if (!subject.reopen) this.skip();
+      it('keeps rows, cursor, outbox, receipts, state and audit across a reopen', async function (this: { skip?: () => void } | undefined) {
+        if (!subject.reopen) return void this?.skip?.();
         await commit([approval('R1'), approval('R2')], { cursor: 'c1', audit: [{ actor: 'ops', action: 'queue.resync' }] });
         const [entry] = await queue.claimOutbox(1, NOW, MINUTE_MS);
         await queue.settleOutbox(entry!.id, { state: 'delivered', receipt: { ref: 'r-1' } }, NOW);
@@ -906,10 +933,10 @@ const EMAILS = ['grace@acme.test', 'alan@acme.test'];
  * Batches over a small world (three reports, three approvers, one unresolved) so replays collide
  * often. Like a source's, a batch names each approval at most once: as a version or a completion.
  */
-function batchArbitrary(): fc.Arbitrary<ChangeBatch> {
+function batchArbitrary(): FastCheck.Arbitrary<ChangeBatch> {
   const version = fc.record({
     title: fc.constantFrom('A', 'B'),
-    status: fc.constantFrom('pending', 'pending', 'approved', 'sent_back') as fc.Arbitrary<Approval['status']>,
+    status: fc.constantFrom('pending', 'pending', 'approved', 'sent_back') as FastCheck.Arbitrary<Approval['status']>,
     approvers: fc.subarray(['grace', 'alan', 'u42'], { minLength: 1 }),
     daysAgo: fc.constantFrom(1, 2, 3, 40),
   });
