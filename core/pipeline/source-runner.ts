@@ -203,9 +203,9 @@ export class SourceRunner {
   }
 
   /** Logs, counts and reports one refused record; returns the rejection. */
-  private reject(method: SourceMethod, problem: SourceOutputProblem, what = 'a record it refused'): SourceRejection {
+  private reject(method: SourceMethod, problem: SourceOutputProblem, what: 'record' | 'cursor' | 'batch' | 'answer' = 'record'): SourceRejection {
     const record = problem.record === undefined ? '' : ` "${problem.record}"`;
-    const message = `${this.origin()} ${method === 'repair' ? 'gave a repair' : `${method}()`} ${what}${record}: ${problem.field} ${problem.message}`;
+    const message = `${this.origin()} ${method === 'repair' ? 'repair' : `${method}()`}: refused ${what}${record}: ${problem.field} ${problem.message}`;
     const rejection: SourceRejection = { source: this.source.id, plugin: this.options.plugin, method, problem, message };
     this.rejectedInCycle++;
     this.logger.error({ source: this.source.id, plugin: this.options.plugin, method, record: problem.record, field: problem.field }, message);
@@ -221,7 +221,7 @@ export class SourceRunner {
   private checked(method: SourceMethod, approvals: unknown, completions: unknown = []): { approvals: Approval[]; completions: Completion[] } {
     for (const [field, list] of [['approvals', approvals], ['completions', completions]] as const) {
       if (!Array.isArray(list)) {
-        throw new SourceOutputError(this.reject(method, { field, message: `must be an array, got ${list === null ? 'null' : typeof list}` }, 'a malformed batch'));
+        throw new SourceOutputError(this.reject(method, { field, message: `must be an array, got ${list === null ? 'null' : typeof list}` }, 'batch'));
       }
     }
     const good: Approval[] = [];
@@ -242,7 +242,7 @@ export class SourceRunner {
   /** A batch of `changes` or `backfill`, its shape checked. */
   private batchOf(method: SourceMethod, raw: unknown): { approvals: unknown; completions: unknown; cursor: unknown } {
     if (typeof raw !== 'object' || raw === null) {
-      throw new SourceOutputError(this.reject(method, { field: 'batch', message: `must be an object {approvals, completions?, cursor?}, got ${raw === null ? 'null' : typeof raw}` }, 'a malformed batch'));
+      throw new SourceOutputError(this.reject(method, { field: 'batch', message: `must be an object {approvals, completions?, cursor?}, got ${raw === null ? 'null' : typeof raw}` }, 'batch'));
     }
     const b = raw as { approvals?: unknown; completions?: unknown; cursor?: unknown };
     return { approvals: b.approvals, completions: b.completions ?? [], cursor: b.cursor };
@@ -289,7 +289,7 @@ export class SourceRunner {
         // records are committed (ingestion is idempotent), the cursor is not, and the cycle fails, so
         // the next one replays from the last committed cursor and /readyz and `run --once` say why.
         committed = add(committed, await this.commit(approvals, completions));
-        throw new SourceOutputError(this.reject('changes', bad, 'a cursor it refused'));
+        throw new SourceOutputError(this.reject('changes', bad, 'cursor'));
       }
       committed = add(committed, await this.commit(approvals, completions, batch.cursor as string | undefined));
       batches++;
@@ -389,7 +389,7 @@ export class SourceRunner {
       const refs = await Promise.all(slice.map(async (k) => ({ externalId: k.externalId, details: (await this.queue.get(k.key))?.details })));
       const raw: unknown = await this.source.verify(refs, ctx);
       if (!Array.isArray(raw)) {
-        throw new SourceOutputError(this.reject('verify', { field: 'results', message: `must be an array, got ${raw === null ? 'null' : typeof raw}` }, 'a malformed answer'));
+        throw new SourceOutputError(this.reject('verify', { field: 'results', message: `must be an array, got ${raw === null ? 'null' : typeof raw}` }, 'answer'));
       }
       const results = raw.filter((r): r is VerifyResult => {
         const problem = checkVerifyResult(this.source.id, r);
