@@ -70,7 +70,7 @@ const completionSchema = {
 
 let compiled: { approval: ValidateFunction; completion: ValidateFunction } | undefined;
 
-/** Compiled once, on first use: about 10 ms that a host which never polls does not pay. */
+/** Compiled once, on first use (tens of milliseconds), so a CLI command that never polls does not pay it. */
 function validators(): { approval: ValidateFunction; completion: ValidateFunction } {
   if (!compiled) {
     // First error only: a refused record needs one reason, and stopping early keeps the check cheap.
