@@ -20,3 +20,5 @@ export * from './contracts/approval-lookup.js';
 export * from './contracts/delivery-feed.js';
 export * from './contracts/metrics.js';
 export { registerSecret } from './host/secret-registry.js';
+export * from './contracts/credential-store.js';
+export * from './model/source-deprecation.js';

@@ -41,7 +41,7 @@ export default function webInboxCommands(api: CommandApi): void {
     .action(async (address: string, opts: { config?: string; notifier?: string }) =>
       api.withHost(opts.config, async (host) => {
         api.out((await findInbox(host, opts.notifier).signInUrl(address)).url);
-      }),
+      }, { readOnly: true }),
     );
   inbox
     .command('revoke')

@@ -364,6 +364,32 @@ export class MemoryApprovalQueue implements ApprovalQueue {
     this.state.set(JSON.stringify([namespace, key]), value);
   }
 
+  /** Holders of state locks in this process (the only one that sees this queue), by entry. */
+  private readonly stateLocks = new Map<string, Promise<unknown>>();
+
+  async withStateLock<T>(namespace: string, key: string, work: (value: string | undefined) => Promise<{ readonly value?: string | undefined; readonly result: T }>): Promise<T> {
+    this.assertOpen();
+    const id = JSON.stringify([namespace, key]);
+    const before = this.stateLocks.get(id) ?? Promise.resolve();
+    const turn = before.catch(() => undefined).then(async () => {
+      this.assertOpen();
+      const update = await work(this.state.get(id));
+      if (update.value !== undefined) this.state.set(id, update.value);
+      return update.result;
+    });
+    this.stateLocks.set(id, turn);
+    try {
+      return await turn;
+    } finally {
+      if (this.stateLocks.get(id) === turn) this.stateLocks.delete(id);
+    }
+  }
+
+  /** Lost on exit like everything here: a random key per process will do. */
+  credentialKeyHome(): { readonly kind: 'process' } {
+    return { kind: 'process' };
+  }
+
   async listAudit(limit?: number): Promise<AuditRecord[]> {
     this.assertOpen();
     return this.audit.slice().reverse().slice(0, upTo(limit)).map(copy);

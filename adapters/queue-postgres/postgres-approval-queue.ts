@@ -85,6 +85,8 @@ export class PostgresApprovalQueue implements ApprovalQueue {
   private opening: Promise<void> | undefined;
   private closed = false;
   private readonly leases = new Set<AdvisoryLease>();
+  /** Callers of withStateLock in this process, one after another. */
+  private stateLockTail: Promise<unknown> = Promise.resolve();
 
   constructor(options: PostgresQueueOptions) {
     this.connectionString = options.connectionString;
@@ -445,6 +447,60 @@ export class PostgresApprovalQueue implements ApprovalQueue {
     );
   }
 
+  /**
+   * A transaction holding a transaction-scoped advisory lock on the entry (keyed by schema,
+   * namespace and key), which every host on the database honours and which dies with the session.
+   * The value is read and written inside it. Callers in this process queue up before taking a
+   * connection, so waiting for a busy lock never ties up more than one pool connection.
+   */
+  async withStateLock<T>(namespace: string, key: string, work: (value: string | undefined) => Promise<{ readonly value?: string | undefined; readonly result: T }>): Promise<T> {
+    this.open();
+    const turn = this.stateLockTail.catch(() => undefined).then(async () => {
+      const client = await this.open().connect();
+      let broken: Error | undefined;
+      const onError = (error: Error): void => {
+        broken = error;
+      };
+      client.on('error', onError);
+      try {
+        await client.query('BEGIN');
+        await client.query(`SET LOCAL lock_timeout = '${STATE_LOCK_WAIT_SECONDS}s'`);
+        try {
+          await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [advisoryKey(`approvals-hub:state:${this.schema}:${namespace}:${key}`)]);
+        } catch (error) {
+          if ((error as { code?: unknown }).code === '55P03') {
+            throw new Error(`timed out after ${STATE_LOCK_WAIT_SECONDS} s waiting for the credential lock on ${namespace}/${key} in schema ${this.schema}: another host holds it`);
+          }
+          throw error;
+        }
+        const { rows } = await client.query<{ value: string }>(`SELECT value FROM ${this.s}.source_state WHERE namespace = $1 AND key = $2`, [namespace, key]);
+        const update = await work(rows[0]?.value);
+        if (update.value !== undefined) {
+          await client.query(
+            `INSERT INTO ${this.s}.source_state (namespace, key, value) VALUES ($1, $2, $3)
+             ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value`,
+            [namespace, key, update.value],
+          );
+        }
+        await client.query('COMMIT');
+        return update.result;
+      } catch (error) {
+        if (!broken) await client.query('ROLLBACK').catch((e: Error) => (broken = e));
+        throw error;
+      } finally {
+        client.removeListener('error', onError);
+        client.release(broken);
+      }
+    });
+    this.stateLockTail = turn;
+    return turn;
+  }
+
+  /** Several hosts share a schema: they must share a configured key. */
+  credentialKeyHome(): { readonly kind: 'shared' } {
+    return { kind: 'shared' };
+  }
+
   async listAudit(limit?: number): Promise<AuditRecord[]> {
     const { rows } = await this.query<{ id: string; at: Date; actor: string; action: string; key: string | null; detail: string | null }>(
       `SELECT id, at, actor, action, key, detail FROM ${this.s}.audit_log ORDER BY id DESC LIMIT $1`,
@@ -716,6 +772,9 @@ function isRetryable(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return code === '40P01' || code === '40001'; // deadlock_detected, serialization_failure
 }
+
+/** How long withStateLock waits for another host's credential refresh before giving up. */
+const STATE_LOCK_WAIT_SECONDS = 120;
 
 /** A session advisory lock on a connection taken from the pool; see {@link PostgresApprovalQueue.acquireLease}. */
 class AdvisoryLease implements Lease {

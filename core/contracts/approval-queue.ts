@@ -159,5 +159,21 @@ export interface ApprovalQueue {
    * without this method serves one host, which implicitly holds every lease.
    */
   acquireLease?(name: string): Promise<Lease | undefined>;
+
+  /**
+   * Optional, for the credential store: runs `work` holding a lock on state entry (`namespace`,
+   * `key`) that every process on this store honours, with the entry's value read inside the lock,
+   * and writes the value `work` returns (if any) before releasing it. Callers in one process are
+   * served one at a time. Rejects with a clear error when the lock is not taken within two minutes.
+   */
+  withStateLock?<T>(namespace: string, key: string, work: (value: string | undefined) => Promise<{ readonly value?: string | undefined; readonly result: T }>): Promise<T>;
+
+  /**
+   * Optional: where the credential key lives when the deployment configures none. `file`: a key
+   * generated into that file (0600) beside an embedded store one host owns; `process`: a random key
+   * for a store that dies with the process (memory). Absent or `shared`: several hosts may share
+   * this store, so they must share a configured key, and credentials are refused without one.
+   */
+  credentialKeyHome?(): { readonly kind: 'file'; readonly path: string } | { readonly kind: 'process' } | { readonly kind: 'shared' };
 }
 export const ApprovalQueue: ServiceIdentifier<ApprovalQueue> = Symbol.for('approvals.core.ApprovalQueue');

@@ -7,6 +7,8 @@ import type { ServiceIdentifier } from '../di.js';
 export interface Metrics {
   /** One call to a source system: `source` instance, `endpoint` (method + route pattern), HTTP `status` or `error`. */
   sourceCall(source: string, endpoint: string, status: number | 'error'): void;
+  /** One response in which a source system flagged `endpoint` (method + route pattern) as deprecated. */
+  sourceDeprecation(source: string, endpoint: string): void;
   /** Prometheus text exposition of every metric. */
   render(): Promise<string>;
   readonly contentType: string;

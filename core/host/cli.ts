@@ -33,14 +33,15 @@ class ExitError extends Error {
   }
 }
 
-function readDeployment(configFile: string | undefined): Deployment {
-  if (configFile) return loadDeployment(configFile);
-  if (existsSync(DEFAULT_CONFIG_FILE)) return loadDeployment(DEFAULT_CONFIG_FILE);
-  return loadDeployment(undefined, { raw: embeddedDeployment() });
+/** `readOnly`: for a command that only reads the queue; its sources are not composed and their secrets need not be set. */
+function readDeployment(configFile: string | undefined, readOnly = false): Deployment {
+  if (configFile) return loadDeployment(configFile, { readOnly });
+  if (existsSync(DEFAULT_CONFIG_FILE)) return loadDeployment(DEFAULT_CONFIG_FILE, { readOnly });
+  return loadDeployment(undefined, { raw: embeddedDeployment(), readOnly });
 }
 
-async function withHost<T>(configFile: string | undefined, fn: (host: Host) => Promise<T>): Promise<T> {
-  const host = await Host.create(readDeployment(configFile), { logger: createLogger() });
+async function withHost<T>(configFile: string | undefined, fn: (host: Host) => Promise<T>, options: { readOnly?: boolean } = {}): Promise<T> {
+  const host = await Host.create(readDeployment(configFile, options.readOnly), { logger: createLogger() });
   try {
     return await fn(host);
   } finally {
@@ -53,6 +54,9 @@ function printApproval(a: QueuedApproval): void {
   const approvers = a.approvers.map((p) => p.email ?? `${p.sourceUserId} (unresolved)`).join(', ');
   out(`${a.key}  ${a.title}  ${amount}  from ${a.requester.name ?? a.requester.email ?? '?'}  → ${approvers}  updated ${a.sourceUpdatedAt}`);
 }
+
+/** For commands that only read the queue: no source is started, so no source secret is needed. */
+const READ_ONLY = { readOnly: true } as const;
 
 const actorOption = new Option('--actor <name>', 'who makes the change (audit log)').default(userInfo().username);
 const configOption = new Option('-c, --config <file>', `deployment file (default: ${DEFAULT_CONFIG_FILE}, else embedded defaults)`);
@@ -116,7 +120,8 @@ async function addPluginCommands(program: Command, argv: readonly string[]): Pro
           }
           return group;
         },
-        withHost: (configFile, fn) => withHost(configFile, (host) => fn({ queue: host.queue, lookup: host.lookupService, notifiers: host.notifiers, sources: host.sources })),
+        withHost: (configFile, fn, options) =>
+          withHost(configFile, (host) => fn({ queue: host.queue, lookup: host.lookupService, notifiers: host.notifiers, sources: host.sources }), options),
         out,
       });
     } catch (error) {
@@ -203,7 +208,7 @@ export function buildProgram(): Command {
         if (opts.json) out(JSON.stringify(rows.map(toPublicJson), null, 2));
         else if (rows.length === 0) out('nothing pending');
         else rows.forEach(printApproval);
-      }),
+      }, READ_ONLY),
     );
   queue
     .command('show <key>')
@@ -219,7 +224,7 @@ export function buildProgram(): Command {
           out(`  status ${row.status}, revision ${row.revision}, queued ${row.queuedAt}`);
           if (row.links.view) out(`  view: ${row.links.view}`);
         }
-      }),
+      }, READ_ONLY),
     );
   queue
     .command('remove <key>')
@@ -281,25 +286,30 @@ export function buildProgram(): Command {
           for (const e of entries) out(`#${e.id} ${e.channel} ${e.action} ${e.approvalKey} r${e.revision} → ${e.approver.email ?? e.approver.sourceUserId}  attempts ${e.attempts}${e.lastError ? `  ${e.lastError}` : ''}`);
           out(`${entries.length} ${opts.state} entr${entries.length === 1 ? 'y' : 'ies'}`);
         }
-      }),
+      }, READ_ONLY),
     );
 
   program
     .command('diagnostics')
-    .description('approvers who cannot be reached (no chat identity, lookups failing) and how many approvals wait on each')
+    .description('approvers who cannot be reached (no chat identity, lookups failing) and how many approvals wait on each; deprecated source endpoints')
     .addOption(configOption)
     .option('--json', 'print JSON')
     .action(async (opts: { config?: string; json?: boolean }) =>
       withHost(opts.config, async (host) => {
         const rows = await new Operations(host).unreachable();
         const backfill = await host.backfillPending();
-        if (opts.json) out(JSON.stringify({ unreachable: rows, backfill }, null, 2));
+        const deprecations = await new Operations(host).deprecations();
+        if (opts.json) out(JSON.stringify({ unreachable: rows, backfill, deprecations }, null, 2));
         else {
           for (const r of rows) out(`${r.source}  ${r.approver}${r.channel ? ` on ${r.channel}` : ''}  ${r.waiting} waiting  (${r.reason})`);
           out(rows.length ? `${rows.length} approver(s) cannot be reached` : 'every approver with pending approvals can be reached');
           for (const b of backfill) out(`${b.source}  backfill: ${b.pending} queued approval(s) still to complete (Concur: line items of a first sync's backlog)`);
+          for (const d of deprecations) {
+            out(`${d.source}  ${d.endpoint}  deprecated, sunset ${d.sunsetAt?.slice(0, 10) ?? d.sunset ?? 'not given'}, first seen ${d.firstSeen}${d.warning ? `: ${d.warning}` : ''}`);
+          }
+          if (deprecations.length) out(`${deprecations.length} deprecated endpoint(s) still called`);
         }
-      }),
+      }, READ_ONLY),
     );
 
   program
@@ -328,7 +338,7 @@ export function buildProgram(): Command {
         const rows = await host.queue.listAudit(100);
         if (opts.json) out(JSON.stringify(rows, null, 2));
         else for (const r of rows) out(`${r.at}  ${r.actor}  ${r.action}  ${r.key ?? ''}  ${r.detail ?? ''}`);
-      }),
+      }, READ_ONLY),
     );
   return program;
 }
@@ -355,8 +365,25 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * A reader that stops early (`approvals-hub queue list | head -5`) closes the pipe, and the next
+ * write fails with EPIPE. Node ignores SIGPIPE and raises an 'error' on the stream instead, which,
+ * unhandled, ends the process with a stack trace. Closing the pipe is normal use, so the CLI ends
+ * quietly with 0, as a shell tool killed by SIGPIPE leaves no message. A `run` stopped this way is
+ * like a kill: every commit is already durable, and delivery resumes on the next start.
+ */
+function exitQuietlyWhenPipeCloses(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit(0);
+      throw error;
+    });
+  }
+}
+
 const invokedPath = process.argv[1] ? realpathSync(process.argv[1]) : '';
 if (invokedPath === fileURLToPath(import.meta.url)) {
+  exitQuietlyWhenPipeCloses();
   process.exitCode = await main(process.argv);
   // A failure has closed what it opened; should a library still hold a handle, exit regardless.
   if (process.exitCode !== 0) setTimeout(() => process.exit(), EXIT_GRACE_MS).unref();

@@ -4,6 +4,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { PluginCatalog, type CatalogEntry } from './plugin-catalog.js';
 import { resolveSecrets } from './secrets.js';
 import { addConfigKeywords, secretReferenceContext, secretReferencePointers, valueAt } from './config-keywords.js';
+import { CREDENTIALS_KEY_SETTING, parseCredentialKey } from './credentials.js';
 import type { PluginKind } from './plugin-api.js';
 import { inQuietHours, parseClockTime, type ReminderSettings } from '../pipeline/reminder-scheduler.js';
 
@@ -35,6 +36,13 @@ export interface Deployment {
   readonly http: HttpSettings | undefined;
   /** Absent when the file has no `reminders` block: then nobody is reminded. */
   readonly reminders: ReminderSettings | undefined;
+  /** The key credentials are encrypted with (`credentials.key`); absent: the queue adapter's default, if it has one. */
+  readonly credentials: { readonly key?: Buffer | undefined };
+  /**
+   * Loaded for a command that only reads the queue: source configs keep their secret references
+   * unresolved (and the credential key is not read), so the host composes no source instance.
+   */
+  readonly readOnly?: true | undefined;
 }
 
 export interface Listener {
@@ -127,6 +135,13 @@ export const deploymentSchema = {
           },
         },
       },
+    },
+    // Secrets at rest (rotating refresh tokens): `key` is a reference to 32 random bytes, base64 or hex.
+    credentials: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { key: { secret: true } },
+      default: {},
     },
     // Absent: no reminders. Present (even `{}`): every setting has the default shown.
     reminders: {
@@ -225,7 +240,7 @@ function parseJson(text: string, file: string): unknown {
  */
 export function loadDeployment(
   file: string | undefined,
-  options: { env?: NodeJS.ProcessEnv; raw?: unknown; catalog?: PluginCatalog; baseDir?: string } = {},
+  options: { env?: NodeJS.ProcessEnv; raw?: unknown; catalog?: PluginCatalog; baseDir?: string; readOnly?: boolean } = {},
 ): Deployment {
   const env = options.env ?? process.env;
   let raw: unknown = options.raw;
@@ -255,19 +270,22 @@ export function loadDeployment(
     delivery: { maxAttempts: number; leaseSeconds: number; keepDays: number };
     http?: HttpSettings;
     reminders?: ReminderSettings;
+    credentials: { key?: unknown };
   };
 
   const problems: string[] = [];
   const catalog = options.catalog ?? PluginCatalog.builtIn(problems);
   d.plugins.forEach((loc, i) => catalog.addLocation(loc, baseDir, `plugins[${i}]`, problems));
 
-  const check = (kind: PluginKind, pluginId: string, config: Record<string, unknown>, path: string, what: string) => {
+  const check = (kind: PluginKind, pluginId: string, config: Record<string, unknown>, path: string, what: string, resolve = true) => {
     const entry = catalog.get(pluginId, kind);
     if (!entry) {
       const known = catalog.ids(kind);
       problems.push(`${path}: unknown ${what} "${pluginId}" (known: ${known.join(', ') || 'none'})`);
       return undefined;
     }
+    // A read-only command builds no instance of this plugin: its secrets stay unresolved (and may be unset).
+    if (!resolve) return { entry, config };
     // References are resolved before the config is checked, so a secret field's declared type and
     // limits apply to the secret itself (`"type": "string"` accepts {"env": …}); the `secret`
     // keyword learns from the context which fields were references.
@@ -292,7 +310,16 @@ export function loadDeployment(
   };
   duplicates(d.sources, 'source', 'sources');
   duplicates(d.notifiers, 'notifier', 'notifiers');
-  const sources = d.sources.map((s, i) => ({ s, c: check('source', s.plugin, s.config, `sources[${i}].plugin`, 'source plugin') }));
+  const sources = d.sources.map((s, i) => ({ s, c: check('source', s.plugin, s.config, `sources[${i}].plugin`, 'source plugin', !options.readOnly) }));
+  let credentialKey: Buffer | undefined;
+  if (d.credentials.key !== undefined && !options.readOnly) {
+    const text = resolveSecrets(d.credentials.key, CREDENTIALS_KEY_SETTING, env, baseDir, problems);
+    if (typeof text === 'string') {
+      const parsed = parseCredentialKey(text);
+      if ('problem' in parsed) problems.push(`${CREDENTIALS_KEY_SETTING}: ${parsed.problem}`);
+      else credentialKey = parsed.key;
+    }
+  }
   const notifiers = d.notifiers.map((n, i) => ({ n, c: check('notifier', n.plugin, n.config, `notifiers[${i}].plugin`, 'notifier plugin') }));
   // Plugins that serve fixed HTTP paths: a second instance would collide with the first on them.
   const routeOwners = new Map<string, number>();
@@ -323,5 +350,7 @@ export function loadDeployment(
     delivery: d.delivery,
     http: d.http,
     reminders: d.reminders,
+    credentials: { key: credentialKey },
+    ...(options.readOnly ? { readOnly: true as const } : {}),
   };
 }

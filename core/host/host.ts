@@ -4,6 +4,8 @@ import { ApprovalLookup } from '../contracts/approval-lookup.js';
 import { DeliveryFeed } from '../contracts/delivery-feed.js';
 import { ApprovalSource, SourceState, type SourceCapabilities } from '../contracts/approval-source.js';
 import { Clock, systemClock } from '../contracts/clock.js';
+import { CredentialStore } from '../contracts/credential-store.js';
+import { EncryptedCredentialStore } from './credentials.js';
 import { IdentityDirectory } from '../contracts/identity-directory.js';
 import { HttpRoutes } from '../contracts/http-routes.js';
 import { Logger } from '../contracts/logger.js';
@@ -17,7 +19,7 @@ import { ApproverResolver } from '../pipeline/approver-resolver.js';
 import { createCardRenderer } from '../pipeline/card-renderer.js';
 import { OutboxWorker, defaultOutboxWorkerOptions, type DrainReport } from '../pipeline/outbox-worker.js';
 import type { CardRenderer, CommitContext } from '../pipeline/planner.js';
-import { SourceRunner, type CycleReport } from '../pipeline/source-runner.js';
+import { BACKFILL_STATE, SourceRunner, type CycleReport } from '../pipeline/source-runner.js';
 import { problemLabel } from '../pipeline/source-output-check.js';
 import { ReminderScheduler, type ReminderReport } from '../pipeline/reminder-scheduler.js';
 import { DEFAULT_ADMIN_LISTENER, type Deployment, type InstanceSpec } from './deployment.js';
@@ -82,6 +84,8 @@ export class Host {
   metrics!: PrometheusMetrics;
   lookupService!: ApprovalLookup;
   queue!: ApprovalQueue;
+  /** Secrets at rest for every plugin, encrypted in the queue's store. */
+  credentials!: CredentialStore;
   readonly clock: Clock;
   readonly logger: Logger;
 
@@ -129,6 +133,8 @@ export class Host {
     await this.root.loadAsync(queueFactory({ instanceId: d.queue.adapter, config: d.queue.config, baseDir: d.baseDir }));
     this.queue = this.root.get(ApprovalQueue);
     await this.queue.init();
+    this.credentials = new EncryptedCredentialStore(this.queue, { key: d.credentials.key, logger: this.logger.child({ component: 'credentials' }) });
+    this.root.bind(CredentialStore).toConstantValue(this.credentials);
     this.lookupService = this.lookup();
     this.root.bind(ApprovalLookup).toConstantValue(this.lookupService);
     const queue = this.queue;
@@ -151,7 +157,8 @@ export class Host {
 
     const capabilities = new Map<string, SourceCapabilities>();
     const directories = new Map<string, IdentityDirectory | undefined>();
-    for (const spec of d.sources) {
+    // A read-only command's deployment has its source secrets unresolved: no source is composed.
+    for (const spec of d.readOnly ? [] : d.sources) {
       const queue = this.queue;
       const child = await this.child(spec.entry, spec, ApprovalSource, (c) => {
         c.bind(SourceState).toConstantValue({
@@ -175,7 +182,7 @@ export class Host {
     this.render = createCardRenderer(capabilities);
 
     const channels = [...this.notifiers.keys()];
-    for (const spec of [...d.sources, ...given]) {
+    for (const spec of [...(d.readOnly ? [] : d.sources), ...given]) {
       const source = this.sources.get(spec.id)!;
       const resolver = new ApproverResolver(directories.get(spec.id), this.logger.child({ source: spec.id }), 10_000, () => this.clock.now().getTime());
       this.runners.push(
@@ -228,10 +235,20 @@ export class Host {
     };
   }
 
-  /** Per source that has a backfill: queued approvals it has not reached yet. */
+  /**
+   * Per source that has a backfill: queued approvals it has not reached yet. A source this process
+   * did not compose (read-only commands) is answered with what its runner recorded after its last cycle.
+   */
   async backfillPending(): Promise<{ source: string; pending: number }[]> {
     const out: { source: string; pending: number }[] = [];
-    for (const source of this.sources.values()) if (source.backfillPending) out.push({ source: source.id, pending: await source.backfillPending() });
+    for (const id of new Set([...this.deployment.sources.map((s) => s.id), ...this.sources.keys()])) {
+      const source = this.sources.get(id);
+      if (source?.backfillPending) out.push({ source: id, pending: await source.backfillPending() });
+      else if (!source) {
+        const recorded = await this.queue.getState(BACKFILL_STATE, id);
+        if (recorded !== undefined) out.push({ source: id, pending: Number(recorded) });
+      }
+    }
     return out;
   }
 

@@ -2,6 +2,7 @@ import type { Approval } from '../model/approval.js';
 import { parseApprovalKey } from '../model/approval.js';
 import type { Completion, QueuedApproval } from '../model/queue-types.js';
 import type { SourceRunner } from '../pipeline/source-runner.js';
+import { DEPRECATIONS_STATE_KEY, parseDeprecations, type SourceDeprecation } from '../model/source-deprecation.js';
 import type { Host } from './host.js';
 
 export interface AuditDifference {
@@ -20,6 +21,13 @@ export interface UnreachableApprover {
   readonly reason: string;
   /** Queued approvals waiting on this person that they have not been told about. */
   readonly waiting: number;
+}
+
+/** A deprecated endpoint a source still calls, as `diagnostics` shows it. */
+export interface DeprecatedEndpoint extends SourceDeprecation {
+  readonly source: string;
+  /** `sunset` read as a date (ISO), when it is one. */
+  readonly sunsetAt: string | null;
 }
 
 /**
@@ -94,6 +102,25 @@ export class Operations {
       if (waiting > 0) out.push({ ...row, waiting });
     }
     return out.sort((a, b) => b.waiting - a.waiting || a.approver.localeCompare(b.approver));
+  }
+
+  /**
+   * Endpoints each source system flagged as deprecated (recorded by the source plugin in its
+   * `SourceState`, e.g. Concur's `x-api-warn` / `sunset` headers), earliest sunset first.
+   */
+  async deprecations(): Promise<DeprecatedEndpoint[]> {
+    const out: DeprecatedEndpoint[] = [];
+    // The deployment's source ids, not the composed sources: a read-only command composes none.
+    const sources = new Set([...this.host.deployment.sources.map((s) => s.id), ...this.host.sources.keys()]);
+    for (const source of sources) {
+      // The namespace the host gives each source instance's SourceState.
+      for (const d of parseDeprecations(await this.host.queue.getState(`source:${source}`, DEPRECATIONS_STATE_KEY))) {
+        const at = d.sunset === null ? NaN : Date.parse(d.sunset);
+        out.push({ source, ...d, sunsetAt: Number.isNaN(at) ? null : new Date(at).toISOString() });
+      }
+    }
+    const order = (d: DeprecatedEndpoint) => d.sunsetAt ?? '9999';
+    return out.sort((a, b) => order(a).localeCompare(order(b)) || a.source.localeCompare(b.source) || a.endpoint.localeCompare(b.endpoint));
   }
 
   /** Compares the queue with each source; with `fix`, repairs every difference (logged as `audit.fix`). */

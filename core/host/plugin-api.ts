@@ -107,8 +107,12 @@ export type ConfigSchema = ConfigSchemaProperty;
 export interface CommandApi {
   /** The top-level command `name` (created on first use), e.g. `sandbox` or `inbox`. */
   group(name: string, description: string): import('commander').Command;
-  /** Runs `fn` with a host built from the deployment (`--config` or the default), then stops it. */
-  withHost<T>(configFile: string | undefined, fn: (host: HostHandle) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` with a host built from the deployment (`--config` or the default), then stops it.
+   * `readOnly`: the command only reads the queue (and notifiers); no source instance is composed,
+   * so `sources` is empty and the sources' secrets need not be set.
+   */
+  withHost<T>(configFile: string | undefined, fn: (host: HostHandle) => Promise<T>, options?: { readonly readOnly?: boolean }): Promise<T>;
   /** Writes a line to standard output. */
   out(line: string): void;
 }

@@ -13,6 +13,7 @@ export class PrometheusMetrics implements Metrics {
   readonly contentType: string;
   readonly pollDuration: Histogram<'source' | 'outcome'>;
   readonly sourceCalls: Counter<'source' | 'endpoint' | 'status'>;
+  readonly sourceDeprecations: Counter<'source' | 'endpoint'>;
   readonly detectionLag: Histogram<'source' | 'stage'>;
   readonly drift: Counter<'source' | 'cause'>;
   readonly rejected: Counter<'source' | 'field'>;
@@ -50,6 +51,12 @@ export class PrometheusMetrics implements Metrics {
       name: 'approvals_hub_source_calls_total',
       help: 'Calls to source systems (e.g. Concur), by endpoint and HTTP status.',
       labelNames: ['source', 'endpoint', 'status'],
+      registers: [this.registry],
+    });
+    this.sourceDeprecations = new Counter({
+      name: 'approvals_hub_source_deprecations_total',
+      help: 'Responses in which a source system flagged the endpoint as deprecated (Concur: x-api-warn and sunset headers).',
+      labelNames: ['source', 'endpoint'],
       registers: [this.registry],
     });
     this.detectionLag = new Histogram({
@@ -119,6 +126,10 @@ export class PrometheusMetrics implements Metrics {
 
   sourceCall(source: string, endpoint: string, status: number | 'error'): void {
     this.sourceCalls.inc({ source, endpoint, status: String(status) });
+  }
+
+  sourceDeprecation(source: string, endpoint: string): void {
+    this.sourceDeprecations.inc({ source, endpoint });
   }
 
   render(): Promise<string> {

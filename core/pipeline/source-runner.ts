@@ -80,6 +80,8 @@ export interface CycleReport {
 }
 
 const SWEEP_STATE = 'core.sweep';
+/** Per source: the backfill's backlog left after the last cycle, for processes that compose no source (`diagnostics`). */
+export const BACKFILL_STATE = 'core.backfill';
 const EMPTY: CommitResult = { inserted: 0, updated: 0, reassigned: 0, unchanged: 0, completed: 0, ignored: 0, outbox: 0, lagMs: [] };
 const DAY_MS = 86_400_000;
 const NO_DRIFT: DriftCounts = { missed: 0, 'completion-missed': 0, reassigned: 0, changed: 0 };
@@ -308,6 +310,7 @@ export class SourceRunner {
         committed = add(committed, result);
       }
     }
+    if (this.source.backfillPending) await this.queue.setState(BACKFILL_STATE, id, String(await this.source.backfillPending()));
     const released = await this.retryParked(ctx.signal);
     let swept = false;
     let driftByCause = NO_DRIFT;

@@ -2,6 +2,7 @@ import {
   ApprovalSource,
   Clock,
   ContainerModule,
+  CredentialStore,
   IdentityDirectory,
   Logger,
   Metrics,
@@ -9,6 +10,7 @@ import {
   type PluginContext,
 } from '../../core/index.js';
 import { ConcurClient } from './client/concur-client.js';
+import { DeprecationWatch } from './client/deprecation-watch.js';
 import { defaultResilience, identityBreaker, resilientFetch } from './client/resilient-fetch.js';
 import { ConcurTokenManager } from './client/token-manager.js';
 import { ConcurApprovalSource } from './concur-approval-source.js';
@@ -27,10 +29,11 @@ export default function concurModule(context: PluginContext<ConcurSourceConfig>)
     const config: ConcurSourceConfig = embedded ? { ...context.config, ...embedded.config } : context.config;
     bind(ConcurClient)
       .toResolvedValue(
-        (logger: Logger, state, clock: Clock, metrics: Metrics) => {
+        (logger: Logger, credentials: CredentialStore, state, clock: Clock, metrics: Metrics) => {
           const log = logger.child({ source: context.instanceId });
           const count = (endpoint: string, status: number | 'error') => metrics.sourceCall(context.instanceId, endpoint, status);
           const resilience = { ...defaultResilience, timeoutMs: config.timeoutSeconds * 1000, maxAttempts: config.maxAttempts };
+          const deprecations = new DeprecationWatch(state as SourceState, clock, log, (endpoint) => metrics.sourceDeprecation(context.instanceId, endpoint));
           const tokens = new ConcurTokenManager(
             {
               clientId: config.clientId ?? '',
@@ -41,16 +44,18 @@ export default function concurModule(context: PluginContext<ConcurSourceConfig>)
               authBaseUrl: config.authBaseUrl,
               baseUrl: config.baseUrl,
             },
-            state as SourceState,
-            resilientFetch(log, resilience, undefined, undefined, count),
+            // Shared with every process on the queue, encrypted; older versions kept it in plain text under SourceState's namespace.
+            credentials,
+            `source:${context.instanceId}`,
+            deprecations.wrap(resilientFetch(log, resilience, undefined, undefined, count)),
             clock,
             log,
           );
           const identityResilience = { ...resilience, timeoutMs: config.identity.timeoutSeconds * 1000, maxAttempts: 2 };
-          const identity = resilientFetch(log, identityResilience, identityBreaker(), undefined, count);
-          return new ConcurClient(tokens, resilientFetch(log, resilience, undefined, undefined, count), identity, log);
+          const identity = deprecations.wrap(resilientFetch(log, identityResilience, identityBreaker(), undefined, count));
+          return new ConcurClient(tokens, deprecations.wrap(resilientFetch(log, resilience, undefined, undefined, count)), identity, log);
         },
-        [Logger, SourceState, Clock, Metrics],
+        [Logger, CredentialStore, SourceState, Clock, Metrics],
       )
       .inSingletonScope();
     bind(ConcurApprovalSource)

@@ -7,7 +7,8 @@ import { Container } from '../../core/di.js';
 import { ApprovalQueue } from '../../core/contracts/approval-queue.js';
 import { MIGRATIONS } from '../../adapters/queue-sqlite/migrations.js';
 import sqliteQueueModule from '../../adapters/queue-sqlite/module.js';
-import { SqliteApprovalQueue } from '../../adapters/queue-sqlite/sqlite-approval-queue.js';
+import { DEFAULT_MMAP_MB, SqliteApprovalQueue } from '../../adapters/queue-sqlite/sqlite-approval-queue.js';
+import { loadDeployment } from '../../core/host/deployment.js';
 import { describeApprovalQueueContract } from '../contract/approval-queue.contract.js';
 import { approval, batch, commitContext, NOW, SOURCE } from '../support/queue-fixtures.js';
 
@@ -222,6 +223,42 @@ describe('sqlite queue plugin module', () => {
     await container.loadAsync(sqliteQueueModule({ instanceId: 'sqlite', config: {}, baseDir: '/srv/approvals' }));
 
     expect(container.get(SqliteApprovalQueue).path).to.equal('/srv/approvals/approvals.db');
+  });
+
+  /** The queue a deployment naming only `path` gets: plugin.json's schema defaults applied, as the host does. */
+  async function deployedQueue(dir: string, config: Record<string, unknown>): Promise<SqliteApprovalQueue> {
+    const d = loadDeployment(undefined, { raw: { queue: { adapter: 'sqlite', config: { path: join(dir, 'q.db'), ...config } }, sources: [] }, env: {} });
+    const container = new Container();
+    await container.loadAsync(sqliteQueueModule({ instanceId: 'sqlite', config: d.queue.config, baseDir: dir }));
+    const queue = container.get(SqliteApprovalQueue);
+    await queue.init();
+    return queue;
+  }
+  const pragma = (queue: SqliteApprovalQueue, name: string) => (queue as unknown as { db: Database.Database }).db.pragma(name, { simple: true });
+
+  it('reads a new queue through a memory map by default on a 64-bit platform (SQLite clamps the ceiling to its compiled maximum)', async function () {
+    if (DEFAULT_MMAP_MB === 0) this.skip(); // a 32-bit platform: off by design
+    const { dir, remove } = scratch();
+    const queue = await deployedQueue(dir, {});
+    try {
+      expect(DEFAULT_MMAP_MB).to.equal(2048);
+      expect(pragma(queue, 'mmap_size')).to.equal(0x7fff0000);
+      expect(pragma(queue, 'cache_size')).to.equal(-2 * 1024);
+    } finally {
+      await queue.close();
+      remove();
+    }
+  });
+
+  it('keeps an explicit mmapSizeMB of 0 as an override: no memory map', async () => {
+    const { dir, remove } = scratch();
+    const queue = await deployedQueue(dir, { mmapSizeMB: 0 });
+    try {
+      expect(pragma(queue, 'mmap_size')).to.equal(0);
+    } finally {
+      await queue.close();
+      remove();
+    }
   });
 
   it('applies the configured page cache and memory map to its connection', async () => {

@@ -450,10 +450,10 @@ describe('Concur source against the sandbox (real HTTP on loopback, real SQLite)
     it('persists the rotated refresh token and uses it after a restart', async () => {
       h.sandbox.admin.submit({});
       await h.cycle();
-      const stored = JSON.parse((await h.host.queue.getState(`source:${SOURCE}`, 'oauth'))!) as { refreshToken: string };
+      const stored = JSON.parse((await h.host.credentials.get(`source:${SOURCE}`, 'oauth'))!) as { refreshToken: string };
       expect(stored.refreshToken).to.be.a('string').and.not.equal(h.sandbox.credentials.refreshToken);
       await h.restart();
-      h.advance(60);
+      h.advance(3700); // past the stored access token's life, so the restarted host must refresh
       h.sandbox.admin.submit({});
       h.sandbox.resetCalls();
       await h.cycle(); // the configured token was used once and is dead: only the stored one works
@@ -464,8 +464,8 @@ describe('Concur source against the sandbox (real HTTP on loopback, real SQLite)
     /** A kill after Concur rotated the refresh token but before the new one was stored: the store holds the used one. */
     async function loseRotation(): Promise<void> {
       await h.cycle();
-      const stored = JSON.parse((await h.host.queue.getState(`source:${SOURCE}`, 'oauth'))!) as Record<string, string>;
-      await h.host.queue.setState(`source:${SOURCE}`, 'oauth', JSON.stringify({ ...stored, refreshToken: h.sandbox.credentials.refreshToken }));
+      const { accessToken: _access, accessExpiresAt: _expiry, ...stored } = JSON.parse((await h.host.credentials.get(`source:${SOURCE}`, 'oauth'))!) as Record<string, string>;
+      await h.host.credentials.set(`source:${SOURCE}`, 'oauth', JSON.stringify({ ...stored, refreshToken: h.sandbox.credentials.refreshToken }));
       await h.restart();
     }
 
@@ -518,7 +518,7 @@ describe('Concur source against the sandbox (real HTTP on loopback, real SQLite)
       }
       await h.restart();
       await h.host.runOnce();
-      const stored = JSON.parse((await h.host.queue.getState(`source:${SOURCE}`, 'oauth'))!) as { refreshToken: string };
+      const stored = JSON.parse((await h.host.credentials.get(`source:${SOURCE}`, 'oauth'))!) as { refreshToken: string };
       const secrets = [h.sandbox.credentials.clientSecret, h.sandbox.credentials.refreshToken, stored.refreshToken];
       const text = h.logs.join('');
       expect(h.logs.length).to.be.greaterThan(5);

@@ -37,6 +37,7 @@ describe('web inbox across hosts (two hosts, one PostgreSQL schema)', function (
     const raw = {
       queue: { adapter: 'postgres', config: { connectionString: DATABASE_URL, schema } },
       sources: [concur.source],
+      credentials: concur.credentials,
       notifiers: [{ id: 'web', plugin: 'web', config: { signingKey: { env: 'AH_WEB_KEY' } } }],
     };
     const clock = { now: () => new Date(sandbox.admin.now()) };

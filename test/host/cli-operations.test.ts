@@ -131,6 +131,7 @@ describe('operator CLI (queue, audit, audit-log) on a real host and SQLite file'
     expect(JSON.parse(r.stdout)).to.deep.equal({
       unreachable: [{ source: 'files', approver: 'carl', reason: 'no e-mail: identity lookup failing or person unknown', waiting: 2 }],
       backfill: [],
+      deprecations: [],
     });
   });
 

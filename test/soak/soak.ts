@@ -161,7 +161,7 @@ export interface DeploymentOptions {
 /** Writes the deployment file every host of the run reads; returns its path and the env its secrets need. */
 export function writeDeployment(options: DeploymentOptions): { configPath: string; env: Record<string, string> } {
   const plugin = installNotifierPlugin(options.dir);
-  const { source, env } = sandboxSource(options.sandbox, {
+  const { source, env, credentials } = sandboxSource(options.sandbox, {
     id: SOURCE_ID,
     envPrefix: 'SOAK_CONCUR',
     pollIntervalSeconds: options.pollIntervalSeconds ?? 1,
@@ -180,6 +180,7 @@ export function writeDeployment(options: DeploymentOptions): { configPath: strin
     plugins: [plugin],
     queue: queueConfig(options.queue),
     sources: [source],
+    credentials,
     notifiers: [{ id: 'sink', plugin: 'file-notifier', config: { path: options.sinkPath } }],
     delivery: { maxAttempts: 10, leaseSeconds: options.leaseSeconds ?? 5 },
   };

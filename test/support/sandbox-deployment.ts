@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { ConcurSandboxOptions } from '../../plugins/concur/sandbox/index.js';
 
 /** The small company most tests start: 3 approvers among 12 employees, no reports yet, its clock frozen at 2026-03-02 09:00 UTC. */
@@ -40,18 +41,19 @@ export interface SandboxSourceOptions {
 }
 
 /**
- * The `sources[]` entry of a deployment whose Concur plugin talks to `sandbox`, and the env its
- * secret references read. Secrets stay `{ env: NAME }` references, so the deployment can be logged
+ * The `sources[]` entry of a deployment whose Concur plugin talks to `sandbox`, the env its
+ * secret references read, and a `credentials` block (with a fresh random key in that env). Secrets stay `{ env: NAME }` references, so the deployment can be logged
  * or written to a file for a child process without them.
  */
 export function sandboxSource(
   sandbox: SandboxLike,
   options: SandboxSourceOptions = {},
-): { source: Record<string, unknown>; env: Record<string, string> } {
+): { source: Record<string, unknown>; env: Record<string, string>; credentials: Record<string, unknown> } {
   const prefix = options.envPrefix ?? 'AH_TEST';
   const clientSecret = `${prefix}_CLIENT_SECRET`;
   const refreshToken = `${prefix}_REFRESH_TOKEN`;
   const requestToken = `${prefix}_REQUEST_TOKEN`;
+  const credentialsKey = `${prefix}_CREDENTIALS_KEY`;
   return {
     source: {
       id: options.id ?? 'acme',
@@ -68,7 +70,10 @@ export function sandboxSource(
         ...options.config,
       },
     },
+    // The deployment's `credentials` block: a shared (PostgreSQL) queue keeps the rotating token only with a key.
+    credentials: { key: { env: credentialsKey } },
     env: {
+      [credentialsKey]: randomBytes(32).toString('base64'),
       [clientSecret]: sandbox.credentials.clientSecret,
       [refreshToken]: sandbox.credentials.refreshToken,
       ...(options.requestToken ? { [requestToken]: sandbox.credentials.requestToken } : {}),

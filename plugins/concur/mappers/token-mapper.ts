@@ -23,6 +23,64 @@ export interface ConcurToken {
 export interface ParseTokenOptions {
   /** Clock for a relative `refresh_expires_in`; default `Date.now()`. */
   readonly nowMs?: number;
+  /** Origins configured for this company (`authBaseUrl`, `baseUrl`), trusted as a geolocation besides Concur's own hosts. */
+  readonly configuredOrigins?: readonly string[];
+}
+
+/**
+ * Concur's API hosts, as its "Base URIs" page lists them now and did before (see docs/concur-api.md):
+ * every `*.api.concursolutions.com` data centre (us2, eu2, apj1, usg, glz, us-impl, emea-impl, their
+ * `www-` twins, and the older us, emea, eu), the legacy hosts, and the two China hosts.
+ */
+const CONCUR_API_DOMAIN = '.api.concursolutions.com';
+const CONCUR_HOSTS: ReadonlySet<string> = new Set([
+  'www.concursolutions.com',
+  'eu1.concursolutions.com',
+  'implementation.concursolutions.com',
+  'eu1imp.concursolutions.com',
+  'cn.api.concurcdc.cn',
+  'cn.api.cnqr-cn.com',
+]);
+const LOOPBACK: ReadonlySet<string> = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/** A geolocation this client will not send credentials to. Names the host, never a token. */
+export class UntrustedGeolocationError extends Error {
+  override readonly name = 'UntrustedGeolocationError';
+}
+
+/**
+ * The origin of `value` if credentials may be sent there: https on one of Concur's API hosts, or
+ * the origin of a configured `authBaseUrl`/`baseUrl`, or loopback (http too) when a configured
+ * origin is itself on loopback (the sandbox). A token response or error body that names anything
+ * else would send the client secret and refresh token to a stranger.
+ * @throws UntrustedGeolocationError naming the host and why it is refused.
+ */
+export function trustedGeolocation(value: string, configuredOrigins: readonly string[] = [], what = 'geolocation'): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UntrustedGeolocationError(`Concur ${what} ${JSON.stringify(value.slice(0, 100))} is not a URL; refused`);
+  }
+  const configured = configuredOrigins.flatMap((o) => {
+    try {
+      return [new URL(o)];
+    } catch {
+      return [];
+    }
+  });
+  if (configured.some((c) => c.origin === url.origin)) return url.origin;
+  if (LOOPBACK.has(url.hostname) && (url.protocol === 'http:' || url.protocol === 'https:') && configured.some((c) => LOOPBACK.has(c.hostname))) return url.origin;
+  const host = url.hostname.toLowerCase();
+  const concur = host.endsWith(CONCUR_API_DOMAIN) || CONCUR_HOSTS.has(host);
+  if (!concur) {
+    throw new UntrustedGeolocationError(`Concur ${what} names host ${url.host}, which is not a Concur API host (*${CONCUR_API_DOMAIN} or another documented data centre) nor the configured authBaseUrl/baseUrl; refused, nothing is sent there`);
+  }
+  if (url.protocol !== 'https:') throw new UntrustedGeolocationError(`Concur ${what} names ${url.protocol}//${url.host}, which is not https; refused, nothing is sent there`);
+  if (url.username || url.password || (url.port !== '' && url.port !== '443')) {
+    throw new UntrustedGeolocationError(`Concur ${what} names host ${url.host} with credentials or a port; refused`);
+  }
+  return url.origin;
 }
 
 /** Seconds given as 3600 or "3600" (the docs use both). */
@@ -72,16 +130,9 @@ export function parseTokenResponse(json: unknown, options: ParseTokenOptions = {
   const expiresInSeconds = seconds(o.get('expires_in'));
 
   const geo = o.string('geolocation');
-  let geolocation: string;
-  try {
-    const url = new URL(geo);
-    // Plain http only on loopback (the sandbox): a token must never send calls off-host unencrypted.
-    const loopback = url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
-    if (url.protocol !== 'https:' && !loopback) throw new Error('not https');
-    geolocation = url.origin;
-  } catch {
-    return o.fail('geolocation', 'is not an https URL (http only on loopback)');
-  }
+  if (!URL.canParse(geo)) return o.fail('geolocation', 'is not an https URL (http only on loopback)');
+  // Every later call, client secret and refresh token included, goes here: only Concur or what was configured.
+  const geolocation = trustedGeolocation(geo, options.configuredOrigins ?? []);
 
   let refreshExpiresAt: Date | undefined;
   if (o.has('refresh_expires_in')) {

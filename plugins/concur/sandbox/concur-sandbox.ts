@@ -169,6 +169,11 @@ export class ConcurSandbox {
     return this.ctx.calls.snapshot();
   }
 
+  /** How the refresh tokens were redeemed: attempts per issued token in issue order, and refusals (code 108). */
+  refreshTokenUsage(): { readonly attempts: readonly number[]; readonly refused: number } {
+    return this.ctx.tokens.refreshTokenUsage();
+  }
+
   resetCalls(): void {
     this.ctx.calls.reset();
   }
@@ -246,6 +251,8 @@ export class ConcurSandbox {
     const state: RequestState = { key, meta };
     this.ctx.requests.set(request, state);
     reply.header('concur-correlationid', randomUUID());
+    const deprecated = this.ctx.faults.deprecation(key);
+    if (deprecated) reply.header('x-api-warn', deprecated.warning).header('sunset', deprecated.sunset);
     if (meta?.group !== 'admin') {
       this.ctx.calls.arrived(key);
       reply.raw.once('close', () => {

@@ -17,4 +17,5 @@ export {
   type FaultInput,
   type FaultOptions,
   type FaultProfileName,
+  type SandboxDeprecation,
 } from './sandbox-faults.js';

@@ -49,11 +49,24 @@ export class TokenStore {
   private readonly access = new Map<string, AccessRecord>();
   private readonly refresh = new Map<string, RefreshRecord>();
   private readonly requestTokens = new Map<string, number>();
+  /** Every refresh token ever issued, in order, with how often a client tried to redeem it (kept after use). */
+  private readonly redemptions = new Map<string, number>();
+  private refused = 0;
 
   constructor(private readonly options: TokenStoreOptions) {}
 
+  /**
+   * How the refresh tokens were used: attempts per issued token in issue order (with
+   * `invalidateUsedRefreshTokens`, a chain no process broke reads 1, 1, …, 1, 0: each redeemed
+   * once, the last one still live), and how many redemptions were refused (Concur's code 108).
+   */
+  refreshTokenUsage(): { readonly attempts: readonly number[]; readonly refused: number } {
+    return { attempts: [...this.redemptions.values()], refused: this.refused };
+  }
+
   /** Registers a company refresh token (the initial one from options, or one minted for a test). */
   addCompanyRefreshToken(token: string = newToken(32)): string {
+    this.redemptions.set(token, 0);
     this.refresh.set(token, {
       principal: { kind: 'company' },
       expiresAtMs: this.options.clock.nowMs() + this.options.refreshTokenLifetimeSeconds * 1000,
@@ -83,15 +96,22 @@ export class TokenStore {
     const refreshToken = newToken(32);
     this.access.set(accessToken, { principal, expiresAtMs: now + (actualLifetimeSeconds ?? advertised) * 1000 });
     this.refresh.set(refreshToken, { principal, expiresAtMs: now + this.options.refreshTokenLifetimeSeconds * 1000 });
+    this.redemptions.set(refreshToken, 0);
     return { accessToken, refreshToken, expiresIn: advertised, principal };
   }
 
   /** Redeems a refresh token; undefined when it is unknown, used up or expired (Concur code 108). */
   redeem(refreshToken: string, actualLifetimeSeconds?: number): TokenGrant | undefined {
+    const tried = this.redemptions.get(refreshToken);
+    if (tried !== undefined) this.redemptions.set(refreshToken, tried + 1);
     const record = this.refresh.get(refreshToken);
-    if (!record) return undefined;
+    if (!record) {
+      this.refused++;
+      return undefined;
+    }
     if (this.options.clock.nowMs() >= record.expiresAtMs) {
       this.refresh.delete(refreshToken);
+      this.refused++;
       return undefined;
     }
     if (this.options.invalidateUsedRefreshTokens) this.refresh.delete(refreshToken);

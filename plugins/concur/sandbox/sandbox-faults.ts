@@ -36,6 +36,20 @@ export interface FaultOptions {
   readonly identityDown?: boolean;
   /** Groups the faults apply to. Default: the Concur API groups, not `token` or `admin`. */
   readonly scope?: readonly EndpointGroup[];
+  /**
+   * Endpoints answered as deprecated, whatever `scope` says: every response carries `x-api-warn`
+   * and `sunset` with these values, as Concur's gateways do since March 2026.
+   */
+  readonly deprecations?: readonly SandboxDeprecation[];
+}
+
+export interface SandboxDeprecation {
+  /** Method and route as the sandbox registers it: `GET /api/v3.0/expense/reports`, `GET /api/v3.0/expense/reports/:id`. */
+  readonly endpoint: string;
+  /** `x-api-warn`, e.g. `"/api/v3.0/expense/reports is deprecated; use /expensereports/v4/..."`. */
+  readonly warning: string;
+  /** `sunset`, an HTTP date, e.g. `Sun, 31 Jan 2027 00:00:00 GMT`. */
+  readonly sunset: string;
 }
 
 export const DEFAULT_FAULT_SCOPE: readonly EndpointGroup[] = ['reports', 'entries', 'identity', 'workflow'];
@@ -103,6 +117,15 @@ export function resolveFaults(input: FaultInput | undefined): FaultOptions {
   for (const g of input.scope ?? []) {
     if (!ENDPOINT_GROUPS.includes(g)) throw new RangeError(`unknown endpoint group "${g}" in scope`);
   }
+  if (input.deprecations !== undefined && !Array.isArray(input.deprecations)) throw new RangeError('deprecations must be an array');
+  for (const [i, d] of (input.deprecations ?? []).entries()) {
+    if (typeof d !== 'object' || d === null || typeof d.endpoint !== 'string' || !/^[A-Z]+ \/\S*$/.test(d.endpoint)) {
+      throw new RangeError(`deprecations[${i}].endpoint must be a method and a route, e.g. "GET /api/v3.0/expense/reports"`);
+    }
+    for (const key of ['warning', 'sunset'] as const) {
+      if (typeof d[key] !== 'string' || d[key] === '' || /[\r\n]/.test(d[key])) throw new RangeError(`deprecations[${i}].${key} must be a non-empty one-line string`);
+    }
+  }
   return input;
 }
 
@@ -126,6 +149,11 @@ export class FaultInjector {
   /** Lifetime of newly issued access tokens when the expiringTokens fault is on. */
   get tokenLifetimeOverride(): number | undefined {
     return this.options.expiringTokens ? (this.options.expiringTokenSeconds ?? 2) : undefined;
+  }
+
+  /** The deprecation headers for `endpoint` (`GET /api/v3.0/expense/reports`), if it is set to send them. */
+  deprecation(endpoint: string): SandboxDeprecation | undefined {
+    return this.options.deprecations?.find((d) => d.endpoint === endpoint);
   }
 
   /** Decides what happens to one request of `group`; `isReportList` enables malformed pages. */
