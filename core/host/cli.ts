@@ -12,7 +12,7 @@ import { ConfigError, DEFAULT_CONFIG_FILE, loadDeployment, type Deployment } fro
 import { embeddedDeployment } from './embedded.js';
 import { Host } from './host.js';
 import { createLogger, scrubSecrets } from './logging.js';
-import { onceSummary } from './once-summary.js';
+import { onceHasDrift, onceSummary } from './once-summary.js';
 import { Operations } from './operations.js';
 import { PluginCatalog, PluginLoadError, type CatalogEntry } from './plugin-catalog.js';
 
@@ -24,6 +24,9 @@ const err = (text: string): void => void process.stderr.write(scrubSecrets(`${te
 const EXIT_GRACE_MS = 2_000;
 
 /** Exit codes: 0 ok, 1 a run or operation failed, 2 bad configuration or usage. */
+/** `run --once --strict`: the cycle ran, but a sweep repaired drift or a source yielded records the host refused. */
+const EXIT_DRIFT = 3;
+
 class ExitError extends Error {
   constructor(message: string, readonly code: number) {
     super(message);
@@ -158,7 +161,9 @@ export function buildProgram(): Command {
     .description('poll every source, keep the queue and deliver notifications until stopped (SIGINT/SIGTERM)')
     .addOption(configOption)
     .option('--once', 'run one detection + processing + delivery cycle for every source, then exit')
-    .action(async (opts: { config?: string; once?: boolean }) => {
+    .option('--strict', `with --once: exit ${EXIT_DRIFT} when a sweep repaired drift or a source yielded a record the host refused`)
+    .action(async (opts: { config?: string; once?: boolean; strict?: boolean }) => {
+      if (opts.strict && !opts.once) throw new ExitError('--strict applies to run --once only', 2);
       const logger = createLogger();
       const host = await Host.create(readDeployment(opts.config), { logger });
       if (opts.once) {
@@ -166,6 +171,7 @@ export function buildProgram(): Command {
         for (const line of onceSummary(report)) out(line);
         for (const f of report.failures) err(`source ${f.source} failed: ${f.error}`);
         if (report.failures.length) throw new ExitError(`${report.failures.length} source(s) failed`, 1);
+        if (opts.strict && onceHasDrift(report)) throw new ExitError('drift or refused records (--strict); see the summary above and the warnings logged', EXIT_DRIFT);
         return;
       }
       // A start that fails half-way (port in use) closes what it opened, so the process can exit.

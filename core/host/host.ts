@@ -20,6 +20,7 @@ import { createCardRenderer } from '../pipeline/card-renderer.js';
 import { OutboxWorker, defaultOutboxWorkerOptions, type DrainReport } from '../pipeline/outbox-worker.js';
 import type { CardRenderer, CommitContext } from '../pipeline/planner.js';
 import { BACKFILL_STATE, SourceRunner, type CycleReport } from '../pipeline/source-runner.js';
+import { problemLabel } from '../pipeline/source-output-check.js';
 import { ReminderScheduler, type ReminderReport } from '../pipeline/reminder-scheduler.js';
 import { DEFAULT_ADMIN_LISTENER, type Deployment, type InstanceSpec } from './deployment.js';
 import { PluginCatalog, type CatalogEntry } from './plugin-catalog.js';
@@ -191,6 +192,8 @@ export class Host {
           retentionDays: d.retentionDays,
           channels,
           render: this.render,
+          plugin: 'plugin' in spec ? spec.plugin : undefined,
+          onRejected: (r) => this.metrics.rejected.inc({ source: r.source, field: problemLabel(r.problem) }),
         }, (report, error, durationMs) => {
           this.afterCycle(spec.id, report, error, durationMs);
           void this.drain();
@@ -269,7 +272,7 @@ export class Host {
     this.metrics.pollDuration.observe({ source, outcome: error ? 'failed' : 'ok' }, durationMs / 1000);
     if (report) {
       for (const lag of report.committed.lagMs) this.metrics.detectionLag.observe({ source, stage: 'queued' }, Math.max(0, lag) / 1000);
-      if (report.drift) this.metrics.drift.inc({ source }, report.drift);
+      for (const [cause, n] of Object.entries(report.driftByCause)) if (n) this.metrics.drift.inc({ source, cause }, n);
     }
     this.lastCycle.set(source, { ok: !error, at: this.clock.now().toISOString(), ...(error ? { error: error instanceof Error ? error.message : String(error) } : {}) });
     if (error) this.logger.error({ source, err: error instanceof Error ? error.message : String(error) }, 'cycle failed; the next cycle resumes from the last committed cursor');

@@ -15,7 +15,8 @@ export class PrometheusMetrics implements Metrics {
   readonly sourceCalls: Counter<'source' | 'endpoint' | 'status'>;
   readonly sourceDeprecations: Counter<'source' | 'endpoint'>;
   readonly detectionLag: Histogram<'source' | 'stage'>;
-  readonly drift: Counter<'source'>;
+  readonly drift: Counter<'source' | 'cause'>;
+  readonly rejected: Counter<'source' | 'field'>;
   readonly deliveries: Counter<'channel' | 'outcome'>;
   readonly purged: Counter<'kind'>;
   /** The metrics this instance registered, for {@link unregister}. */
@@ -67,8 +68,14 @@ export class PrometheusMetrics implements Metrics {
     });
     this.drift = new Counter({
       name: 'approvals_hub_sweep_drift_total',
-      help: 'Queued approvals a sweep found completed, gone or reassigned in their source.',
-      labelNames: ['source'],
+      help: 'What a sweep repaired that the source\'s incremental feed missed, after its first sync, by cause: missed (pending, not queued), completion-missed (queued, completed or gone), reassigned, changed.',
+      labelNames: ['source', 'cause'],
+      registers: [this.registry],
+    });
+    this.rejected = new Counter({
+      name: 'approvals_hub_source_rejected_total',
+      help: 'Records a source plugin yielded that the host refused (not committed), by the field at fault (key, sourceUpdatedAt, approvers.sourceUserId, cursor, ...).',
+      labelNames: ['source', 'field'],
       registers: [this.registry],
     });
     this.deliveries = new Counter({

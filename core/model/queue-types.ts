@@ -53,6 +53,8 @@ export interface ChangeBatch {
 export interface CommitResult {
   readonly inserted: number;
   readonly updated: number;
+  /** Of `updated`, approvals whose approvers changed (one removed or added). Absent from adapters older than it. */
+  readonly reassigned?: number | undefined;
   readonly unchanged: number;
   readonly completed: number;
   /** Non-pending approvals that were not queued, or changes older than what the queue holds. */

@@ -86,7 +86,7 @@ export function planBatch(
   const outbox: OutboxDraft[] = [];
   /** Generations this batch queued; see the end. */
   const born = new Set<string>();
-  const counts = { inserted: 0, updated: 0, unchanged: 0, completed: 0, ignored: 0 };
+  const counts = { inserted: 0, updated: 0, unchanged: 0, completed: 0, ignored: 0, reassigned: 0 };
   const lagMs: number[] = [];
   const nowIso = ctx.now.toISOString();
 
@@ -179,6 +179,7 @@ export function planBatch(
     for (const approver of added) owe(row, approver, 'notify');
     if (cardChanged) for (const approver of kept) owe(row, approver, 'update');
     counts.updated++;
+    if (removed.length > 0 || added.length > 0) counts.reassigned++;
     lagMs.push(ctx.now.getTime() - Date.parse(row.sourceUpdatedAt));
   }
 

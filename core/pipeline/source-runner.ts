@@ -1,12 +1,53 @@
 import type { Approval } from '../model/approval.js';
 import type { AuditEntry, CommitResult, Completion } from '../model/queue-types.js';
 import type { ApprovalQueue, Lease } from '../contracts/approval-queue.js';
-import type { ApprovalSource, SyncContext } from '../contracts/approval-source.js';
+import type { ApprovalSource, SyncContext, VerifyResult } from '../contracts/approval-source.js';
 import type { Clock } from '../contracts/clock.js';
 import type { Logger } from '../contracts/logger.js';
 import type { CommitContext, CardRenderer } from './planner.js';
 import { ApproverResolver } from './approver-resolver.js';
+import { checkApproval, checkCompletion, checkCursor, checkVerifyResult, type SourceOutputProblem } from './source-output-check.js';
 import { timerDelay } from './timer-delay.js';
+
+/** Where a source's output entered the core: one of its methods, or an operator's repair. */
+export type SourceMethod = 'changes' | 'listPending' | 'verify' | 'backfill' | 'repair';
+
+/** One record (or cursor, or batch) of a source the runner refused, and why. */
+export interface SourceRejection {
+  readonly source: string;
+  /** The plugin id the source instance runs, when the host loaded it from a plugin. */
+  readonly plugin: string | undefined;
+  readonly method: SourceMethod;
+  readonly problem: SourceOutputProblem;
+  /** One line naming the source, plugin, record and field. */
+  readonly message: string;
+}
+
+/**
+ * What a sweep repaired that the source's incremental feed should have delivered:
+ * `missed` pending in the source and not queued; `completion-missed` queued, but completed or gone
+ * in the source; `reassigned` queued with other approvers; `changed` queued with another card
+ * (title, amount, ...). A broken plugin (one that never reports completions, or moves its cursor
+ * past changes) shows up here instead of being silently patched.
+ */
+export const DRIFT_CAUSES = ['missed', 'completion-missed', 'reassigned', 'changed'] as const;
+export type DriftCause = (typeof DRIFT_CAUSES)[number];
+export type DriftCounts = Readonly<Record<DriftCause, number>>;
+
+/**
+ * A change the source made less than this before the cycle's poll began may have been made after
+ * the poll read its pages (or the source's clock may run a little ahead of the host's): a sweep that
+ * repairs it is not counted as drift.
+ */
+export const DRIFT_GRACE_MS = 60_000;
+
+/** A cursor or batch the host cannot trust: the cycle fails, naming the plugin and the field. */
+export class SourceOutputError extends Error {
+  constructor(readonly rejection: SourceRejection) {
+    super(rejection.message);
+    this.name = 'SourceOutputError';
+  }
+}
 
 export interface SourceRunnerOptions {
   readonly pollIntervalMs: number;
@@ -15,6 +56,10 @@ export interface SourceRunnerOptions {
   readonly retentionDays: number;
   readonly channels: readonly string[];
   readonly render: CardRenderer;
+  /** The plugin id the source runs, named in the error of every record the runner refuses. */
+  readonly plugin?: string | undefined;
+  /** Called for every refused record (also outside cycles, for operators' repairs), after it was logged. */
+  readonly onRejected?: ((rejection: SourceRejection) => void) | undefined;
 }
 
 export interface CycleReport {
@@ -22,8 +67,11 @@ export interface CycleReport {
   readonly batches: number;
   readonly committed: CommitResult;
   readonly swept: boolean;
-  /** Queued approvals the sweep found no longer pending (or gone) in the source. */
+  /** What the sweep repaired that the incremental feed missed, in all ({@link driftByCause} summed); 0 on a first sync. */
   readonly drift: number;
+  readonly driftByCause: DriftCounts;
+  /** Records (approvals, completions, verify results) of the source the runner refused this cycle. */
+  readonly rejected: number;
   readonly purged: number;
   readonly released: number;
   /** Queued approvals the source's backfill completed (e.g. Concur line items of a first sync's backlog). */
@@ -34,13 +82,23 @@ export interface CycleReport {
 const SWEEP_STATE = 'core.sweep';
 /** Per source: the backfill's backlog left after the last cycle, for processes that compose no source (`diagnostics`). */
 export const BACKFILL_STATE = 'core.backfill';
-const EMPTY: CommitResult = { inserted: 0, updated: 0, unchanged: 0, completed: 0, ignored: 0, outbox: 0, lagMs: [] };
+const EMPTY: CommitResult = { inserted: 0, updated: 0, reassigned: 0, unchanged: 0, completed: 0, ignored: 0, outbox: 0, lagMs: [] };
 const DAY_MS = 86_400_000;
+const NO_DRIFT: DriftCounts = { missed: 0, 'completion-missed': 0, reassigned: 0, changed: 0 };
+
+function addDrift(a: DriftCounts, b: DriftCounts): DriftCounts {
+  return { missed: a.missed + b.missed, 'completion-missed': a['completion-missed'] + b['completion-missed'], reassigned: a.reassigned + b.reassigned, changed: a.changed + b.changed };
+}
+
+function driftTotal(d: DriftCounts): number {
+  return d.missed + d['completion-missed'] + d.reassigned + d.changed;
+}
 
 function add(a: CommitResult, b: CommitResult): CommitResult {
   return {
     inserted: a.inserted + b.inserted,
     updated: a.updated + b.updated,
+    reassigned: (a.reassigned ?? 0) + (b.reassigned ?? 0),
     unchanged: a.unchanged + b.unchanged,
     completed: a.completed + b.completed,
     ignored: a.ignored + b.ignored,
@@ -61,6 +119,7 @@ export class SourceRunner {
   private abort = new AbortController();
   private stopped = false;
   private lease: Lease | undefined;
+  private rejectedInCycle = 0;
 
   constructor(
     readonly source: ApprovalSource,
@@ -134,8 +193,61 @@ export class SourceRunner {
     };
   }
 
-  private commit(approvals: readonly Approval[], completions: readonly Completion[], cursor?: string): Promise<CommitResult> {
-    return this.apply({ approvals, completions, cursor });
+  /** Commits records already checked; an empty batch without a cursor costs no transaction. */
+  private async commit(approvals: readonly Approval[], completions: readonly Completion[], cursor?: string): Promise<CommitResult> {
+    if (approvals.length === 0 && completions.length === 0 && cursor === undefined) return EMPTY;
+    const resolved = await this.resolver.resolveBatch(approvals, this.abort.signal);
+    return this.queue.commit({ source: this.source.id, approvals: resolved, completions, cursor }, this.commitContext());
+  }
+
+  private origin(): string {
+    return `source "${this.source.id}"${this.options.plugin ? ` (plugin "${this.options.plugin}")` : ''}`;
+  }
+
+  /** Logs, counts and reports one refused record; returns the rejection. */
+  private reject(method: SourceMethod, problem: SourceOutputProblem, what: 'record' | 'cursor' | 'batch' | 'answer' = 'record'): SourceRejection {
+    const record = problem.record === undefined ? '' : ` "${problem.record}"`;
+    const message = `${this.origin()} ${method === 'repair' ? 'repair' : `${method}()`}: refused ${what}${record}: ${problem.field} ${problem.message}`;
+    const rejection: SourceRejection = { source: this.source.id, plugin: this.options.plugin, method, problem, message };
+    this.rejectedInCycle++;
+    this.logger.error({ source: this.source.id, plugin: this.options.plugin, method, record: problem.record, field: problem.field }, message);
+    this.options.onRejected?.(rejection);
+    return rejection;
+  }
+
+  /**
+   * The boundary: of what a source yielded, the approvals and completions that pass the checks of
+   * source-output-check.ts. Each refused one is logged and counted and the rest go on (invariant 5:
+   * a bad record degrades one item); a batch that is not even a list fails the cycle.
+   */
+  private checked(method: SourceMethod, approvals: unknown, completions: unknown = []): { approvals: Approval[]; completions: Completion[] } {
+    for (const [field, list] of [['approvals', approvals], ['completions', completions]] as const) {
+      if (!Array.isArray(list)) {
+        throw new SourceOutputError(this.reject(method, { field, message: `must be an array, got ${list === null ? 'null' : typeof list}` }, 'batch'));
+      }
+    }
+    const good: Approval[] = [];
+    for (const a of approvals as unknown[]) {
+      const problem = checkApproval(this.source.id, a);
+      if (problem) this.reject(method, problem);
+      else good.push(a as Approval);
+    }
+    const done: Completion[] = [];
+    for (const c of completions as unknown[]) {
+      const problem = checkCompletion(this.source.id, c);
+      if (problem) this.reject(method, problem);
+      else done.push(c as Completion);
+    }
+    return { approvals: good, completions: done };
+  }
+
+  /** A batch of `changes` or `backfill`, its shape checked. */
+  private batchOf(method: SourceMethod, raw: unknown): { approvals: unknown; completions: unknown; cursor: unknown } {
+    if (typeof raw !== 'object' || raw === null) {
+      throw new SourceOutputError(this.reject(method, { field: 'batch', message: `must be an object {approvals, completions?, cursor?}, got ${raw === null ? 'null' : typeof raw}` }, 'batch'));
+    }
+    const b = raw as { approvals?: unknown; completions?: unknown; cursor?: unknown };
+    return { approvals: b.approvals, completions: b.completions ?? [], cursor: b.cursor };
   }
 
   /**
@@ -149,8 +261,9 @@ export class SourceRunner {
     batch: { approvals: readonly Approval[]; completions?: readonly Completion[]; cursor?: string | undefined; audit?: readonly AuditEntry[] },
     signal?: AbortSignal,
   ): Promise<CommitResult> {
-    const resolved = await this.resolver.resolveBatch(batch.approvals, signal ? AbortSignal.any([this.abort.signal, signal]) : this.abort.signal);
-    return this.queue.commit({ ...batch, source: this.source.id, approvals: resolved }, this.commitContext());
+    const { approvals, completions } = this.checked('repair', batch.approvals, batch.completions ?? []);
+    const resolved = await this.resolver.resolveBatch(approvals, signal ? AbortSignal.any([this.abort.signal, signal]) : this.abort.signal);
+    return this.queue.commit({ ...batch, source: this.source.id, approvals: resolved, completions }, this.commitContext());
   }
 
   private async cycle(): Promise<CycleReport | undefined> {
@@ -160,13 +273,27 @@ export class SourceRunner {
     const ctx: SyncContext = { signal: this.abort.signal, now: this.clock.now(), queued: (keys) => this.queued(keys) };
     let committed = EMPTY;
     let batches = 0;
+    this.rejectedInCycle = 0;
     const cursor = await this.queue.getCursor(id);
+    // Until a first sync has committed a cursor, every cycle lists everything: nothing a sweep
+    // repairs then was the incremental feed's to deliver, so none of it is drift.
+    const driftCounts = cursor !== undefined;
     // A first sync counts as a sweep only when nothing is queued yet: one cut short may have queued
     // approvals that have left pending since, and only a sweep's second look removes those.
     const firstSweep = cursor === undefined && this.options.sweepIntervalMs > 0 && (await this.queue.keys(id)).length === 0;
-    for await (const batch of this.source.changes(cursor, ctx)) {
+    for await (const raw of this.source.changes(cursor, ctx) as AsyncIterable<unknown>) {
       if (this.abort.signal.aborted) return undefined;
-      committed = add(committed, await this.commit(batch.approvals, batch.completions ?? [], batch.cursor));
+      const batch = this.batchOf('changes', raw);
+      const { approvals, completions } = this.checked('changes', batch.approvals, batch.completions);
+      const bad = checkCursor(batch.cursor);
+      if (bad) {
+        // A cursor that is not a string cannot be trusted to cover what it claims: the batch's good
+        // records are committed (ingestion is idempotent), the cursor is not, and the cycle fails, so
+        // the next one replays from the last committed cursor and /readyz and `run --once` say why.
+        committed = add(committed, await this.commit(approvals, completions));
+        throw new SourceOutputError(this.reject('changes', bad, 'cursor'));
+      }
+      committed = add(committed, await this.commit(approvals, completions, batch.cursor as string | undefined));
       batches++;
     }
     // A first sync lists everything pending: it is a sweep, and the next one is due an interval later.
@@ -174,9 +301,11 @@ export class SourceRunner {
     // After the changes, so a report that changed was read by the poll and costs the backfill nothing.
     let backfilled = 0;
     if (this.source.backfill) {
-      for await (const batch of this.source.backfill(ctx)) {
+      for await (const raw of this.source.backfill(ctx) as AsyncIterable<unknown>) {
         if (this.abort.signal.aborted) return undefined;
-        const result = await this.commit(batch.approvals, batch.completions ?? []);
+        const batch = this.batchOf('backfill', raw);
+        const { approvals, completions } = this.checked('backfill', batch.approvals, batch.completions);
+        const result = await this.commit(approvals, completions);
         backfilled += result.updated;
         committed = add(committed, result);
       }
@@ -184,15 +313,24 @@ export class SourceRunner {
     if (this.source.backfillPending) await this.queue.setState(BACKFILL_STATE, id, String(await this.source.backfillPending()));
     const released = await this.retryParked(ctx.signal);
     let swept = false;
-    let drift = 0;
+    let driftByCause = NO_DRIFT;
     if (await this.sweepDue()) {
       const sweep = await this.sweep(ctx);
       committed = add(committed, sweep.committed);
-      drift = sweep.drift;
+      if (driftCounts) driftByCause = sweep.driftByCause;
       swept = true;
     }
+    const drift = driftTotal(driftByCause);
+    if (drift > 0) {
+      this.logger.warn(
+        { source: id, plugin: this.options.plugin, drift: driftByCause },
+        `the sweep repaired what the incremental feed of ${this.origin()} missed: ${DRIFT_CAUSES.map((c) => `${c} ${driftByCause[c]}`).join(', ')}`,
+      );
+    }
     const purged = (await this.queue.purgeExpired(this.commitContext())).length;
-    const report: CycleReport = { source: id, batches, committed, swept, drift, purged, released, backfilled, durationMs: performance.now() - started };
+    const report: CycleReport = {
+      source: id, batches, committed, swept, drift, driftByCause, rejected: this.rejectedInCycle, purged, released, backfilled, durationMs: performance.now() - started,
+    };
     this.logger.debug({ ...report }, 'cycle done');
     return report;
   }
@@ -218,21 +356,49 @@ export class SourceRunner {
    * listing (whether Concur bumps LastModifiedDate on a workflow step is unconfirmed), so the
    * sweep re-lists what is pending now and asks the source directly about every queued approval
    * it did not see. Whatever is pending and missing from the queue is queued on the way.
+   *
+   * What it repairs that changed before `ctx.now` (the cycle's start, less {@link DRIFT_GRACE_MS})
+   * is counted as drift by cause: the incremental feed should have delivered it. An approval the
+   * source no longer finds has no time to go by and always counts.
    */
-  async sweep(ctx: SyncContext): Promise<{ committed: CommitResult; drift: number }> {
+  async sweep(ctx: SyncContext): Promise<{ committed: CommitResult; drift: number; driftByCause: DriftCounts }> {
     const startedAt = this.clock.now();
+    const before = ctx.now.getTime() - DRIFT_GRACE_MS;
+    // An approval past retention leaves the queue as `expired`: retention's doing, not drift.
+    const notBefore = this.commitContext().notBefore.getTime();
+    const feedsJob = (a: Approval): boolean => {
+      const t = Date.parse(a.sourceUpdatedAt);
+      return t < before && t >= notBefore;
+    };
     const seen = new Set<string>();
     let committed = EMPTY;
-    for await (const page of this.source.listPending(ctx)) {
-      for (const a of page) seen.add(a.key);
-      committed = add(committed, await this.commit(page, []));
+    let driftByCause = NO_DRIFT;
+    const commit = async (approvals: readonly Approval[], completions: readonly Completion[]): Promise<void> => {
+      const late = approvals.filter(feedsJob);
+      const fresh = approvals.filter((a) => !feedsJob(a));
+      const missed = await this.commit(late, completions);
+      const reassigned = missed.reassigned ?? 0;
+      driftByCause = addDrift(driftByCause, { missed: missed.inserted, 'completion-missed': missed.completed, reassigned, changed: missed.updated - reassigned });
+      committed = add(add(committed, missed), await this.commit(fresh, []));
+    };
+    for await (const page of this.source.listPending(ctx) as AsyncIterable<unknown>) {
+      const { approvals } = this.checked('listPending', page);
+      for (const a of approvals) seen.add(a.key);
+      await commit(approvals, []);
     }
     const unseen = (await this.queue.keys(this.source.id)).filter((k) => !seen.has(k.key));
-    let drift = 0;
     for (let i = 0; i < unseen.length; i += 100) {
       const slice = unseen.slice(i, i + 100);
       const refs = await Promise.all(slice.map(async (k) => ({ externalId: k.externalId, details: (await this.queue.get(k.key))?.details })));
-      const results = await this.source.verify(refs, ctx);
+      const raw: unknown = await this.source.verify(refs, ctx);
+      if (!Array.isArray(raw)) {
+        throw new SourceOutputError(this.reject('verify', { field: 'results', message: `must be an array, got ${raw === null ? 'null' : typeof raw}` }, 'answer'));
+      }
+      const results = raw.filter((r): r is VerifyResult => {
+        const problem = checkVerifyResult(this.source.id, r);
+        if (problem) this.reject('verify', problem);
+        return problem === undefined;
+      });
       const approvals: Approval[] = [];
       const completions: Completion[] = [];
       const byId = new Map(results.map((r) => [r.found ? r.approval.externalId : r.externalId, r]));
@@ -241,13 +407,10 @@ export class SourceRunner {
         if (r?.found) approvals.push(r.approval);
         else if (r) completions.push({ key: k.key, status: 'no_longer_required' });
       }
-      const result = await this.commit(approvals, completions);
-      drift += result.completed + result.updated;
-      committed = add(committed, result);
+      await commit(approvals, completions);
     }
     await this.queue.setState(SWEEP_STATE, this.source.id, startedAt.toISOString());
-    if (drift > 0) this.logger.info({ source: this.source.id, drift }, 'sweep corrected queued approvals');
-    return { committed, drift };
+    return { committed, drift: driftTotal(driftByCause), driftByCause };
   }
 
   private async retryParked(signal: AbortSignal): Promise<number> {

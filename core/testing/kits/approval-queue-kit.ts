@@ -103,7 +103,7 @@ export function describeApprovalQueueContract(name: string, make: () => Promise<
         const a = approval('R1', { approvers: [approver('grace'), approver('alan')] });
         const result = await commit([a], {}, commitContext({ channels: ['console', 'slack'] }));
 
-        expect(result).to.deep.equal({ inserted: 1, updated: 0, unchanged: 0, completed: 0, ignored: 0, outbox: 4, lagMs: [DAY_MS] });
+        expect(result).to.deep.equal({ inserted: 1, updated: 0, unchanged: 0, completed: 0, ignored: 0, reassigned: 0, outbox: 4, lagMs: [DAY_MS] });
         const row = await queue.get(a.key);
         expect(row).to.include({ key: a.key, revision: 1, queuedAt: NOW.toISOString(), title: 'Report R1' });
         expect(row?.fingerprint).to.be.a('string').that.is.not.empty;
