@@ -1,8 +1,7 @@
-import assert from 'node:assert/strict';
 import type { ApprovalSource, SourceBatch, SyncContext, VerifyRef } from '../../contracts/approval-source.js';
 import type { Approval } from '../../model/approval.js';
 import { approvalProblems } from './checks.js';
-import { skipCase, testFramework, type TestFramework } from './framework.js';
+import { describeKit, runKitCases, testFramework, type KitCaseResult, type TestFramework } from './framework.js';
 
 /**
  * What the source kit needs to change in the system a source reads, implemented by the plugin's
@@ -66,12 +65,7 @@ export interface SourceKitOptions {
 }
 
 /** The outcome of one case run programmatically: every contract breach found (empty = passed). */
-export interface SourceKitResult {
-  readonly case: SourceKitCase;
-  readonly problems: readonly string[];
-  /** Set when the case was skipped, with the reason given. */
-  readonly skipped?: string;
-}
+export type SourceKitResult = KitCaseResult<SourceKitCase>;
 
 function context(): SyncContext {
   return { signal: new AbortController().signal, now: new Date() };
@@ -281,23 +275,7 @@ async function runCase(name: SourceKitCase, subject: SourceUnderTest, options: S
  * show the kit fails a broken source (and a tool can print a report).
  */
 export async function checkApprovalSource(make: () => Promise<SourceUnderTest>, options: SourceKitOptions = {}, cases: readonly SourceKitCase[] = SOURCE_KIT_CASES): Promise<SourceKitResult[]> {
-  const results: SourceKitResult[] = [];
-  for (const name of cases) {
-    const skipped = options.skip?.[name];
-    if (skipped !== undefined) {
-      results.push({ case: name, problems: [], skipped });
-      continue;
-    }
-    const subject = await make();
-    try {
-      results.push({ case: name, problems: await runCase(name, subject, options) });
-    } catch (error) {
-      results.push({ case: name, problems: [`${name}: ${errorText(error)}`] });
-    } finally {
-      await subject.close?.();
-    }
-  }
-  return results;
+  return runKitCases(make, cases, options.skip, errorText, (name, subject) => runCase(name, subject, options));
 }
 
 const TITLES: Record<SourceKitCase, string> = {
@@ -326,17 +304,5 @@ const TITLES: Record<SourceKitCase, string> = {
  */
 export function describeApprovalSource(name: string, make: () => Promise<SourceUnderTest>, options: SourceKitOptions = {}): void {
   const t = testFramework(options.framework);
-  t.describe(`ApprovalSource contract kit: ${name}`, () => {
-    for (const kase of SOURCE_KIT_CASES) {
-      const skipped = options.skip?.[kase];
-      if (skipped !== undefined) {
-        skipCase(t, TITLES[kase], skipped);
-        continue;
-      }
-      t.it(TITLES[kase], async () => {
-        const [result] = await checkApprovalSource(make, options, [kase]);
-        assert.deepEqual(result!.problems, [], `${name} breaks the ApprovalSource contract:\n  ${result!.problems.join('\n  ')}`);
-      });
-    }
-  });
+  describeKit(t, `ApprovalSource contract kit: ${name}`, SOURCE_KIT_CASES, TITLES, options.skip, `${name} breaks the ApprovalSource contract`, (kase) => checkApprovalSource(make, options, [kase]));
 }

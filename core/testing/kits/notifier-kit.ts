@@ -1,9 +1,8 @@
-import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { isPermanentDeliveryError, isRetryLaterError, type Notifier, type OutboundMessage } from '../../contracts/notifier.js';
 import type { Card } from '../../model/card.js';
 import type { DeliveryReceipt, OutboxAction } from '../../model/queue-types.js';
-import { skipCase, testFramework, type TestFramework } from './framework.js';
+import { describeKit, runKitCases, testFramework, type KitCaseResult, type TestFramework } from './framework.js';
 
 /**
  * What the notifier kit needs of the channel behind a notifier, implemented by the plugin's author
@@ -62,11 +61,8 @@ export interface NotifierKitOptions {
   readonly framework?: TestFramework;
 }
 
-export interface NotifierKitResult {
-  readonly case: NotifierKitCase;
-  readonly problems: readonly string[];
-  readonly skipped?: string;
-}
+/** The outcome of one case run programmatically: every contract breach found (empty = passed). */
+export type NotifierKitResult = KitCaseResult<NotifierKitCase>;
 
 /** A card with a title no other case uses, so the kit can find it in what the channel shows. */
 function kitCard(title: string, overrides: Partial<Card> = {}): Card {
@@ -232,23 +228,7 @@ async function runCase(name: NotifierKitCase, subject: NotifierUnderTest, option
 
 /** Runs the notifier kit's cases without a test framework and returns what each found. */
 export async function checkNotifier(make: () => Promise<NotifierUnderTest>, options: NotifierKitOptions = {}, cases: readonly NotifierKitCase[] = NOTIFIER_KIT_CASES): Promise<NotifierKitResult[]> {
-  const results: NotifierKitResult[] = [];
-  for (const name of cases) {
-    const skipped = options.skip?.[name];
-    if (skipped !== undefined) {
-      results.push({ case: name, problems: [], skipped });
-      continue;
-    }
-    const subject = await make();
-    try {
-      results.push({ case: name, problems: await runCase(name, subject, options) });
-    } catch (error) {
-      results.push({ case: name, problems: [`${name}: ${errorText(error)}`] });
-    } finally {
-      await subject.close?.();
-    }
-  }
-  return results;
+  return runKitCases(make, cases, options.skip, errorText, (name, subject) => runCase(name, subject, options));
 }
 
 const TITLES: Record<NotifierKitCase, string> = {
@@ -279,17 +259,5 @@ const TITLES: Record<NotifierKitCase, string> = {
  */
 export function describeNotifier(name: string, make: () => Promise<NotifierUnderTest>, options: NotifierKitOptions = {}): void {
   const t = testFramework(options.framework);
-  t.describe(`Notifier contract kit: ${name}`, () => {
-    for (const kase of NOTIFIER_KIT_CASES) {
-      const skipped = options.skip?.[kase];
-      if (skipped !== undefined) {
-        skipCase(t, TITLES[kase], skipped);
-        continue;
-      }
-      t.it(TITLES[kase], async () => {
-        const [result] = await checkNotifier(make, options, [kase]);
-        assert.deepEqual(result!.problems, [], `${name} breaks the Notifier contract:\n  ${result!.problems.join('\n  ')}`);
-      });
-    }
-  });
+  describeKit(t, `Notifier contract kit: ${name}`, NOTIFIER_KIT_CASES, TITLES, options.skip, `${name} breaks the Notifier contract`, (kase) => checkNotifier(make, options, [kase]));
 }

@@ -5,7 +5,7 @@ import type { CardRenderer, CommitContext } from '../../pipeline/planner.js';
 
 /**
  * The world the queue contract kit commits: one Concur-like source, approvers at `acme.test`, a
- * fixed "now". (test/support/queue-fixtures.ts holds the same helpers for the repo's own tests.)
+ * fixed "now". The repo's own tests import these too (test/support/queue-fixtures.ts).
  */
 export const DAY_MS = 86_400_000;
 export const NOW = new Date('2025-06-02T12:00:00.000Z');
