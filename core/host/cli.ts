@@ -174,20 +174,19 @@ export function buildProgram(): Command {
         if (opts.strict && onceHasDrift(report)) throw new ExitError('drift or refused records (--strict); see the summary above and the warnings logged', EXIT_DRIFT);
         return;
       }
+      // Listening before anything is announced: a supervisor that signals as soon as it reads
+      // "running" must find the handler in place (a signal during the start stops right after it).
+      const signalled = new Promise<string>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
       // A start that fails half-way (port in use) closes what it opened, so the process can exit.
       await host.start().catch(async (error: unknown) => {
         await host.stop().catch(() => undefined);
         throw error;
       });
       logger.info({ sources: [...host.sources.keys()], notifiers: [...host.notifiers.keys()] }, 'approvals-hub running');
-      await new Promise<void>((resolve) => {
-        const stop = (signal: string) => {
-          logger.info({ signal }, 'stopping');
-          resolve();
-        };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
+      logger.info({ signal: await signalled }, 'stopping');
       await host.stop();
     });
 
