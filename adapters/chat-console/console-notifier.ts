@@ -1,4 +1,4 @@
-import { dayText, moneyText, type Card, type DeliveryReceipt, type Notifier, type OutboundMessage } from '../../core/index.js';
+import { PermanentDeliveryError, dayText, moneyText, type Card, type DeliveryReceipt, type Notifier, type OutboundMessage } from '../../core/index.js';
 
 /**
  * C0 and C1 control characters (ESC starts a terminal escape sequence, U+009B is a one-character
@@ -39,6 +39,14 @@ export function formatDigestLine(card: Card): string[] {
   return [`  • ${first}`, ...links];
 }
 
+/** How each action other than `digest` is headed; {@link ConsoleNotifier} refuses an action not here. */
+const VERBS: ReadonlyMap<string, string> = new Map([
+  ['notify', 'NEW'],
+  ['update', 'UPDATED'],
+  ['close', 'CLOSED'],
+  ['remind', 'REMINDER'],
+]);
+
 /** The embedded default channel: readable text, one block per message. */
 export class ConsoleNotifier implements Notifier {
   private sent = 0;
@@ -56,7 +64,11 @@ export class ConsoleNotifier implements Notifier {
       this.print([head, ...listed.flatMap(formatDigestLine)]);
       return { ref: `${this.id}-${++this.sent}` };
     }
-    const verb = { notify: 'NEW', update: 'UPDATED', close: 'CLOSED', remind: 'REMINDER' }[message.action];
+    const verb = VERBS.get(message.action);
+    if (verb === undefined) {
+      // OutboundMessage.action: an action this channel does not know is refused, never printed.
+      throw new PermanentDeliveryError(`console notifier ${this.id}: action ${JSON.stringify(message.action)} is not one it prints (${['digest', ...VERBS.keys()].join(', ')})`);
+    }
     const head = `[${this.id}] ${verb} for ${message.recipient.email} (${card.approvalKey} r${card.revision})`;
     // A reminder points at the card already shown; it repeats only its first line and its links.
     const body = message.action === 'remind' ? formatDigestLine(card).map((l) => `  ${l.trimStart()}`) : formatCard(card);

@@ -8,7 +8,7 @@ import {
   type Logger as SlackLogger,
 } from '@slack/web-api';
 import { LRUCache } from 'lru-cache';
-import { PermanentDeliveryError, RetryLaterError, emailKey, type Clock, type DeliveryReceipt, type Logger, type Notifier, type OutboundMessage } from '../../core/index.js';
+import { PermanentDeliveryError, RetryLaterError, emailKey, retryAfterMs, type Clock, type DeliveryReceipt, type Logger, type Notifier, type OutboundMessage, type OutboxAction } from '../../core/index.js';
 import { CARD_EVENT_TYPE, cardBlocks, cardText, digestBlocks, fit, reminderText } from './block-kit.js';
 
 /** One Slack notifier instance's config, as plugin.json validates it (secrets resolved by the host). */
@@ -75,7 +75,9 @@ const TOKEN_ERRORS = new Set(['not_authed', 'invalid_auth', 'account_inactive', 
 /** The error the outbox (or a route) sees for a failed Web API call. Never carries the token. */
 export function slackFailure(method: string, error: unknown): Error {
   if (error instanceof WebAPIRateLimitedError) {
-    return new SlackRetryableError(`Slack ${method}: rate limited, Retry-After ${error.retryAfter}s`, error.retryAfter * 1000);
+    // The client has read the header into seconds already; the shared reader caps it like any other.
+    const wait = retryAfterMs(String(error.retryAfter)) ?? 0;
+    return new SlackRetryableError(`Slack ${method}: rate limited, Retry-After ${Math.ceil(wait / 1000)}s`, wait);
   }
   if (error instanceof WebAPIPlatformError) {
     const code = error.data.error;
@@ -84,9 +86,9 @@ export function slackFailure(method: string, error: unknown): Error {
     return new SlackRetryableError(`Slack ${method}: ${code}`);
   }
   if (error instanceof WebAPIHTTPError) {
-    const retryAfter = Number.parseInt(error.headers['retry-after'] ?? '', 10);
-    const wait = Number.isFinite(retryAfter) ? retryAfter : undefined;
-    return new SlackRetryableError(`Slack ${method}: HTTP ${error.statusCode}${wait !== undefined ? `, Retry-After ${wait}s` : ''}`, wait !== undefined ? wait * 1000 : undefined);
+    const header = error.headers['retry-after'];
+    const wait = retryAfterMs(Array.isArray(header) ? header[0] : header);
+    return new SlackRetryableError(`Slack ${method}: HTTP ${error.statusCode}${wait !== undefined ? `, Retry-After ${Math.ceil(wait / 1000)}s` : ''}`, wait);
   }
   if (error instanceof WebAPIRequestError) return new SlackRetryableError(`Slack ${method}: request failed (${error.original.message})`);
   return error instanceof Error ? error : new Error(String(error));
@@ -207,6 +209,9 @@ function parseRef(ref: string): { channel: string; ts: string } {
   return { channel, ts };
 }
 
+/** The actions {@link SlackNotifier} delivers; it refuses any other. */
+const SLACK_ACTIONS: ReadonlySet<string> = new Set<OutboxAction>(['notify', 'update', 'close', 'remind', 'digest']);
+
 /**
  * Delivers cards as direct messages from the app's bot user. `notify` posts with
  * `channel: <user id>` (a bot may DM a user that way; Slack answers with the DM channel id) and
@@ -228,6 +233,10 @@ export class SlackNotifier implements Notifier {
   ) {}
 
   async deliver(message: OutboundMessage): Promise<DeliveryReceipt> {
+    if (!SLACK_ACTIONS.has(message.action)) {
+      // OutboundMessage.action: an action this channel does not know is refused, never shown as a card.
+      throw new PermanentDeliveryError(`Slack notifier ${this.id}: action ${JSON.stringify(message.action)} is not one it delivers (${[...SLACK_ACTIONS].join(', ')})`);
+    }
     const { card } = message;
     // https://docs.slack.dev/messaging/message-metadata
     const metadata = {

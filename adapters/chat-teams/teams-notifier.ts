@@ -1,6 +1,6 @@
 import { ConfigurationServiceClientCredentialFactory } from 'botbuilder';
 import { LRUCache } from 'lru-cache';
-import { PermanentDeliveryError, RetryLaterError, emailKey, type Clock, type DeliveryReceipt, type Logger, type Notifier, type OutboundMessage } from '../../core/index.js';
+import { PermanentDeliveryError, RetryLaterError, emailKey, retryAfterMs, type Clock, type DeliveryReceipt, type Logger, type Notifier, type OutboundMessage, type OutboxAction } from '../../core/index.js';
 import { approvalCard, attachment, cardSummary, digestCard, reminderText, type AdaptiveCardAttachment } from './adaptive-card.js';
 
 /** One Teams notifier instance's config, as plugin.json validates it (appPassword resolved by the host). */
@@ -47,14 +47,6 @@ export class TeamsRetryableError extends RetryLaterError {
   constructor(message: string, retryAfterMs = 0) {
     super(message, retryAfterMs);
   }
-}
-
-/** `Retry-After` as seconds or an HTTP date (RFC 9110 §10.2.3), in milliseconds. */
-function retryAfterMs(header: string | null): number | undefined {
-  if (!header) return undefined;
-  if (/^\d+$/.test(header.trim())) return Number(header.trim()) * 1000;
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
 function errorCode(body: unknown): string | undefined {
@@ -354,6 +346,9 @@ export function parseRef(ref: string): { conversationId: string; activityId: str
   return { conversationId, activityId };
 }
 
+/** The actions {@link TeamsNotifier} delivers; it refuses any other. */
+const TEAMS_ACTIONS: ReadonlySet<string> = new Set<OutboxAction>(['notify', 'update', 'close', 'remind', 'digest']);
+
 /**
  * Delivers cards as 1:1 messages from the bot. `notify` creates (or gets: Teams answers the same
  * id) the personal conversation with the approver, posts the Adaptive Card and returns
@@ -377,6 +372,10 @@ export class TeamsNotifier implements Notifier {
   ) {}
 
   async deliver(message: OutboundMessage): Promise<DeliveryReceipt> {
+    if (!TEAMS_ACTIONS.has(message.action)) {
+      // OutboundMessage.action: an action this channel does not know is refused, never shown as a card.
+      throw new PermanentDeliveryError(`Teams notifier ${this.id}: action ${JSON.stringify(message.action)} is not one it delivers (${[...TEAMS_ACTIONS].join(', ')})`);
+    }
     const { card } = message;
     if (message.action === 'remind' && message.previous) {
       // A text-only reply to the card in the same conversation: no second card, so no second set of buttons.

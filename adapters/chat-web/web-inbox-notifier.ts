@@ -4,6 +4,7 @@ import {
   inject,
   injectable,
   Logger,
+  PermanentDeliveryError,
   type Card,
   type CardOutcome,
   type DeliveryReceipt,
@@ -102,6 +103,9 @@ export function inboxItem(card: Card): InboxItem {
   };
 }
 
+/** The actions {@link WebInboxNotifier} pushes to open pages; it refuses any other. */
+const WEB_ACTIONS: ReadonlySet<string> = new Set<OutboxAction>(['notify', 'update', 'close', 'remind', 'digest']);
+
 /**
  * The web inbox channel. Its page reads the queue on every load, so a card counts as delivered
  * whether or not the person has the page open; pages that are open get the card pushed to them
@@ -135,6 +139,10 @@ export class WebInboxNotifier implements Notifier {
   }
 
   async deliver(message: OutboundMessage): Promise<DeliveryReceipt> {
+    if (!WEB_ACTIONS.has(message.action)) {
+      // OutboundMessage.action: an action this channel does not know is refused, never shown as a card.
+      throw new PermanentDeliveryError(`web inbox notifier ${this.id}: action ${JSON.stringify(message.action)} is not one it delivers (${[...WEB_ACTIONS].join(', ')})`);
+    }
     const { card } = message;
     const email = normaliseEmail(message.recipient.email) ?? message.recipient.email;
     const open = this.push(email, inboxEvents(message.action, card, message.digest));

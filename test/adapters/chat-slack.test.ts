@@ -13,6 +13,7 @@ import {
   Clock,
   HttpRoutes,
   Logger,
+  MAX_RETRY_AFTER_MS,
   Notifier,
   PermanentDeliveryError,
   PluginContext,
@@ -350,6 +351,26 @@ describe('Slack notifier plugin (adapters/chat-slack) against a fake Slack on lo
       await notifier.deliver(outbound('notify'));
       expect(fake.callsTo('chat.postMessage')).to.have.length(2);
       expect(fake.messagesTo(GRACE.id)).to.have.length(1);
+    });
+
+    it('reads a Retry-After a 5xx gives as an HTTP date, and waits at most an hour', async () => {
+      const { notifier } = await harness();
+      fake.fail({ kind: 'http', status: 503, retryAfter: 'Fri, 01 Jan 2100 00:00:00 GMT' }, { methods: ['chat.postMessage'] });
+
+      const error = await notifier.deliver(outbound('notify')).then(() => undefined, (e: unknown) => e);
+      expect(error).to.be.instanceOf(SlackRetryableError);
+      expect((error as SlackRetryableError).retryAfterMs).to.equal(MAX_RETRY_AFTER_MS);
+      expect((error as Error).message).to.include('HTTP 503, Retry-After 3600s');
+      fake.recover();
+    });
+
+    it('refuses an action it does not know for good, calling no Slack method', async () => {
+      const { notifier } = await harness();
+      const before = fake.calls.length;
+      const error = await notifier.deliver({ ...outbound('notify'), action: 'escalate' as OutboundMessage['action'] }).then(() => undefined, (e: unknown) => e);
+      expect(error).to.be.instanceOf(PermanentDeliveryError);
+      expect((error as Error).message).to.include('"escalate"');
+      expect(fake.calls.slice(before)).to.deep.equal([]);
     });
 
     it('finds a message Slack accepted before the reply was lost, so the outbox does not post it twice', async () => {

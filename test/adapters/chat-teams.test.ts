@@ -10,6 +10,7 @@ import {
   Container,
   HttpRoutes,
   Logger,
+  MAX_RETRY_AFTER_MS,
   Notifier,
   PermanentDeliveryError,
   PluginContext,
@@ -22,7 +23,7 @@ import { ConfigError, loadDeployment } from '../../core/host/deployment.js';
 import { PluginCatalog } from '../../core/host/plugin-catalog.js';
 import { approvalCard, escapeMarkdown } from '../../adapters/chat-teams/adaptive-card.js';
 import teamsModule from '../../adapters/chat-teams/module.js';
-import { BotConnector, PersonalConversations, TeamsDirectory, TeamsNotifier, TeamsRetryableError } from '../../adapters/chat-teams/teams-notifier.js';
+import { BotConnector, PersonalConversations, TeamsDirectory, TeamsNotifier, TeamsRetryableError, connectorFailure } from '../../adapters/chat-teams/teams-notifier.js';
 import { TeamsRoutes, botFrameworkAuthenticator } from '../../adapters/chat-teams/teams-routes.js';
 import { startFakeBotConnector, type FakeBotConnector, type FakeTeamsUser } from '../support/fake-bot-connector.js';
 
@@ -273,6 +274,13 @@ describe('Teams notifier', () => {
 
     await notifier.deliver(message('notify', card()));
     expect(posts()).to.have.length(1);
+  });
+
+  it('reads a Retry-After given as an HTTP date, and waits at most an hour', () => {
+    const failure = connectorFailure('send', 503, 'Fri, 01 Jan 2100 00:00:00 GMT', {}, '');
+    expect(failure).to.be.instanceOf(TeamsRetryableError);
+    expect((failure as TeamsRetryableError).retryAfterMs).to.equal(MAX_RETRY_AFTER_MS);
+    expect(failure.message).to.include('HTTP 503, Retry-After 3600s');
   });
 
   it('throws retryable errors on 5xx while the connector is down, then delivers the card once', async () => {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { timingSafeEqual } from 'node:crypto';
 import { pino } from 'pino';
-import { PermanentDeliveryError, type OutboundMessage } from '../../core/index.js';
+import { MAX_RETRY_AFTER_MS, PermanentDeliveryError, isPermanentDeliveryError, isRetryLaterError, type OutboundMessage, type OutboxAction } from '../../core/index.js';
 import { Host } from '../../core/host/host.js';
 import { loadDeployment } from '../../core/host/deployment.js';
 import { WebhookNotifier, webhookSignature } from '../../adapters/chat-webhook/webhook-notifier.js';
@@ -20,7 +20,7 @@ interface Received {
 }
 
 /** A receiver as a customer would write it: verifies the signature over the raw body. */
-async function receiver(status: () => number): Promise<{ server: Server; url: string; received: Received[] }> {
+async function receiver(status: () => number, headers: () => Record<string, string> = () => ({})): Promise<{ server: Server; url: string; received: Received[] }> {
   const received: Received[] = [];
   const server = createServer((req, res) => {
     let body = '';
@@ -29,7 +29,7 @@ async function receiver(status: () => number): Promise<{ server: Server; url: st
       const expected = Buffer.from(webhookSignature(SECRET, String(req.headers['x-approvals-timestamp']), body));
       const given = Buffer.from(String(req.headers['x-approvals-signature']));
       received.push({ headers: req.headers, body, valid: expected.length === given.length && timingSafeEqual(expected, given) });
-      res.writeHead(status(), { 'content-type': 'application/json' });
+      res.writeHead(status(), { 'content-type': 'application/json', ...headers() });
       res.end(JSON.stringify({ ref: `msg-${received.length}` }));
     });
   });
@@ -83,6 +83,55 @@ describe('webhook notifier', () => {
     expect(await notifier.deliver(message('x')).catch((e: unknown) => e)).not.to.be.instanceOf(PermanentDeliveryError);
     status = 404;
     expect(await notifier.deliver(message('x')).catch((e: unknown) => e)).to.be.instanceOf(PermanentDeliveryError);
+  });
+
+  it('waits the Retry-After a 429 gives as an HTTP date, measured from its own clock', async () => {
+    const now = new Date('2026-03-02T09:00:00.000Z');
+    const r = await receiver(() => 429, () => ({ 'retry-after': new Date(now.getTime() + 90_000).toUTCString() }));
+    server = r.server;
+    const failure = await new WebhookNotifier('hook', r.url, SECRET, 5000, () => now).deliver(message('x')).catch((e: unknown) => e);
+    expect(isRetryLaterError(failure), String(failure)).to.equal(true);
+    expect(isPermanentDeliveryError(failure)).to.equal(false);
+    expect((failure as { retryAfterMs: unknown }).retryAfterMs).to.equal(90_000);
+    expect((failure as Error).message).to.include('HTTP 429, Retry-After 90s');
+  });
+
+  it('waits the Retry-After a 503 gives in seconds, at most an hour', async () => {
+    let wait = '7';
+    const r = await receiver(() => 503, () => ({ 'retry-after': wait }));
+    server = r.server;
+    const notifier = new WebhookNotifier('hook', r.url, SECRET, 5000);
+    expect(await notifier.deliver(message('x')).catch((e: unknown) => e)).to.have.property('retryAfterMs', 7_000);
+    wait = String(30 * 24 * 3600);
+    expect(await notifier.deliver(message('x')).catch((e: unknown) => e)).to.have.property('retryAfterMs', MAX_RETRY_AFTER_MS);
+  });
+
+  it('retries 408, a 5xx without Retry-After and a receiver that does not answer, with the usual backoff', async () => {
+    let status = 408;
+    const r = await receiver(() => status);
+    server = r.server;
+    const notifier = new WebhookNotifier('hook', r.url, SECRET, 5000);
+    for (status of [408, 500, 502]) {
+      const failure = await notifier.deliver(message('x')).catch((e: unknown) => e);
+      expect(isRetryLaterError(failure), `HTTP ${status}: ${String(failure)}`).to.equal(true);
+      expect(failure).to.have.property('retryAfterMs', 0);
+    }
+    r.server.closeAllConnections();
+    await new Promise<void>((done) => r.server.close(() => done()));
+    server = undefined;
+    const refused = await notifier.deliver(message('x')).catch((e: unknown) => e);
+    expect(isRetryLaterError(refused), String(refused)).to.equal(true);
+    expect((refused as Error).message, (refused as Error).message).to.match(/^webhook hook: request failed \(fetch failed: [A-Z_]+\)$/);
+    expect((refused as Error).message).not.to.include(r.url);
+  });
+
+  it('refuses an action it does not know for good, sending nothing to the receiver', async () => {
+    const r = await receiver(() => 200);
+    server = r.server;
+    const failure = await new WebhookNotifier('hook', r.url, SECRET, 5000).deliver({ ...message('x'), action: 'escalate' as OutboxAction }).catch((e: unknown) => e);
+    expect(isPermanentDeliveryError(failure), String(failure)).to.equal(true);
+    expect((failure as Error).message).to.include('"escalate"');
+    expect(r.received).to.deep.equal([]);
   });
 
   for (const status of [307, 308]) {

@@ -19,14 +19,6 @@ const silent = (): Logger => pino({ level: 'silent' });
 const GRACE = { id: 'U0GRACE001', email: 'grace@acme.test', name: 'Grace Hopper' };
 const recipient = { sourceUserId: 'grace', email: GRACE.email };
 
-/**
- * Findings of this kit, left as skips because the fix belongs to the adapter (not in this change):
- * the reasons say what the adapter does instead.
- */
-const NO_ACTION_CHECK = 'finding: the adapter handles every action it is given and has no refusal for one it does not know';
-/** Slack and Teams render any action that is not remind/digest/update/close as a new card. */
-const POSTS_UNKNOWN_ACTION = 'finding: an action it does not know is posted as a new card instead of refused (PermanentDeliveryError), contrary to OutboundMessage.action\'s TSDoc';
-
 describeNotifier(
   'console (captured stream)',
   async () => {
@@ -46,7 +38,6 @@ describeNotifier(
       'permanent error': 'writing to a stream has no refusal',
       'retryable error': 'writing to a stream has no temporary refusal',
       'retry after': 'writing to a stream has no temporary refusal',
-      'unknown action': NO_ACTION_CHECK,
     },
   },
 );
@@ -70,7 +61,7 @@ describeNotifier('slack (fake Slack Web API on loopback)', async () => {
     recover: async () => fake.recover(),
   };
   return { notifier: child.get(SlackNotifier), driver, recipient, close: () => fake.close() };
-}, { skip: { 'unknown action': POSTS_UNKNOWN_ACTION } });
+});
 
 const ANN: FakeTeamsUser = { id: '29:1ann-7Qx9', aadObjectId: '11111111-aaaa-4aaa-8aaa-111111111111', email: 'ann@example.test', name: 'Ann Approver' };
 const TEAMS_TOKEN = 'fake-bot-token';
@@ -90,7 +81,7 @@ describeNotifier('teams (fake Bot Connector on loopback)', async () => {
     recover: async () => undefined,
   };
   return { notifier, driver, recipient: { sourceUserId: 'ann', email: ANN.email }, close: () => fake.close() };
-}, { skip: { 'unknown action': POSTS_UNKNOWN_ACTION } });
+});
 
 describeNotifier(
   'web inbox (an open page attached to its event stream)',
@@ -134,7 +125,6 @@ describeNotifier(
       'permanent error': 'a delivery is a push to the pages open now; nothing refuses it',
       'retryable error': 'a delivery is a push to the pages open now; nothing refuses it',
       'retry after': 'a delivery is a push to the pages open now; nothing refuses it',
-      'unknown action': NO_ACTION_CHECK,
     },
   },
 );
@@ -170,13 +160,7 @@ describeNotifier(
     const receiver = await webhookReceiver();
     return { notifier: new WebhookNotifier('hook', receiver.url, 'webhook-secret-0123456789abcdef', 5_000), driver: receiver.driver, recipient, close: receiver.close };
   },
-  {
-    editsInPlace: false,
-    skip: {
-      'retry after': 'finding: the webhook notifier throws a plain Error for 429/503 and drops the receiver\'s Retry-After (adapters/chat-webhook/webhook-notifier.ts)',
-      'unknown action': 'finding: the webhook notifier forwards any action to the receiver; only the receiver can refuse one',
-    },
-  },
+  { editsInPlace: false },
 );
 
 describe('Notifier contract kit, run on a broken notifier', () => {

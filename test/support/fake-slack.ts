@@ -45,7 +45,7 @@ export interface FakeSlackMessage {
 
 export type FakeSlackFault =
   /** Answer with this HTTP status, without doing the call. */
-  | { readonly kind: 'http'; readonly status: number }
+  | { readonly kind: 'http'; readonly status: number; readonly retryAfter?: string }
   /** Answer 429 with `Retry-After: <seconds>` and `{ok: false, error: "ratelimited"}`. */
   | { readonly kind: 'rate-limited'; readonly retryAfter: number }
   /** Do the call, then answer with this HTTP status: the caller cannot know it took effect. */
@@ -282,7 +282,7 @@ export class FakeSlack {
     const fault = this.takeFault(method);
     if (fault?.kind === 'http') {
       call.status = fault.status;
-      res.writeHead(fault.status, { 'content-type': 'text/plain' });
+      res.writeHead(fault.status, { 'content-type': 'text/plain', ...(fault.retryAfter === undefined ? {} : { 'retry-after': fault.retryAfter }) });
       res.end('upstream unavailable');
       return;
     }

@@ -12,7 +12,7 @@ import {
   type IPolicy,
   type IRetryBackoffContext,
 } from 'cockatiel';
-import type { Logger } from '../../../core/index.js';
+import { retryAfterMs, type Logger } from '../../../core/index.js';
 
 /** A `fetch` as openapi-fetch calls it. */
 export type FetchLike = (request: Request) => Promise<Response>;
@@ -57,18 +57,12 @@ class RetryAfterBackoff implements IBackoffFactory<IRetryBackoffContext<unknown>
     const next = this.exponential.next(context);
     const error = 'error' in context.result ? context.result.error : undefined;
     const header = error instanceof RetryableResponse ? error.response.headers.get('retry-after') : null;
-    const asked = header === null ? undefined : retryAfterMs(header);
+    // Uncapped here: a wait past maxRetryAfterMs never gets this far (the call returns the response).
+    const asked = retryAfterMs(header, { maxMs: Infinity });
     const duration = asked ?? next.duration;
     const self = new RetryAfterBackoff(this.options, next);
     return Object.assign(self, { duration });
   }
-}
-
-export function retryAfterMs(header: string): number | undefined {
-  const seconds = Number(header);
-  if (header.trim() !== '' && Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
 /** Opens after consecutive failures so a flaky identity API fails fast instead of stalling cycles. */
@@ -124,7 +118,7 @@ export function resilientFetch(
         if (RETRYABLE.has(response.status)) {
           const correlationId = response.headers.get('concur-correlationid') ?? undefined;
           logger.warn({ method, path, status: response.status, correlationId, retryAfter: response.headers.get('retry-after') ?? undefined }, 'Concur call failed');
-          const wait = retryAfterMs(response.headers.get('retry-after') ?? '');
+          const wait = retryAfterMs(response.headers.get('retry-after'), { maxMs: Infinity });
           if (wait !== undefined && wait > options.maxRetryAfterMs) return response;
           throw new RetryableResponse(response);
         }
