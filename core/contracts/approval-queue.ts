@@ -1,9 +1,9 @@
 import type { ServiceIdentifier } from '../di.js';
 import type { Approver } from '../model/approval.js';
-import type { CommitContext, ReminderDraft } from '../pipeline/planner.js';
 import type {
   AuditRecord,
   ChangeBatch,
+  CommitContext,
   CommitResult,
   DeliveredEntry,
   DeliveryReceipt,
@@ -14,6 +14,7 @@ import type {
   OutboxState,
   QueuedApproval,
   ReminderCandidate,
+  ReminderDraft,
 } from '../model/queue-types.js';
 
 /**

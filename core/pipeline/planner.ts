@@ -1,47 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { fingerprint, type Approver } from '../model/approval.js';
-import type { Card, CardOutcome } from '../model/card.js';
+import type { CardOutcome } from '../model/card.js';
 import { normEmail } from './queue-support.js';
 import type { ChangeBatch, CommitResult, Completion, OutboxAction, QueuedApproval, ReminderSpend } from '../model/queue-types.js';
 
-/** Renders the channel-neutral card for one revision of an approval. Pure. */
-export type CardRenderer = (approval: QueuedApproval, outcome?: CardOutcome) => Card;
-
-/** What a queue adapter needs, besides the batch, to turn changes into rows and outbox entries. */
-export interface CommitContext {
-  readonly now: Date;
-  /** Notifier ids; each approver gets one outbox entry per channel. */
-  readonly channels: readonly string[];
-  /** Approvals last updated by their source before this are expired: never queued, never shown. */
-  readonly notBefore: Date;
-  readonly render: CardRenderer;
-}
-
-/** An outbox entry before the adapter gives it an id and state. */
-export interface OutboxDraft {
-  readonly approvalKey: string;
-  readonly source: string;
-  readonly revision: number;
-  readonly channel: string;
-  readonly approver: Approver;
-  readonly action: OutboxAction;
-  readonly outcome?: CardOutcome | undefined;
-  readonly card: Card;
-  /** `digest` only: the cards it lists. */
-  readonly digest?: readonly Card[] | undefined;
-  readonly idempotencyKey: string;
-  /** `parked` when the approver has no e-mail yet: kept, and released once resolved. */
-  readonly state: 'pending' | 'parked';
-}
-
-/**
- * One reminder message (a `remind` per channel) or one digest (a `digest` per channel) and the
- * reminders it spends, written by `ApprovalQueue.scheduleReminders` all or nothing.
- */
-export interface ReminderDraft {
-  readonly outbox: readonly OutboxDraft[];
-  readonly spends: readonly ReminderSpend[];
-}
+// The types a queue adapter's contract speaks in live in core/model (contracts import nothing from
+// the pipeline); re-exported here so `approvals-hub/queue-kit` and older imports keep working.
+export type { CardRenderer, CommitContext, OutboxDraft, ReminderDraft } from '../model/queue-types.js';
+import type { CardRenderer, CommitContext, OutboxDraft } from '../model/queue-types.js';
 
 /** An approver a batch notified about an approval generation: their reminder clock starts at the commit. */
 export interface NotifiedApprover {

@@ -1,11 +1,10 @@
 import type { Approver } from '../model/approval.js';
 import type { Card } from '../model/card.js';
 import { emailKey } from '../model/email.js';
-import type { ReminderCandidate } from '../model/queue-types.js';
+import type { CardRenderer, OutboxDraft, ReminderCandidate, ReminderDraft } from '../model/queue-types.js';
 import type { ApprovalQueue } from '../contracts/approval-queue.js';
 import type { Clock } from '../contracts/clock.js';
 import type { Logger } from '../contracts/logger.js';
-import type { CardRenderer, OutboxDraft, ReminderDraft } from './planner.js';
 
 /** The deployment's `reminders` block, defaults filled in (see deployment.ts). */
 export interface ReminderSettings {
