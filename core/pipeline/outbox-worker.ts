@@ -1,4 +1,5 @@
 import { emailKey } from '../model/email.js';
+import { parseIdempotencyKey } from '../model/idempotency-key.js';
 import { CARD_ACTIONS, type DeliveryReceipt, type OutboxEntry, type OutboxOutcome } from '../model/queue-types.js';
 import type { ApprovalQueue } from '../contracts/approval-queue.js';
 import type { Clock } from '../contracts/clock.js';
@@ -125,10 +126,13 @@ export class OutboxWorker {
   /** A reminder is owed only while its approval version still waits on its approver. */
   private async stillWaiting(entry: OutboxEntry): Promise<boolean> {
     const row = await this.queue.get(entry.approvalKey);
+    const names = parseIdempotencyKey(entry.idempotencyKey);
     return (
       row !== undefined &&
       row.status === 'pending' &&
-      entry.idempotencyKey.startsWith(`${row.key}#${row.generation}.`) &&
+      names.kind === 'approval' &&
+      names.approvalKey === row.key &&
+      names.generation === row.generation &&
       row.approvers.some((a) => a.sourceUserId === entry.approver.sourceUserId)
     );
   }

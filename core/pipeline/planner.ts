@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { fingerprint, type Approver } from '../model/approval.js';
 import type { CardOutcome } from '../model/card.js';
+import { buildIdempotencyKey, parseIdempotencyKey } from '../model/idempotency-key.js';
 import { normEmail } from './queue-support.js';
-import type { ChangeBatch, CommitResult, Completion, OutboxAction, QueuedApproval, ReminderSpend } from '../model/queue-types.js';
+import type { ChangeBatch, CommitResult, Completion, QueuedApproval, ReminderSpend } from '../model/queue-types.js';
 
 // The types a queue adapter's contract speaks in live in core/model (contracts import nothing from
 // the pipeline); re-exported here so `approvals-hub/queue-kit` and older imports keep working.
@@ -56,7 +57,7 @@ export function planBatch(
   const lagMs: number[] = [];
   const nowIso = ctx.now.toISOString();
 
-  const owe = (row: QueuedApproval, approver: Approver, action: OutboxAction, outcome?: CardOutcome): void => {
+  const owe = (row: QueuedApproval, approver: Approver, action: 'notify' | 'update' | 'close', outcome?: CardOutcome): void => {
     const card = ctx.render(row, outcome);
     for (const channel of ctx.channels) {
       outbox.push({
@@ -68,7 +69,7 @@ export function planBatch(
         action,
         outcome,
         card,
-        idempotencyKey: `${row.key}#${row.generation}.${row.revision}:${approver.sourceUserId}:${channel}:${action}`,
+        idempotencyKey: buildIdempotencyKey({ kind: 'approval', approvalKey: row.key, generation: row.generation, revision: row.revision, approverId: approver.sourceUserId, channel, action }),
         state: normEmail(approver.email) ? 'pending' : 'parked',
       });
     }
@@ -173,11 +174,13 @@ function generationOf(draft: OutboxDraft): string {
   return generationOfKey(draft.idempotencyKey);
 }
 
-/** The generation an approval's idempotency key names (`<key>#<generation>.<revision>:…`); '' for a digest's key. */
+/**
+ * The generation an approval's idempotency key names (`<key>#<generation>.<revision>:…`); '' for a digest's key.
+ * Kept for existing callers; {@link parseIdempotencyKey} reads every part.
+ */
 export function generationOfKey(idempotencyKey: string): string {
-  const hash = idempotencyKey.lastIndexOf('#');
-  if (hash < 0) return '';
-  return idempotencyKey.slice(hash + 1, idempotencyKey.indexOf('.', hash));
+  const parts = parseIdempotencyKey(idempotencyKey);
+  return parts.kind === 'approval' ? parts.generation : '';
 }
 
 /**
