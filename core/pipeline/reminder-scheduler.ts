@@ -3,7 +3,7 @@ import type { Card } from '../model/card.js';
 import { emailKey } from '../model/email.js';
 import { buildIdempotencyKey } from '../model/idempotency-key.js';
 import type { CardRenderer, OutboxDraft, ReminderCandidate, ReminderDraft } from '../model/queue-types.js';
-import type { ApprovalQueue } from '../contracts/approval-queue.js';
+import type { ReminderStore } from '../contracts/approval-queue.js';
 import type { Clock } from '../contracts/clock.js';
 import type { Logger } from '../contracts/logger.js';
 
@@ -211,7 +211,7 @@ export class ReminderScheduler {
   private running: Promise<ReminderReport> | undefined;
 
   constructor(
-    private readonly queue: ApprovalQueue,
+    private readonly queue: ReminderStore,
     private readonly clock: Clock,
     private readonly logger: Logger,
     readonly settings: ReminderSettings,
