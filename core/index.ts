@@ -3,6 +3,7 @@ export * from './di.js';
 export * from './model/approval.js';
 export * from './model/card.js';
 export * from './model/email.js';
+export * from './model/idempotency-key.js';
 export * from './model/queue-types.js';
 export * from './contracts/approval-queue.js';
 export * from './contracts/approval-source.js';

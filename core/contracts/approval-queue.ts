@@ -1,9 +1,9 @@
 import type { ServiceIdentifier } from '../di.js';
 import type { Approver } from '../model/approval.js';
-import type { CommitContext, ReminderDraft } from '../pipeline/planner.js';
 import type {
   AuditRecord,
   ChangeBatch,
+  CommitContext,
   CommitResult,
   DeliveredEntry,
   DeliveryReceipt,
@@ -14,6 +14,7 @@ import type {
   OutboxState,
   QueuedApproval,
   ReminderCandidate,
+  ReminderDraft,
 } from '../model/queue-types.js';
 
 /**
@@ -29,25 +30,10 @@ export interface Lease {
 }
 
 /**
- * Where approvals wait for their approvers, with the cursors, outbox, source state and audit
- * log that must change in the same transaction. Single binding: one queue per host.
- * Every adapter passes the contract kit `describeApprovalQueueContract` (`approvals-hub/testing`).
+ * The read side of the queued approvals: what lookups, the operator CLI and the outbox worker read.
+ * Part of {@link ApprovalQueue}; type a dependency as this slice when it only reads.
  */
-export interface ApprovalQueue {
-  /** Opens the store and applies pending migrations. Idempotent. */
-  init(): Promise<void>;
-  /** Releases connections; later calls fail. */
-  close(): Promise<void>;
-
-  /**
-   * Applies a batch atomically: reads the queued rows for its keys, runs `planBatch`, writes the
-   * rows, the outbox entries, the audit entries and the cursor, all or nothing; for each approver
-   * the plan names in `notified`, the reminder count restarts at 0 and its clock at `ctx.now`. Idempotent:
-   * committing the same batch twice changes nothing the second time and owes no new message.
-   * The result's `outbox` counts entries written; audit entries are appended on every call.
-   */
-  commit(batch: ChangeBatch, ctx: CommitContext): Promise<CommitResult>;
-
+export interface ApprovalReader {
   /** The cursor committed with the source's last batch, or undefined before the first. */
   getCursor(source: string): Promise<string | undefined>;
 
@@ -69,6 +55,21 @@ export interface ApprovalQueue {
   /** Number of unexpired queued approvals. */
   count(options: ListOptions): Promise<number>;
 
+  /** The audit log, newest first. Entries are written by `commit` with `batch.audit`. */
+  listAudit(limit?: number): Promise<AuditRecord[]>;
+}
+
+/** The approvals themselves: the transactional commit of a source's batch and the repairs around it. Part of {@link ApprovalQueue}. */
+export interface ApprovalStore extends ApprovalReader {
+  /**
+   * Applies a batch atomically: reads the queued rows for its keys, runs `planBatch`, writes the
+   * rows, the outbox entries, the audit entries and the cursor, all or nothing; for each approver
+   * the plan names in `notified`, the reminder count restarts at 0 and its clock at `ctx.now`. Idempotent:
+   * committing the same batch twice changes nothing the second time and owes no new message.
+   * The result's `outbox` counts entries written; audit entries are appended on every call.
+   */
+  commit(batch: ChangeBatch, ctx: CommitContext): Promise<CommitResult>;
+
   /**
    * Deletes rows last updated by their source before `notBefore`, closing their cards with the
    * outcome `expired`, in one transaction. Returns the purged keys.
@@ -83,7 +84,10 @@ export interface ApprovalQueue {
    * them, and releases their parked outbox entries to `pending`. Returns how many were released.
    */
   resolveApprover(source: string, approver: Required<Pick<Approver, 'sourceUserId' | 'email'>> & Approver): Promise<number>;
+}
 
+/** The outbox the worker drains and operators inspect, and the delivery receipts it leaves. Part of {@link ApprovalQueue}. */
+export interface OutboxStore {
   /**
    * Claims up to `limit` due outbox entries (pending, or inflight with a claim older than
    * `leaseMs`), oldest first, marking them inflight and counting the attempt. Two concurrent
@@ -127,7 +131,10 @@ export interface ApprovalQueue {
 
   /** The receipt of the latest delivered message for an approval, approver and channel. */
   receipt(approvalKey: string, approverId: string, channel: string): Promise<DeliveryReceipt | undefined>;
+}
 
+/** The reminder counts the reminder scheduler reads and spends. Part of {@link ApprovalQueue}. */
+export interface ReminderStore {
   /**
    * Approvers of pending, unexpired approvals whose reminders are due: named by the approval with
    * an e-mail, notified about its current generation, last notified or reminded at or before
@@ -145,20 +152,13 @@ export interface ApprovalQueue {
    * written again (or by a second host at once) owe nothing new. Returns the outbox entries written.
    */
   scheduleReminders(drafts: readonly ReminderDraft[], now: Date): Promise<number>;
+}
 
+/** Durable state owned by sources, plugins and the credential store, by namespace and key. Part of {@link ApprovalQueue}. */
+export interface SourceStateStore {
   /** Source-owned durable state (rotating tokens, identity mappings), by namespace and key. */
   getState(namespace: string, key: string): Promise<string | undefined>;
   setState(namespace: string, key: string, value: string): Promise<void>;
-
-  /** The audit log, newest first. Entries are written by `commit` with `batch.audit`. */
-  listAudit(limit?: number): Promise<AuditRecord[]>;
-
-  /**
-   * Optional, for queues several hosts share (PostgreSQL): takes the lease `name` if no holder on
-   * any host has it, else resolves undefined; never waits. A holder that dies frees it. A queue
-   * without this method serves one host, which implicitly holds every lease.
-   */
-  acquireLease?(name: string): Promise<Lease | undefined>;
 
   /**
    * Optional, for the credential store: runs `work` holding a lock on state entry (`namespace`,
@@ -175,5 +175,31 @@ export interface ApprovalQueue {
    * this store, so they must share a configured key, and credentials are refused without one.
    */
   credentialKeyHome?(): { readonly kind: 'file'; readonly path: string } | { readonly kind: 'process' } | { readonly kind: 'shared' };
+}
+
+/** Cross-host leases (optional: a queue one host owns needs none). Part of {@link ApprovalQueue}. */
+export interface LeaseProvider {
+  /**
+   * Optional, for queues several hosts share (PostgreSQL): takes the lease `name` if no holder on
+   * any host has it, else resolves undefined; never waits. A holder that dies frees it. A queue
+   * without this method serves one host, which implicitly holds every lease.
+   */
+  acquireLease?(name: string): Promise<Lease | undefined>;
+}
+
+/**
+ * Where approvals wait for their approvers, with the cursors, outbox, source state and audit
+ * log that must change in the same transaction. Single binding: one queue per host.
+ * Every adapter passes the contract kit `describeApprovalQueueContract` (`approvals-hub/testing`).
+ *
+ * It is the sum of role slices ({@link ApprovalStore}, {@link OutboxStore}, {@link ReminderStore},
+ * {@link SourceStateStore}, {@link LeaseProvider}): adapters implement the whole, each consumer types its
+ * dependency as the slices it uses, so what it can touch is visible in its constructor.
+ */
+export interface ApprovalQueue extends ApprovalStore, OutboxStore, ReminderStore, SourceStateStore, LeaseProvider {
+  /** Opens the store and applies pending migrations. Idempotent. */
+  init(): Promise<void>;
+  /** Releases connections; later calls fail. */
+  close(): Promise<void>;
 }
 export const ApprovalQueue: ServiceIdentifier<ApprovalQueue> = Symbol.for('approvals.core.ApprovalQueue');

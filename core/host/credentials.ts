@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { closeSync, linkSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
-import type { ApprovalQueue } from '../contracts/approval-queue.js';
+import type { SourceStateStore } from '../contracts/approval-queue.js';
 import { CredentialError, type CredentialStore, type CredentialUpdate } from '../contracts/credential-store.js';
 import type { Logger } from '../contracts/logger.js';
 
@@ -75,7 +75,7 @@ export interface CredentialStoreOptions {
 /**
  * The core's {@link CredentialStore}: AES-256-GCM (node:crypto) with a random 96-bit IV per value
  * and the entry's namespace and key as additional authenticated data, stored in the queue's state
- * entries and locked with the queue's {@link ApprovalQueue.withStateLock}.
+ * entries and locked with the queue's {@link SourceStateStore.withStateLock}.
  *
  * The key is the deployment's `credentials.key`; without one, the queue says where a key may live
  * (a generated key file beside an embedded SQLite file, a random per-process key for the memory
@@ -86,7 +86,7 @@ export class EncryptedCredentialStore implements CredentialStore {
   private key: Buffer | undefined;
 
   constructor(
-    private readonly queue: ApprovalQueue,
+    private readonly queue: SourceStateStore,
     private readonly options: CredentialStoreOptions,
   ) {
     this.key = options.key;
@@ -105,7 +105,7 @@ export class EncryptedCredentialStore implements CredentialStore {
     await this.lock(namespace, key)(namespace, key, async () => ({ value: this.encrypt(namespace, key, value), result: undefined }));
   }
 
-  private lock(namespace: string, key: string): NonNullable<ApprovalQueue['withStateLock']> {
+  private lock(namespace: string, key: string): NonNullable<SourceStateStore['withStateLock']> {
     const lock = this.queue.withStateLock?.bind(this.queue);
     if (!lock) throw new CredentialError(`the queue adapter offers no credential storage (withStateLock): credential "${key}" of ${namespace} cannot be kept`);
     return lock;

@@ -158,3 +158,42 @@ export interface ReminderSpend {
   /** The count the scheduler read; the spend applies only if the queue still holds it. */
   readonly sent: number;
 }
+
+/** Renders the channel-neutral card for one revision of an approval. Pure. */
+export type CardRenderer = (approval: QueuedApproval, outcome?: CardOutcome) => Card;
+
+/** What a queue adapter needs, besides the batch, to turn changes into rows and outbox entries. */
+export interface CommitContext {
+  readonly now: Date;
+  /** Notifier ids; each approver gets one outbox entry per channel. */
+  readonly channels: readonly string[];
+  /** Approvals last updated by their source before this are expired: never queued, never shown. */
+  readonly notBefore: Date;
+  readonly render: CardRenderer;
+}
+
+/** An outbox entry before the adapter gives it an id and state. */
+export interface OutboxDraft {
+  readonly approvalKey: string;
+  readonly source: string;
+  readonly revision: number;
+  readonly channel: string;
+  readonly approver: Approver;
+  readonly action: OutboxAction;
+  readonly outcome?: CardOutcome | undefined;
+  readonly card: Card;
+  /** `digest` only: the cards it lists. */
+  readonly digest?: readonly Card[] | undefined;
+  readonly idempotencyKey: string;
+  /** `parked` when the approver has no e-mail yet: kept, and released once resolved. */
+  readonly state: 'pending' | 'parked';
+}
+
+/**
+ * One reminder message (a `remind` per channel) or one digest (a `digest` per channel) and the
+ * reminders it spends, written by `ApprovalQueue.scheduleReminders` all or nothing.
+ */
+export interface ReminderDraft {
+  readonly outbox: readonly OutboxDraft[];
+  readonly spends: readonly ReminderSpend[];
+}

@@ -1,6 +1,7 @@
 import { emailKey } from '../model/email.js';
+import { parseIdempotencyKey } from '../model/idempotency-key.js';
 import { CARD_ACTIONS, type DeliveryReceipt, type OutboxEntry, type OutboxOutcome } from '../model/queue-types.js';
-import type { ApprovalQueue } from '../contracts/approval-queue.js';
+import type { ApprovalReader, OutboxStore } from '../contracts/approval-queue.js';
 import type { Clock } from '../contracts/clock.js';
 import type { Logger } from '../contracts/logger.js';
 import { isPermanentDeliveryError, isRetryLaterError, type Notifier } from '../contracts/notifier.js';
@@ -45,7 +46,7 @@ export class OutboxWorker {
   private readonly notifiers: ReadonlyMap<string, Notifier>;
 
   constructor(
-    private readonly queue: ApprovalQueue,
+    private readonly queue: OutboxStore & Pick<ApprovalReader, 'get'>,
     notifiers: readonly Notifier[],
     private readonly clock: Clock,
     private readonly logger: Logger,
@@ -125,10 +126,13 @@ export class OutboxWorker {
   /** A reminder is owed only while its approval version still waits on its approver. */
   private async stillWaiting(entry: OutboxEntry): Promise<boolean> {
     const row = await this.queue.get(entry.approvalKey);
+    const names = parseIdempotencyKey(entry.idempotencyKey);
     return (
       row !== undefined &&
       row.status === 'pending' &&
-      entry.idempotencyKey.startsWith(`${row.key}#${row.generation}.`) &&
+      names.kind === 'approval' &&
+      names.approvalKey === row.key &&
+      names.generation === row.generation &&
       row.approvers.some((a) => a.sourceUserId === entry.approver.sourceUserId)
     );
   }

@@ -1,47 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { fingerprint, type Approver } from '../model/approval.js';
-import type { Card, CardOutcome } from '../model/card.js';
+import type { CardOutcome } from '../model/card.js';
+import { buildIdempotencyKey, parseIdempotencyKey } from '../model/idempotency-key.js';
 import { normEmail } from './queue-support.js';
-import type { ChangeBatch, CommitResult, Completion, OutboxAction, QueuedApproval, ReminderSpend } from '../model/queue-types.js';
+import type { ChangeBatch, CommitResult, Completion, QueuedApproval, ReminderSpend } from '../model/queue-types.js';
 
-/** Renders the channel-neutral card for one revision of an approval. Pure. */
-export type CardRenderer = (approval: QueuedApproval, outcome?: CardOutcome) => Card;
-
-/** What a queue adapter needs, besides the batch, to turn changes into rows and outbox entries. */
-export interface CommitContext {
-  readonly now: Date;
-  /** Notifier ids; each approver gets one outbox entry per channel. */
-  readonly channels: readonly string[];
-  /** Approvals last updated by their source before this are expired: never queued, never shown. */
-  readonly notBefore: Date;
-  readonly render: CardRenderer;
-}
-
-/** An outbox entry before the adapter gives it an id and state. */
-export interface OutboxDraft {
-  readonly approvalKey: string;
-  readonly source: string;
-  readonly revision: number;
-  readonly channel: string;
-  readonly approver: Approver;
-  readonly action: OutboxAction;
-  readonly outcome?: CardOutcome | undefined;
-  readonly card: Card;
-  /** `digest` only: the cards it lists. */
-  readonly digest?: readonly Card[] | undefined;
-  readonly idempotencyKey: string;
-  /** `parked` when the approver has no e-mail yet: kept, and released once resolved. */
-  readonly state: 'pending' | 'parked';
-}
-
-/**
- * One reminder message (a `remind` per channel) or one digest (a `digest` per channel) and the
- * reminders it spends, written by `ApprovalQueue.scheduleReminders` all or nothing.
- */
-export interface ReminderDraft {
-  readonly outbox: readonly OutboxDraft[];
-  readonly spends: readonly ReminderSpend[];
-}
+// The types a queue adapter's contract speaks in live in core/model (contracts import nothing from
+// the pipeline); re-exported here so `approvals-hub/queue-kit` and older imports keep working.
+export type { CardRenderer, CommitContext, OutboxDraft, ReminderDraft } from '../model/queue-types.js';
+import type { CardRenderer, CommitContext, OutboxDraft } from '../model/queue-types.js';
 
 /** An approver a batch notified about an approval generation: their reminder clock starts at the commit. */
 export interface NotifiedApprover {
@@ -90,7 +57,7 @@ export function planBatch(
   const lagMs: number[] = [];
   const nowIso = ctx.now.toISOString();
 
-  const owe = (row: QueuedApproval, approver: Approver, action: OutboxAction, outcome?: CardOutcome): void => {
+  const owe = (row: QueuedApproval, approver: Approver, action: 'notify' | 'update' | 'close', outcome?: CardOutcome): void => {
     const card = ctx.render(row, outcome);
     for (const channel of ctx.channels) {
       outbox.push({
@@ -102,7 +69,7 @@ export function planBatch(
         action,
         outcome,
         card,
-        idempotencyKey: `${row.key}#${row.generation}.${row.revision}:${approver.sourceUserId}:${channel}:${action}`,
+        idempotencyKey: buildIdempotencyKey({ kind: 'approval', approvalKey: row.key, generation: row.generation, revision: row.revision, approverId: approver.sourceUserId, channel, action }),
         state: normEmail(approver.email) ? 'pending' : 'parked',
       });
     }
@@ -207,11 +174,13 @@ function generationOf(draft: OutboxDraft): string {
   return generationOfKey(draft.idempotencyKey);
 }
 
-/** The generation an approval's idempotency key names (`<key>#<generation>.<revision>:…`); '' for a digest's key. */
+/**
+ * The generation an approval's idempotency key names (`<key>#<generation>.<revision>:…`); '' for a digest's key.
+ * Kept for existing callers; {@link parseIdempotencyKey} reads every part.
+ */
 export function generationOfKey(idempotencyKey: string): string {
-  const hash = idempotencyKey.lastIndexOf('#');
-  if (hash < 0) return '';
-  return idempotencyKey.slice(hash + 1, idempotencyKey.indexOf('.', hash));
+  const parts = parseIdempotencyKey(idempotencyKey);
+  return parts.kind === 'approval' ? parts.generation : '';
 }
 
 /**

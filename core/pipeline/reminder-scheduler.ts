@@ -1,11 +1,11 @@
 import type { Approver } from '../model/approval.js';
 import type { Card } from '../model/card.js';
 import { emailKey } from '../model/email.js';
-import type { ReminderCandidate } from '../model/queue-types.js';
-import type { ApprovalQueue } from '../contracts/approval-queue.js';
+import { buildIdempotencyKey } from '../model/idempotency-key.js';
+import type { CardRenderer, OutboxDraft, ReminderCandidate, ReminderDraft } from '../model/queue-types.js';
+import type { ReminderStore } from '../contracts/approval-queue.js';
 import type { Clock } from '../contracts/clock.js';
 import type { Logger } from '../contracts/logger.js';
-import type { CardRenderer, OutboxDraft, ReminderDraft } from './planner.js';
 
 /** The deployment's `reminders` block, defaults filled in (see deployment.ts). */
 export interface ReminderSettings {
@@ -145,7 +145,7 @@ export function planReminders(
         approver: c.approver,
         action: 'remind',
         card,
-        idempotencyKey: `${approval.key}#${approval.generation}.${approval.revision}:${c.approver.sourceUserId}:${channel}:remind-${n}`,
+        idempotencyKey: buildIdempotencyKey({ kind: 'approval', approvalKey: approval.key, generation: approval.generation, revision: approval.revision, approverId: c.approver.sourceUserId, channel, action: `remind-${n}` }),
         state: 'pending',
       }));
       drafts.push({ outbox, spends: [spendOf(c)] });
@@ -178,7 +178,7 @@ export function planReminders(
       action: 'digest',
       card: summary,
       digest: cards,
-      idempotencyKey: `digest:${email}:${channel}:${local.date}`,
+      idempotencyKey: buildIdempotencyKey({ kind: 'digest', email, channel, date: local.date }),
       state: 'pending',
     }));
     drafts.push({ outbox, spends: listed.map(spendOf) });
@@ -211,7 +211,7 @@ export class ReminderScheduler {
   private running: Promise<ReminderReport> | undefined;
 
   constructor(
-    private readonly queue: ApprovalQueue,
+    private readonly queue: ReminderStore,
     private readonly clock: Clock,
     private readonly logger: Logger,
     readonly settings: ReminderSettings,

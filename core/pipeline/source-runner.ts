@@ -1,10 +1,9 @@
 import type { Approval } from '../model/approval.js';
-import type { AuditEntry, CommitResult, Completion } from '../model/queue-types.js';
-import type { ApprovalQueue, Lease } from '../contracts/approval-queue.js';
+import type { AuditEntry, CardRenderer, CommitContext, CommitResult, Completion } from '../model/queue-types.js';
+import type { ApprovalStore, Lease, LeaseProvider, SourceStateStore } from '../contracts/approval-queue.js';
 import type { ApprovalSource, SyncContext, VerifyResult } from '../contracts/approval-source.js';
 import type { Clock } from '../contracts/clock.js';
 import type { Logger } from '../contracts/logger.js';
-import type { CommitContext, CardRenderer } from './planner.js';
 import { ApproverResolver } from './approver-resolver.js';
 import { checkApproval, checkCompletion, checkCursor, checkVerifyResult, type SourceOutputProblem } from './source-output-check.js';
 import { timerDelay } from './timer-delay.js';
@@ -123,7 +122,7 @@ export class SourceRunner {
 
   constructor(
     readonly source: ApprovalSource,
-    private readonly queue: ApprovalQueue,
+    private readonly queue: ApprovalStore & SourceStateStore & LeaseProvider,
     private readonly resolver: ApproverResolver,
     private readonly clock: Clock,
     private readonly logger: Logger,

@@ -16,16 +16,17 @@ import { ConcurTokenManager } from './client/token-manager.js';
 import { ConcurApprovalSource } from './concur-approval-source.js';
 import type { ConcurSourceConfig } from './concur-config.js';
 import { ConcurIdentityDirectory } from './concur-identity-directory.js';
-import { startEmbeddedSandbox } from './sandbox-mode.js';
+import type { EmbeddedSandbox } from './sandbox-mode.js';
 
 /**
  * One Concur company. Binds the source, its identity directory and their client in this
  * instance's own child container; with `sandbox` set, starts an in-process sandbox first and
- * points the instance at it.
+ * points the instance at it. The sandbox (some 3,500 lines and its own HTTP server) is loaded only
+ * then, so a production host never loads its code.
  */
 export default function concurModule(context: PluginContext<ConcurSourceConfig>): ContainerModule {
   return new ContainerModule(async ({ bind, onDeactivation }) => {
-    const embedded = context.config.sandbox ? await startEmbeddedSandbox(context.config.sandbox) : undefined;
+    const embedded = context.config.sandbox ? await startSandbox(context.config.sandbox) : undefined;
     const config: ConcurSourceConfig = embedded ? { ...context.config, ...embedded.config } : context.config;
     bind(ConcurClient)
       .toResolvedValue(
@@ -74,4 +75,10 @@ export default function concurModule(context: PluginContext<ConcurSourceConfig>)
     bind(IdentityDirectory).toService(ConcurIdentityDirectory);
     if (embedded) onDeactivation(ConcurApprovalSource, () => embedded.close());
   });
+}
+
+/** Loads the sandbox's code on first use only: `import()` here, never a static import in this module. */
+async function startSandbox(options: NonNullable<ConcurSourceConfig['sandbox']>): Promise<EmbeddedSandbox> {
+  const { startEmbeddedSandbox } = await import('./sandbox-mode.js');
+  return startEmbeddedSandbox(options);
 }

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { ApprovalQueue } from '../../core/contracts/approval-queue.js';
 import type { QueuedApproval } from '../../core/model/queue-types.js';
+import { parseIdempotencyKey } from '../../core/model/idempotency-key.js';
 import { PostgresApprovalQueue } from '../../adapters/queue-postgres/postgres-approval-queue.js';
 import { SqliteApprovalQueue } from '../../adapters/queue-sqlite/sqlite-approval-queue.js';
 import { SeededRandom } from '../../plugins/concur/sandbox/sandbox-random.js';
@@ -450,10 +451,16 @@ export function countSinkLines(path: string): number {
   return n;
 }
 
-/** The generation in an idempotency key `<key>#<generation>.<revision>:<approver>:<channel>:<action>`. */
+/** The generation in an idempotency key `<key>#<generation>.<revision>:<approver>:<channel>:<action>`; '' for a digest's. */
 function generationOf(idempotencyKey: string): string {
-  const hash = idempotencyKey.lastIndexOf('#');
-  return idempotencyKey.slice(hash + 1, idempotencyKey.indexOf('.', hash));
+  const parts = parseIdempotencyKey(idempotencyKey);
+  return parts.kind === 'approval' ? parts.generation : '';
+}
+
+/** The approval an idempotency key is about; the key itself for a digest's. */
+function approvalKeyOf(idempotencyKey: string): string {
+  const parts = parseIdempotencyKey(idempotencyKey);
+  return parts.kind === 'approval' ? parts.approvalKey : idempotencyKey;
 }
 
 // ---- the comparison --------------------------------------------------------------------------
@@ -555,7 +562,7 @@ export function evidence(findings: readonly Finding[], sandbox: ConcurSandbox, r
   const out: string[] = [];
   const seen = new Set<string>();
   for (const f of findings) {
-    const approval = f.kind === 'duplicate' ? f.key.slice(0, f.key.indexOf('#')) : f.key;
+    const approval = f.kind === 'duplicate' ? approvalKeyOf(f.key) : f.key;
     if (seen.has(approval)) continue;
     seen.add(approval);
     if (seen.size > limit) {

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { approvalKey, type Approval, type Approver } from '../../model/approval.js';
-import type { ChangeBatch } from '../../model/queue-types.js';
-import type { CardRenderer, CommitContext } from '../../pipeline/planner.js';
+import type { CardRenderer, ChangeBatch, CommitContext } from '../../model/queue-types.js';
 
 /**
  * The world the queue contract kit commits: one Concur-like source, approvers at `acme.test`, a
