@@ -1,23 +1,24 @@
-import { injectable } from '../../core/di.js';
-import type { ApprovalQueue } from '../../core/contracts/approval-queue.js';
-import type { Approver } from '../../core/model/approval.js';
-import type {
-  AuditRecord,
-  ChangeBatch,
-  CommitResult,
-  DeliveredEntry,
-  DeliveryReceipt,
-  DueReminderQuery,
-  ListOptions,
-  OutboxEntry,
-  OutboxOutcome,
-  OutboxState,
-  QueuedApproval,
-  ReminderCandidate,
-} from '../../core/model/queue-types.js';
-import { CARD_ACTIONS } from '../../core/model/queue-types.js';
-import { planBatch, type BatchPlan, type CommitContext, type OutboxDraft, type ReminderDraft } from '../../core/pipeline/planner.js';
-import { bySource, isoTime, normEmail } from '../../core/pipeline/queue-support.js';
+import {
+  CARD_ACTIONS,
+  injectable,
+  type ApprovalQueue,
+  type Approver,
+  type AuditRecord,
+  type ChangeBatch,
+  type CommitContext,
+  type CommitResult,
+  type DeliveredEntry,
+  type DeliveryReceipt,
+  type DueReminderQuery,
+  type ListOptions,
+  type OutboxEntry,
+  type OutboxOutcome,
+  type OutboxState,
+  type QueuedApproval,
+  type ReminderCandidate,
+  type ReminderDraft,
+} from '../../core/index.js';
+import { bySource, isoTime, normEmail, planBatch, type BatchPlan, type OutboxDraft } from '../../core/queue-kit.js';
 
 interface StoredRow {
   readonly approval: QueuedApproval;

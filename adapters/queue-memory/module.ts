@@ -1,6 +1,4 @@
-import { ContainerModule } from '../../core/di.js';
-import { ApprovalQueue } from '../../core/contracts/approval-queue.js';
-import type { PluginModuleFactory } from '../../core/host/plugin-api.js';
+import { ApprovalQueue, ContainerModule, type PluginModuleFactory } from '../../core/index.js';
 import { MemoryApprovalQueue } from './memory-approval-queue.js';
 
 const memoryQueueModule: PluginModuleFactory = () =>

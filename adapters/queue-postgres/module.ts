@@ -1,6 +1,4 @@
-import { ContainerModule } from '../../core/di.js';
-import { ApprovalQueue } from '../../core/contracts/approval-queue.js';
-import type { PluginModuleFactory } from '../../core/host/plugin-api.js';
+import { ApprovalQueue, ContainerModule, type PluginModuleFactory } from '../../core/index.js';
 import { DEFAULT_POOL_SIZE, DEFAULT_SCHEMA, PostgresApprovalQueue } from './postgres-approval-queue.js';
 
 /** The manifest's default, for a caller that builds the module without the host's schema defaults. */

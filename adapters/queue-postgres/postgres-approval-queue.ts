@@ -1,26 +1,39 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import type { ApprovalQueue, Lease } from '../../core/contracts/approval-queue.js';
-import type { Approver } from '../../core/model/approval.js';
-import type { Card, CardOutcome } from '../../core/model/card.js';
-import type {
-  AuditRecord,
-  ChangeBatch,
-  CommitResult,
-  DeliveredEntry,
-  DeliveryReceipt,
-  DueReminderQuery,
-  ListOptions,
-  OutboxAction,
-  OutboxEntry,
-  OutboxOutcome,
-  OutboxState,
-  QueuedApproval,
-  ReminderCandidate,
-} from '../../core/model/queue-types.js';
-import { CARD_ACTIONS } from '../../core/model/queue-types.js';
-import { planBatch, type BatchPlan, type CommitContext, type OutboxDraft, type ReminderDraft } from '../../core/pipeline/planner.js';
-import { bySource, distinctLines, firstInLineSql, isoTime, normEmail, receiptPurgeSql } from '../../core/pipeline/queue-support.js';
+import {
+  CARD_ACTIONS,
+  type ApprovalQueue,
+  type Approver,
+  type AuditRecord,
+  type Card,
+  type CardOutcome,
+  type ChangeBatch,
+  type CommitContext,
+  type CommitResult,
+  type DeliveredEntry,
+  type DeliveryReceipt,
+  type DueReminderQuery,
+  type Lease,
+  type ListOptions,
+  type OutboxAction,
+  type OutboxEntry,
+  type OutboxOutcome,
+  type OutboxState,
+  type QueuedApproval,
+  type ReminderCandidate,
+  type ReminderDraft,
+} from '../../core/index.js';
+import {
+  bySource,
+  distinctLines,
+  firstInLineSql,
+  isoTime,
+  normEmail,
+  planBatch,
+  receiptPurgeSql,
+  type BatchPlan,
+  type OutboxDraft,
+} from '../../core/queue-kit.js';
 import { migrate, quoteSchema } from './migrations.js';
 
 export const DEFAULT_SCHEMA = 'approvals_hub';

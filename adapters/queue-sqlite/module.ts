@@ -1,7 +1,5 @@
 import { resolve } from 'node:path';
-import { ContainerModule } from '../../core/di.js';
-import { ApprovalQueue } from '../../core/contracts/approval-queue.js';
-import type { PluginModuleFactory } from '../../core/host/plugin-api.js';
+import { ApprovalQueue, ContainerModule, type PluginModuleFactory } from '../../core/index.js';
 import { SqliteApprovalQueue } from './sqlite-approval-queue.js';
 
 const sqliteQueueModule: PluginModuleFactory<{ path?: string; cacheSizeMB?: number; mmapSizeMB?: number }> = (context) =>

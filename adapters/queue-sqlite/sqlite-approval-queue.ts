@@ -2,27 +2,38 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync } from 
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import type { ApprovalQueue } from '../../core/contracts/approval-queue.js';
-import type { Approver } from '../../core/model/approval.js';
-import type { CardOutcome } from '../../core/model/card.js';
-import type {
-  AuditRecord,
-  ChangeBatch,
-  CommitResult,
-  DeliveredEntry,
-  DeliveryReceipt,
-  DueReminderQuery,
-  ListOptions,
-  OutboxAction,
-  OutboxEntry,
-  OutboxOutcome,
-  OutboxState,
-  QueuedApproval,
-  ReminderCandidate,
-} from '../../core/model/queue-types.js';
-import { CARD_ACTIONS } from '../../core/model/queue-types.js';
-import { planBatch, type BatchPlan, type CommitContext, type OutboxDraft, type ReminderDraft } from '../../core/pipeline/planner.js';
-import { bySource, distinctLines, firstInLineSql, isoTime, normEmail, receiptPurgeSql } from '../../core/pipeline/queue-support.js';
+import {
+  CARD_ACTIONS,
+  type ApprovalQueue,
+  type Approver,
+  type AuditRecord,
+  type CardOutcome,
+  type ChangeBatch,
+  type CommitContext,
+  type CommitResult,
+  type DeliveredEntry,
+  type DeliveryReceipt,
+  type DueReminderQuery,
+  type ListOptions,
+  type OutboxAction,
+  type OutboxEntry,
+  type OutboxOutcome,
+  type OutboxState,
+  type QueuedApproval,
+  type ReminderCandidate,
+  type ReminderDraft,
+} from '../../core/index.js';
+import {
+  bySource,
+  distinctLines,
+  firstInLineSql,
+  isoTime,
+  normEmail,
+  planBatch,
+  receiptPurgeSql,
+  type BatchPlan,
+  type OutboxDraft,
+} from '../../core/queue-kit.js';
 import { migrate } from './migrations.js';
 
 interface OutboxRow {

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import createClient from 'openapi-fetch';
-import type { Clock, CredentialStore, Logger } from '../../../core/index.js';
-import { registerSecret } from '../../../core/host/logging.js';
+import { registerSecret, type Clock, type CredentialStore, type Logger } from '../../../core/index.js';
 import type { paths } from '../generated/oauth2.js';
 import { parseTokenError, parseTokenResponse, trustedGeolocation, type ConcurToken } from '../mappers/token-mapper.js';
 import type { FetchLike } from './resilient-fetch.js';

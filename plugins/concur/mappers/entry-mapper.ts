@@ -1,4 +1,4 @@
-import type { Money } from '../../../core/model/approval.js';
+import type { Money } from '../../../core/index.js';
 import type { components } from '../generated/expense-v3.js';
 import { JsonObject } from './json-reader.js';
 import { concurMoney, sumMoney } from './money.js';

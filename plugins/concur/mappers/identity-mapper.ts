@@ -1,4 +1,4 @@
-import { emailKey } from '../../../core/model/email.js';
+import { emailKey } from '../../../core/index.js';
 import type { components } from '../generated/identity-v4.js';
 import { JsonObject, JsonValue } from './json-reader.js';
 

@@ -1,4 +1,4 @@
-import { moneyFromNumber, type Money } from '../../../core/model/approval.js';
+import { moneyFromNumber, type Money } from '../../../core/index.js';
 
 /**
  * Minor-unit digits of an ISO 4217 currency as ICU knows them (USD 2, JPY 0, BHD 3); 2 for a code ICU rejects,

@@ -1,4 +1,4 @@
-import { approvalKey, type Approval, type ApprovalStatus, type Approver } from '../../../core/model/approval.js';
+import { approvalKey, type Approval, type ApprovalStatus, type Approver } from '../../../core/index.js';
 import type { components } from '../generated/expense-v3.js';
 import { concurDateToIso, isConcurDate } from './concur-dates.js';
 import { FLAG_EXCEPTIONS, FLAG_MISSING_RECEIPT, type LineItemSummary } from './entry-mapper.js';

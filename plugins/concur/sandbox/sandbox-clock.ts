@@ -1,4 +1,4 @@
-import type { Clock } from '../../../core/contracts/clock.js';
+import type { Clock } from '../../../core/index.js';
 
 export interface SandboxClockOptions {
   /** Sandbox time at start-up: ISO-8601 (UTC unless it says otherwise), epoch ms or a Date. */
