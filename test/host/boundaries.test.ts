@@ -97,7 +97,6 @@ describe('the import boundary check (npm run lint:deps)', function () {
   });
 
   it('refuses a contract that imports from core/pipeline (an upward arrow)', async () => {
-    // Not approval-queue.ts: its import of the planner is the one listed known violation.
     const { code, output } = await lintDeps({
       ...CORE,
       'core/contracts/clock.ts': "import type { planBatch } from '../pipeline/planner.js';\nexport interface Clock { plan: typeof planBatch }\n",
