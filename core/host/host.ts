@@ -1,49 +1,29 @@
-import { Container, type ServiceIdentifier } from '../di.js';
-import { ApprovalQueue } from '../contracts/approval-queue.js';
-import { ApprovalLookup } from '../contracts/approval-lookup.js';
-import { DeliveryFeed } from '../contracts/delivery-feed.js';
-import { ApprovalSource, SourceState, type SourceCapabilities } from '../contracts/approval-source.js';
-import { Clock, systemClock } from '../contracts/clock.js';
-import { CredentialStore } from '../contracts/credential-store.js';
-import { EncryptedCredentialStore } from './credentials.js';
-import { IdentityDirectory } from '../contracts/identity-directory.js';
-import { HttpRoutes } from '../contracts/http-routes.js';
-import { Logger } from '../contracts/logger.js';
-import { emailKey } from '../model/email.js';
+import type { ApprovalQueue } from '../contracts/approval-queue.js';
+import type { ApprovalLookup } from '../contracts/approval-lookup.js';
+import type { ApprovalSource } from '../contracts/approval-source.js';
+import type { Clock } from '../contracts/clock.js';
+import type { CredentialStore } from '../contracts/credential-store.js';
+import type { Logger } from '../contracts/logger.js';
+import type { Notifier } from '../contracts/notifier.js';
 import { startAdminServer, startHttpServer, type HttpServer, type Readiness } from './http-server.js';
-import { Metrics } from '../contracts/metrics.js';
-import { PrometheusMetrics } from './prometheus-metrics.js';
-import type { Registry } from 'prom-client';
-import { Notifier } from '../contracts/notifier.js';
+import type { PrometheusMetrics } from './prometheus-metrics.js';
 import { ApproverResolver } from '../pipeline/approver-resolver.js';
-import { createCardRenderer } from '../pipeline/card-renderer.js';
 import { OutboxWorker, defaultOutboxWorkerOptions, type DrainReport } from '../pipeline/outbox-worker.js';
 import type { CardRenderer, CommitContext } from '../pipeline/planner.js';
-import { BACKFILL_STATE, SourceRunner, type CycleReport } from '../pipeline/source-runner.js';
+import { SourceRunner, type CycleReport } from '../pipeline/source-runner.js';
 import { problemLabel } from '../pipeline/source-output-check.js';
 import { ReminderScheduler, type ReminderReport } from '../pipeline/reminder-scheduler.js';
-import { DEFAULT_ADMIN_LISTENER, type Deployment, type InstanceSpec } from './deployment.js';
-import { PluginCatalog, type CatalogEntry } from './plugin-catalog.js';
-import { PluginContext } from './plugin-api.js';
+import { DEFAULT_ADMIN_LISTENER, type Deployment } from './deployment.js';
+import { DAY_MS, compose, notBefore, type Composition, type HostOptions } from './composition.js';
 
-const DAY_MS = 86_400_000;
+export type { HostOptions } from './composition.js';
+
 /** Reminders are due by the hour and quiet hours end on the minute, so a pass a minute is on time. */
 const REMINDER_INTERVAL_MS = 60_000;
 /** How often a running host deletes settled outbox entries past `delivery.keepDays`. */
 const OUTBOX_PURGE_INTERVAL_MS = 15 * 60_000;
 /** Entries deleted per transaction, so a large backlog never holds the queue's write lock long. */
 const OUTBOX_PURGE_BATCH = 5_000;
-
-export interface HostOptions {
-  readonly clock?: Clock;
-  readonly logger: Logger;
-  /** Channels bound besides the deployment's notifiers (embedding the host, tests). */
-  readonly notifiers?: readonly Notifier[];
-  /** Sources run besides the deployment's (embedding the host, tests); they have no identity directory. */
-  readonly sources?: readonly ApprovalSource[];
-  /** Where the metrics register (embedding the host); default a registry of the host's own. */
-  readonly registry?: Registry;
-}
 
 export interface OnceReport {
   readonly cycles: CycleReport[];
@@ -54,208 +34,113 @@ export interface OnceReport {
 }
 
 /**
- * The composition root: the only place that reads the container. It loads the queue adapter into
- * the root container and each source and notifier instance into a child container of its own
- * (so two Concur companies can run side by side), then wires one detection loop per source and
- * one outbox worker.
+ * The running host, over what `compose` built (composition.ts): one detection loop per source, the
+ * outbox worker and its delivery timer, reminders, the outbox purge, the HTTP listeners and the
+ * readiness they report. `Host.create` composes, then wires the runtime; `stop` ends both.
  */
 export class Host {
-  readonly runners: SourceRunner[] = [];
-  private worker!: OutboxWorker;
+  readonly runners: SourceRunner[];
+  private readonly worker: OutboxWorker;
   /** Present when the deployment configures reminders. */
-  reminders: ReminderScheduler | undefined;
-  private deliveryTimer: NodeJS.Timeout | undefined;
-  private reminderTimer: NodeJS.Timeout | undefined;
+  readonly reminders: ReminderScheduler | undefined;
+  private readonly timers: NodeJS.Timeout[] = [];
   private draining: Promise<DrainReport> | undefined;
   private purging: Promise<{ entries: number; receipts: number }> | undefined;
-  private purgeTimer: NodeJS.Timeout | undefined;
   /** Aborted by stop(): a delivery pass ends after the batch in hand, and nothing new starts. */
   private readonly stopping = new AbortController();
-  private readonly root = new Container({ defaultScope: 'Singleton' });
-  private readonly children: Container[] = [];
   private started = false;
-  private readonly routes: HttpRoutes[] = [];
   private http: HttpServer | undefined;
   private admin: HttpServer | undefined;
+  /** Readiness: each source's last cycle. */
   private readonly lastCycle = new Map<string, { ok: boolean; at: string; error?: string }>();
-  readonly sources = new Map<string, ApprovalSource>();
-  readonly notifiers = new Map<string, Notifier>();
-  render!: CardRenderer;
-  metrics!: PrometheusMetrics;
-  lookupService!: ApprovalLookup;
-  queue!: ApprovalQueue;
-  /** Secrets at rest for every plugin, encrypted in the queue's store. */
-  credentials!: CredentialStore;
-  readonly clock: Clock;
-  readonly logger: Logger;
 
-  private constructor(readonly deployment: Deployment, private readonly options: HostOptions) {
-    this.clock = options.clock ?? systemClock;
-    this.logger = options.logger;
+  private constructor(private readonly composed: Composition) {
+    this.runners = composed.schedules.map((schedule) => this.runner(schedule));
+    this.reminders = this.reminderScheduler();
+    this.worker = this.outboxWorker();
   }
 
   static async create(deployment: Deployment, options: HostOptions): Promise<Host> {
-    const host = new Host(deployment, options);
+    const composed = await compose(deployment, options);
     try {
-      await host.compose();
+      return new Host(composed);
     } catch (error) {
-      // A plugin that failed after others started (an embedded sandbox, a queue pool) must not
-      // leave them holding the process open: close what was opened, then report the failure.
-      await host.close();
+      await composed.close();
       throw error;
     }
-    return host;
   }
 
-  private async child<T>(entry: CatalogEntry, spec: InstanceSpec, token: ServiceIdentifier<T>, extra?: (c: Container) => void): Promise<Container> {
-    const factory = await PluginCatalog.load(entry);
-    const child = new Container({ parent: this.root, defaultScope: 'Singleton' });
-    child.bind(PluginContext).toConstantValue({ instanceId: spec.id, config: spec.config, baseDir: this.deployment.baseDir });
-    extra?.(child);
-    this.children.push(child);
-    await child.loadAsync(factory({ instanceId: spec.id, config: spec.config, baseDir: this.deployment.baseDir }));
-    if (!child.isCurrentBound(token)) throw new Error(`plugin "${entry.manifest.id}" (${spec.id}) does not bind its contract`);
-    if (child.isCurrentBound(HttpRoutes)) this.routes.push(...child.getAll(HttpRoutes));
-    return child;
+  get deployment(): Deployment { return this.composed.deployment; }
+  get clock(): Clock { return this.composed.clock; }
+  get logger(): Logger { return this.composed.logger; }
+  get metrics(): PrometheusMetrics { return this.composed.metrics; }
+  get queue(): ApprovalQueue { return this.composed.queue; }
+  /** Secrets at rest for every plugin, encrypted in the queue's store. */
+  get credentials(): CredentialStore { return this.composed.credentials; }
+  get lookupService(): ApprovalLookup { return this.composed.lookup; }
+  get sources(): ReadonlyMap<string, ApprovalSource> { return this.composed.sources; }
+  get notifiers(): ReadonlyMap<string, Notifier> { return this.composed.notifiers; }
+  get render(): CardRenderer { return this.composed.render; }
+
+  /** One source's detection loop: each cycle is recorded, then a delivery pass runs. */
+  private runner(spec: Composition['schedules'][number]): SourceRunner {
+    const { deployment: d, queue, clock, logger, metrics, render } = this.composed;
+    const source = this.composed.sources.get(spec.id)!;
+    const resolver = new ApproverResolver(spec.directory, logger.child({ source: spec.id }), 10_000, () => clock.now().getTime());
+    return new SourceRunner(source, queue, resolver, clock, logger.child({ source: spec.id }), {
+      pollIntervalMs: spec.pollIntervalSeconds * 1000,
+      sweepIntervalMs: spec.sweepIntervalSeconds * 1000,
+      retentionDays: d.retentionDays,
+      channels: [...this.composed.notifiers.keys()],
+      render,
+      plugin: spec.plugin,
+      onRejected: (r) => metrics.rejected.inc({ source: r.source, field: problemLabel(r.problem) }),
+    }, (report, error, durationMs) => {
+      this.afterCycle(spec.id, report, error, durationMs);
+      void this.drain();
+    });
   }
 
-  private async compose(): Promise<void> {
-    const d = this.deployment;
-    this.root.bind(Clock).toConstantValue(this.clock);
-    this.metrics = new PrometheusMetrics({
-      queueSize: () => this.queue.count({ notBefore: this.commitContext().notBefore }),
-      outboxDepth: () => this.queue.outboxCounts(),
-      backfillPending: async () => Object.fromEntries((await this.backfillPending()).map((b) => [b.source, b.pending])),
-    }, this.options.registry);
-    this.root.bind(Metrics).toConstantValue(this.metrics);
-    this.root.bind(Logger).toConstantValue(this.logger);
-    const queueFactory = await PluginCatalog.load(d.queue.plugin);
-    await this.root.loadAsync(queueFactory({ instanceId: d.queue.adapter, config: d.queue.config, baseDir: d.baseDir }));
-    this.queue = this.root.get(ApprovalQueue);
-    await this.queue.init();
-    this.credentials = new EncryptedCredentialStore(this.queue, { key: d.credentials.key, logger: this.logger.child({ component: 'credentials' }) });
-    this.root.bind(CredentialStore).toConstantValue(this.credentials);
-    this.lookupService = this.lookup();
-    this.root.bind(ApprovalLookup).toConstantValue(this.lookupService);
-    const queue = this.queue;
-    this.root.bind(DeliveryFeed).toConstantValue({
-      shared: queue.acquireLease !== undefined,
-      deliveredSince: (channel, after, limit) => queue.deliveredSince(channel, after, limit),
+  private reminderScheduler(): ReminderScheduler | undefined {
+    const { deployment: d, queue, clock, logger, render } = this.composed;
+    if (!d.reminders) return undefined;
+    return new ReminderScheduler(queue, clock, logger.child({ component: 'reminders' }), d.reminders, {
+      channels: [...this.composed.notifiers.keys()],
+      render,
+      retentionDays: d.retentionDays,
     });
+  }
 
-    for (const spec of d.notifiers) {
-      const child = await this.child(spec.entry, spec, Notifier);
-      const notifier = child.get(Notifier);
-      if (notifier.id !== spec.id) throw new Error(`notifier plugin "${spec.plugin}" reported id "${notifier.id}", expected "${spec.id}"`);
-      this.notifiers.set(spec.id, notifier);
-    }
-
-    for (const notifier of this.options.notifiers ?? []) {
-      if (this.notifiers.has(notifier.id)) throw new Error(`duplicate notifier id "${notifier.id}"`);
-      this.notifiers.set(notifier.id, notifier);
-    }
-
-    const capabilities = new Map<string, SourceCapabilities>();
-    const directories = new Map<string, IdentityDirectory | undefined>();
-    // A read-only command's deployment has its source secrets unresolved: no source is composed.
-    for (const spec of d.readOnly ? [] : d.sources) {
-      const queue = this.queue;
-      const child = await this.child(spec.entry, spec, ApprovalSource, (c) => {
-        c.bind(SourceState).toConstantValue({
-          get: (key) => queue.getState(`source:${spec.id}`, key),
-          set: (key, value) => queue.setState(`source:${spec.id}`, key, value),
-        });
-      });
-      const source = child.get(ApprovalSource);
-      if (source.id !== spec.id) throw new Error(`source plugin "${spec.plugin}" reported id "${source.id}", expected "${spec.id}"`);
-      if (this.sources.has(source.id)) throw new Error(`duplicate source id "${source.id}"`);
-      this.sources.set(source.id, source);
-      capabilities.set(source.id, source.capabilities);
-      directories.set(source.id, child.isCurrentBound(IdentityDirectory) ? child.get(IdentityDirectory) : undefined);
-    }
-    const given = (this.options.sources ?? []).map((source) => {
-      if (this.sources.has(source.id)) throw new Error(`duplicate source id "${source.id}"`);
-      this.sources.set(source.id, source);
-      capabilities.set(source.id, source.capabilities);
-      return { id: source.id, pollIntervalSeconds: 60, sweepIntervalSeconds: 0 };
-    });
-    this.render = createCardRenderer(capabilities);
-
-    const channels = [...this.notifiers.keys()];
-    for (const spec of [...(d.readOnly ? [] : d.sources), ...given]) {
-      const source = this.sources.get(spec.id)!;
-      const resolver = new ApproverResolver(directories.get(spec.id), this.logger.child({ source: spec.id }), 10_000, () => this.clock.now().getTime());
-      this.runners.push(
-        new SourceRunner(source, this.queue, resolver, this.clock, this.logger.child({ source: spec.id }), {
-          pollIntervalMs: spec.pollIntervalSeconds * 1000,
-          sweepIntervalMs: spec.sweepIntervalSeconds * 1000,
-          retentionDays: d.retentionDays,
-          channels,
-          render: this.render,
-          plugin: 'plugin' in spec ? spec.plugin : undefined,
-          onRejected: (r) => this.metrics.rejected.inc({ source: r.source, field: problemLabel(r.problem) }),
-        }, (report, error, durationMs) => {
-          this.afterCycle(spec.id, report, error, durationMs);
-          void this.drain();
-        }),
-      );
-    }
-    if (d.reminders) {
-      this.reminders = new ReminderScheduler(this.queue, this.clock, this.logger.child({ component: 'reminders' }), d.reminders, {
-        channels,
-        render: this.render,
-        retentionDays: d.retentionDays,
-      });
-    }
-    this.worker = new OutboxWorker(
-      this.queue,
-      [...this.notifiers.values()],
-      this.clock,
-      this.logger.child({ component: 'outbox' }),
+  /** Delivers the outbox to every notifier, counting outcomes and the delivered lag. */
+  private outboxWorker(): OutboxWorker {
+    const { deployment: d, queue, clock, logger, metrics } = this.composed;
+    return new OutboxWorker(
+      queue,
+      [...this.composed.notifiers.values()],
+      clock,
+      logger.child({ component: 'outbox' }),
       { ...defaultOutboxWorkerOptions, maxAttempts: d.delivery.maxAttempts, leaseMs: d.delivery.leaseSeconds * 1000 },
       (entry, outcome) => {
-        this.metrics.deliveries.inc({ channel: entry.channel, outcome: outcome.state });
+        metrics.deliveries.inc({ channel: entry.channel, outcome: outcome.state });
         if (outcome.state === 'delivered') {
-          this.metrics.detectionLag.observe({ source: entry.source, stage: 'delivered' }, Math.max(0, this.clock.now().getTime() - Date.parse(entry.createdAt)) / 1000);
+          metrics.detectionLag.observe({ source: entry.source, stage: 'delivered' }, Math.max(0, clock.now().getTime() - Date.parse(entry.createdAt)) / 1000);
         }
       },
     );
-  }
-
-  private lookup(): ApprovalLookup {
-    const notBefore = () => new Date(this.clock.now().getTime() - this.deployment.retentionDays * DAY_MS);
-    return {
-      waitingOn: (email, options) => this.queue.listForApprover(email, { notBefore: notBefore(), source: options?.source, limit: options?.limit }),
-      forApprover: async (key, email) => {
-        const row = await this.queue.get(key);
-        const wanted = emailKey(email);
-        if (!row || row.status !== 'pending' || Date.parse(row.sourceUpdatedAt) < notBefore().getTime()) return undefined;
-        return wanted !== undefined && row.approvers.some((a) => emailKey(a.email) === wanted) ? row : undefined;
-      },
-    };
   }
 
   /**
    * Per source that has a backfill: queued approvals it has not reached yet. A source this process
    * did not compose (read-only commands) is answered with what its runner recorded after its last cycle.
    */
-  async backfillPending(): Promise<{ source: string; pending: number }[]> {
-    const out: { source: string; pending: number }[] = [];
-    for (const id of new Set([...this.deployment.sources.map((s) => s.id), ...this.sources.keys()])) {
-      const source = this.sources.get(id);
-      if (source?.backfillPending) out.push({ source: id, pending: await source.backfillPending() });
-      else if (!source) {
-        const recorded = await this.queue.getState(BACKFILL_STATE, id);
-        if (recorded !== undefined) out.push({ source: id, pending: Number(recorded) });
-      }
-    }
-    return out;
+  backfillPending(): Promise<{ source: string; pending: number }[]> {
+    return this.composed.backfillPending();
   }
 
   /** What every queue read uses as "now" and the retention cut-off. */
   commitContext(): CommitContext {
     const now = this.clock.now();
-    return { now, channels: [...this.notifiers.keys()], notBefore: new Date(now.getTime() - this.deployment.retentionDays * DAY_MS), render: this.render };
+    return { now, channels: [...this.notifiers.keys()], notBefore: notBefore(this.deployment, now), render: this.render };
   }
 
   /** The URL the HTTP server listens on, once started. */
@@ -378,16 +263,16 @@ export class Host {
     const http = this.deployment.http;
     const operations = { readiness: () => this.readiness(), metrics: this.metrics };
     if (http?.admin) this.admin = await startAdminServer({ ...DEFAULT_ADMIN_LISTENER, ...http.admin }, operations, this.logger);
-    if (http || this.routes.length > 0) {
+    if (http || this.composed.routes.length > 0) {
       // With an admin listener, the public one keeps /healthz (load balancers) and the plugins' routes only.
-      this.http = await startHttpServer(this.routes, http ?? { host: '127.0.0.1', port: 8080 }, http?.admin ? undefined : operations, this.logger);
+      this.http = await startHttpServer([...this.composed.routes], http ?? { host: '127.0.0.1', port: 8080 }, http?.admin ? undefined : operations, this.logger);
     }
     this.started = true;
     for (const runner of this.runners) runner.start();
-    this.deliveryTimer = setInterval(() => void this.drain(), 1000);
-    if (this.reminders) this.reminderTimer = setInterval(() => void this.remind().then(() => this.drain()), REMINDER_INTERVAL_MS);
+    this.timers.push(setInterval(() => void this.drain(), 1000));
+    if (this.reminders) this.timers.push(setInterval(() => void this.remind().then(() => this.drain()), REMINDER_INTERVAL_MS));
     void this.purgeOutbox();
-    this.purgeTimer = setInterval(() => void this.purgeOutbox(), OUTBOX_PURGE_INTERVAL_MS);
+    this.timers.push(setInterval(() => void this.purgeOutbox(), OUTBOX_PURGE_INTERVAL_MS));
   }
 
   private async readiness(): Promise<Readiness> {
@@ -402,9 +287,7 @@ export class Host {
 
   /** Graceful stop: loops stop, the batch being read is abandoned (replayed next start), delivery finishes its entry. */
   async stop(): Promise<void> {
-    if (this.deliveryTimer) clearInterval(this.deliveryTimer);
-    if (this.reminderTimer) clearInterval(this.reminderTimer);
-    if (this.purgeTimer) clearInterval(this.purgeTimer);
+    for (const timer of this.timers) clearInterval(timer);
     this.stopping.abort();
     await this.http?.app.close();
     await this.admin?.app.close();
@@ -412,13 +295,6 @@ export class Host {
     await this.reminders?.idle();
     await this.draining?.catch(() => undefined);
     await this.purging;
-    await this.close();
-  }
-
-  /** Releases what composing opened: every plugin's bindings (an embedded sandbox with them), then the queue. */
-  private async close(): Promise<void> {
-    for (const child of this.children) await child.unbindAllAsync().catch(() => undefined);
-    await this.root.unbindAllAsync().catch(() => undefined);
-    await this.queue?.close();
+    await this.composed.close();
   }
 }
