@@ -14,7 +14,7 @@ import { SourceRunner, type CycleReport } from '../pipeline/source-runner.js';
 import { problemLabel } from '../pipeline/source-output-check.js';
 import { ReminderScheduler, type ReminderReport } from '../pipeline/reminder-scheduler.js';
 import { DEFAULT_ADMIN_LISTENER, type Deployment } from './deployment.js';
-import { DAY_MS, compose, notBefore, type Composition, type HostOptions } from './composition.js';
+import { DAY_MS, compose, notBefore, type Composition, type HostOptions, type SourceSchedule } from './composition.js';
 
 export type { HostOptions } from './composition.js';
 
@@ -83,7 +83,7 @@ export class Host {
   get render(): CardRenderer { return this.composed.render; }
 
   /** One source's detection loop: each cycle is recorded, then a delivery pass runs. */
-  private runner(spec: Composition['schedules'][number]): SourceRunner {
+  private runner(spec: SourceSchedule): SourceRunner {
     const { deployment: d, queue, clock, logger, metrics, render } = this.composed;
     const source = this.composed.sources.get(spec.id)!;
     const resolver = new ApproverResolver(spec.directory, logger.child({ source: spec.id }), 10_000, () => clock.now().getTime());
