@@ -22,6 +22,7 @@ import {
   type QueuedApproval,
   type ReminderCandidate,
   type ReminderDraft,
+  fromStoredBody,
 } from '../../core/index.js';
 import {
   bySource,
@@ -161,7 +162,7 @@ export class PostgresApprovalQueue implements ApprovalQueue {
 
   async get(key: string): Promise<QueuedApproval | undefined> {
     const { rows } = await this.query<{ body: QueuedApproval }>(`SELECT body FROM ${this.s}.approvals WHERE key = $1`, [key]);
-    return rows[0]?.body;
+    return rows[0] && fromStoredBody(rows[0].body);
   }
 
   async listForApprover(email: string, options: ListOptions): Promise<QueuedApproval[]> {
@@ -177,7 +178,7 @@ export class PostgresApprovalQueue implements ApprovalQueue {
        LIMIT $3`,
       values: [approver, options.notBefore.toISOString(), sqlLimit(options.limit), ...(options.source === undefined ? [] : [options.source])],
     });
-    return rows.map((r) => r.body);
+    return rows.map((r) => fromStoredBody(r.body));
   }
 
   async list(options: ListOptions): Promise<QueuedApproval[]> {
@@ -188,7 +189,7 @@ export class PostgresApprovalQueue implements ApprovalQueue {
        LIMIT $2`,
       [options.notBefore.toISOString(), sqlLimit(options.limit), ...(options.source === undefined ? [] : [options.source])],
     );
-    return rows.map((r) => r.body);
+    return rows.map((r) => fromStoredBody(r.body));
   }
 
   async keys(source: string): Promise<{ key: string; externalId: string; sourceUpdatedAt: string }[]> {
@@ -214,7 +215,7 @@ export class PostgresApprovalQueue implements ApprovalQueue {
         `SELECT body FROM ${this.s}.approvals WHERE source_updated_at < $1 ORDER BY source_updated_at, key FOR UPDATE`,
         [ctx.notBefore.toISOString()],
       );
-      const expired = rows.map((r) => r.body);
+      const expired = rows.map((r) => fromStoredBody(r.body));
       for (const [source, group] of bySource(expired)) {
         const existing = new Map(group.map((row) => [row.key, row]));
         const completions = group.map((row) => ({ key: row.key, status: 'expired' as const }));
@@ -247,7 +248,7 @@ export class PostgresApprovalQueue implements ApprovalQueue {
          ORDER BY a.key FOR UPDATE OF a`,
         [source, id],
       );
-      const named = rows.map(({ body }) => ({ ...body, approvers: body.approvers.map((a) => (a.sourceUserId === id ? { ...a, email } : a)) }));
+      const named = rows.map((r) => fromStoredBody(r.body)).map((body) => ({ ...body, approvers: body.approvers.map((a) => (a.sourceUserId === id ? { ...a, email } : a)) }));
       await this.each(
         tx,
         named.map((row) => ({ key: row.key, body: row })),
@@ -427,8 +428,9 @@ export class PostgresApprovalQueue implements ApprovalQueue {
       ],
     );
     return rows.flatMap((r) => {
-      const approver = r.body.approvers.find((a) => a.sourceUserId === r.approver_id);
-      return approver ? [{ approval: r.body, approver, sent: r.sent, lastAt: r.last_at.toISOString() }] : [];
+      const body = fromStoredBody(r.body);
+      const approver = body.approvers.find((a) => a.sourceUserId === r.approver_id);
+      return approver ? [{ approval: body, approver, sent: r.sent, lastAt: r.last_at.toISOString() }] : [];
     });
   }
 
@@ -586,7 +588,7 @@ export class PostgresApprovalQueue implements ApprovalQueue {
         `SELECT body FROM ${this.s}.approvals WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE`,
         [part],
       );
-      for (const { body } of rows) existing.set(body.key, body);
+      for (const { body } of rows) existing.set(body.key, fromStoredBody(body));
     }
     return existing;
   }

@@ -22,6 +22,7 @@ import {
   type QueuedApproval,
   type ReminderCandidate,
   type ReminderDraft,
+  fromStoredBody,
 } from '../../core/index.js';
 import {
   bySource,
@@ -165,7 +166,7 @@ export class SqliteApprovalQueue implements ApprovalQueue {
       WHERE email = @email AND source_updated_at >= @notBefore ${options.source === undefined ? '' : 'AND source = @source'}
       ORDER BY source_updated_at DESC, approval_key DESC
       LIMIT @limit`).all({ email: approver, ...filter(options), limit: sqlLimit(options.limit) });
-    return rows.map((r) => parse<QueuedApproval>(r.body));
+    return rows.map((r) => parseBody(r.body));
   }
 
   async list(options: ListOptions): Promise<QueuedApproval[]> {
@@ -174,7 +175,7 @@ export class SqliteApprovalQueue implements ApprovalQueue {
       WHERE source_updated_at >= @notBefore ${options.source === undefined ? '' : 'AND source = @source'}
       ORDER BY source_updated_at DESC, key DESC
       LIMIT @limit`).all({ ...filter(options), limit: sqlLimit(options.limit) });
-    return rows.map((r) => parse<QueuedApproval>(r.body));
+    return rows.map((r) => parseBody(r.body));
   }
 
   async keys(source: string): Promise<{ key: string; externalId: string; sourceUpdatedAt: string }[]> {
@@ -193,7 +194,7 @@ export class SqliteApprovalQueue implements ApprovalQueue {
     return this.write(() => {
       const expired = this.sql<{ body: string }>('SELECT body FROM approvals WHERE source_updated_at < ? ORDER BY source_updated_at, key')
         .all(ctx.notBefore.toISOString())
-        .map((r) => parse<QueuedApproval>(r.body));
+        .map((r) => parseBody(r.body));
       for (const [source, rows] of bySource(expired)) {
         const existing = new Map(rows.map((row) => [row.key, row]));
         const completions = rows.map((row) => ({ key: row.key, status: 'expired' as const }));
@@ -223,7 +224,7 @@ export class SqliteApprovalQueue implements ApprovalQueue {
         WHERE p.source = ? AND p.source_user_id = ?`).all(source, id);
       const keys: string[] = [];
       for (const { body } of named) {
-        const row = parse<QueuedApproval>(body);
+        const row = parseBody(body);
         const approvers = row.approvers.map((a) => (a.sourceUserId === id ? { ...a, email } : a));
         this.unlist(row.key);
         this.sql('UPDATE approvals SET body = ? WHERE key = ?').run(JSON.stringify({ ...row, approvers }), row.key);
@@ -376,7 +377,7 @@ export class SqliteApprovalQueue implements ApprovalQueue {
       ...(after ? { afterAt: after.lastAt, afterKey: after.approvalKey, afterApprover: after.approverId } : {}),
     });
     return rows.flatMap((r) => {
-      const approval = parse<QueuedApproval>(r.body);
+      const approval = parseBody(r.body);
       const approver = approval.approvers.find((a) => a.sourceUserId === r.approver_id);
       return approver ? [{ approval, approver, sent: r.sent, lastAt: r.last_at }] : [];
     });
@@ -472,7 +473,7 @@ export class SqliteApprovalQueue implements ApprovalQueue {
 
   private row(key: string): QueuedApproval | undefined {
     const row = this.sql<{ body: string }>('SELECT body FROM approvals WHERE key = ?').get(key);
-    return row && parse<QueuedApproval>(row.body);
+    return row && parseBody(row.body);
   }
 
   /** Writes what `planBatch` decided; returns how many outbox entries were new. */
@@ -661,6 +662,11 @@ function sqlLimit(limit: number | undefined): number {
 /** Only this adapter writes these columns, so what comes back is what went in. */
 function parse<T>(json: string): T {
   return JSON.parse(json) as T;
+}
+
+/** An approval body, in the current shape even when an older version wrote it (see `fromStoredBody`). */
+function parseBody(json: string): QueuedApproval {
+  return fromStoredBody(JSON.parse(json) as QueuedApproval);
 }
 
 /** The `toISOString()` form of a time, so the column sorts as time does; throws on a time that is not one. */

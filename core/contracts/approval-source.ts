@@ -30,7 +30,7 @@ export interface SyncContext {
   readonly now: Date;
   /**
    * The queued copy of each of `keys` the queue holds (absent: not queued). A source can reuse what
-   * an expensive per-approval read (details, enrichment) added to a version already queued, so a
+   * an expensive per-approval read (card content, enrichment) added to a version already queued, so a
    * restarted host does not read again what it read before it stopped. Optional: callers outside a
    * runner (audits, tests) may not provide it.
    */
@@ -40,7 +40,8 @@ export interface SyncContext {
 /** A queued approval to look up in its source. */
 export interface VerifyRef {
   readonly externalId: string;
-  readonly details?: Readonly<Record<string, unknown>> | undefined;
+  /** The queued approval's `sourceData`, as the source gave it. */
+  readonly sourceData?: Readonly<Record<string, unknown>> | undefined;
 }
 
 /** The current state of one approval in its source, as `verify` reports it. */
@@ -67,13 +68,13 @@ export interface ApprovalSource {
 
   /**
    * Every approval pending now, for sweeps and audits. Batches carry no cursor. Approvals may come
-   * without `details` (undefined = not loaded), in which case the queued details are kept.
+   * without `content` / `sourceData` (undefined = not loaded), in which case the queued ones are kept.
    */
   listPending(ctx: SyncContext): AsyncIterable<readonly Approval[]>;
 
   /**
    * Reads the current state of each queued approval directly (the sweep's second look). Each ref
-   * carries the queued `details`, since some sources need them to address the record (Concur
+   * carries the queued `sourceData`, since some sources need it to address the record (Concur
    * needs the report owner's login).
    */
   verify(refs: readonly VerifyRef[], ctx: SyncContext): Promise<VerifyResult[]>;

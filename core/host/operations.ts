@@ -69,7 +69,7 @@ export class Operations {
     const runner = this.runner(key);
     const signal = AbortSignal.timeout(60_000);
     const queued = await this.host.queue.get(key);
-    const [result] = await runner.source.verify([{ externalId, details: queued?.details }], { signal, now: this.host.clock.now() });
+    const [result] = await runner.source.verify([{ externalId, sourceData: queued?.sourceData }], { signal, now: this.host.clock.now() });
     const approvals: Approval[] = result?.found ? [result.approval] : [];
     const completions: Completion[] = result?.found ? [] : [{ key, status: 'no_longer_required' }];
     const status = result?.found ? result.approval.status : 'not found';
@@ -147,7 +147,7 @@ export class Operations {
         }
       }
       const notSeen = queuedKeys.filter((k) => !pending.has(k.key));
-      const refs = await Promise.all(notSeen.map(async (k) => ({ externalId: k.externalId, details: (await this.host.queue.get(k.key))?.details })));
+      const refs = await Promise.all(notSeen.map(async (k) => ({ externalId: k.externalId, sourceData: (await this.host.queue.get(k.key))?.sourceData })));
       const verified = refs.length ? await source.verify(refs, ctx) : [];
       const byId = new Map(verified.map((r) => [r.found ? r.approval.externalId : r.externalId, r]));
       for (const k of notSeen) {

@@ -62,8 +62,65 @@ export interface Approval {
   /** ISO-8601 UTC: when the source last changed this approval; drives retention. */
   readonly sourceUpdatedAt: string;
   readonly links: { readonly view?: string | undefined };
-  /** Kind-specific details shown on the card (line items, flags); JSON-serialisable. */
-  readonly details?: Readonly<Record<string, unknown>> | undefined;
+  /**
+   * What the card shows besides the common fields (label/value lines, line items, warnings);
+   * checked by the host when a source yields it. Undefined means "not loaded" (sweeps): the
+   * queued content is kept.
+   */
+  readonly content?: ApprovalContent | undefined;
+  /**
+   * The source's own data about this approval (Concur: the owner's login, the raw
+   * LastModifiedDate): JSON-serialisable, opaque to the core, never shown, and handed back to the
+   * source with the queued approval (`VerifyRef`, `SyncContext.queued`). Undefined means "not
+   * loaded": the queued data is kept.
+   */
+  readonly sourceData?: Readonly<Record<string, unknown>> | undefined;
+}
+
+/** One label/value line of a card (e.g. policy, report number). */
+export interface ContentField {
+  readonly label: string;
+  readonly value: string;
+}
+
+/** One line item of a card, already summarised by the source. */
+export interface ContentLineItem {
+  readonly label: string;
+  readonly amount?: Money | undefined;
+  readonly flags?: readonly string[] | undefined;
+}
+
+/** What a card shows of an approval beyond title, requester, amount and dates. */
+export interface ApprovalContent {
+  readonly fields?: readonly ContentField[] | undefined;
+  readonly lineItems?: readonly ContentLineItem[] | undefined;
+  /** Warnings such as "exceptions" or "missing receipt". */
+  readonly flags?: readonly string[] | undefined;
+}
+
+/** The keys of {@link ApprovalContent}. */
+export const CONTENT_KEYS = ['fields', 'lineItems', 'flags'] as const;
+
+/**
+ * An approval body as a queue stored it, in the current shape. Earlier versions kept card
+ * content and the source's data in one `details` object: its `fields` / `lineItems` / `flags`
+ * become `content`, the rest `sourceData`. Every queue adapter reads stored bodies through this,
+ * so old rows need no migration (they are rewritten in the new shape on their next change).
+ */
+export function fromStoredBody<T extends Approval>(body: T): T {
+  const old = body as T & { details?: unknown };
+  if (!('details' in old)) return body;
+  const { details, ...rest } = old;
+  if (rest.content !== undefined || rest.sourceData !== undefined || typeof details !== 'object' || details === null || Array.isArray(details)) {
+    return rest as unknown as T;
+  }
+  const content: Record<string, unknown> = {};
+  const sourceData: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(details)) {
+    if ((CONTENT_KEYS as readonly string[]).includes(k)) content[k] = v;
+    else sourceData[k] = v;
+  }
+  return { ...rest, content: content as ApprovalContent, sourceData } as unknown as T;
 }
 
 export function approvalKey(source: string, kind: string, externalId: string): string {
@@ -85,12 +142,10 @@ export function parseApprovalKey(key: string): { source: string; kind: string; e
  * same card, so a change that leaves it equal must not touch any delivered message.
  * Approver e-mails and time zones are left out: resolving an identity changes who gets the card
  * and when they are reminded, not the card.
- * Of `details`, only the shown keys count (`fields`, `lineItems`, `flags`, see the card
- * renderer); the rest is the source's bookkeeping (Concur's raw LastModifiedDate, owner login).
+ * `sourceData` is left out: it is the source's bookkeeping (Concur's raw LastModifiedDate, owner
+ * login) and never shown. (The hash keeps the layout of the old `details` so a stored fingerprint
+ * still matches after an upgrade.)
  */
-/** The keys of `Approval.details` a card shows. */
-export const SHOWN_DETAILS = ['fields', 'lineItems', 'flags'] as const;
-
 export function fingerprint(approval: Approval): string {
   const shown = {
     title: approval.title,
@@ -100,7 +155,7 @@ export function fingerprint(approval: Approval): string {
     amount: approval.amount ?? null,
     submittedAt: approval.submittedAt ?? null,
     links: approval.links,
-    details: approval.details ? SHOWN_DETAILS.map((k) => approval.details?.[k] ?? null) : null,
+    details: approval.content ? CONTENT_KEYS.map((k) => approval.content?.[k] ?? null) : null,
   };
   return createHash('sha256').update(stableStringify(shown)).digest('hex').slice(0, 32);
 }

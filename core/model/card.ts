@@ -1,4 +1,4 @@
-import type { ApprovalStatus, Money, Person } from './approval.js';
+import type { ApprovalStatus, ContentField, ContentLineItem, Money, Person } from './approval.js';
 
 /** How a card ended: the approval's final status, or `reassigned` for an approver it moved away from. */
 export type CardOutcome = Exclude<ApprovalStatus, 'pending'> | 'reassigned';
@@ -22,9 +22,9 @@ export interface Card {
   readonly amount?: Money | null | undefined;
   readonly submittedAt?: string | null | undefined;
   /** Extra label/value lines (e.g. policy, report number). */
-  readonly fields: readonly { readonly label: string; readonly value: string }[];
+  readonly fields: readonly ContentField[];
   /** Top line items, already summarised by the source. */
-  readonly lineItems: readonly { readonly label: string; readonly amount?: Money | undefined; readonly flags?: readonly string[] }[];
+  readonly lineItems: readonly ContentLineItem[];
   /** Warnings such as "has exceptions" or "missing receipt". */
   readonly flags: readonly string[];
   /** Set once the approval left the approver's hands; a card with an outcome has no buttons. */

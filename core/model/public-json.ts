@@ -44,12 +44,12 @@ export function toPublicJson(a: Approval): PublicApproval {
     submittedAt: a.submittedAt ?? null,
     sourceUpdatedAt: a.sourceUpdatedAt,
     links: { view: a.links.view ?? null },
-    fields: Array.isArray(a.details?.fields)
-      ? a.details.fields.filter(isRecord).map((f) => ({ label: String(f.label ?? ''), value: String(f.value ?? '') }))
+    fields: Array.isArray(a.content?.fields)
+      ? a.content.fields.filter(isRecord).map((f) => ({ label: String(f.label ?? ''), value: String(f.value ?? '') }))
       : null,
-    lineItems: Array.isArray(a.details?.lineItems)
-      ? a.details.lineItems.filter(isRecord).map((l) => ({ label: String(l.label ?? ''), amount: money(l.amount), flags: strings(l.flags) }))
+    lineItems: Array.isArray(a.content?.lineItems)
+      ? a.content.lineItems.filter(isRecord).map((l) => ({ label: String(l.label ?? ''), amount: money(l.amount), flags: strings(l.flags) }))
       : null,
-    flags: Array.isArray(a.details?.flags) ? strings(a.details.flags) : null,
+    flags: Array.isArray(a.content?.flags) ? strings(a.content.flags) : null,
   };
 }

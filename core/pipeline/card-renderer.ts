@@ -1,18 +1,9 @@
-import type { Money } from '../model/approval.js';
+import type { ApprovalContent, ContentField, ContentLineItem } from '../model/approval.js';
 import type { CardAction } from '../model/card.js';
 import type { QueuedApproval } from '../model/queue-types.js';
 import type { SourceCapabilities } from '../contracts/approval-source.js';
 import type { CardRenderer } from './planner.js';
 
-/**
- * Sources describe kind-specific card content in `details` with these optional keys; anything
- * else in `details` is data for the source itself and is not shown.
- */
-interface ShownDetails {
-  fields?: { label: string; value: string }[];
-  lineItems?: { label: string; amount?: Money; flags?: string[] }[];
-  flags?: string[];
-}
 
 const ACTION_LABELS: Record<string, string> = { approve: 'Approve', sendBack: 'Send Back', reject: 'Reject' };
 
@@ -27,13 +18,13 @@ export function kindTitle(kind: string): string {
 
 /**
  * The default renderer: one card shape for every kind, filled from the approval and the
- * `fields` / `lineItems` / `flags` a source puts in `details`. The View button opens the approval
+ * `fields` / `lineItems` / `flags` of its `content` (its `sourceData` is never shown). The View button opens the approval
  * in its source (Concur: **View Expense Report**); act buttons appear only for actions the source
  * says it supports, and no button survives an outcome.
  */
 export function createCardRenderer(capabilities: ReadonlyMap<string, SourceCapabilities>): CardRenderer {
   return (approval: QueuedApproval, outcome) => {
-    const details = readShownDetails(approval.details);
+    const content = readContent(approval.content);
     const actions: CardAction[] = [];
     if (!outcome) {
       if (approval.links.view) actions.push({ type: 'link', label: `View ${kindTitle(approval.kind)}`, url: approval.links.view });
@@ -49,29 +40,30 @@ export function createCardRenderer(capabilities: ReadonlyMap<string, SourceCapab
       requester: approval.requester,
       amount: approval.amount ?? null,
       submittedAt: approval.submittedAt ?? null,
-      fields: details.fields ?? [],
-      lineItems: details.lineItems ?? [],
-      flags: details.flags ?? [],
+      fields: content.fields ?? [],
+      lineItems: content.lineItems ?? [],
+      flags: content.flags ?? [],
       outcome,
       actions,
     };
   };
 }
 
-function readShownDetails(details: QueuedApproval['details']): ShownDetails {
-  if (!details) return {};
-  const out: ShownDetails = {};
-  if (Array.isArray(details.fields)) {
-    out.fields = details.fields.filter(
-      (f): f is { label: string; value: string } => isRecord(f) && typeof f.label === 'string' && typeof f.value === 'string',
+/** The content, defensively: the host checks what sources yield, but a stored row may predate the check. */
+function readContent(c: QueuedApproval['content']): { fields?: ContentField[]; lineItems?: ContentLineItem[]; flags?: string[] } {
+  if (!c) return {};
+  const out: { fields?: ContentField[]; lineItems?: ContentLineItem[]; flags?: string[] } = {};
+  if (Array.isArray(c.fields)) {
+    out.fields = c.fields.filter(
+      (f): f is ContentField => isRecord(f) && typeof f.label === 'string' && typeof f.value === 'string',
     );
   }
-  if (Array.isArray(details.lineItems)) {
-    out.lineItems = details.lineItems.filter(
-      (l): l is { label: string; amount?: Money; flags?: string[] } => isRecord(l) && typeof l.label === 'string',
+  if (Array.isArray(c.lineItems)) {
+    out.lineItems = c.lineItems.filter(
+      (l): l is ContentLineItem => isRecord(l) && typeof l.label === 'string',
     );
   }
-  if (Array.isArray(details.flags)) out.flags = details.flags.filter((f): f is string => typeof f === 'string');
+  if (Array.isArray(c.flags)) out.flags = c.flags.filter((f): f is string => typeof f === 'string');
   return out;
 }
 

@@ -89,8 +89,10 @@ export function planBatch(
       throw new Error(`approval ${given.key} belongs to source "${given.source}", not "${batch.source}"`);
     }
     const before = current.get(given.key);
-    // `details` undefined means the source did not load them (sweeps): keep what is queued.
-    const incoming = given.details === undefined && before ? { ...given, details: before.details } : given;
+    // `content` / `sourceData` undefined means the source did not load them (sweeps): keep what is queued.
+    const incoming = before && (given.content === undefined || given.sourceData === undefined)
+      ? { ...given, content: given.content ?? before.content, sourceData: given.sourceData ?? before.sourceData }
+      : given;
     const stale = Date.parse(incoming.sourceUpdatedAt) < ctx.notBefore.getTime();
     if (before && Date.parse(incoming.sourceUpdatedAt) < Date.parse(before.sourceUpdatedAt)) {
       counts.ignored++; // an older version replayed by the overlap window

@@ -30,6 +30,12 @@ const isoUtc = { type: 'string', format: 'date-time', pattern: ISO_UTC };
 const text = { type: 'string', minLength: 1 };
 const optionalText = { type: 'string' };
 
+const money = {
+  type: 'object',
+  required: ['value', 'currency'],
+  properties: { value: { type: 'string', pattern: DECIMAL }, currency: { type: 'string', pattern: '^[A-Z]{3}$' } },
+} as const;
+
 /** The shape of `Approval` (core/model/approval.ts). Extra properties are the plugin's business. */
 const approvalSchema = {
   type: 'object',
@@ -50,16 +56,30 @@ const approvalSchema = {
         properties: { sourceUserId: text, name: optionalText, email: optionalText, timeZone: optionalText },
       },
     },
-    amount: {
-      type: ['object', 'null'],
-      required: ['value', 'currency'],
-      properties: { value: { type: 'string', pattern: DECIMAL }, currency: { type: 'string', pattern: '^[A-Z]{3}$' } },
-    },
+    amount: { ...money, type: ['object', 'null'] },
     submittedAt: { anyOf: [isoUtc, { type: 'null' }] },
     sourceUpdatedAt: isoUtc,
     links: { type: 'object', properties: { view: optionalText } },
-    details: { type: 'object' },
+    content: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        fields: { type: 'array', items: { type: 'object', required: ['label', 'value'], properties: { label: { type: 'string' }, value: { type: 'string' } } } },
+        lineItems: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['label'],
+            properties: { label: { type: 'string' }, amount: money, flags: { type: 'array', items: { type: 'string' } } },
+          },
+        },
+        flags: { type: 'array', items: { type: 'string' } },
+      },
+    },
+    sourceData: { type: 'object' },
   },
+  // Earlier versions had one `details` bag; a source still yielding it would lose its card content silently.
+  not: { required: ['details'] },
 } as const;
 
 const completionSchema = {
@@ -84,6 +104,7 @@ function validators(): { approval: ValidateFunction; completion: ValidateFunctio
 /** `/approvers/0/sourceUserId` → `approvers[0].sourceUserId`. */
 function fieldOf(error: ErrorObject, prefix: string): string {
   const parts = error.instancePath.split('/').slice(1);
+  if (error.keyword === 'not' && error.instancePath === '') parts.push('details');
   if (error.keyword === 'required') parts.push(String((error.params as { missingProperty: string }).missingProperty));
   let out = prefix;
   for (const p of parts) out += /^\d+$/.test(p) ? `[${p}]` : out ? `.${p}` : p;
@@ -113,6 +134,10 @@ function describe(error: ErrorObject, value: unknown): string {
       if (error.instancePath.endsWith('/currency')) return `must be an ISO 4217 code ("EUR"), got ${shown(got)}`;
       if (error.instancePath === '/kind') return `must not contain ":", got ${shown(got)}`;
       return `${error.message ?? 'is malformed'}, got ${shown(got)}`;
+    case 'not':
+      return 'has "details": card content goes in "content" (fields, lineItems, flags), the source\'s own data in "sourceData"';
+    case 'additionalProperties':
+      return `has "${(error.params as { additionalProperty: string }).additionalProperty}", which is not a content key (fields, lineItems, flags); the source's own data goes in "sourceData"`;
     case 'enum':
       return `must be one of ${(error.params as { allowedValues: unknown[] }).allowedValues.join(', ')}, got ${shown(got)}`;
     case 'minLength':

@@ -388,7 +388,7 @@ export class SourceRunner {
     const unseen = (await this.queue.keys(this.source.id)).filter((k) => !seen.has(k.key));
     for (let i = 0; i < unseen.length; i += 100) {
       const slice = unseen.slice(i, i + 100);
-      const refs = await Promise.all(slice.map(async (k) => ({ externalId: k.externalId, details: (await this.queue.get(k.key))?.details })));
+      const refs = await Promise.all(slice.map(async (k) => ({ externalId: k.externalId, sourceData: (await this.queue.get(k.key))?.sourceData })));
       const raw: unknown = await this.source.verify(refs, ctx);
       if (!Array.isArray(raw)) {
         throw new SourceOutputError(this.reject('verify', { field: 'results', message: `must be an array, got ${raw === null ? 'null' : typeof raw}` }, 'answer'));

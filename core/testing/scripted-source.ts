@@ -1,4 +1,4 @@
-import { approvalKey, type Approval, type Approver, type ApprovalStatus } from '../model/approval.js';
+import { approvalKey, type Approval, type ApprovalContent, type Approver, type ApprovalStatus } from '../model/approval.js';
 import type { ApprovalSource, SourceBatch, SyncContext, VerifyRef, VerifyResult } from '../contracts/approval-source.js';
 
 interface Truth {
@@ -21,6 +21,8 @@ export class ScriptedSource implements ApprovalSource {
   readonly calls = { changes: 0, listPending: 0, verify: 0 };
   /** When set, the next calls, and the next page of a `changes` under way, throw this error (a failing API). */
   failWith: Error | undefined;
+  /** The refs of the last `verify` call (each with the queued `sourceData` the host handed back). */
+  lastVerifyRefs: readonly VerifyRef[] = [];
 
   constructor(
     readonly id: string,
@@ -29,7 +31,10 @@ export class ScriptedSource implements ApprovalSource {
     readonly kind = 'expense-report',
   ) {}
 
-  submit(externalId: string, fields: { title?: string; approvers: Approver[]; amount?: string; requester?: string }): Approval {
+  submit(
+    externalId: string,
+    fields: { title?: string; approvers: Approver[]; amount?: string; requester?: string; content?: ApprovalContent },
+  ): Approval {
     const approval: Approval = {
       key: approvalKey(this.id, this.kind, externalId),
       source: this.id,
@@ -43,6 +48,9 @@ export class ScriptedSource implements ApprovalSource {
       submittedAt: this.clock.now().toISOString(),
       sourceUpdatedAt: this.clock.now().toISOString(),
       links: { view: `https://example.test/${externalId}` },
+      ...(fields.content ? { content: fields.content } : {}),
+      // The source's own data: what a real source would need to address the record again.
+      sourceData: { scriptedId: externalId },
     };
     this.truth.set(externalId, { approval, seq: ++this.seq });
     return approval;
@@ -100,6 +108,7 @@ export class ScriptedSource implements ApprovalSource {
 
   async verify(refs: readonly VerifyRef[]): Promise<VerifyResult[]> {
     this.calls.verify++;
+    this.lastVerifyRefs = refs;
     if (this.failWith) throw this.failWith;
     return refs.map(({ externalId }) => {
       const t = this.truth.get(externalId);

@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import type {
   Approval,
+  ApprovalContent,
   ApprovalSource,
   Logger,
   SourceBatch,
@@ -10,7 +11,7 @@ import type {
   VerifyRef,
   VerifyResult,
 } from '../../core/index.js';
-import { SHOWN_DETAILS, approvalKey } from '../../core/index.js';
+import { approvalKey } from '../../core/index.js';
 import type { ConcurClient, ReportQuery } from './client/concur-client.js';
 import type { ConcurSourceConfig } from './concur-config.js';
 import { formatModifiedDateAfter, maxConcurDate } from './mappers/concur-dates.js';
@@ -18,10 +19,10 @@ import { summariseEntries } from './mappers/entry-mapper.js';
 import { EXPENSE_REPORT_KIND, mapReport, type ReportCollection, type ReportGet } from './mappers/report-mapper.js';
 
 /** Marks a report version a first sync took in without line items (in the enrichment cache). */
-const BACKLOG: Record<string, unknown> = Object.freeze({});
+const BACKLOG: ApprovalContent = Object.freeze({});
 
 /**
- * The same fact, kept with the queued approval (`details.entriesDeferred: true`) so it survives a
+ * The same fact, kept with the queued approval (`sourceData.entriesDeferred: true`) so it survives a
  * restart: a new process that re-reads such a version in the overlap window leaves it to the
  * backfill instead of reading its entries and sending an UPDATED card that shows nothing new.
  */
@@ -35,7 +36,7 @@ const DEFERRED = 'entriesDeferred';
 const BACKLOG_IDS = 'backfill.ids';
 const BACKLOG_PROGRESS = 'backfill.progress';
 
-const enrichmentKey = (a: Approval): string => `${a.externalId}@${String(a.details?.lastModifiedDate)}`;
+const enrichmentKey = (a: Approval): string => `${a.externalId}@${String(a.sourceData?.lastModifiedDate)}`;
 
 /**
  * Approvals are committed after this many entries reads, or this long after the first, so a cycle
@@ -60,8 +61,8 @@ const MAX_PAGES = 10_000;
  */
 export class ConcurApprovalSource implements ApprovalSource {
   readonly capabilities: SourceCapabilities = { actions: [] };
-  /** Shown details per `<report id>@<LastModifiedDate>`; {@link BACKLOG} for a version taken in unenriched. */
-  private readonly enrichment = new LRUCache<string, Record<string, unknown>>({ max: 200_000 });
+  /** Card content per `<report id>@<LastModifiedDate>`; {@link BACKLOG} for a version taken in unenriched. */
+  private readonly enrichment = new LRUCache<string, ApprovalContent>({ max: 200_000 });
   /** The backlog's report ids, once read from (or written to) the source state. */
   private backlogIds: string[] | undefined;
   /** Set by the cycle that took a backlog in: go-live spends listing calls only, the backfill starts next cycle. */
@@ -84,7 +85,7 @@ export class ConcurApprovalSource implements ApprovalSource {
       webHost: this.config.webHost,
       pendingCodes: this.config.pendingStatusCodes,
     });
-    return { ...approval, details: { ...approval.details, ownerLoginId: report.OwnerLoginID } };
+    return { ...approval, sourceData: { ...approval.sourceData, ownerLoginId: report.OwnerLoginID } };
   }
 
   async *changes(cursor: string | undefined, ctx: SyncContext): AsyncIterable<SourceBatch> {
@@ -122,7 +123,7 @@ export class ConcurApprovalSource implements ApprovalSource {
         for (const [i, a] of approvals.entries()) {
           this.enrichment.set(enrichmentKey(a), BACKLOG);
           if (this.config.enrich && a.status === 'pending') {
-            approvals[i] = { ...a, details: { ...a.details, [DEFERRED]: true } };
+            approvals[i] = { ...a, sourceData: { ...a.sourceData, [DEFERRED]: true } };
             taken.push({ id: a.externalId, submittedAt: a.submittedAt ?? '' });
           }
         }
@@ -169,17 +170,17 @@ export class ConcurApprovalSource implements ApprovalSource {
       const page = await this.client.listReports(query, ctx.signal, nextPage);
       nextPage = page.NextPage ?? undefined;
       if (++pages > MAX_PAGES) throw new Error(`Concur returned more than ${MAX_PAGES} pages; refusing to follow NextPage further`);
-      // Details are left unloaded (undefined): the queue keeps what it has for reports it knows.
-      yield page.Items.map((r) => ({ ...this.map(r), details: undefined }));
+      // Content and source data are left unloaded (undefined): the queue keeps what it has for reports it knows.
+      yield page.Items.map((r) => ({ ...this.map(r), content: undefined, sourceData: undefined }));
     } while (nextPage);
   }
 
   async verify(refs: readonly VerifyRef[], ctx: SyncContext): Promise<VerifyResult[]> {
     const results: VerifyResult[] = [];
     for (const ref of refs) {
-      const owner = typeof ref.details?.ownerLoginId === 'string' ? ref.details.ownerLoginId : undefined;
+      const owner = typeof ref.sourceData?.ownerLoginId === 'string' ? ref.sourceData.ownerLoginId : undefined;
       const report = await this.client.getReport(ref.externalId, owner, ctx.signal);
-      results.push(report ? { found: true, approval: { ...this.map(report), details: undefined } } : { found: false, externalId: ref.externalId });
+      results.push(report ? { found: true, approval: { ...this.map(report), content: undefined, sourceData: undefined } } : { found: false, externalId: ref.externalId });
     }
     return results;
   }
@@ -197,9 +198,9 @@ export class ConcurApprovalSource implements ApprovalSource {
     for (const approval of unread) {
       const copy = queued.get(approval.key);
       if (!copy || enrichmentKey(copy) !== enrichmentKey(approval)) continue;
-      if (copy.details?.[DEFERRED] === true) this.enrichment.set(enrichmentKey(approval), BACKLOG);
-      else if (Array.isArray(copy.details?.lineItems)) {
-        this.enrichment.set(enrichmentKey(approval), Object.fromEntries(SHOWN_DETAILS.map((k) => [k, copy.details?.[k]])));
+      if (copy.sourceData?.[DEFERRED] === true) this.enrichment.set(enrichmentKey(approval), BACKLOG);
+      else if (Array.isArray(copy.content?.lineItems)) {
+        this.enrichment.set(enrichmentKey(approval), copy.content);
       }
     }
   }
@@ -214,22 +215,22 @@ export class ConcurApprovalSource implements ApprovalSource {
     const cached = this.enrichment.get(cacheKey);
     // BACKLOG: re-read by the overlap window, unchanged since the backlog took it in: keep the card as shown.
     if (cached === BACKLOG) return [approval, false];
-    if (cached) return [{ ...approval, details: { ...approval.details, ...cached } }, false];
+    if (cached) return [{ ...approval, content: { ...approval.content, ...cached } }, false];
     const shown = await this.readEntries(approval, signal);
-    return [shown ? { ...approval, details: { ...approval.details, ...shown } } : approval, true];
+    return [shown ? { ...approval, content: { ...approval.content, ...shown } } : approval, true];
   }
 
   /**
    * One entries read: what the card shows of them, cached for this version; undefined (logged)
    * when they cannot be read. Throws only when `signal` aborted.
    */
-  private async readEntries(approval: Approval, signal: AbortSignal): Promise<Record<string, unknown> | undefined> {
+  private async readEntries(approval: Approval, signal: AbortSignal): Promise<ApprovalContent | undefined> {
     try {
-      const owner = typeof approval.details?.ownerLoginId === 'string' ? approval.details.ownerLoginId : undefined;
+      const owner = typeof approval.sourceData?.ownerLoginId === 'string' ? approval.sourceData.ownerLoginId : undefined;
       const entries = await this.client.listEntries(approval.externalId, owner, signal);
       const summary = summariseEntries(entries, approval.amount?.currency ?? 'USD');
       const flags = new Set(summary.flags);
-      if (approval.details?.hasException === true) flags.add('exceptions');
+      if (approval.sourceData?.hasException === true) flags.add('exceptions');
       const shown = {
         lineItems: summary.lines,
         flags: [...flags],
@@ -271,9 +272,9 @@ export class ConcurApprovalSource implements ApprovalSource {
       let stop = false;
       for (const id of slice) {
         const copy = queued.get(approvalKey(this.id, EXPENSE_REPORT_KIND, id));
-        if (copy?.status === 'pending' && copy.details?.[DEFERRED] === true) {
+        if (copy?.status === 'pending' && copy.sourceData?.[DEFERRED] === true) {
           const { revision: _r, fingerprint: _f, queuedAt: _q, generation: _g, ...approval } = copy as Approval & Record<'revision' | 'fingerprint' | 'queuedAt' | 'generation', unknown>;
-          const { [DEFERRED]: _d, ...details } = approval.details ?? {};
+          const { [DEFERRED]: _d, ...sourceData } = approval.sourceData ?? {};
           calls++;
           const shown = await this.readEntries(approval, ctx.signal);
           if (!shown) {
@@ -287,7 +288,7 @@ export class ConcurApprovalSource implements ApprovalSource {
             next++;
             continue;
           }
-          ready.push({ ...approval, details: { ...details, ...shown } });
+          ready.push({ ...approval, sourceData, content: { ...approval.content, ...shown } });
         }
         next++;
       }

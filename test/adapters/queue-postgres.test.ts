@@ -17,6 +17,7 @@ import type { Lease } from '../../core/contracts/approval-queue.js';
 import { describeApprovalQueueContract } from '../../core/testing/index.js';
 import { planReminders } from '../../core/pipeline/reminder-scheduler.js';
 import { DAY_MS, NOW, SOURCE, approval, approver, batch, commitContext, expectRejection } from '../support/queue-fixtures.js';
+import { legacyBody, withContent } from '../support/legacy-body.js';
 
 /** CI starts PostgreSQL here; another server can be named with APPROVALS_HUB_TEST_PG. */
 const DATABASE_URL = process.env.APPROVALS_HUB_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -167,6 +168,23 @@ describe('PostgreSQL queue adapter', function () {
         expect(await elsewhere.get(approval('R1').key)).to.equal(undefined);
         expect(await elsewhere.getCursor(SOURCE)).to.equal(undefined);
         expect(await elsewhere.listOutbox('pending')).to.deep.equal([]);
+      });
+
+      it('reads a body an older version stored with one "details" bag as content and sourceData, unchanged', async () => {
+        await queue.commit(batch([withContent]), ctx);
+        const { rows } = await db().query<{ body: Record<string, unknown> }>(`SELECT body FROM ${table('approvals')} WHERE key = $1`, [withContent.key]);
+        await db().query(`UPDATE ${table('approvals')} SET body = $1::jsonb WHERE key = $2`, [JSON.stringify(legacyBody(rows[0]!.body)), withContent.key]);
+
+        const read = (await queue.get(withContent.key))!;
+        expect(read).to.not.have.property('details');
+        expect(read.content).to.deep.equal(withContent.content);
+        expect(read.sourceData).to.deep.equal(withContent.sourceData);
+        const [listed] = await queue.listForApprover('grace@acme.test', { notBefore: new Date(0) });
+        expect(listed).to.deep.equal(read);
+        expect(await queue.commit(batch([withContent]), ctx)).to.deep.include({ unchanged: 1, updated: 0 });
+        const swept = { ...withContent, title: 'Renamed', content: undefined, sourceData: undefined };
+        expect(await queue.commit(batch([swept]), ctx)).to.deep.include({ updated: 1 });
+        expect(await queue.get(withContent.key)).to.deep.include({ title: 'Renamed', content: withContent.content, sourceData: withContent.sourceData });
       });
 
       it('refuses a schema name that is not a plain lower-case identifier', () => {

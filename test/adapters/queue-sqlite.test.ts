@@ -11,6 +11,7 @@ import { DEFAULT_MMAP_MB, SqliteApprovalQueue } from '../../adapters/queue-sqlit
 import { loadDeployment } from '../../core/host/deployment.js';
 import { describeApprovalQueueContract } from '../../core/testing/index.js';
 import { approval, batch, commitContext, NOW, SOURCE } from '../support/queue-fixtures.js';
+import { legacyBody, withContent } from '../support/legacy-body.js';
 
 /** A fresh directory per test, removed with everything in it (the -wal and -shm files too). */
 function scratch(): { dir: string; file: string; remove: () => void } {
@@ -182,6 +183,31 @@ describe('SqliteApprovalQueue', () => {
       old.remove();
       queue = await opened(store.file);
     }
+  });
+
+  it('reads a body an older version stored with one "details" bag as content and sourceData, unchanged', async () => {
+    await queue.commit(batch([withContent]), commitContext());
+    const db = new Database(store.file);
+    for (const table of ['approvals', 'approval_list']) {
+      const key = table === 'approvals' ? 'key' : 'approval_key';
+      const row = db.prepare(`SELECT body FROM ${table} WHERE ${key} = ?`).get(withContent.key) as { body: string };
+      db.prepare(`UPDATE ${table} SET body = ? WHERE ${key} = ?`).run(JSON.stringify(legacyBody(JSON.parse(row.body))), withContent.key);
+    }
+    db.close();
+    expect(inspect(store.file, (d) => d.prepare("SELECT json_type(body, '$.details') AS t FROM approvals").get())).to.deep.equal({ t: 'object' });
+
+    const read = (await queue.get(withContent.key))!;
+    expect(read).to.not.have.property('details');
+    expect(read.content).to.deep.equal(withContent.content);
+    expect(read.sourceData).to.deep.equal(withContent.sourceData);
+    const [listed] = await queue.listForApprover('grace@acme.test', { notBefore: new Date(0) });
+    expect(listed).to.deep.equal(read);
+    // The fingerprint is computed as before the split, so the same version is no change at all.
+    expect(await queue.commit(batch([withContent]), commitContext())).to.deep.include({ unchanged: 1, updated: 0 });
+    // A sweep's copy (nothing loaded) keeps what the old row had.
+    const swept = { ...withContent, title: 'Renamed', content: undefined, sourceData: undefined };
+    expect(await queue.commit(batch([swept]), commitContext())).to.deep.include({ updated: 1 });
+    expect(await queue.get(withContent.key)).to.deep.include({ title: 'Renamed', content: withContent.content, sourceData: withContent.sourceData });
   });
 
   it('creates the directory of a database file that does not exist yet', async () => {

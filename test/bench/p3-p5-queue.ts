@@ -40,7 +40,7 @@ export async function loadQueue(queue: ApprovalQueue, from: number, to: number):
         submittedAt: updated,
         sourceUpdatedAt: updated,
         links: { view: `https://www.concursolutions.com/goto/expense-report/B${j}` },
-        details: { ownerLoginId: `e${j % 5000}@bench.example` },
+        sourceData: { ownerLoginId: `e${j % 5000}@bench.example` },
       });
     }
     await queue.commit({ source: 'acme', approvals }, ctx());

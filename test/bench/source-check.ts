@@ -17,7 +17,8 @@ const approvals = Array.from({ length: N }, (_, i) => ({
   submittedAt: at(i),
   sourceUpdatedAt: at(i),
   links: { view: `https://www.concursolutions.com/goto/expense-report/R${i}` },
-  details: { reportId: `R${i}`, flags: [], lineItems: [{ label: 'Hotel', amount: '120.00' }] },
+  content: { flags: [], lineItems: [{ label: 'Hotel', amount: { value: '120.00', currency: 'USD' } }] },
+  sourceData: { reportId: `R${i}` },
 }));
 
 function run(): number {

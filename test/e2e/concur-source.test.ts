@@ -229,7 +229,7 @@ describe('Concur source against the sandbox (real HTTP on loopback, real SQLite)
       await h.cycle();
       // One for the changed report, and the backfill's default budget for the backlog.
       expect(callsTo(h.sandbox.calls(), 'GET /api/v3.0/expense/entries')).to.equal(1 + 20);
-      expect((await h.host.queue.get(key(changed.ID)))!.details!.lineItems).to.have.length(2);
+      expect((await h.host.queue.get(key(changed.ID)))!.content!.lineItems).to.have.length(2);
     });
 
     it('spends ceil(k/100) list calls plus one entries call per changed report', async () => {
@@ -248,7 +248,7 @@ describe('Concur source against the sandbox (real HTTP on loopback, real SQLite)
 
   describe('line items of a first sync backlog (backfill)', () => {
     const entriesCalls = () => callsTo(h.sandbox.calls(), 'GET /api/v3.0/expense/entries');
-    const lineItemsOf = async (id: string) => (await h.host.queue.get(key(id)))?.details?.lineItems as unknown[] | undefined;
+    const lineItemsOf = async (id: string) => (await h.host.queue.get(key(id)))?.content?.lineItems as unknown[] | undefined;
     const pending = async () => (await h.host.backfillPending()).find((b) => b.source === SOURCE)?.pending;
     /** Concur API calls, leaving out the token grant a new process makes for its first access token. */
     const apiCalls = () => {
@@ -591,7 +591,7 @@ describe('Concur source against the sandbox (real HTTP on loopback, real SQLite)
       expect(callsTo(h.sandbox.calls(), 'GET /api/v3.0/expense/reports')).to.equal(1);
       expect(entriesCalls(), 'entries calls for versions already queued').to.equal(0);
       const queued = await h.host.queue.listForApprover(h.notifier.messages[0]!.recipient.email!, { notBefore: notBefore() });
-      expect(queued.map((a) => (a.details?.lineItems as unknown[] | undefined)?.length), 'line items kept').to.deep.equal(queued.map(() => 2));
+      expect(queued.map((a) => a.content?.lineItems?.length), 'line items kept').to.deep.equal(queued.map(() => 2));
       expect(h.notifier.messages.filter((m) => m.action !== 'notify')).to.deep.equal([]);
     });
 

@@ -34,10 +34,28 @@ function approval(id: string, minutesAgo = 10, patch: Record<string, unknown> = 
 
 describe('what a source yields is checked at the boundary', () => {
   describe('checkApproval', () => {
-    it('accepts a well-formed approval, with or without amount, submittedAt and details', () => {
+    it('accepts a well-formed approval, with or without amount, submittedAt, content and sourceData', () => {
       expect(checkApproval(SOURCE, approval('1'))).to.equal(undefined);
-      expect(checkApproval(SOURCE, approval('1', 10, { amount: null, submittedAt: null, details: { lineItems: [] } }))).to.equal(undefined);
+      expect(checkApproval(SOURCE, approval('1', 10, { amount: null, submittedAt: null, content: { lineItems: [] }, sourceData: { owner: 'x' } }))).to.equal(undefined);
       expect(checkApproval(SOURCE, approval('a:b', 10, { key: `${SOURCE}:request:a:b` })), 'an external id may hold colons').to.equal(undefined);
+    });
+
+    it('refuses card content of the wrong shape, naming the field', () => {
+      const amount = checkApproval(SOURCE, approval('1', 10, { content: { lineItems: [{ label: 'Hotel', amount: '120.00' }] } }));
+      expect(amount).to.deep.include({ field: 'content.lineItems[0].amount', record: 'files:request:1' });
+      expect(amount!.message).to.include('"120.00"');
+      expect(checkApproval(SOURCE, approval('1', 10, { content: { fields: [{ label: 'Policy' }] } }))).to.deep.include({ field: 'content.fields[0].value' });
+      expect(checkApproval(SOURCE, approval('1', 10, { content: { flags: 'exceptions' } }))).to.deep.include({ field: 'content.flags' });
+      const extra = checkApproval(SOURCE, approval('1', 10, { content: { ownerLoginId: 'ann' } }));
+      expect(extra).to.deep.include({ field: 'content' });
+      expect(extra!.message).to.include('"ownerLoginId"').and.include('sourceData');
+      expect(checkApproval(SOURCE, approval('1', 10, { sourceData: 'ann' }))).to.deep.include({ field: 'sourceData' });
+    });
+
+    it('refuses the old single "details" bag, saying where its parts go now', () => {
+      const p = checkApproval(SOURCE, approval('1', 10, { details: { lineItems: [] } }));
+      expect(p).to.deep.include({ field: 'details', record: 'files:request:1' });
+      expect(p!.message).to.include('"content"').and.include('"sourceData"');
     });
 
     it('refuses a key with another source\'s prefix, naming the key expected', () => {

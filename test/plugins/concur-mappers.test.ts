@@ -174,7 +174,8 @@ describe('Concur mappers', () => {
         sourceUpdatedAt: '2013-09-02T19:46:01.980Z',
       });
       expect(approval.requester).to.deep.equal({ name: 'Canadian Traveler', email: 'catraveler@concurconnect2.com' });
-      expect(approval.details).to.deep.equal({
+      expect(approval.content).to.deep.equal({ flags: [] });
+      expect(approval.sourceData).to.deep.equal({
         reportId: 'F4F027007E814C1CA70E',
         lastModifiedDate: '2013-09-02T19:46:01.98',
         approvalStatusCode: 'A_APPR',
@@ -183,7 +184,6 @@ describe('Concur mappers', () => {
         everSentBack: false,
         lastComment: null,
         paymentStatusCode: 'P_PAID',
-        flags: [],
       });
     });
 
@@ -213,7 +213,8 @@ describe('Concur mappers', () => {
       expect(approval.amount).to.deep.equal({ value: '307.01', currency: 'USD' });
       expect(approval.sourceUpdatedAt).to.equal('2016-04-23T02:53:23.700Z');
       expect(approval.approvers).to.deep.equal([]);
-      expect(approval.details).to.deep.include({ hasException: true, approvalStatusCode: 'A_NOTF', flags: [FLAG_EXCEPTIONS] });
+      expect(approval.sourceData).to.deep.include({ hasException: true, approvalStatusCode: 'A_NOTF' });
+      expect(approval.content).to.deep.equal({ flags: [FLAG_EXCEPTIONS] });
       expect(approval.links.view).to.equal(
         'https://www.concursolutions.com/goto/expense-report/39BD9F7C5C3F4986A6A5?context=MANAGER',
       );
@@ -238,8 +239,9 @@ describe('Concur mappers', () => {
     it('puts the entries summary\'s lines and flags where the card renderer reads them', () => {
       const summary = summariseEntries([parseEntry(sample('v3-entry.historical.json'))], 'USD');
       const approval = mapReport(parseReport(sample('v3-report.json')), CTX, summary);
-      expect(approval.details?.['lineItems']).to.deep.equal(summary.lines);
-      expect(approval.details?.['flags']).to.deep.equal([FLAG_EXCEPTIONS, FLAG_MISSING_RECEIPT]);
+      expect(approval.content?.lineItems).to.deep.equal(summary.lines);
+      expect(approval.content?.flags).to.deep.equal([FLAG_EXCEPTIONS, FLAG_MISSING_RECEIPT]);
+      expect(approval.sourceData, 'nothing shown kept in the source data').to.not.have.any.keys('lineItems', 'flags', 'fields');
     });
 
     it('tells what each status code means for the approvers of the configured pending codes', () => {

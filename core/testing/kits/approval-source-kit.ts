@@ -249,7 +249,7 @@ async function runCase(name: SourceKitCase, subject: SourceUnderTest, options: S
       await tick();
       const byId = new Map(keysOf(read).map((a) => [a.externalId, a]));
       // Deliberately not in the order the source reported them: results must follow the refs.
-      const refs: VerifyRef[] = [ids[2]!, ids[0]!, ids[1]!].map((id) => ({ externalId: id, details: byId.get(id)?.details }));
+      const refs: VerifyRef[] = [ids[2]!, ids[0]!, ids[1]!].map((id) => ({ externalId: id, sourceData: byId.get(id)?.sourceData }));
       const results = await source.verify(refs, context());
       if (!Array.isArray(results) || results.length !== refs.length) {
         problems.push(`verify: ${refs.length} refs gave ${Array.isArray(results) ? results.length : typeof results} results; expected one per ref`);

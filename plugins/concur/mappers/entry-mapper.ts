@@ -20,7 +20,7 @@ export interface LineItem {
   readonly flags: readonly string[];
 }
 
-/** What a card shows of a report's entries. JSON-serialisable, so it can sit in `Approval.details`. */
+/** What a card shows of a report's entries. JSON-serialisable; its `lines` are `Approval.content.lineItems`. */
 export interface LineItemSummary {
   /** Number of entries. */
   readonly count: number;

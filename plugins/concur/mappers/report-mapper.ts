@@ -184,10 +184,10 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 /**
  * Maps a validated v3 report to core's Approval. Dates become ISO-8601 UTC under the UTC assumption of
- * {@link concurDateToIso}; the raw LastModifiedDate is kept in `details` for the polling cursor.
+ * {@link concurDateToIso}; the raw LastModifiedDate is kept in `sourceData` for the polling cursor.
  *
- * `details` holds the source's bookkeeping (reportId, raw lastModifiedDate, status codes, header flags) and the
- * keys core's card renderer shows: `flags` (`exceptions` from the header, plus the entries' flags) and, when
+ * `sourceData` holds the source's bookkeeping (reportId, raw lastModifiedDate, status codes, header flags);
+ * `content` what the card shows: `flags` (`exceptions` from the header, plus the entries' flags) and, when
  * the report's `entries` summary is given, `lineItems`.
  */
 export function mapReport(report: ReportGet, ctx: ReportMappingContext, entries?: LineItemSummary): Approval {
@@ -215,7 +215,11 @@ export function mapReport(report: ReportGet, ctx: ReportMappingContext, entries?
     submittedAt: report.SubmitDate === null || report.SubmitDate === undefined ? null : concurDateToIso(report.SubmitDate),
     sourceUpdatedAt: concurDateToIso(report.LastModifiedDate),
     links: { view: reportDeepLink(report.ID, ctx.webHost, ctx.companyId) },
-    details: {
+    content: {
+      flags,
+      ...(entries === undefined ? {} : { lineItems: entries.lines }),
+    },
+    sourceData: {
       reportId: report.ID,
       lastModifiedDate: report.LastModifiedDate,
       approvalStatusCode: report.ApprovalStatusCode,
@@ -224,8 +228,6 @@ export function mapReport(report: ReportGet, ctx: ReportMappingContext, entries?
       everSentBack: report.EverSentBack ?? null,
       lastComment: report.LastComment === undefined || report.LastComment === '' ? null : report.LastComment,
       paymentStatusCode: report.PaymentStatusCode ?? null,
-      flags,
-      ...(entries === undefined ? {} : { lineItems: entries.lines }),
     },
   };
 }
