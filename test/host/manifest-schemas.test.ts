@@ -23,7 +23,16 @@ describe('plugin manifests generated from config-schema.ts', () => {
   }
 
   it('finds the plugins that write their schema in TypeScript (the checks below are not vacuous)', () => {
-    expect(plugins).to.include('plugins/concur');
+    expect(plugins).to.include.members(['plugins/concur', 'adapters/chat-teams', 'adapters/queue-postgres']);
+  });
+
+  it('has every built-in plugin write its schema in TypeScript, so each config type is derived from it', () => {
+    const withoutSchema = ['plugins', 'adapters'].flatMap((root) =>
+      readdirSync(root)
+        .filter((name) => existsSync(join(root, name, 'plugin.json')) && !existsSync(join(root, name, 'config-schema.ts')))
+        .map((name) => join(root, name)),
+    );
+    expect(withoutSchema).to.deep.equal([]);
   });
 
   it('commits a plugin.json whose configSchema equals the one in config-schema.ts', async () => {
