@@ -7,28 +7,21 @@ import {
   WebClient,
   type Logger as SlackLogger,
 } from '@slack/web-api';
+import type { FromSchema } from 'json-schema-to-ts';
 import { LRUCache } from 'lru-cache';
 import { PermanentDeliveryError, RetryLaterError, emailKey, retryAfterMs, type Clock, type DeliveryReceipt, type Logger, type Notifier, type OutboundMessage, type OutboxAction } from '../../core/index.js';
 import { CARD_EVENT_TYPE, cardBlocks, cardText, digestBlocks, fit, reminderText } from './block-kit.js';
+import { configSchema } from './config-schema.js';
 
-/** One Slack notifier instance's config, as plugin.json validates it (secrets resolved by the host). */
-export interface SlackConfig {
-  readonly botToken: string;
-  readonly signingSecret: string;
-  /** Web API base; tests point it at a fake on loopback. */
-  readonly apiUrl: string;
-  /** Prefix of the callback routes: `${callbackPath}/commands`, `/interactivity`, `/events`. */
-  readonly callbackPath: string;
-  /** Publish the App Home tab when a person opens it. */
-  readonly appHome: boolean;
-  /**
-   * The workspace (`T…`) or, for an org-wide install, the Enterprise organization (`E…`) whose
-   * requests are served; others are refused. Unset: learned from `auth.test` of the bot token.
-   */
-  readonly teamId?: string | undefined;
-}
+/**
+ * One Slack notifier instance's config, as plugin.json validates it (secrets resolved by the host),
+ * derived from config-schema.ts so the two cannot drift. `teamId` unset: learned from `auth.test`.
+ */
+export type SlackConfig = Readonly<FromSchema<typeof configSchema>>;
 
-export const SLACK_DEFAULTS = { apiUrl: 'https://slack.com/api/', callbackPath: '/slack', appHome: true } as const;
+const { apiUrl, callbackPath, appHome } = configSchema.properties;
+/** The schema's defaults, for a caller that builds the module without the host's validation. */
+export const SLACK_DEFAULTS = { apiUrl: apiUrl.default, callbackPath: callbackPath.default, appHome: appHome.default } as const;
 
 /**
  * A Slack call that may succeed later: 429, 5xx, network, or a token the operator has to fix.

@@ -1,35 +1,25 @@
 import { ConfigurationServiceClientCredentialFactory } from 'botbuilder';
+import type { FromSchema } from 'json-schema-to-ts';
 import { LRUCache } from 'lru-cache';
 import { PermanentDeliveryError, RetryLaterError, emailKey, retryAfterMs, type Clock, type DeliveryReceipt, type Logger, type Notifier, type OutboundMessage, type OutboxAction } from '../../core/index.js';
 import { approvalCard, attachment, cardSummary, digestCard, reminderText, type AdaptiveCardAttachment } from './adaptive-card.js';
+import { configSchema } from './config-schema.js';
 
-/** One Teams notifier instance's config, as plugin.json validates it (appPassword resolved by the host). */
-export interface TeamsConfig {
-  /** Azure Bot registration's Microsoft App ID; absent only against a local emulator or fake (no auth). */
-  readonly appId?: string | undefined;
-  readonly appPassword?: string | undefined;
-  /** `SingleTenant` bots get their token from `tenantId`; `MultiTenant` ones from botframework.com. */
-  readonly appType: 'SingleTenant' | 'MultiTenant';
-  /** The Microsoft 365 tenant of the approvers; every conversation is created in it. */
-  readonly tenantId: string;
-  /** Bot Connector base URL for proactive messages. */
-  readonly serviceUrl: string;
-  /** Prefix of the callback route: `${callbackPath}/messages`. */
-  readonly callbackPath: string;
-  /** Static e-mail → Teams user id (`29:…` or Entra object id) map. */
-  readonly users: Readonly<Record<string, string>>;
-  /** A team (or chat) the bot is installed in whose roster resolves e-mails not in `users`. */
-  readonly rosterConversationId?: string | undefined;
-  /** Where the keys that sign the channel's JWTs are published. */
-  readonly openIdMetadataUrl: string;
-}
+/**
+ * One Teams notifier instance's config, as plugin.json validates it (appPassword resolved by the
+ * host), derived from config-schema.ts so the two cannot drift. `appId` is absent only against a
+ * local emulator or fake (no auth); `users` maps e-mail → Teams user id (`29:…`) or Entra object id.
+ */
+export type TeamsConfig = Readonly<FromSchema<typeof configSchema>>;
 
+const { appType, serviceUrl, callbackPath, users, openIdMetadataUrl } = configSchema.properties;
+/** The schema's defaults, for a caller that builds the module without the host's validation. */
 export const TEAMS_DEFAULTS = {
-  appType: 'SingleTenant',
-  serviceUrl: 'https://smba.trafficmanager.net/teams/',
-  callbackPath: '/teams',
-  users: {},
-  openIdMetadataUrl: 'https://login.botframework.com/v1/.well-known/openidconfiguration',
+  appType: appType.default,
+  serviceUrl: serviceUrl.default,
+  callbackPath: callbackPath.default,
+  users: users.default,
+  openIdMetadataUrl: openIdMetadataUrl.default,
 } as const;
 
 /** Bot Framework's OAuth scope for bot → channel calls (AuthenticationConstants.ToChannelFromBotOAuthScope). */

@@ -1,16 +1,13 @@
+import type { FromSchema } from 'json-schema-to-ts';
 import { ContainerModule, HttpRoutes, Notifier, type PluginContext } from '../../core/index.js';
+import type { configSchema } from './config-schema.js';
 import { InboxRoutes } from './inbox-routes.js';
 import { InboxSessions } from './inbox-sessions.js';
 import { WebInboxNotifier } from './web-inbox-notifier.js';
 import { WebInboxSettings } from './web-inbox-settings.js';
 
 /** The config as the host hands it over: validated against plugin.json, defaults filled, the key resolved. */
-export interface WebInboxConfig {
-  readonly signingKey: string;
-  readonly linkTtlMinutes: number;
-  readonly sessionTtlMinutes: number;
-  readonly publicUrl: string;
-}
+export type WebInboxConfig = Readonly<FromSchema<typeof configSchema>>;
 
 /** An HMAC key shorter than this can be guessed offline from one link; refuse to start with it. */
 const MIN_KEY_LENGTH = 32;

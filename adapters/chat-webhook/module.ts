@@ -1,11 +1,10 @@
+import type { FromSchema } from 'json-schema-to-ts';
 import { Clock, ContainerModule, Notifier, type PluginContext } from '../../core/index.js';
+import type { configSchema } from './config-schema.js';
 import { WebhookNotifier } from './webhook-notifier.js';
 
-interface WebhookConfig {
-  url: string;
-  signingSecret: string;
-  timeoutSeconds: number;
-}
+/** The config as the host hands it over: validated against plugin.json, defaults filled, the secret resolved. */
+type WebhookConfig = Readonly<FromSchema<typeof configSchema>>;
 
 export default function webhookModule(context: PluginContext<WebhookConfig>): ContainerModule {
   const { url, signingSecret, timeoutSeconds } = context.config;

@@ -65,7 +65,8 @@ export type ConfigSchemaProperty = {
   readonly additionalProperties?: boolean | ConfigSchemaProperty;
   readonly propertyNames?: ConfigSchemaProperty;
   readonly required?: readonly string[];
-  readonly dependentRequired?: Readonly<Record<string, readonly string[]>>;
+  /** Draft-07's form (the host's validator is draft-07; it refuses 2019-09's `dependentRequired`). */
+  readonly dependencies?: Readonly<Record<string, readonly string[] | ConfigSchemaProperty>>;
   readonly minProperties?: number;
   readonly maxProperties?: number;
   readonly items?: boolean | ConfigSchemaProperty;

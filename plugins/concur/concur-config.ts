@@ -1,34 +1,12 @@
-/** One Concur source instance's config, as validated against plugin.json (secrets resolved). */
-export interface ConcurSourceConfig {
-  readonly baseUrl?: string;
-  readonly authBaseUrl: string;
-  readonly clientId?: string;
-  readonly clientSecret?: string;
-  readonly refreshToken?: string;
-  readonly requestToken?: string;
-  readonly companyId?: string;
-  readonly webHost: string;
-  readonly pendingStatusCodes: readonly string[];
-  readonly completionStatusCodes: readonly string[];
-  readonly overlapSeconds: number;
-  readonly pageSize: number;
-  readonly enrich: boolean;
-  /** Entries reads a cycle spends on the line items of a first sync's backlog; 0 = none. */
-  readonly backfillCallsPerCycle: number;
-  readonly timeoutSeconds: number;
-  readonly maxAttempts: number;
-  readonly identity: {
-    readonly ttlHours: number;
-    readonly bulkThreshold: number;
-    readonly timeoutSeconds: number;
-  };
-  /** Run against an in-process Concur sandbox instead of Concur (the embedded default). */
-  readonly sandbox?: {
-    readonly reports: number;
-    readonly approvers: number;
-    readonly seed: number;
-    readonly faults: string;
-    /** Submit, approve and send back reports now and then, so a newcomer sees the queue move. */
-    readonly activitySeconds: number;
-  };
-}
+import type { FromSchema } from 'json-schema-to-ts';
+import type { configSchema } from './config-schema.js';
+
+/**
+ * One Concur source instance's config, as validated against plugin.json (secrets resolved),
+ * derived from {@link configSchema} so the two cannot drift. Fields with a `default` are
+ * required: the host's validator fills them in. The schema's `if`/`then` rules (credentials
+ * unless `sandbox`) are left out of the type, so the credentials stay optional here.
+ */
+export type ConcurSourceConfig = DeepReadonly<FromSchema<typeof configSchema>>;
+
+type DeepReadonly<T> = T extends readonly (infer E)[] ? readonly DeepReadonly<E>[] : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;

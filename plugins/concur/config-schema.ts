@@ -1,0 +1,207 @@
+import type { ConfigSchema } from '../../core/index.js';
+
+/**
+ * The Concur source's `configSchema`: the one place it is written. `concur-config.ts` derives the
+ * TypeScript type from it, and `npm run gen:manifests` writes it into plugin.json (the data-only
+ * manifest the host reads); a test fails when plugin.json differs from it.
+ * Secret fields say `type: 'string'`: the host checks it against the resolved secret, and it gives
+ * the derived type a string.
+ */
+export const configSchema = 
+{
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    baseUrl: {
+      type: 'string',
+      httpsUrl: true,
+      description: 'API origin for every call; default: the geolocation each token response names.',
+    },
+    authBaseUrl: {
+      type: 'string',
+      httpsUrl: true,
+      default: 'https://us2.api.concursolutions.com',
+      description: 'Where the first token is requested, before a geolocation is known.',
+    },
+    clientId: {
+      type: 'string',
+      minLength: 1,
+    },
+    clientSecret: {
+      type: 'string',
+      secret: true,
+    },
+    refreshToken: {
+      type: 'string',
+      secret: true,
+      description: 'Company refresh token; rotates, the latest is kept in the queue store.',
+    },
+    requestToken: {
+      type: 'string',
+      secret: true,
+      description: 'Company request token (24 h) for the credtype=authtoken grant; needs companyId.',
+    },
+    companyId: {
+      type: 'string',
+      format: 'uuid',
+      description: 'Company UUID: deep links and the authtoken grant.',
+    },
+    webHost: {
+      type: 'string',
+      pattern: '^[A-Za-z0-9.-]+(:[0-9]{1,5})?$',
+      default: 'www.concursolutions.com',
+      description: 'Host of the Concur web UI for View Expense Report links.',
+    },
+    pendingStatusCodes: {
+      type: 'array',
+      items: {
+        type: 'string',
+        pattern: '^[A-Z_]{3,8}$',
+      },
+      minItems: 1,
+      default: ['A_PEND'],
+    },
+    completionStatusCodes: {
+      type: 'array',
+      items: {
+        type: 'string',
+        pattern: '^[A-Z_]{3,8}$',
+      },
+      default: ['A_APPR', 'A_ACCO', 'A_RESU', 'A_PECO', 'A_PBDG', 'A_EXTV', 'A_PVAL', 'A_TEXP'],
+      description: 'Codes a report moves to when it leaves the pending ones; polled too, so completions show up within one interval.',
+    },
+    overlapSeconds: {
+      type: 'number',
+      minimum: 0,
+      maximum: 86400,
+      default: 300,
+    },
+    pageSize: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 100,
+      default: 100,
+    },
+    enrich: {
+      type: 'boolean',
+      default: true,
+      description: 'Read expense entries for a line-item summary on each card.',
+    },
+    backfillCallsPerCycle: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 500,
+      default: 20,
+      description: 'Entries calls each cycle spends on the line items of cards a multi-page first sync took in without them, newest submission first; 0 = never (those cards get line items when their report changes). At most 500, so a cycle stays well inside a 60 s interval.',
+    },
+    timeoutSeconds: {
+      type: 'number',
+      minimum: 0.1,
+      maximum: 600,
+      default: 60,
+    },
+    maxAttempts: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 10,
+      default: 4,
+    },
+    identity: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        ttlHours: {
+          type: 'number',
+          minimum: 0,
+          maximum: 8760,
+          default: 24,
+        },
+        bulkThreshold: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 10000,
+          default: 20,
+        },
+        timeoutSeconds: {
+          type: 'number',
+          minimum: 0.1,
+          maximum: 600,
+          default: 10,
+        },
+      },
+    },
+    sandbox: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'Run against an in-process Concur sandbox (no credentials needed).',
+      properties: {
+        reports: {
+          type: 'integer',
+          minimum: 0,
+          maximum: 1000000,
+          default: 12,
+        },
+        approvers: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 100000,
+          default: 3,
+        },
+        seed: {
+          type: 'integer',
+          minimum: -2147483648,
+          maximum: 2147483647,
+          default: 1,
+        },
+        faults: {
+          type: 'string',
+          default: 'none',
+        },
+        activitySeconds: {
+          type: 'number',
+          minimum: 0,
+          maximum: 86400,
+          default: 20,
+        },
+      },
+    },
+  },
+  allOf: [
+    {
+      if: {
+        not: {
+          required: ['sandbox'],
+        },
+      },
+      then: {
+        required: ['clientId', 'clientSecret'],
+      },
+    },
+    {
+      if: {
+        not: {
+          anyOf: [
+            {
+              required: ['sandbox'],
+            },
+            {
+              required: ['requestToken'],
+            },
+          ],
+        },
+      },
+      then: {
+        required: ['refreshToken'],
+      },
+    },
+    {
+      if: {
+        required: ['requestToken'],
+      },
+      then: {
+        required: ['companyId'],
+      },
+    },
+  ],
+} as const satisfies ConfigSchema;
