@@ -67,7 +67,9 @@ export class ConsoleNotifier implements Notifier {
     const verb = VERBS.get(message.action);
     if (verb === undefined) {
       // OutboundMessage.action: an action this channel does not know is refused, never printed.
-      throw new PermanentDeliveryError(`console notifier ${this.id}: action ${JSON.stringify(message.action)} is not one it prints (${['digest', ...VERBS.keys()].join(', ')})`);
+      throw new PermanentDeliveryError(
+        `console notifier ${this.id}: action ${JSON.stringify(message.action)} is not one it prints (${['digest', ...VERBS.keys()].join(', ')})`,
+      );
     }
     const head = `[${this.id}] ${verb} for ${message.recipient.email} (${card.approvalKey} r${card.revision})`;
     // A reminder points at the card already shown; it repeats only its first line and its links.

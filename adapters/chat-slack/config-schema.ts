@@ -18,7 +18,7 @@ export const configSchema = {
     signingSecret: {
       type: 'string',
       secret: true,
-      description: 'The app\'s signing secret; every callback is verified with it.',
+      description: "The app's signing secret; every callback is verified with it.",
     },
     apiUrl: {
       type: 'string',
@@ -40,7 +40,8 @@ export const configSchema = {
     teamId: {
       type: 'string',
       pattern: '^[TE][A-Z0-9]{2,30}$',
-      description: 'The Slack workspace id (T...), or Enterprise organization id (E...) for an org-wide install, whose callbacks are served; a signed request from any other is refused with 403. Default: the bot token\'s own, from auth.test. Recommended.',
+      description:
+        "The Slack workspace id (T...), or Enterprise organization id (E...) for an org-wide install, whose callbacks are served; a signed request from any other is refused with 403. Default: the bot token's own, from auth.test. Recommended.",
     },
   },
 } as const satisfies ConfigSchema;

@@ -9,7 +9,18 @@ import {
 } from '@slack/web-api';
 import type { FromSchema } from 'json-schema-to-ts';
 import { LRUCache } from 'lru-cache';
-import { PermanentDeliveryError, RetryLaterError, emailKey, retryAfterMs, type Clock, type DeliveryReceipt, type Logger, type Notifier, type OutboundMessage, type OutboxAction } from '../../core/index.js';
+import {
+  PermanentDeliveryError,
+  RetryLaterError,
+  emailKey,
+  retryAfterMs,
+  type Clock,
+  type DeliveryReceipt,
+  type Logger,
+  type Notifier,
+  type OutboundMessage,
+  type OutboxAction,
+} from '../../core/index.js';
 import { CARD_EVENT_TYPE, cardBlocks, cardText, digestBlocks, fit, reminderText } from './block-kit.js';
 import { configSchema } from './config-schema.js';
 
@@ -228,7 +239,9 @@ export class SlackNotifier implements Notifier {
   async deliver(message: OutboundMessage): Promise<DeliveryReceipt> {
     if (!SLACK_ACTIONS.has(message.action)) {
       // OutboundMessage.action: an action this channel does not know is refused, never shown as a card.
-      throw new PermanentDeliveryError(`Slack notifier ${this.id}: action ${JSON.stringify(message.action)} is not one it delivers (${[...SLACK_ACTIONS].join(', ')})`);
+      throw new PermanentDeliveryError(
+        `Slack notifier ${this.id}: action ${JSON.stringify(message.action)} is not one it delivers (${[...SLACK_ACTIONS].join(', ')})`,
+      );
     }
     const { card } = message;
     // https://docs.slack.dev/messaging/message-metadata
@@ -245,7 +258,15 @@ export class SlackNotifier implements Notifier {
       const { channel, ts } = parseRef(message.previous.ref);
       // https://docs.slack.dev/reference/methods/chat.postMessage#threads
       const posted = await slackCall('chat.postMessage', () =>
-        this.client.chat.postMessage({ channel, thread_ts: ts, reply_broadcast: true, text: reminderText(card), metadata, unfurl_links: false, unfurl_media: false }),
+        this.client.chat.postMessage({
+          channel,
+          thread_ts: ts,
+          reply_broadcast: true,
+          text: reminderText(card),
+          metadata,
+          unfurl_links: false,
+          unfurl_media: false,
+        }),
       );
       return { ref: `${posted.channel ?? channel}/${posted.ts ?? ts}` };
     }

@@ -178,7 +178,7 @@ export class SlackRoutes implements HttpRoutes {
     const me = await slackCall('auth.test', () => this.client.auth.test());
     const id = me.is_enterprise_install ? me.enterprise_id : me.team_id;
     if (!id) throw new Error(`Slack auth.test: answer without ${me.is_enterprise_install ? 'enterprise_id' : 'team_id'}`);
-    this.logger.info({ teamId: id }, 'serving the Slack callbacks of the bot token\'s workspace (set teamId to pin it)');
+    this.logger.info({ teamId: id }, "serving the Slack callbacks of the bot token's workspace (set teamId to pin it)");
     return id;
   }
 
@@ -191,12 +191,18 @@ export class SlackRoutes implements HttpRoutes {
     try {
       expected = await this.served();
     } catch (error) {
-      this.logger.error({ path: request.url, err: error instanceof Error ? error.message : String(error) }, 'refused a Slack request: the served workspace is unknown (auth.test failed; set teamId)');
+      this.logger.error(
+        { path: request.url, err: error instanceof Error ? error.message : String(error) },
+        'refused a Slack request: the served workspace is unknown (auth.test failed; set teamId)',
+      );
       return { status: 503, error: 'the served Slack workspace is not known yet' };
     }
     const given = expected.startsWith('E') ? from.enterprise : from.team;
     if (given === expected) return undefined;
-    this.logger.warn({ path: request.url, team: from.team ?? null, enterprise: from.enterprise ?? null, expected }, 'refused a signed Slack request from another workspace');
+    this.logger.warn(
+      { path: request.url, team: from.team ?? null, enterprise: from.enterprise ?? null, expected },
+      'refused a signed Slack request from another workspace',
+    );
     return { status: 403, error: 'this app does not serve that workspace' };
   }
 
@@ -261,7 +267,12 @@ export class SlackRoutes implements HttpRoutes {
       const { shown, more } = await this.waiting(who.email, key);
       // Opening one approval offers the others; when there are none, opening says nothing.
       if (kind === 'open' && shown.length === 0) return;
-      const heading = kind === 'open' ? `Also waiting on you (${shown.length + more}):` : shown.length === 0 ? 'Nothing is waiting on you.' : `Waiting on you (${shown.length + more}):`;
+      const heading =
+        kind === 'open'
+          ? `Also waiting on you (${shown.length + more}):`
+          : shown.length === 0
+            ? 'Nothing is waiting on you.'
+            : `Waiting on you (${shown.length + more}):`;
       return answer(ephemeral(listText(shown.length + more), approvalListBlocks(heading, shown, more)));
     } catch (error) {
       this.logger.error({ err: error instanceof Error ? error.message : String(error) }, 'approval lookup failed');

@@ -50,10 +50,7 @@ export class SlackSignatureVerifier {
     const now = this.clock.now().getTime();
     if (Math.abs(now - sentMs) > this.windowMs) return { ok: false, reason: 'stale' };
 
-    const expected = createHmac('sha256', this.signingSecret)
-      .update(`v0:${timestamp}:`)
-      .update(rawBody)
-      .digest();
+    const expected = createHmac('sha256', this.signingSecret).update(`v0:${timestamp}:`).update(rawBody).digest();
     const given = Buffer.from(signature.slice(3), 'hex');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'mismatch' };
 

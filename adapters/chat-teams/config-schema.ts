@@ -17,17 +17,18 @@ export const configSchema = {
     appId: {
       type: 'string',
       minLength: 1,
-      description: 'Microsoft App ID of the Azure Bot. Leave appId and appPassword out only against the Bot Framework Emulator or a fake connector on loopback: then nothing is signed or verified.',
+      description:
+        'Microsoft App ID of the Azure Bot. Leave appId and appPassword out only against the Bot Framework Emulator or a fake connector on loopback: then nothing is signed or verified.',
     },
     appPassword: {
       type: 'string',
       secret: true,
-      description: 'Client secret of the bot\'s app registration.',
+      description: "Client secret of the bot's app registration.",
     },
     appType: {
       enum: ['SingleTenant', 'MultiTenant'],
       default: 'SingleTenant',
-      description: 'How the bot\'s app registration was created; a SingleTenant bot gets its token from tenantId.',
+      description: "How the bot's app registration was created; a SingleTenant bot gets its token from tenantId.",
     },
     tenantId: {
       type: 'string',
@@ -56,18 +57,20 @@ export const configSchema = {
         minLength: 1,
       },
       default: {},
-      description: 'How an approver\'s e-mail maps to a Teams user: {"<email>": "<Teams user id (29:...) or Entra object id>"}. Looked up first; also says who wrote to the bot.',
+      description:
+        'How an approver\'s e-mail maps to a Teams user: {"<email>": "<Teams user id (29:...) or Entra object id>"}. Looked up first; also says who wrote to the bot.',
     },
     rosterConversationId: {
       type: 'string',
       minLength: 1,
-      description: 'A team the bot is installed in (19:...@thread.tacv2). E-mails not in users are looked up in its roster by UPN (GET /v3/conversations/{id}/members/{upn}), and senders by their Teams id.',
+      description:
+        'A team the bot is installed in (19:...@thread.tacv2). E-mails not in users are looked up in its roster by UPN (GET /v3/conversations/{id}/members/{upn}), and senders by their Teams id.',
     },
     openIdMetadataUrl: {
       type: 'string',
       httpsUrl: true,
       default: 'https://login.botframework.com/v1/.well-known/openidconfiguration',
-      description: 'Where the keys that sign Teams\' requests are published. Leave the default; tests point it at a fake.',
+      description: "Where the keys that sign Teams' requests are published. Leave the default; tests point it at a fake.",
     },
   },
 } as const satisfies ConfigSchema;

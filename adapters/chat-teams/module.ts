@@ -1,5 +1,13 @@
 import { ApprovalLookup, Clock, ContainerModule, HttpRoutes, Logger, Notifier, type PluginContext } from '../../core/index.js';
-import { BotConnector, PersonalConversations, TEAMS_DEFAULTS, TeamsDirectory, TeamsNotifier, botFrameworkTokenSource, type TeamsConfig } from './teams-notifier.js';
+import {
+  BotConnector,
+  PersonalConversations,
+  TEAMS_DEFAULTS,
+  TeamsDirectory,
+  TeamsNotifier,
+  botFrameworkTokenSource,
+  type TeamsConfig,
+} from './teams-notifier.js';
 import { TeamsRoutes, botFrameworkAuthenticator } from './teams-routes.js';
 
 const LOOPBACK = ['127.0.0.1', 'localhost', '[::1]'];
@@ -21,7 +29,10 @@ export default function teamsModule(context: PluginContext<Partial<TeamsConfig>>
   return new ContainerModule(({ bind }) => {
     bind(BotConnector).toConstantValue(new BotConnector(config.serviceUrl, botFrameworkTokenSource(config)));
     bind(TeamsDirectory)
-      .toResolvedValue((connector: BotConnector, clock: Clock) => new TeamsDirectory(connector, config.users, config.rosterConversationId, clock), [BotConnector, Clock])
+      .toResolvedValue(
+        (connector: BotConnector, clock: Clock) => new TeamsDirectory(connector, config.users, config.rosterConversationId, clock),
+        [BotConnector, Clock],
+      )
       .inSingletonScope();
     bind(PersonalConversations)
       .toResolvedValue((connector: BotConnector) => new PersonalConversations(connector, config), [BotConnector])
@@ -37,7 +48,16 @@ export default function teamsModule(context: PluginContext<Partial<TeamsConfig>>
     bind(TeamsRoutes)
       .toResolvedValue(
         (connector: BotConnector, directory: TeamsDirectory, conversations: PersonalConversations, lookup: ApprovalLookup, logger: Logger) =>
-          new TeamsRoutes(context.instanceId, config, config.appId ? botFrameworkAuthenticator(config) : undefined, directory, conversations, connector, lookup, log(logger)),
+          new TeamsRoutes(
+            context.instanceId,
+            config,
+            config.appId ? botFrameworkAuthenticator(config) : undefined,
+            directory,
+            conversations,
+            connector,
+            lookup,
+            log(logger),
+          ),
         [BotConnector, TeamsDirectory, PersonalConversations, ApprovalLookup, Logger],
       )
       .inSingletonScope();

@@ -1,7 +1,18 @@
 import { ConfigurationServiceClientCredentialFactory } from 'botbuilder';
 import type { FromSchema } from 'json-schema-to-ts';
 import { LRUCache } from 'lru-cache';
-import { PermanentDeliveryError, RetryLaterError, emailKey, retryAfterMs, type Clock, type DeliveryReceipt, type Logger, type Notifier, type OutboundMessage, type OutboxAction } from '../../core/index.js';
+import {
+  PermanentDeliveryError,
+  RetryLaterError,
+  emailKey,
+  retryAfterMs,
+  type Clock,
+  type DeliveryReceipt,
+  type Logger,
+  type Notifier,
+  type OutboundMessage,
+  type OutboxAction,
+} from '../../core/index.js';
 import { approvalCard, attachment, cardSummary, digestCard, reminderText, type AdaptiveCardAttachment } from './adaptive-card.js';
 import { configSchema } from './config-schema.js';
 
@@ -145,11 +156,7 @@ export class BotConnector {
   }
 
   /** `POST /v3/conversations`: a 1:1 conversation with one member; Teams answers the same id for the same member. */
-  async createConversation(parameters: {
-    readonly bot: { readonly id: string };
-    readonly member: string;
-    readonly tenantId: string;
-  }): Promise<string> {
+  async createConversation(parameters: { readonly bot: { readonly id: string }; readonly member: string; readonly tenantId: string }): Promise<string> {
     const body = {
       isGroup: false,
       bot: parameters.bot,
@@ -364,19 +371,30 @@ export class TeamsNotifier implements Notifier {
   async deliver(message: OutboundMessage): Promise<DeliveryReceipt> {
     if (!TEAMS_ACTIONS.has(message.action)) {
       // OutboundMessage.action: an action this channel does not know is refused, never shown as a card.
-      throw new PermanentDeliveryError(`Teams notifier ${this.id}: action ${JSON.stringify(message.action)} is not one it delivers (${[...TEAMS_ACTIONS].join(', ')})`);
+      throw new PermanentDeliveryError(
+        `Teams notifier ${this.id}: action ${JSON.stringify(message.action)} is not one it delivers (${[...TEAMS_ACTIONS].join(', ')})`,
+      );
     }
     const { card } = message;
     if (message.action === 'remind' && message.previous) {
       // A text-only reply to the card in the same conversation: no second card, so no second set of buttons.
       const { conversationId, activityId } = parseRef(message.previous.ref);
-      const reply = await this.connector.replyToActivity(conversationId, activityId, { type: 'message', text: reminderText(card), textFormat: 'plain', replyToId: activityId });
+      const reply = await this.connector.replyToActivity(conversationId, activityId, {
+        type: 'message',
+        text: reminderText(card),
+        textFormat: 'plain',
+        replyToId: activityId,
+      });
       const receipt = { ref: `${conversationId}/${reply}` };
       this.delivered.set(message.idempotencyKey, receipt);
       return receipt;
     }
     const content = message.action === 'digest' ? digestCard(card.title, message.digest ?? []) : approvalCard(card);
-    const activity: OutgoingActivity = { type: 'message', summary: message.action === 'digest' ? card.title : cardSummary(card), attachments: [attachment(content)] };
+    const activity: OutgoingActivity = {
+      type: 'message',
+      summary: message.action === 'digest' ? card.title : cardSummary(card),
+      attachments: [attachment(content)],
+    };
 
     if (message.action === 'notify' || message.action === 'digest' || !message.previous) {
       const user = await this.directory.userIdFor(message.recipient.email);

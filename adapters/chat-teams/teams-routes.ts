@@ -27,7 +27,9 @@ export type ChannelAuthenticator = (activity: Record<string, unknown>, authHeade
  * `openIdMetadataUrl` is Microsoft's unless a test points it at a fake publishing its own key:
  * the same code then verifies real signatures offline, nothing is switched off.
  */
-export function botFrameworkAuthenticator(config: Pick<TeamsConfig, 'appId' | 'appPassword' | 'appType' | 'tenantId' | 'openIdMetadataUrl'>): ChannelAuthenticator {
+export function botFrameworkAuthenticator(
+  config: Pick<TeamsConfig, 'appId' | 'appPassword' | 'appType' | 'tenantId' | 'openIdMetadataUrl'>,
+): ChannelAuthenticator {
   if (!config.appId) throw new Error('verifying channel requests needs an app id');
   const credentials = new ConfigurationServiceClientCredentialFactory({
     MicrosoftAppId: config.appId,
@@ -87,7 +89,16 @@ export function normaliseQuestion(text: string): string {
     .toLowerCase();
 }
 
-const QUESTIONS = new Set(['approvals', 'my approvals', 'list', 'waiting', "what's waiting", "what's waiting on me", 'whats waiting on me', 'what is waiting on me']);
+const QUESTIONS = new Set([
+  'approvals',
+  'my approvals',
+  'list',
+  'waiting',
+  "what's waiting",
+  "what's waiting on me",
+  'whats waiting on me',
+  'what is waiting on me',
+]);
 
 /**
  * The Bot Framework messaging endpoint of one Teams notifier instance: `POST ${callbackPath}/messages`.
@@ -186,7 +197,11 @@ export class TeamsRoutes implements HttpRoutes {
    * done (the conversation is not the sender's own); else the text to answer instead (the sender
    * cannot be matched to an e-mail, or cannot be resolved now).
    */
-  private async answerList(activity: Record<string, unknown>, conversationId: string, sender: { id: string; aadObjectId: string | undefined }): Promise<string | undefined> {
+  private async answerList(
+    activity: Record<string, unknown>,
+    conversationId: string,
+    sender: { id: string; aadObjectId: string | undefined },
+  ): Promise<string | undefined> {
     let email: string | undefined;
     let own: string;
     try {
@@ -198,7 +213,7 @@ export class TeamsRoutes implements HttpRoutes {
       return UNAVAILABLE;
     }
     if (own !== conversationId) {
-      this.logger.warn({ sender: sender.id }, 'ignored a Teams message naming a conversation that is not the sender\'s own 1:1 chat');
+      this.logger.warn({ sender: sender.id }, "ignored a Teams message naming a conversation that is not the sender's own 1:1 chat");
       return undefined;
     }
     let answer: OutgoingActivity;
@@ -223,7 +238,10 @@ export class TeamsRoutes implements HttpRoutes {
       if (member?.id === userId) return true;
       this.logger.warn({ sender: userId }, 'ignored a Teams message from someone who is not a member of the conversation it names');
     } catch (error) {
-      this.logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not confirm the sender of a Teams message is in its conversation; not answered');
+      this.logger.warn(
+        { err: error instanceof Error ? error.message : String(error) },
+        'could not confirm the sender of a Teams message is in its conversation; not answered',
+      );
     }
     return false;
   }

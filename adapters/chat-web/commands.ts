@@ -39,13 +39,17 @@ export default function webInboxCommands(api: CommandApi): void {
     .option('-c, --config <file>', 'deployment file (default: approvals.config.json, else embedded defaults)')
     .option('--notifier <id>', 'which web inbox, when the deployment has several')
     .action(async (address: string, opts: { config?: string; notifier?: string }) =>
-      api.withHost(opts.config, async (host) => {
-        api.out((await findInbox(host, opts.notifier).signInUrl(address)).url);
-      }, { readOnly: true }),
+      api.withHost(
+        opts.config,
+        async (host) => {
+          api.out((await findInbox(host, opts.notifier).signInUrl(address)).url);
+        },
+        { readOnly: true },
+      ),
     );
   inbox
     .command('revoke')
-    .description("end every web inbox session of one person, on every host, and every sign-in link made for them so far")
+    .description('end every web inbox session of one person, on every host, and every sign-in link made for them so far')
     .argument('<email>', "the person's work e-mail", email)
     .option('-c, --config <file>', 'deployment file (default: approvals.config.json, else embedded defaults)')
     .option('--notifier <id>', 'which web inbox, when the deployment has several')

@@ -28,7 +28,8 @@ export const configSchema = {
       minimum: 5,
       maximum: 43200,
       default: 720,
-      description: 'How long a browser stays signed in after using a link, in minutes: 5 to 43200 (30 days), default 720 (12 hours). Also the session cookie\'s Max-Age.',
+      description:
+        "How long a browser stays signed in after using a link, in minutes: 5 to 43200 (30 days), default 720 (12 hours). Also the session cookie's Max-Age.",
     },
     publicUrl: {
       type: 'string',

@@ -84,7 +84,10 @@ export function signInHtml(email: string, token: string): string {
 
 /** A page with a button to the inbox (already signed in). */
 export function openInboxHtml(title: string, text: string): string {
-  return page(title, `<main class="message">\n  <h1>${escapeHtml(title)}</h1>\n  <p>${escapeHtml(text)}</p>\n  <p><a class="button" href="/inbox">Open your approvals</a></p>\n</main>`);
+  return page(
+    title,
+    `<main class="message">\n  <h1>${escapeHtml(title)}</h1>\n  <p>${escapeHtml(text)}</p>\n  <p><a class="button" href="/inbox">Open your approvals</a></p>\n</main>`,
+  );
 }
 
 /** A 401 page: why, and what to do. */

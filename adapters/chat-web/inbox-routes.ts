@@ -185,11 +185,17 @@ export class InboxRoutes implements HttpRoutes {
   private refuseLink(reply: FastifyReply, reason: LinkRefusal): FastifyReply {
     this.logger.warn({ channel: this.settings.instanceId, reason }, 'web inbox sign-in refused');
     const page = LINK_REFUSED[reason] ?? LINK_REFUSED.invalid;
-    return reply.code(reason === 'used' || reason === 'expired' || reason === 'revoked' ? 410 : 401).type(HTML).send(messageHtml(page.title, page.text));
+    return reply
+      .code(reason === 'used' || reason === 'expired' || reason === 'revoked' ? 410 : 401)
+      .type(HTML)
+      .send(messageHtml(page.title, page.text));
   }
 
   private refuseCrossSite(request: FastifyRequest, reply: FastifyReply, what: string): FastifyReply {
-    this.logger.warn({ channel: this.settings.instanceId, origin: request.headers.origin ?? null, fetchSite: request.headers['sec-fetch-site'] ?? null }, `web inbox ${what} refused: not from the inbox's own page`);
+    this.logger.warn(
+      { channel: this.settings.instanceId, origin: request.headers.origin ?? null, fetchSite: request.headers['sec-fetch-site'] ?? null },
+      `web inbox ${what} refused: not from the inbox's own page`,
+    );
     return reply.code(403).type(HTML).send(messageHtml(CROSS_SITE.title, CROSS_SITE.text));
   }
 

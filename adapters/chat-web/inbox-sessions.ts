@@ -132,7 +132,11 @@ export class InboxSessions {
       const state = await this.state(session.email);
       if (state.endedSessions.has(session.id)) return;
       stillHeld();
-      await this.queue.setState(this.namespace, `ended-sessions:${session.email}`, encodeIds(state.endedSessions, [session.id, seconds(session.expiresAt)], this.clock.now()));
+      await this.queue.setState(
+        this.namespace,
+        `ended-sessions:${session.email}`,
+        encodeIds(state.endedSessions, [session.id, seconds(session.expiresAt)], this.clock.now()),
+      );
     });
   }
 

@@ -73,7 +73,8 @@ function inboxEvents(action: OutboxAction, card: Card, digest: readonly Card[] |
   if (action === 'remind' || action === 'digest') {
     return (action === 'remind' ? [card] : (digest ?? [])).map((c) => ({ type: 'reminder', key: c.approvalKey, revision: c.revision, title: c.title }));
   }
-  if (action === 'close' || card.outcome) return [{ type: 'closed', key: card.approvalKey, revision: card.revision, title: card.title, outcome: card.outcome ?? null }];
+  if (action === 'close' || card.outcome)
+    return [{ type: 'closed', key: card.approvalKey, revision: card.revision, title: card.title, outcome: card.outcome ?? null }];
   return [{ type: 'approval', item: inboxItem(card) }];
 }
 
@@ -141,7 +142,9 @@ export class WebInboxNotifier implements Notifier {
   async deliver(message: OutboundMessage): Promise<DeliveryReceipt> {
     if (!WEB_ACTIONS.has(message.action)) {
       // OutboundMessage.action: an action this channel does not know is refused, never shown as a card.
-      throw new PermanentDeliveryError(`web inbox notifier ${this.id}: action ${JSON.stringify(message.action)} is not one it delivers (${[...WEB_ACTIONS].join(', ')})`);
+      throw new PermanentDeliveryError(
+        `web inbox notifier ${this.id}: action ${JSON.stringify(message.action)} is not one it delivers (${[...WEB_ACTIONS].join(', ')})`,
+      );
     }
     const { card } = message;
     const email = normaliseEmail(message.recipient.email) ?? message.recipient.email;

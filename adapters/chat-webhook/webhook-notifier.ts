@@ -1,5 +1,13 @@
 import { createHmac } from 'node:crypto';
-import { PermanentDeliveryError, RetryLaterError, retryAfterMs, type DeliveryReceipt, type Notifier, type OutboundMessage, type OutboxAction } from '../../core/index.js';
+import {
+  PermanentDeliveryError,
+  RetryLaterError,
+  retryAfterMs,
+  type DeliveryReceipt,
+  type Notifier,
+  type OutboundMessage,
+  type OutboxAction,
+} from '../../core/index.js';
 
 /**
  * The signature a receiver checks: `sha256=` + hex HMAC-SHA256 of `<timestamp>.<raw body>` with the

@@ -222,7 +222,13 @@ export class MemoryApprovalQueue implements ApprovalQueue {
         // on the same channel: sending those later would show them an older card, or a second one.
         for (const [otherId, other] of this.outbox) {
           const d = other.draft;
-          if (otherId < id && (other.state === 'pending' || other.state === 'parked') && d.approvalKey === approvalKey && d.approver.sourceUserId === approver.sourceUserId && d.channel === channel) {
+          if (
+            otherId < id &&
+            (other.state === 'pending' || other.state === 'parked') &&
+            d.approvalKey === approvalKey &&
+            d.approver.sourceUserId === approver.sourceUserId &&
+            d.channel === channel
+          ) {
             other.state = 'superseded';
           }
         }
@@ -250,7 +256,10 @@ export class MemoryApprovalQueue implements ApprovalQueue {
 
   async listOutbox(state: OutboxState, limit?: number): Promise<OutboxEntry[]> {
     this.assertOpen();
-    return [...this.outbox.values()].filter((e) => e.state === state).slice(0, upTo(limit)).map(toEntry);
+    return [...this.outbox.values()]
+      .filter((e) => e.state === state)
+      .slice(0, upTo(limit))
+      .map(toEntry);
   }
 
   async purgeOutbox(settledBefore: Date, limit: number): Promise<{ entries: number; receipts: number }> {
@@ -271,7 +280,11 @@ export class MemoryApprovalQueue implements ApprovalQueue {
       const receipt = this.receipts.get(key);
       if (!receipt || this.rows.has(approvalKey) || this.outbox.has(receipt.outboxId)) continue;
       const owed = [...this.outbox.values()].some(
-        (o) => (o.state === 'pending' || o.state === 'parked' || o.state === 'inflight') && o.draft.approvalKey === approvalKey && o.draft.approver.sourceUserId === approver.sourceUserId && o.draft.channel === channel,
+        (o) =>
+          (o.state === 'pending' || o.state === 'parked' || o.state === 'inflight') &&
+          o.draft.approvalKey === approvalKey &&
+          o.draft.approver.sourceUserId === approver.sourceUserId &&
+          o.draft.channel === channel,
       );
       if (owed) continue;
       this.receipts.delete(key);
@@ -368,16 +381,22 @@ export class MemoryApprovalQueue implements ApprovalQueue {
   /** Holders of state locks in this process (the only one that sees this queue), by entry. */
   private readonly stateLocks = new Map<string, Promise<unknown>>();
 
-  async withStateLock<T>(namespace: string, key: string, work: (value: string | undefined) => Promise<{ readonly value?: string | undefined; readonly result: T }>): Promise<T> {
+  async withStateLock<T>(
+    namespace: string,
+    key: string,
+    work: (value: string | undefined) => Promise<{ readonly value?: string | undefined; readonly result: T }>,
+  ): Promise<T> {
     this.assertOpen();
     const id = JSON.stringify([namespace, key]);
     const before = this.stateLocks.get(id) ?? Promise.resolve();
-    const turn = before.catch(() => undefined).then(async () => {
-      this.assertOpen();
-      const update = await work(this.state.get(id));
-      if (update.value !== undefined) this.state.set(id, update.value);
-      return update.result;
-    });
+    const turn = before
+      .catch(() => undefined)
+      .then(async () => {
+        this.assertOpen();
+        const update = await work(this.state.get(id));
+        if (update.value !== undefined) this.state.set(id, update.value);
+        return update.result;
+      });
     this.stateLocks.set(id, turn);
     try {
       return await turn;

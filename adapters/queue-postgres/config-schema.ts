@@ -11,7 +11,8 @@ export const configSchema = {
   properties: {
     connectionString: {
       type: 'string',
-      description: 'libpq connection URI, e.g. postgres://approvals@db.internal:5432/approvals. One that holds a password must be a secret reference ({"env": "NAME"} or {"file": "path"}), never a literal.',
+      description:
+        'libpq connection URI, e.g. postgres://approvals@db.internal:5432/approvals. One that holds a password must be a secret reference ({"env": "NAME"} or {"file": "path"}), never a literal.',
       default: 'postgres://postgres@127.0.0.1:5432/test',
       if: {
         type: 'string',

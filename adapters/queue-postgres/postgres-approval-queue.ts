@@ -134,10 +134,10 @@ export class PostgresApprovalQueue implements ApprovalQueue {
       const plan = planBatch(existing, batch, ctx);
       const outbox = await this.apply(tx, plan, existing, ctx.now);
       if (batch.cursor !== undefined) {
-        await tx.query(
-          `INSERT INTO ${this.s}.cursors (source, cursor) VALUES ($1, $2) ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor`,
-          [batch.source, batch.cursor],
-        );
+        await tx.query(`INSERT INTO ${this.s}.cursors (source, cursor) VALUES ($1, $2) ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor`, [
+          batch.source,
+          batch.cursor,
+        ]);
       }
       const audit = batch.audit ?? [];
       if (audit.length > 0) {
@@ -226,10 +226,9 @@ export class PostgresApprovalQueue implements ApprovalQueue {
   }
 
   async parkedApprovers(source: string): Promise<Approver[]> {
-    const { rows } = await this.query<{ approver: Approver }>(
-      `SELECT approver FROM ${this.s}.outbox WHERE state = 'parked' AND source = $1 ORDER BY id`,
-      [source],
-    );
+    const { rows } = await this.query<{ approver: Approver }>(`SELECT approver FROM ${this.s}.outbox WHERE state = 'parked' AND source = $1 ORDER BY id`, [
+      source,
+    ]);
     const approvers = new Map<string, Approver>();
     for (const { approver } of rows) {
       if (!approvers.has(approver.sourceUserId)) approvers.set(approver.sourceUserId, approver);
@@ -248,7 +247,9 @@ export class PostgresApprovalQueue implements ApprovalQueue {
          ORDER BY a.key FOR UPDATE OF a`,
         [source, id],
       );
-      const named = rows.map((r) => fromStoredBody(r.body)).map((body) => ({ ...body, approvers: body.approvers.map((a) => (a.sourceUserId === id ? { ...a, email } : a)) }));
+      const named = rows
+        .map((r) => fromStoredBody(r.body))
+        .map((body) => ({ ...body, approvers: body.approvers.map((a) => (a.sourceUserId === id ? { ...a, email } : a)) }));
       await this.each(
         tx,
         named.map((row) => ({ key: row.key, body: row })),
@@ -290,7 +291,9 @@ export class PostgresApprovalQueue implements ApprovalQueue {
        )
        UPDATE ${this.s}.outbox o SET state = 'inflight', claimed_at = $1, attempts = o.attempts + 1
        FROM due WHERE o.id = due.id
-       RETURNING ${OUTBOX_COLUMNS.split(', ').map((c) => `o.${c}`).join(', ')}`,
+       RETURNING ${OUTBOX_COLUMNS.split(', ')
+         .map((c) => `o.${c}`)
+         .join(', ')}`,
       [now.toISOString(), new Date(now.getTime() - leaseMs).toISOString(), Math.trunc(limit)],
     );
     return rows.map(toEntry).sort((a, b) => a.id - b.id);
@@ -332,26 +335,28 @@ export class PostgresApprovalQueue implements ApprovalQueue {
           await tx.query(`UPDATE ${this.s}.outbox SET state = 'superseded', claimed_at = NULL, settled_at = $2 WHERE id = $1`, [id, at]);
           return;
         case 'retry':
-          await tx.query(
-            `UPDATE ${this.s}.outbox SET state = 'pending', claimed_at = NULL, next_attempt_at = $2, last_error = $3 WHERE id = $1`,
-            [id, outcome.nextAttemptAt.toISOString(), outcome.error],
-          );
+          await tx.query(`UPDATE ${this.s}.outbox SET state = 'pending', claimed_at = NULL, next_attempt_at = $2, last_error = $3 WHERE id = $1`, [
+            id,
+            outcome.nextAttemptAt.toISOString(),
+            outcome.error,
+          ]);
           return;
         case 'dead':
-          await tx.query(
-            `UPDATE ${this.s}.outbox SET state = 'dead', claimed_at = NULL, settled_at = $2, last_error = $3 WHERE id = $1`,
-            [id, at, outcome.error],
-          );
+          await tx.query(`UPDATE ${this.s}.outbox SET state = 'dead', claimed_at = NULL, settled_at = $2, last_error = $3 WHERE id = $1`, [
+            id,
+            at,
+            outcome.error,
+          ]);
           return;
       }
     });
   }
 
   async listOutbox(state: OutboxState, limit?: number): Promise<OutboxEntry[]> {
-    const { rows } = await this.query<OutboxRow>(
-      `SELECT ${OUTBOX_COLUMNS} FROM ${this.s}.outbox WHERE state = $1 ORDER BY id LIMIT $2`,
-      [state, sqlLimit(limit)],
-    );
+    const { rows } = await this.query<OutboxRow>(`SELECT ${OUTBOX_COLUMNS} FROM ${this.s}.outbox WHERE state = $1 ORDER BY id LIMIT $2`, [
+      state,
+      sqlLimit(limit),
+    ]);
     return rows.map(toEntry);
   }
 
@@ -395,10 +400,11 @@ export class PostgresApprovalQueue implements ApprovalQueue {
   }
 
   async receipt(approvalKey: string, approverId: string, channel: string): Promise<DeliveryReceipt | undefined> {
-    const { rows } = await this.query<{ ref: string }>(
-      `SELECT ref FROM ${this.s}.receipts WHERE approval_key = $1 AND approver_id = $2 AND channel = $3`,
-      [approvalKey, approverId, channel],
-    );
+    const { rows } = await this.query<{ ref: string }>(`SELECT ref FROM ${this.s}.receipts WHERE approval_key = $1 AND approver_id = $2 AND channel = $3`, [
+      approvalKey,
+      approverId,
+      channel,
+    ]);
     const row = rows[0];
     return row && { ref: row.ref };
   }
@@ -468,45 +474,56 @@ export class PostgresApprovalQueue implements ApprovalQueue {
    * The value is read and written inside it. Callers in this process queue up before taking a
    * connection, so waiting for a busy lock never ties up more than one pool connection.
    */
-  async withStateLock<T>(namespace: string, key: string, work: (value: string | undefined) => Promise<{ readonly value?: string | undefined; readonly result: T }>): Promise<T> {
+  async withStateLock<T>(
+    namespace: string,
+    key: string,
+    work: (value: string | undefined) => Promise<{ readonly value?: string | undefined; readonly result: T }>,
+  ): Promise<T> {
     this.open();
-    const turn = this.stateLockTail.catch(() => undefined).then(async () => {
-      const client = await this.open().connect();
-      let broken: Error | undefined;
-      const onError = (error: Error): void => {
-        broken = error;
-      };
-      client.on('error', onError);
-      try {
-        await client.query('BEGIN');
-        await client.query(`SET LOCAL lock_timeout = '${STATE_LOCK_WAIT_SECONDS}s'`);
+    const turn = this.stateLockTail
+      .catch(() => undefined)
+      .then(async () => {
+        const client = await this.open().connect();
+        let broken: Error | undefined;
+        const onError = (error: Error): void => {
+          broken = error;
+        };
+        client.on('error', onError);
         try {
-          await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [advisoryKey(`approvals-hub:state:${this.schema}:${namespace}:${key}`)]);
-        } catch (error) {
-          if ((error as { code?: unknown }).code === '55P03') {
-            throw new Error(`timed out after ${STATE_LOCK_WAIT_SECONDS} s waiting for the credential lock on ${namespace}/${key} in schema ${this.schema}: another host holds it`);
+          await client.query('BEGIN');
+          await client.query(`SET LOCAL lock_timeout = '${STATE_LOCK_WAIT_SECONDS}s'`);
+          try {
+            await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [advisoryKey(`approvals-hub:state:${this.schema}:${namespace}:${key}`)]);
+          } catch (error) {
+            if ((error as { code?: unknown }).code === '55P03') {
+              throw new Error(
+                `timed out after ${STATE_LOCK_WAIT_SECONDS} s waiting for the credential lock on ${namespace}/${key} in schema ${this.schema}: another host holds it`,
+              );
+            }
+            throw error;
           }
-          throw error;
-        }
-        const { rows } = await client.query<{ value: string }>(`SELECT value FROM ${this.s}.source_state WHERE namespace = $1 AND key = $2`, [namespace, key]);
-        const update = await work(rows[0]?.value);
-        if (update.value !== undefined) {
-          await client.query(
-            `INSERT INTO ${this.s}.source_state (namespace, key, value) VALUES ($1, $2, $3)
+          const { rows } = await client.query<{ value: string }>(`SELECT value FROM ${this.s}.source_state WHERE namespace = $1 AND key = $2`, [
+            namespace,
+            key,
+          ]);
+          const update = await work(rows[0]?.value);
+          if (update.value !== undefined) {
+            await client.query(
+              `INSERT INTO ${this.s}.source_state (namespace, key, value) VALUES ($1, $2, $3)
              ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value`,
-            [namespace, key, update.value],
-          );
+              [namespace, key, update.value],
+            );
+          }
+          await client.query('COMMIT');
+          return update.result;
+        } catch (error) {
+          if (!broken) await client.query('ROLLBACK').catch((e: Error) => (broken = e));
+          throw error;
+        } finally {
+          client.removeListener('error', onError);
+          client.release(broken);
         }
-        await client.query('COMMIT');
-        return update.result;
-      } catch (error) {
-        if (!broken) await client.query('ROLLBACK').catch((e: Error) => (broken = e));
-        throw error;
-      } finally {
-        client.removeListener('error', onError);
-        client.release(broken);
-      }
-    });
+      });
     this.stateLockTail = turn;
     return turn;
   }
@@ -584,10 +601,9 @@ export class PostgresApprovalQueue implements ApprovalQueue {
   private async lockRows(tx: Tx, keys: readonly string[]): Promise<Map<string, QueuedApproval>> {
     const existing = new Map<string, QueuedApproval>();
     for (const part of chunks([...keys].sort(), CHUNK)) {
-      const { rows } = await tx.query<{ body: QueuedApproval }>(
-        `SELECT body FROM ${this.s}.approvals WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE`,
-        [part],
-      );
+      const { rows } = await tx.query<{ body: QueuedApproval }>(`SELECT body FROM ${this.s}.approvals WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE`, [
+        part,
+      ]);
       for (const { body } of rows) existing.set(body.key, fromStoredBody(body));
     }
     return existing;

@@ -10,10 +10,13 @@ type SqliteQueueConfig = Readonly<FromSchema<typeof configSchema, { keepDefaulte
 const sqliteQueueModule: PluginModuleFactory<SqliteQueueConfig> = (context) =>
   new ContainerModule(({ bind }) => {
     bind(SqliteApprovalQueue)
-      .toDynamicValue(() => new SqliteApprovalQueue(resolve(context.baseDir, context.config.path ?? 'approvals.db'), {
-          cacheSizeMB: context.config.cacheSizeMB,
-          mmapSizeMB: context.config.mmapSizeMB,
-        }),)
+      .toDynamicValue(
+        () =>
+          new SqliteApprovalQueue(resolve(context.baseDir, context.config.path ?? 'approvals.db'), {
+            cacheSizeMB: context.config.cacheSizeMB,
+            mmapSizeMB: context.config.mmapSizeMB,
+          }),
+      )
       .inSingletonScope();
     bind(ApprovalQueue).toService(SqliteApprovalQueue);
   });

@@ -138,12 +138,19 @@ export class SqliteApprovalQueue implements ApprovalQueue {
       const plan = planBatch(existing, batch, ctx);
       const outbox = this.apply(plan, ctx.now);
       if (batch.cursor !== undefined) {
-        this.sql('INSERT INTO cursors (source, cursor) VALUES (?, ?) ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor')
-          .run(batch.source, batch.cursor);
+        this.sql('INSERT INTO cursors (source, cursor) VALUES (?, ?) ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor').run(
+          batch.source,
+          batch.cursor,
+        );
       }
       for (const entry of batch.audit ?? []) {
-        this.sql('INSERT INTO audit_log (at, actor, action, key, detail) VALUES (?, ?, ?, ?, ?)')
-          .run(ctx.now.toISOString(), entry.actor, entry.action, entry.key ?? null, entry.detail ?? null);
+        this.sql('INSERT INTO audit_log (at, actor, action, key, detail) VALUES (?, ?, ?, ?, ?)').run(
+          ctx.now.toISOString(),
+          entry.actor,
+          entry.action,
+          entry.key ?? null,
+          entry.detail ?? null,
+        );
       }
       return { ...plan.result, outbox };
     });
@@ -161,20 +168,24 @@ export class SqliteApprovalQueue implements ApprovalQueue {
     const approver = normEmail(email);
     if (!approver) return [];
     // One range of approval_list's primary key, already in the order returned.
-    const rows = this.sql<{ body: string }>(`
+    const rows = this.sql<{ body: string }>(
+      `
       SELECT body FROM approval_list
       WHERE email = @email AND source_updated_at >= @notBefore ${options.source === undefined ? '' : 'AND source = @source'}
       ORDER BY source_updated_at DESC, approval_key DESC
-      LIMIT @limit`).all({ email: approver, ...filter(options), limit: sqlLimit(options.limit) });
+      LIMIT @limit`,
+    ).all({ email: approver, ...filter(options), limit: sqlLimit(options.limit) });
     return rows.map((r) => parseBody(r.body));
   }
 
   async list(options: ListOptions): Promise<QueuedApproval[]> {
-    const rows = this.sql<{ body: string }>(`
+    const rows = this.sql<{ body: string }>(
+      `
       SELECT body FROM approvals
       WHERE source_updated_at >= @notBefore ${options.source === undefined ? '' : 'AND source = @source'}
       ORDER BY source_updated_at DESC, key DESC
-      LIMIT @limit`).all({ ...filter(options), limit: sqlLimit(options.limit) });
+      LIMIT @limit`,
+    ).all({ ...filter(options), limit: sqlLimit(options.limit) });
     return rows.map((r) => parseBody(r.body));
   }
 
@@ -185,9 +196,11 @@ export class SqliteApprovalQueue implements ApprovalQueue {
   }
 
   async count(options: ListOptions): Promise<number> {
-    return this.sql<{ n: number }>(`
+    return this.sql<{ n: number }>(
+      `
       SELECT count(*) AS n FROM approvals
-      WHERE source_updated_at >= @notBefore ${options.source === undefined ? '' : 'AND source = @source'}`).get(filter(options))!.n;
+      WHERE source_updated_at >= @notBefore ${options.source === undefined ? '' : 'AND source = @source'}`,
+    ).get(filter(options))!.n;
   }
 
   async purgeExpired(ctx: CommitContext): Promise<string[]> {
@@ -219,9 +232,11 @@ export class SqliteApprovalQueue implements ApprovalQueue {
     if (!email) throw new Error(`approver ${approver.sourceUserId} of ${source}: cannot resolve to an empty e-mail`);
     const id = approver.sourceUserId;
     return this.write(() => {
-      const named = this.sql<{ body: string }>(`
+      const named = this.sql<{ body: string }>(
+        `
         SELECT a.body FROM approval_approvers p CROSS JOIN approvals a ON a.key = p.approval_key
-        WHERE p.source = ? AND p.source_user_id = ?`).all(source, id);
+        WHERE p.source = ? AND p.source_user_id = ?`,
+      ).all(source, id);
       const keys: string[] = [];
       for (const { body } of named) {
         const row = parseBody(body);
@@ -236,8 +251,7 @@ export class SqliteApprovalQueue implements ApprovalQueue {
         "SELECT id, approver FROM outbox WHERE state = 'parked' AND source = ? AND approver_id = ?",
       ).all(source, id);
       for (const entry of parked) {
-        this.sql("UPDATE outbox SET state = 'pending', approver = ? WHERE id = ?")
-          .run(JSON.stringify({ ...parse<Approver>(entry.approver), email }), entry.id);
+        this.sql("UPDATE outbox SET state = 'pending', approver = ? WHERE id = ?").run(JSON.stringify({ ...parse<Approver>(entry.approver), email }), entry.id);
       }
       return parked.length;
     });
@@ -249,14 +263,16 @@ export class SqliteApprovalQueue implements ApprovalQueue {
     // settled rows the outbox has accumulated. Card messages to one person about one approval on
     // one channel go in order: one waits while an older one is still owed or in flight, so a close
     // never overtakes the notify it must close (it would find no receipt and be dropped).
-    const rows = this.sql<OutboxRow>(`
+    const rows = this.sql<OutboxRow>(
+      `
       UPDATE outbox SET state = 'inflight', claimed_at = @now, attempts = attempts + 1
       WHERE id IN (
         SELECT id FROM (SELECT o.id FROM outbox o WHERE o.state = 'pending' AND o.next_attempt_at <= @now AND ${FIRST_IN_LINE} ORDER BY o.id LIMIT @limit)
         UNION ALL
         SELECT id FROM (SELECT o.id FROM outbox o WHERE o.state = 'inflight' AND o.claimed_at <= @expired AND ${FIRST_IN_LINE} ORDER BY o.id LIMIT @limit)
         ORDER BY id LIMIT @limit)
-      RETURNING ${OUTBOX_COLUMNS}`).all({
+      RETURNING ${OUTBOX_COLUMNS}`,
+    ).all({
       now: now.toISOString(),
       expired: new Date(now.getTime() - leaseMs).toISOString(),
       limit: Math.trunc(limit),
@@ -278,48 +294,52 @@ export class SqliteApprovalQueue implements ApprovalQueue {
           if (!CARD_ACTIONS.has(entry.action) && !outcome.receipt) return;
           // What this delivery showed replaces every older message still owed to the same person
           // on the same channel: sending those later would show them an older card, or a second one.
-          this.sql(`
+          this.sql(
+            `
             UPDATE outbox SET state = 'superseded', claimed_at = NULL, settled_at = ?
-            WHERE approval_key = ? AND approver_id = ? AND channel = ? AND id < ? AND state IN ('pending', 'parked')`)
-            .run(at, entry.approval_key, entry.approver_id, entry.channel, id);
+            WHERE approval_key = ? AND approver_id = ? AND channel = ? AND id < ? AND state IN ('pending', 'parked')`,
+          ).run(at, entry.approval_key, entry.approver_id, entry.channel, id);
           if (outcome.receipt) {
             // A late delivery of an older entry never replaces the receipt of a newer message.
             // Ordered by outbox id, not revision: revisions restart when an approval is queued again.
-            this.sql(`
+            this.sql(
+              `
               INSERT INTO receipts (approval_key, approver_id, channel, ref, outbox_id) VALUES (?, ?, ?, ?, ?)
               ON CONFLICT (approval_key, approver_id, channel) DO UPDATE SET ref = excluded.ref, outbox_id = excluded.outbox_id
-              WHERE excluded.outbox_id >= receipts.outbox_id`)
-              .run(entry.approval_key, entry.approver_id, entry.channel, outcome.receipt.ref, id);
+              WHERE excluded.outbox_id >= receipts.outbox_id`,
+            ).run(entry.approval_key, entry.approver_id, entry.channel, outcome.receipt.ref, id);
           }
           return;
         case 'superseded':
           this.sql("UPDATE outbox SET state = 'superseded', claimed_at = NULL, settled_at = ? WHERE id = ?").run(at, id);
           return;
         case 'retry':
-          this.sql("UPDATE outbox SET state = 'pending', claimed_at = NULL, next_attempt_at = ?, last_error = ? WHERE id = ?")
-            .run(outcome.nextAttemptAt.toISOString(), outcome.error, id);
+          this.sql("UPDATE outbox SET state = 'pending', claimed_at = NULL, next_attempt_at = ?, last_error = ? WHERE id = ?").run(
+            outcome.nextAttemptAt.toISOString(),
+            outcome.error,
+            id,
+          );
           return;
         case 'dead':
-          this.sql("UPDATE outbox SET state = 'dead', claimed_at = NULL, settled_at = ?, last_error = ? WHERE id = ?")
-            .run(at, outcome.error, id);
+          this.sql("UPDATE outbox SET state = 'dead', claimed_at = NULL, settled_at = ?, last_error = ? WHERE id = ?").run(at, outcome.error, id);
           return;
       }
     });
   }
 
   async listOutbox(state: OutboxState, limit?: number): Promise<OutboxEntry[]> {
-    return this.sql<OutboxRow>(`SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE state = ? ORDER BY id LIMIT ?`)
-      .all(state, sqlLimit(limit))
-      .map(toEntry);
+    return this.sql<OutboxRow>(`SELECT ${OUTBOX_COLUMNS} FROM outbox WHERE state = ? ORDER BY id LIMIT ?`).all(state, sqlLimit(limit)).map(toEntry);
   }
 
   async purgeOutbox(settledBefore: Date, limit: number): Promise<{ entries: number; receipts: number }> {
     if (limit <= 0) return { entries: 0, receipts: 0 };
     return this.write(() => {
-      const lines = this.sql<{ approval_key: string; approver_id: string; channel: string }>(`
+      const lines = this.sql<{ approval_key: string; approver_id: string; channel: string }>(
+        `
         DELETE FROM outbox WHERE id IN (
           SELECT id FROM outbox WHERE state IN ('delivered', 'superseded', 'dead') AND settled_at < ? ORDER BY settled_at LIMIT ?)
-        RETURNING approval_key, approver_id, channel`).all(settledBefore.toISOString(), limit);
+        RETURNING approval_key, approver_id, channel`,
+      ).all(settledBefore.toISOString(), limit);
       let receipts = 0;
       for (const line of distinctLines(lines)) {
         receipts += this.sql(RECEIPT_PURGE).run(line.approval_key, line.approver_id, line.channel).changes;
@@ -350,8 +370,11 @@ export class SqliteApprovalQueue implements ApprovalQueue {
   }
 
   async receipt(approvalKey: string, approverId: string, channel: string): Promise<DeliveryReceipt | undefined> {
-    const row = this.sql<{ ref: string }>('SELECT ref FROM receipts WHERE approval_key = ? AND approver_id = ? AND channel = ?')
-      .get(approvalKey, approverId, channel);
+    const row = this.sql<{ ref: string }>('SELECT ref FROM receipts WHERE approval_key = ? AND approver_id = ? AND channel = ?').get(
+      approvalKey,
+      approverId,
+      channel,
+    );
     return row && { ref: row.ref };
   }
 
@@ -360,7 +383,8 @@ export class SqliteApprovalQueue implements ApprovalQueue {
     const { after } = query;
     // reminders_due drives: one range of last_at per count below the maximum; approvals and
     // approval_approvers are probed by primary key for each candidate only.
-    const rows = this.sql<{ approver_id: string; sent: number; last_at: string; body: string }>(`
+    const rows = this.sql<{ approver_id: string; sent: number; last_at: string; body: string }>(
+      `
       SELECT r.approver_id, r.sent, r.last_at, a.body
       FROM reminders r CROSS JOIN approvals a ON a.key = r.approval_key
       WHERE r.sent IN (${counts(query.maxReminders)}) AND r.last_at <= @lastBefore
@@ -370,7 +394,8 @@ export class SqliteApprovalQueue implements ApprovalQueue {
         AND EXISTS (SELECT 1 FROM approval_approvers p
                     WHERE p.approval_key = r.approval_key AND p.source_user_id = r.approver_id AND p.email IS NOT NULL)
       ORDER BY r.last_at, r.approval_key, r.approver_id
-      LIMIT @limit`).all({
+      LIMIT @limit`,
+    ).all({
       lastBefore: query.lastBefore.toISOString(),
       notBefore: query.notBefore.toISOString(),
       limit: sqlLimit(query.limit),
@@ -393,8 +418,11 @@ export class SqliteApprovalQueue implements ApprovalQueue {
   }
 
   async setState(namespace: string, key: string, value: string): Promise<void> {
-    this.sql('INSERT INTO source_state (namespace, key, value) VALUES (?, ?, ?) ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value')
-      .run(namespace, key, value);
+    this.sql('INSERT INTO source_state (namespace, key, value) VALUES (?, ?, ?) ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value').run(
+      namespace,
+      key,
+      value,
+    );
   }
 
   /**
@@ -404,18 +432,24 @@ export class SqliteApprovalQueue implements ApprovalQueue {
    * file synchronously, so the refresh could not even finish). The connection never waits inside
    * SQLite (busy timeout 0): a busy lock is retried after a short sleep, so the event loop runs on.
    */
-  async withStateLock<T>(namespace: string, key: string, work: (value: string | undefined) => Promise<{ readonly value?: string | undefined; readonly result: T }>): Promise<T> {
+  async withStateLock<T>(
+    namespace: string,
+    key: string,
+    work: (value: string | undefined) => Promise<{ readonly value?: string | undefined; readonly result: T }>,
+  ): Promise<T> {
     this.open();
-    const turn = this.lockTail.catch(() => undefined).then(() =>
-      this.holdingLockFile(async () => {
-        const update = await work(await this.getState(namespace, key));
-        if (update.value !== undefined) {
-          const value = update.value;
-          this.write(() => void this.setStateNow(namespace, key, value));
-        }
-        return update.result;
-      }),
-    );
+    const turn = this.lockTail
+      .catch(() => undefined)
+      .then(() =>
+        this.holdingLockFile(async () => {
+          const update = await work(await this.getState(namespace, key));
+          if (update.value !== undefined) {
+            const value = update.value;
+            this.write(() => void this.setStateNow(namespace, key, value));
+          }
+          return update.result;
+        }),
+      );
     this.lockTail = turn;
     return turn;
   }
@@ -444,7 +478,8 @@ export class SqliteApprovalQueue implements ApprovalQueue {
         break;
       } catch (error) {
         if ((error as { code?: string }).code !== 'SQLITE_BUSY') throw error;
-        if (Date.now() > deadline) throw new Error(`timed out after ${STATE_LOCK_WAIT_MS / 1000} s waiting for the credential lock ${lockPath}: another process holds it`);
+        if (Date.now() > deadline)
+          throw new Error(`timed out after ${STATE_LOCK_WAIT_MS / 1000} s waiting for the credential lock ${lockPath}: another process holds it`);
         await sleep(pause + Math.random() * pause);
       }
     }
@@ -456,8 +491,11 @@ export class SqliteApprovalQueue implements ApprovalQueue {
   }
 
   private setStateNow(namespace: string, key: string, value: string): void {
-    this.sql('INSERT INTO source_state (namespace, key, value) VALUES (?, ?, ?) ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value')
-      .run(namespace, key, value);
+    this.sql('INSERT INTO source_state (namespace, key, value) VALUES (?, ?, ?) ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value').run(
+      namespace,
+      key,
+      value,
+    );
   }
 
   async listAudit(limit?: number): Promise<AuditRecord[]> {
@@ -487,10 +525,11 @@ export class SqliteApprovalQueue implements ApprovalQueue {
     let written = 0;
     for (const draft of plan.outbox) written += this.owe(draft, createdAt);
     for (const n of plan.notified) {
-      this.sql(`
+      this.sql(
+        `
         INSERT INTO reminders (approval_key, approver_id, generation, sent, last_at) VALUES (?, ?, ?, 0, ?)
-        ON CONFLICT (approval_key, approver_id) DO UPDATE SET generation = excluded.generation, sent = 0, last_at = excluded.last_at`)
-        .run(n.approvalKey, n.approverId, n.generation, createdAt);
+        ON CONFLICT (approval_key, approver_id) DO UPDATE SET generation = excluded.generation, sent = 0, last_at = excluded.last_at`,
+      ).run(n.approvalKey, n.approverId, n.generation, createdAt);
     }
     return written;
   }
@@ -498,12 +537,14 @@ export class SqliteApprovalQueue implements ApprovalQueue {
   /** Inserts one outbox entry unless its idempotency key is taken; returns 1 if it was new. */
   private owe(draft: OutboxDraft, createdAt: string): number {
     // ON CONFLICT names the one constraint a replay may hit; any other violation still fails the batch.
-    return this.sql(`
+    return this.sql(
+      `
       INSERT INTO outbox (approval_key, source, revision, channel, approver, approver_id, action, outcome, card,
                           idempotency_key, state, next_attempt_at, created_at, digest)
       VALUES (@approvalKey, @source, @revision, @channel, @approver, @approverId, @action, @outcome, @card,
               @idempotencyKey, @state, @createdAt, @createdAt, @digest)
-      ON CONFLICT (idempotency_key) DO NOTHING`).run({
+      ON CONFLICT (idempotency_key) DO NOTHING`,
+    ).run({
       approvalKey: draft.approvalKey,
       source: draft.source,
       revision: draft.revision,
@@ -523,11 +564,12 @@ export class SqliteApprovalQueue implements ApprovalQueue {
   /** One reminder draft inside the write transaction, which no other writer can interleave: checked, then written. */
   private scheduleOne(draft: ReminderDraft, at: string): number {
     const current = draft.spends.every((spend) =>
-      this.sql(`
+      this.sql(
+        `
         SELECT 1 FROM reminders r JOIN approvals a ON a.key = r.approval_key
         WHERE r.approval_key = ? AND r.approver_id = ? AND r.generation = ? AND r.sent = ?
-          AND a.status = 'pending' AND json_extract(a.body, '$.generation') = r.generation`)
-        .get(spend.approvalKey, spend.approverId, spend.generation, spend.sent),
+          AND a.status = 'pending' AND json_extract(a.body, '$.generation') = r.generation`,
+      ).get(spend.approvalKey, spend.approverId, spend.generation, spend.sent),
     );
     if (!current) return 0;
     const fresh = draft.outbox.filter((o) => !this.sql('SELECT 1 FROM outbox WHERE idempotency_key = ?').get(o.idempotencyKey));
@@ -541,12 +583,14 @@ export class SqliteApprovalQueue implements ApprovalQueue {
 
   private put(row: QueuedApproval): void {
     const sourceUpdatedAt = isoTime(row.sourceUpdatedAt, row.key);
-    this.sql(`
+    this.sql(
+      `
       INSERT INTO approvals (key, source, kind, external_id, status, revision, fingerprint, source_updated_at, queued_at, body)
       VALUES (@key, @source, @kind, @externalId, @status, @revision, @fingerprint, @sourceUpdatedAt, @queuedAt, @body)
       ON CONFLICT (key) DO UPDATE SET
         status = excluded.status, revision = excluded.revision, fingerprint = excluded.fingerprint,
-        source_updated_at = excluded.source_updated_at, queued_at = excluded.queued_at, body = excluded.body`).run({
+        source_updated_at = excluded.source_updated_at, queued_at = excluded.queued_at, body = excluded.body`,
+    ).run({
       key: row.key,
       source: row.source,
       kind: row.kind,
@@ -561,28 +605,36 @@ export class SqliteApprovalQueue implements ApprovalQueue {
     this.unlist(row.key);
     this.sql('DELETE FROM approval_approvers WHERE approval_key = ?').run(row.key);
     for (const approver of row.approvers) {
-      this.sql('INSERT INTO approval_approvers (approval_key, source_user_id, email, source, source_updated_at) VALUES (?, ?, ?, ?, ?)')
-        .run(row.key, approver.sourceUserId, normEmail(approver.email) ?? null, row.source, sourceUpdatedAt);
+      this.sql('INSERT INTO approval_approvers (approval_key, source_user_id, email, source, source_updated_at) VALUES (?, ?, ?, ?, ?)').run(
+        row.key,
+        approver.sourceUserId,
+        normEmail(approver.email) ?? null,
+        row.source,
+        sourceUpdatedAt,
+      );
     }
     this.enlist(row.key);
   }
 
   /** Takes an approval's rows out of approval_list, found through its approvers (call before they change). */
   private unlist(key: string): void {
-    this.sql(`
+    this.sql(
+      `
       DELETE FROM approval_list WHERE (email, source_updated_at, approval_key) IN (
-        SELECT email, source_updated_at, approval_key FROM approval_approvers WHERE approval_key = ? AND email IS NOT NULL)`).run(key);
+        SELECT email, source_updated_at, approval_key FROM approval_approvers WHERE approval_key = ? AND email IS NOT NULL)`,
+    ).run(key);
   }
 
   /** Puts a pending approval in approval_list once per approver e-mail, with a copy of its body. */
   private enlist(key: string): void {
-    this.sql(`
+    this.sql(
+      `
       INSERT OR REPLACE INTO approval_list (email, source_updated_at, approval_key, source, body)
       SELECT p.email, p.source_updated_at, p.approval_key, p.source, a.body
       FROM approval_approvers p JOIN approvals a ON a.key = p.approval_key
-      WHERE p.approval_key = ? AND p.email IS NOT NULL AND a.status = 'pending'`).run(key);
+      WHERE p.approval_key = ? AND p.email IS NOT NULL AND a.status = 'pending'`,
+    ).run(key);
   }
-
 
   /** A prepared statement, prepared once per SQL text. */
   private sql<R = unknown>(text: string): Database.Statement<unknown[], R> {

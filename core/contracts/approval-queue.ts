@@ -166,7 +166,11 @@ export interface SourceStateStore {
    * and writes the value `work` returns (if any) before releasing it. Callers in one process are
    * served one at a time. Rejects with a clear error when the lock is not taken within two minutes.
    */
-  withStateLock?<T>(namespace: string, key: string, work: (value: string | undefined) => Promise<{ readonly value?: string | undefined; readonly result: T }>): Promise<T>;
+  withStateLock?<T>(
+    namespace: string,
+    key: string,
+    work: (value: string | undefined) => Promise<{ readonly value?: string | undefined; readonly result: T }>,
+  ): Promise<T>;
 
   /**
    * Optional: where the credential key lives when the deployment configures none. `file`: a key

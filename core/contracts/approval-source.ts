@@ -45,9 +45,7 @@ export interface VerifyRef {
 }
 
 /** The current state of one approval in its source, as `verify` reports it. */
-export type VerifyResult =
-  | { readonly found: true; readonly approval: Approval }
-  | { readonly found: false; readonly externalId: string };
+export type VerifyResult = { readonly found: true; readonly approval: Approval } | { readonly found: false; readonly externalId: string };
 
 /**
  * A system approvals come from. Multi-bound: one binding per source instance in the deployment

@@ -28,7 +28,10 @@ const EXIT_GRACE_MS = 2_000;
 const EXIT_DRIFT = 3;
 
 class ExitError extends Error {
-  constructor(message: string, readonly code: number) {
+  constructor(
+    message: string,
+    readonly code: number,
+  ) {
     super(message);
   }
 }
@@ -98,7 +101,8 @@ function commandCatalog(argv: readonly string[]): PluginCatalog {
 }
 
 /** Where a plugin's commands module is, for messages. */
-const commandsFile = (entry: CatalogEntry): string => `plugin "${entry.manifest.id}"${entry.origin ? ` (${entry.origin})` : ''}: commands module ${resolve(entry.dir, entry.manifest.commands ?? '')}`;
+const commandsFile = (entry: CatalogEntry): string =>
+  `plugin "${entry.manifest.id}"${entry.origin ? ` (${entry.origin})` : ''}: commands module ${resolve(entry.dir, entry.manifest.commands ?? '')}`;
 
 /** Adds every plugin's contributed commands (e.g. `sandbox concur`), built-in or named by the deployment's `plugins`. */
 async function addPluginCommands(program: Command, argv: readonly string[]): Promise<void> {
@@ -171,7 +175,8 @@ export function buildProgram(): Command {
         for (const line of onceSummary(report)) out(line);
         for (const f of report.failures) err(`source ${f.source} failed: ${f.error}`);
         if (report.failures.length) throw new ExitError(`${report.failures.length} source(s) failed`, 1);
-        if (opts.strict && onceHasDrift(report)) throw new ExitError('drift or refused records (--strict); see the summary above and the warnings logged', EXIT_DRIFT);
+        if (opts.strict && onceHasDrift(report))
+          throw new ExitError('drift or refused records (--strict); see the summary above and the warnings logged', EXIT_DRIFT);
         return;
       }
       // Listening before anything is announced: a supervisor that signals as soon as it reads
@@ -199,31 +204,39 @@ export function buildProgram(): Command {
     .option('--source <id>', 'only this source instance')
     .option('--json', 'print JSON (stable shape, see README)')
     .action(async (opts: { config?: string; approver?: string; source?: string; json?: boolean }) =>
-      withHost(opts.config, async (host) => {
-        const { notBefore } = host.commitContext();
-        const rows = opts.approver
-          ? await host.queue.listForApprover(opts.approver, { notBefore, source: opts.source })
-          : await host.queue.list({ notBefore, source: opts.source });
-        if (opts.json) out(JSON.stringify(rows.map(toPublicJson), null, 2));
-        else if (rows.length === 0) out('nothing pending');
-        else rows.forEach(printApproval);
-      }, READ_ONLY),
+      withHost(
+        opts.config,
+        async (host) => {
+          const { notBefore } = host.commitContext();
+          const rows = opts.approver
+            ? await host.queue.listForApprover(opts.approver, { notBefore, source: opts.source })
+            : await host.queue.list({ notBefore, source: opts.source });
+          if (opts.json) out(JSON.stringify(rows.map(toPublicJson), null, 2));
+          else if (rows.length === 0) out('nothing pending');
+          else rows.forEach(printApproval);
+        },
+        READ_ONLY,
+      ),
     );
   queue
     .command('show <key>')
     .addOption(configOption)
     .option('--json', 'print JSON')
     .action(async (key: string, opts: { config?: string; json?: boolean }) =>
-      withHost(opts.config, async (host) => {
-        const row = await host.queue.get(key);
-        if (!row) throw new ExitError(`${key} is not queued`, 1);
-        if (opts.json) out(JSON.stringify(toPublicJson(row), null, 2));
-        else {
-          printApproval(row);
-          out(`  status ${row.status}, revision ${row.revision}, queued ${row.queuedAt}`);
-          if (row.links.view) out(`  view: ${row.links.view}`);
-        }
-      }, READ_ONLY),
+      withHost(
+        opts.config,
+        async (host) => {
+          const row = await host.queue.get(key);
+          if (!row) throw new ExitError(`${key} is not queued`, 1);
+          if (opts.json) out(JSON.stringify(toPublicJson(row), null, 2));
+          else {
+            printApproval(row);
+            out(`  status ${row.status}, revision ${row.revision}, queued ${row.queuedAt}`);
+            if (row.links.view) out(`  view: ${row.links.view}`);
+          }
+        },
+        READ_ONLY,
+      ),
     );
   queue
     .command('remove <key>')
@@ -275,17 +288,26 @@ export function buildProgram(): Command {
     .description('inspect deliveries')
     .command('list')
     .addOption(configOption)
-    .addOption(new Option('--state <state>', 'entries in this state').choices(['pending', 'parked', 'inflight', 'delivered', 'superseded', 'dead']).default('dead'))
+    .addOption(
+      new Option('--state <state>', 'entries in this state').choices(['pending', 'parked', 'inflight', 'delivered', 'superseded', 'dead']).default('dead'),
+    )
     .option('--json', 'print JSON')
     .action(async (opts: { config?: string; state: 'dead'; json?: boolean }) =>
-      withHost(opts.config, async (host) => {
-        const entries = await host.queue.listOutbox(opts.state, 1000);
-        if (opts.json) out(JSON.stringify(entries, null, 2));
-        else {
-          for (const e of entries) out(`#${e.id} ${e.channel} ${e.action} ${e.approvalKey} r${e.revision} → ${e.approver.email ?? e.approver.sourceUserId}  attempts ${e.attempts}${e.lastError ? `  ${e.lastError}` : ''}`);
-          out(`${entries.length} ${opts.state} entr${entries.length === 1 ? 'y' : 'ies'}`);
-        }
-      }, READ_ONLY),
+      withHost(
+        opts.config,
+        async (host) => {
+          const entries = await host.queue.listOutbox(opts.state, 1000);
+          if (opts.json) out(JSON.stringify(entries, null, 2));
+          else {
+            for (const e of entries)
+              out(
+                `#${e.id} ${e.channel} ${e.action} ${e.approvalKey} r${e.revision} → ${e.approver.email ?? e.approver.sourceUserId}  attempts ${e.attempts}${e.lastError ? `  ${e.lastError}` : ''}`,
+              );
+            out(`${entries.length} ${opts.state} entr${entries.length === 1 ? 'y' : 'ies'}`);
+          }
+        },
+        READ_ONLY,
+      ),
     );
 
   program
@@ -294,21 +316,28 @@ export function buildProgram(): Command {
     .addOption(configOption)
     .option('--json', 'print JSON')
     .action(async (opts: { config?: string; json?: boolean }) =>
-      withHost(opts.config, async (host) => {
-        const rows = await new Operations(host).unreachable();
-        const backfill = await host.backfillPending();
-        const deprecations = await new Operations(host).deprecations();
-        if (opts.json) out(JSON.stringify({ unreachable: rows, backfill, deprecations }, null, 2));
-        else {
-          for (const r of rows) out(`${r.source}  ${r.approver}${r.channel ? ` on ${r.channel}` : ''}  ${r.waiting} waiting  (${r.reason})`);
-          out(rows.length ? `${rows.length} approver(s) cannot be reached` : 'every approver with pending approvals can be reached');
-          for (const b of backfill) out(`${b.source}  backfill: ${b.pending} queued approval(s) still to complete (Concur: line items of a first sync's backlog)`);
-          for (const d of deprecations) {
-            out(`${d.source}  ${d.endpoint}  deprecated, sunset ${d.sunsetAt?.slice(0, 10) ?? d.sunset ?? 'not given'}, first seen ${d.firstSeen}${d.warning ? `: ${d.warning}` : ''}`);
+      withHost(
+        opts.config,
+        async (host) => {
+          const rows = await new Operations(host).unreachable();
+          const backfill = await host.backfillPending();
+          const deprecations = await new Operations(host).deprecations();
+          if (opts.json) out(JSON.stringify({ unreachable: rows, backfill, deprecations }, null, 2));
+          else {
+            for (const r of rows) out(`${r.source}  ${r.approver}${r.channel ? ` on ${r.channel}` : ''}  ${r.waiting} waiting  (${r.reason})`);
+            out(rows.length ? `${rows.length} approver(s) cannot be reached` : 'every approver with pending approvals can be reached');
+            for (const b of backfill)
+              out(`${b.source}  backfill: ${b.pending} queued approval(s) still to complete (Concur: line items of a first sync's backlog)`);
+            for (const d of deprecations) {
+              out(
+                `${d.source}  ${d.endpoint}  deprecated, sunset ${d.sunsetAt?.slice(0, 10) ?? d.sunset ?? 'not given'}, first seen ${d.firstSeen}${d.warning ? `: ${d.warning}` : ''}`,
+              );
+            }
+            if (deprecations.length) out(`${deprecations.length} deprecated endpoint(s) still called`);
           }
-          if (deprecations.length) out(`${deprecations.length} deprecated endpoint(s) still called`);
-        }
-      }, READ_ONLY),
+        },
+        READ_ONLY,
+      ),
     );
 
   program
@@ -333,11 +362,15 @@ export function buildProgram(): Command {
     .addOption(configOption)
     .option('--json', 'print JSON')
     .action(async (opts: { config?: string; json?: boolean }) =>
-      withHost(opts.config, async (host) => {
-        const rows = await host.queue.listAudit(100);
-        if (opts.json) out(JSON.stringify(rows, null, 2));
-        else for (const r of rows) out(`${r.at}  ${r.actor}  ${r.action}  ${r.key ?? ''}  ${r.detail ?? ''}`);
-      }, READ_ONLY),
+      withHost(
+        opts.config,
+        async (host) => {
+          const rows = await host.queue.listAudit(100);
+          if (opts.json) out(JSON.stringify(rows, null, 2));
+          else for (const r of rows) out(`${r.at}  ${r.actor}  ${r.action}  ${r.key ?? ''}  ${r.detail ?? ''}`);
+        },
+        READ_ONLY,
+      ),
     );
   return program;
 }

@@ -104,12 +104,19 @@ class Composer {
   private readonly clock: Clock;
   private queue: ApprovalQueue | undefined;
 
-  constructor(private readonly deployment: Deployment, private readonly options: HostOptions) {
+  constructor(
+    private readonly deployment: Deployment,
+    private readonly options: HostOptions,
+  ) {
     this.clock = options.clock ?? systemClock;
   }
 
   async compose(): Promise<Composition> {
-    const { deployment, clock, options: { logger } } = this;
+    const {
+      deployment,
+      clock,
+      options: { logger },
+    } = this;
     const metrics = this.bindBasics();
     const queue = await this.loadQueue();
     const credentials = this.bindCredentials(queue);
@@ -120,7 +127,18 @@ class Composer {
     const render = createCardRenderer(new Map([...this.sources].map(([id, source]) => [id, source.capabilities] as [string, SourceCapabilities])));
     const { sources, notifiers, routes } = this;
     return {
-      deployment, clock, logger, metrics, queue, credentials, lookup, notifiers, sources, schedules, render, routes,
+      deployment,
+      clock,
+      logger,
+      metrics,
+      queue,
+      credentials,
+      lookup,
+      notifiers,
+      sources,
+      schedules,
+      render,
+      routes,
       backfillPending: () => this.backfillPending(),
       close: () => this.close(),
     };
@@ -129,11 +147,14 @@ class Composer {
   /** Clock, logger and metrics in the root container; the metrics read the queue once it is loaded. */
   private bindBasics(): PrometheusMetrics {
     this.root.bind(Clock).toConstantValue(this.clock);
-    const metrics = new PrometheusMetrics({
-      queueSize: () => this.queue!.count({ notBefore: notBefore(this.deployment, this.clock.now()) }),
-      outboxDepth: () => this.queue!.outboxCounts(),
-      backfillPending: async () => Object.fromEntries((await this.backfillPending()).map((b) => [b.source, b.pending])),
-    }, this.options.registry);
+    const metrics = new PrometheusMetrics(
+      {
+        queueSize: () => this.queue!.count({ notBefore: notBefore(this.deployment, this.clock.now()) }),
+        outboxDepth: () => this.queue!.outboxCounts(),
+        backfillPending: async () => Object.fromEntries((await this.backfillPending()).map((b) => [b.source, b.pending])),
+      },
+      this.options.registry,
+    );
     this.root.bind(Metrics).toConstantValue(metrics);
     this.root.bind(Logger).toConstantValue(this.options.logger);
     return metrics;
@@ -150,7 +171,10 @@ class Composer {
   }
 
   private bindCredentials(queue: ApprovalQueue): CredentialStore {
-    const credentials = new EncryptedCredentialStore(queue, { key: this.deployment.credentials.key, logger: this.options.logger.child({ component: 'credentials' }) });
+    const credentials = new EncryptedCredentialStore(queue, {
+      key: this.deployment.credentials.key,
+      logger: this.options.logger.child({ component: 'credentials' }),
+    });
     this.root.bind(CredentialStore).toConstantValue(credentials);
     return credentials;
   }
@@ -208,7 +232,13 @@ class Composer {
       if (this.sources.has(source.id)) throw new Error(`duplicate source id "${source.id}"`);
       this.sources.set(source.id, source);
       const directory = child.isCurrentBound(IdentityDirectory) ? child.get(IdentityDirectory) : undefined;
-      schedules.push({ id: spec.id, pollIntervalSeconds: spec.pollIntervalSeconds, sweepIntervalSeconds: spec.sweepIntervalSeconds, plugin: spec.plugin, directory });
+      schedules.push({
+        id: spec.id,
+        pollIntervalSeconds: spec.pollIntervalSeconds,
+        sweepIntervalSeconds: spec.sweepIntervalSeconds,
+        plugin: spec.plugin,
+        directory,
+      });
     }
     for (const source of this.options.sources ?? []) {
       if (this.sources.has(source.id)) throw new Error(`duplicate source id "${source.id}"`);

@@ -57,7 +57,10 @@ export function loadOrCreateKeyFile(file: string, logger: Logger): Buffer {
   }
   try {
     linkSync(temporary, file);
-    logger.info({ file }, `generated a credential key for secrets at rest; keep this file with the queue file and back it up with it, or set ${CREDENTIALS_KEY_SETTING} in the deployment file`);
+    logger.info(
+      { file },
+      `generated a credential key for secrets at rest; keep this file with the queue file and back it up with it, or set ${CREDENTIALS_KEY_SETTING} in the deployment file`,
+    );
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
   } finally {
@@ -117,7 +120,8 @@ export class EncryptedCredentialStore implements CredentialStore {
       const current = raw === undefined ? undefined : plain ? raw : this.decrypt(namespace, key, raw);
       const update = await work(current);
       const value = update.value ?? (plain ? current : undefined);
-      if (plain && update.value === undefined) this.options.logger.info({ namespace, key }, 'credential stored in plain text by an older version re-written encrypted');
+      if (plain && update.value === undefined)
+        this.options.logger.info({ namespace, key }, 'credential stored in plain text by an older version re-written encrypted');
       return { value: value === undefined ? undefined : this.encrypt(namespace, key, value), result: update.result };
     });
   }

@@ -182,15 +182,18 @@ export function jsonPath(prefix: string, pointer: string): string {
 
 function describe(prefix: string, errors: readonly ErrorObject[] | null | undefined): string[] {
   // An if/then failure is reported by the `then` branch's own error; the `if` line says nothing more.
-  return (errors ?? []).filter((e) => e.keyword !== 'if').map((e) => {
-    if (e.keyword === 'required') return `${jsonPath(prefix, `${e.instancePath}/${e.params.missingProperty as string}`)}: is required`;
-    if (e.keyword === 'additionalProperties') {
-      return `${jsonPath(prefix, `${e.instancePath}/${e.params.additionalProperty as string}`)}: is not a known setting`;
-    }
-    if (e.keyword === 'enum') return `${jsonPath(prefix, e.instancePath)}: must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
-    if (e.keyword === 'format' && (e.params.format === 'uri' || e.params.format === 'url')) return `${jsonPath(prefix, e.instancePath)}: must be a URL`;
-    return `${jsonPath(prefix, e.instancePath)}: ${e.message ?? 'is invalid'}`;
-  });
+  return (errors ?? [])
+    .filter((e) => e.keyword !== 'if')
+    .map((e) => {
+      if (e.keyword === 'required') return `${jsonPath(prefix, `${e.instancePath}/${e.params.missingProperty as string}`)}: is required`;
+      if (e.keyword === 'additionalProperties') {
+        return `${jsonPath(prefix, `${e.instancePath}/${e.params.additionalProperty as string}`)}: is not a known setting`;
+      }
+      if (e.keyword === 'enum')
+        return `${jsonPath(prefix, e.instancePath)}: must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+      if (e.keyword === 'format' && (e.params.format === 'uri' || e.params.format === 'url')) return `${jsonPath(prefix, e.instancePath)}: must be a URL`;
+      return `${jsonPath(prefix, e.instancePath)}: ${e.message ?? 'is invalid'}`;
+    });
 }
 
 /**
@@ -206,7 +209,10 @@ function describeConfig(prefix: string, errors: readonly ErrorObject[] | null | 
   });
   const secretErrors = kept.filter((e) => references.includes(e.instancePath) && e.keyword !== 'secret');
   return [
-    ...describe(prefix, kept.filter((e) => !secretErrors.includes(e))),
+    ...describe(
+      prefix,
+      kept.filter((e) => !secretErrors.includes(e)),
+    ),
     ...secretErrors.map((e) => {
       const value = valueAt(resolved, e.instancePath);
       if (e.keyword === 'minLength' && typeof value === 'string') {
@@ -254,7 +260,7 @@ export function loadDeployment(
       text = readFileSync(file, 'utf8');
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      throw new ConfigError([`${file}: cannot read the deployment file (${code === 'EISDIR' ? 'it is a directory' : code ?? 'error'})`]);
+      throw new ConfigError([`${file}: cannot read the deployment file (${code === 'EISDIR' ? 'it is a directory' : (code ?? 'error')})`]);
     }
     raw = parseJson(text, file);
   }
@@ -330,7 +336,8 @@ export function loadDeployment(
     if (route === undefined) return;
     const first = routeOwners.get(route);
     if (first === undefined) routeOwners.set(route, i);
-    else if (c.entry.manifest.singleInstance) problems.push(`notifiers[${i}].plugin: only one "${n.plugin}" notifier per deployment (it would collide with notifiers[${first}] on its HTTP paths)`);
+    else if (c.entry.manifest.singleInstance)
+      problems.push(`notifiers[${i}].plugin: only one "${n.plugin}" notifier per deployment (it would collide with notifiers[${first}] on its HTTP paths)`);
     else problems.push(`notifiers[${i}].config.callbackPath: "${path}" is already served by notifiers[${first}]`);
   });
   const digestAt = d.reminders?.digest && parseClockTime(d.reminders.digest.at);

@@ -70,35 +70,63 @@ export class Host {
     }
   }
 
-  get deployment(): Deployment { return this.composed.deployment; }
-  get clock(): Clock { return this.composed.clock; }
-  get logger(): Logger { return this.composed.logger; }
-  get metrics(): PrometheusMetrics { return this.composed.metrics; }
-  get queue(): ApprovalQueue { return this.composed.queue; }
+  get deployment(): Deployment {
+    return this.composed.deployment;
+  }
+  get clock(): Clock {
+    return this.composed.clock;
+  }
+  get logger(): Logger {
+    return this.composed.logger;
+  }
+  get metrics(): PrometheusMetrics {
+    return this.composed.metrics;
+  }
+  get queue(): ApprovalQueue {
+    return this.composed.queue;
+  }
   /** Secrets at rest for every plugin, encrypted in the queue's store. */
-  get credentials(): CredentialStore { return this.composed.credentials; }
-  get lookupService(): ApprovalLookup { return this.composed.lookup; }
-  get sources(): ReadonlyMap<string, ApprovalSource> { return this.composed.sources; }
-  get notifiers(): ReadonlyMap<string, Notifier> { return this.composed.notifiers; }
-  get render(): CardRenderer { return this.composed.render; }
+  get credentials(): CredentialStore {
+    return this.composed.credentials;
+  }
+  get lookupService(): ApprovalLookup {
+    return this.composed.lookup;
+  }
+  get sources(): ReadonlyMap<string, ApprovalSource> {
+    return this.composed.sources;
+  }
+  get notifiers(): ReadonlyMap<string, Notifier> {
+    return this.composed.notifiers;
+  }
+  get render(): CardRenderer {
+    return this.composed.render;
+  }
 
   /** One source's detection loop: each cycle is recorded, then a delivery pass runs. */
   private runner(spec: SourceSchedule): SourceRunner {
     const { deployment: d, queue, clock, logger, metrics, render } = this.composed;
     const source = this.composed.sources.get(spec.id)!;
     const resolver = new ApproverResolver(spec.directory, logger.child({ source: spec.id }), 10_000, () => clock.now().getTime());
-    return new SourceRunner(source, queue, resolver, clock, logger.child({ source: spec.id }), {
-      pollIntervalMs: spec.pollIntervalSeconds * 1000,
-      sweepIntervalMs: spec.sweepIntervalSeconds * 1000,
-      retentionDays: d.retentionDays,
-      channels: [...this.composed.notifiers.keys()],
-      render,
-      plugin: spec.plugin,
-      onRejected: (r) => metrics.rejected.inc({ source: r.source, field: problemLabel(r.problem) }),
-    }, (report, error, durationMs) => {
-      this.afterCycle(spec.id, report, error, durationMs);
-      void this.drain();
-    });
+    return new SourceRunner(
+      source,
+      queue,
+      resolver,
+      clock,
+      logger.child({ source: spec.id }),
+      {
+        pollIntervalMs: spec.pollIntervalSeconds * 1000,
+        sweepIntervalMs: spec.sweepIntervalSeconds * 1000,
+        retentionDays: d.retentionDays,
+        channels: [...this.composed.notifiers.keys()],
+        render,
+        plugin: spec.plugin,
+        onRejected: (r) => metrics.rejected.inc({ source: r.source, field: problemLabel(r.problem) }),
+      },
+      (report, error, durationMs) => {
+        this.afterCycle(spec.id, report, error, durationMs);
+        void this.drain();
+      },
+    );
   }
 
   private reminderScheduler(): ReminderScheduler | undefined {
@@ -159,8 +187,16 @@ export class Host {
       for (const lag of report.committed.lagMs) this.metrics.detectionLag.observe({ source, stage: 'queued' }, Math.max(0, lag) / 1000);
       for (const [cause, n] of Object.entries(report.driftByCause)) if (n) this.metrics.drift.inc({ source, cause }, n);
     }
-    this.lastCycle.set(source, { ok: !error, at: this.clock.now().toISOString(), ...(error ? { error: error instanceof Error ? error.message : String(error) } : {}) });
-    if (error) this.logger.error({ source, err: error instanceof Error ? error.message : String(error) }, 'cycle failed; the next cycle resumes from the last committed cursor');
+    this.lastCycle.set(source, {
+      ok: !error,
+      at: this.clock.now().toISOString(),
+      ...(error ? { error: error instanceof Error ? error.message : String(error) } : {}),
+    });
+    if (error)
+      this.logger.error(
+        { source, err: error instanceof Error ? error.message : String(error) },
+        'cycle failed; the next cycle resumes from the last committed cursor',
+      );
     else if (report && (report.committed.inserted || report.committed.updated || report.committed.completed || report.purged)) {
       const { lagMs: _lags, ...counts } = report.committed;
       this.logger.info({ source, ...counts, purged: report.purged, swept: report.swept }, 'cycle committed changes');
@@ -265,7 +301,12 @@ export class Host {
     if (http?.admin) this.admin = await startAdminServer({ ...DEFAULT_ADMIN_LISTENER, ...http.admin }, operations, this.logger);
     if (http || this.composed.routes.length > 0) {
       // With an admin listener, the public one keeps /healthz (load balancers) and the plugins' routes only.
-      this.http = await startHttpServer([...this.composed.routes], http ?? { host: '127.0.0.1', port: 8080 }, http?.admin ? undefined : operations, this.logger);
+      this.http = await startHttpServer(
+        [...this.composed.routes],
+        http ?? { host: '127.0.0.1', port: 8080 },
+        http?.admin ? undefined : operations,
+        this.logger,
+      );
     }
     this.started = true;
     for (const runner of this.runners) runner.start();

@@ -135,7 +135,10 @@ export class ApprovalsHost {
   private readonly operations: Operations;
 
   /** @internal Use {@link createHost}. */
-  constructor(private readonly host: Host, private readonly sharedRegistry: boolean) {
+  constructor(
+    private readonly host: Host,
+    private readonly sharedRegistry: boolean,
+  ) {
     this.operations = new Operations(host);
   }
 

@@ -12,7 +12,11 @@ export function onceSummary(report: OnceReport): string[] {
   const lines = report.cycles.map(
     (c) =>
       `${c.source}: ${c.committed.inserted} new, ${c.committed.updated} updated, ${c.committed.completed} completed, ${c.purged} expired${c.swept ? ', swept' : ''}` +
-      (c.drift ? `, drift ${c.drift} (${DRIFT_CAUSES.filter((cause) => c.driftByCause[cause]).map((cause) => `${cause} ${c.driftByCause[cause]}`).join(', ')})` : '') +
+      (c.drift
+        ? `, drift ${c.drift} (${DRIFT_CAUSES.filter((cause) => c.driftByCause[cause])
+            .map((cause) => `${cause} ${c.driftByCause[cause]}`)
+            .join(', ')})`
+        : '') +
       (c.rejected ? `, ${c.rejected} rejected` : ''),
   );
   if (report.reminders) lines.push(`reminders: ${report.reminders.due} due, ${report.reminders.scheduled} messages owed`);

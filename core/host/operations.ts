@@ -89,7 +89,11 @@ export class Operations {
       groups.set(id, g);
     };
     for (const e of await this.host.queue.listOutbox('parked', 100_000)) {
-      add(`${e.source}|${e.approver.sourceUserId}`, { source: e.source, approver: e.approver.sourceUserId, reason: 'no e-mail: identity lookup failing or person unknown' }, e.approvalKey);
+      add(
+        `${e.source}|${e.approver.sourceUserId}`,
+        { source: e.source, approver: e.approver.sourceUserId, reason: 'no e-mail: identity lookup failing or person unknown' },
+        e.approvalKey,
+      );
     }
     for (const e of await this.host.queue.listOutbox('dead', 100_000)) {
       const who = e.approver.email ?? e.approver.sourceUserId;
@@ -139,8 +143,14 @@ export class Operations {
         if (!queued.has(key)) found.push({ source: source.id, key, kind: 'missing', detail: `pending in ${source.id} since ${a.sourceUpdatedAt}, not queued` });
         else {
           const row = await this.host.queue.get(key);
-          const approversNow = a.approvers.map((p) => p.sourceUserId).sort().join(',');
-          const approversQueued = row?.approvers.map((p) => p.sourceUserId).sort().join(',');
+          const approversNow = a.approvers
+            .map((p) => p.sourceUserId)
+            .sort()
+            .join(',');
+          const approversQueued = row?.approvers
+            .map((p) => p.sourceUserId)
+            .sort()
+            .join(',');
           if (row && (approversNow !== approversQueued || row.title !== a.title || row.amount?.value !== a.amount?.value)) {
             found.push({ source: source.id, key, kind: 'changed', detail: `queue differs from ${source.id} (approvers ${approversQueued} → ${approversNow})` });
           }

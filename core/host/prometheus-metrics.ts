@@ -68,7 +68,7 @@ export class PrometheusMetrics implements Metrics {
     });
     this.drift = new Counter({
       name: 'approvals_hub_sweep_drift_total',
-      help: 'What a sweep repaired that the source\'s incremental feed missed, after its first sync, by cause: missed (pending, not queued), completion-missed (queued, completed or gone), reassigned, changed.',
+      help: "What a sweep repaired that the source's incremental feed missed, after its first sync, by cause: missed (pending, not queued), completion-missed (queued, completed or gone), reassigned, changed.",
       labelNames: ['source', 'cause'],
       registers: [this.registry],
     });
@@ -116,7 +116,10 @@ export class PrometheusMetrics implements Metrics {
         for (const [source, n] of Object.entries((await gauges.backfillPending?.()) ?? {})) this.set({ source }, n);
       },
     });
-    this.owned = this.registry.getMetricsAsArray().map((m) => m.name).filter((name) => !before.has(name));
+    this.owned = this.registry
+      .getMetricsAsArray()
+      .map((m) => m.name)
+      .filter((name) => !before.has(name));
   }
 
   /** Removes every metric this host registered, so another host can register on the same registry. */

@@ -17,13 +17,7 @@ export function isSecretRef(value: unknown): value is SecretRef {
  * Replaces every secret reference in `value` by the secret, registering each so logs never show
  * it. Problems are reported as `<path>: <message>` lines, one per unresolvable reference.
  */
-export function resolveSecrets(
-  value: unknown,
-  path: string,
-  env: NodeJS.ProcessEnv,
-  baseDir: string,
-  problems: string[],
-): unknown {
+export function resolveSecrets(value: unknown, path: string, env: NodeJS.ProcessEnv, baseDir: string, problems: string[]): unknown {
   if (isSecretRef(value)) {
     if ('env' in value) {
       const secret = env[value.env];
@@ -49,9 +43,7 @@ export function resolveSecrets(
   }
   if (Array.isArray(value)) return value.map((v, i) => resolveSecrets(v, `${path}[${i}]`, env, baseDir, problems));
   if (typeof value === 'object' && value !== null) {
-    return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k, resolveSecrets(v, `${path}.${k}`, env, baseDir, problems)]),
-    );
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveSecrets(v, `${path}.${k}`, env, baseDir, problems)]));
   }
   return value;
 }

@@ -4,15 +4,7 @@ import { createHash } from 'node:crypto';
  * Where an approval stands in its source. Only `pending` approvals are queued; every other
  * status is an outcome that removes the approval from the queue and closes its cards.
  */
-export const APPROVAL_STATUSES = [
-  'pending',
-  'approved',
-  'rejected',
-  'sent_back',
-  'recalled',
-  'no_longer_required',
-  'expired',
-] as const;
+export const APPROVAL_STATUSES = ['pending', 'approved', 'rejected', 'sent_back', 'recalled', 'no_longer_required', 'expired'] as const;
 export type ApprovalStatus = (typeof APPROVAL_STATUSES)[number];
 
 /** A decimal amount kept as a string, so `0.1 + 0.2` never shows up on a card. */

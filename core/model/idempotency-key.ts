@@ -61,7 +61,8 @@ export function buildIdempotencyKey(parts: IdempotencyKeyParts): string {
     return `${DIGEST_PREFIX}${parts.email}:${parts.channel}:${parts.date}`;
   }
   if (!parts.approvalKey) bad('the approval key is empty');
-  if (parts.approvalKey.startsWith(DIGEST_PREFIX)) bad(`approval key ${JSON.stringify(parts.approvalKey)} starts with '${DIGEST_PREFIX}', which marks a digest`);
+  if (parts.approvalKey.startsWith(DIGEST_PREFIX))
+    bad(`approval key ${JSON.stringify(parts.approvalKey)} starts with '${DIGEST_PREFIX}', which marks a digest`);
   if (!GENERATION.test(parts.generation)) bad(`generation ${JSON.stringify(parts.generation)} is empty or contains '#', '.' or ':'`);
   if (!Number.isSafeInteger(parts.revision) || parts.revision < 0) bad(`revision ${parts.revision} is not a whole number ≥ 0`);
   if (!parts.approverId) bad('the approver id is empty');

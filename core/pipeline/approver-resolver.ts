@@ -50,9 +50,10 @@ export class ApproverResolver {
       if (a.email) result.set(a.sourceUserId, { status: 'resolved', approver: { ...a, email: a.email } });
       else if (!this.directory) {
         // Without a directory, a login id that is an e-mail address is the best identity we have.
-        result.set(a.sourceUserId, a.sourceUserId.includes('@')
-          ? { status: 'resolved', approver: { ...a, email: emailKey(a.sourceUserId)! } }
-          : { status: 'unknown' });
+        result.set(
+          a.sourceUserId,
+          a.sourceUserId.includes('@') ? { status: 'resolved', approver: { ...a, email: emailKey(a.sourceUserId)! } } : { status: 'unknown' },
+        );
       } else pending.push(a);
     }
     if (pending.length === 0 || !this.directory) return result;

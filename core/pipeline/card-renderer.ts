@@ -4,7 +4,6 @@ import type { QueuedApproval } from '../model/queue-types.js';
 import type { SourceCapabilities } from '../contracts/approval-source.js';
 import type { CardRenderer } from './planner.js';
 
-
 const ACTION_LABELS: Record<string, string> = { approve: 'Approve', sendBack: 'Send Back', reject: 'Reject' };
 
 /** `expense-report` → `Expense Report`. */
@@ -54,14 +53,10 @@ function readContent(c: QueuedApproval['content']): { fields?: ContentField[]; l
   if (!c) return {};
   const out: { fields?: ContentField[]; lineItems?: ContentLineItem[]; flags?: string[] } = {};
   if (Array.isArray(c.fields)) {
-    out.fields = c.fields.filter(
-      (f): f is ContentField => isRecord(f) && typeof f.label === 'string' && typeof f.value === 'string',
-    );
+    out.fields = c.fields.filter((f): f is ContentField => isRecord(f) && typeof f.label === 'string' && typeof f.value === 'string');
   }
   if (Array.isArray(c.lineItems)) {
-    out.lineItems = c.lineItems.filter(
-      (l): l is ContentLineItem => isRecord(l) && typeof l.label === 'string',
-    );
+    out.lineItems = c.lineItems.filter((l): l is ContentLineItem => isRecord(l) && typeof l.label === 'string');
   }
   if (Array.isArray(c.flags)) out.flags = c.flags.filter((f): f is string => typeof f === 'string');
   return out;

@@ -30,7 +30,6 @@ export interface BatchPlan {
   readonly result: CommitResult;
 }
 
-
 /**
  * Decides, for a batch, what changes in the queue and which messages are owed. Pure: adapters
  * read the existing rows for the batch's keys inside their transaction, call this, and write
@@ -42,11 +41,7 @@ export interface BatchPlan {
  * - left pending (or a completion) → row deleted, `close(<status>)` to each approver;
  * - an update older than the queued one (overlap replays) or unchanged → no message.
  */
-export function planBatch(
-  existing: ReadonlyMap<string, QueuedApproval>,
-  batch: ChangeBatch,
-  ctx: CommitContext,
-): BatchPlan {
+export function planBatch(existing: ReadonlyMap<string, QueuedApproval>, batch: ChangeBatch, ctx: CommitContext): BatchPlan {
   const current = new Map(existing);
   const upserts = new Map<string, QueuedApproval>();
   const deletes = new Set<string>();
@@ -69,7 +64,15 @@ export function planBatch(
         action,
         outcome,
         card,
-        idempotencyKey: buildIdempotencyKey({ kind: 'approval', approvalKey: row.key, generation: row.generation, revision: row.revision, approverId: approver.sourceUserId, channel, action }),
+        idempotencyKey: buildIdempotencyKey({
+          kind: 'approval',
+          approvalKey: row.key,
+          generation: row.generation,
+          revision: row.revision,
+          approverId: approver.sourceUserId,
+          channel,
+          action,
+        }),
         state: normEmail(approver.email) ? 'pending' : 'parked',
       });
     }
@@ -90,9 +93,10 @@ export function planBatch(
     }
     const before = current.get(given.key);
     // `content` / `sourceData` undefined means the source did not load them (sweeps): keep what is queued.
-    const incoming = before && (given.content === undefined || given.sourceData === undefined)
-      ? { ...given, content: given.content ?? before.content, sourceData: given.sourceData ?? before.sourceData }
-      : given;
+    const incoming =
+      before && (given.content === undefined || given.sourceData === undefined)
+        ? { ...given, content: given.content ?? before.content, sourceData: given.sourceData ?? before.sourceData }
+        : given;
     const stale = Date.parse(incoming.sourceUpdatedAt) < ctx.notBefore.getTime();
     if (before && Date.parse(incoming.sourceUpdatedAt) < Date.parse(before.sourceUpdatedAt)) {
       counts.ignored++; // an older version replayed by the overlap window
@@ -141,7 +145,14 @@ export function planBatch(
       counts.unchanged++;
       continue;
     }
-    const row: QueuedApproval = { ...incoming, approvers, revision: before.revision + 1, fingerprint: fp, queuedAt: before.queuedAt, generation: before.generation };
+    const row: QueuedApproval = {
+      ...incoming,
+      approvers,
+      revision: before.revision + 1,
+      fingerprint: fp,
+      queuedAt: before.queuedAt,
+      generation: before.generation,
+    };
     current.set(row.key, row);
     upserts.set(row.key, row);
     for (const approver of removed) owe(row, approver, 'close', 'reassigned');
@@ -168,7 +179,13 @@ export function planBatch(
     if (o.action !== 'notify' || upserts.get(o.approvalKey)?.generation !== generation) continue;
     notified.set(JSON.stringify([o.approvalKey, o.approver.sourceUserId]), { approvalKey: o.approvalKey, approverId: o.approver.sourceUserId, generation });
   }
-  return { upserts: [...upserts.values()], deletes: [...deletes], outbox: owed, notified: [...notified.values()], result: { ...counts, outbox: owed.length, lagMs } };
+  return {
+    upserts: [...upserts.values()],
+    deletes: [...deletes],
+    outbox: owed,
+    notified: [...notified.values()],
+    result: { ...counts, outbox: owed.length, lagMs },
+  };
 }
 
 /** The generation part of an idempotency key (`<key>#<generation>.<revision>:…`). */

@@ -79,7 +79,11 @@ export interface LocalTime {
  */
 export function localTime(at: Date, timeZone: string | undefined, fallback: string): LocalTime {
   const zone = [timeZone?.trim(), fallback, 'UTC'].find((z): z is string => !!z && formatter(z) !== undefined) ?? 'UTC';
-  const parts = Object.fromEntries(formatter(zone)!.formatToParts(at).map((p) => [p.type, p.value]));
+  const parts = Object.fromEntries(
+    formatter(zone)!
+      .formatToParts(at)
+      .map((p) => [p.type, p.value]),
+  );
   return {
     timeZone: zone,
     date: `${parts.year}-${parts.month}-${parts.day}`,
@@ -129,7 +133,12 @@ export function planReminders(
   options: { readonly channels: readonly string[]; readonly render: CardRenderer },
 ): ReminderDraft[] {
   const drafts: ReminderDraft[] = [];
-  const spendOf = (c: ReminderCandidate) => ({ approvalKey: c.approval.key, approverId: c.approver.sourceUserId, generation: c.approval.generation, sent: c.sent });
+  const spendOf = (c: ReminderCandidate) => ({
+    approvalKey: c.approval.key,
+    approverId: c.approver.sourceUserId,
+    generation: c.approval.generation,
+    sent: c.sent,
+  });
   if (!settings.digest) {
     for (const c of candidates) {
       if (!emailKey(c.approver.email)) continue;
@@ -145,7 +154,15 @@ export function planReminders(
         approver: c.approver,
         action: 'remind',
         card,
-        idempotencyKey: buildIdempotencyKey({ kind: 'approval', approvalKey: approval.key, generation: approval.generation, revision: approval.revision, approverId: c.approver.sourceUserId, channel, action: `remind-${n}` }),
+        idempotencyKey: buildIdempotencyKey({
+          kind: 'approval',
+          approvalKey: approval.key,
+          generation: approval.generation,
+          revision: approval.revision,
+          approverId: c.approver.sourceUserId,
+          channel,
+          action: `remind-${n}`,
+        }),
         state: 'pending',
       }));
       drafts.push({ outbox, spends: [spendOf(c)] });

@@ -64,7 +64,10 @@ const approvalSchema = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        fields: { type: 'array', items: { type: 'object', required: ['label', 'value'], properties: { label: { type: 'string' }, value: { type: 'string' } } } },
+        fields: {
+          type: 'array',
+          items: { type: 'object', required: ['label', 'value'], properties: { label: { type: 'string' }, value: { type: 'string' } } },
+        },
         lineItems: {
           type: 'array',
           items: {
@@ -171,7 +174,11 @@ export function checkApproval(sourceId: string, value: unknown, prefix = ''): So
   const a = value as { key: string; source: string; kind: string; externalId: string };
   const expected = approvalKey(sourceId, a.kind, a.externalId);
   if (a.key !== expected) {
-    return { field: `${prefix ? `${prefix}.` : ''}key`, message: `must be "${expected}" (<source>:<kind>:<externalId> of source "${sourceId}"), got ${shown(a.key)}`, record: a.key };
+    return {
+      field: `${prefix ? `${prefix}.` : ''}key`,
+      message: `must be "${expected}" (<source>:<kind>:<externalId> of source "${sourceId}"), got ${shown(a.key)}`,
+      record: a.key,
+    };
   }
   if (a.source !== sourceId) {
     return { field: `${prefix ? `${prefix}.` : ''}source`, message: `must be "${sourceId}", got ${shown(a.source)}`, record: a.key };
@@ -194,7 +201,11 @@ export function checkCompletion(sourceId: string, value: unknown, prefix = ''): 
     source = undefined;
   }
   if (source !== sourceId) {
-    return { field: `${prefix ? `${prefix}.` : ''}key`, message: `must be a key of source "${sourceId}" (<source>:<kind>:<externalId>), got ${shown(key)}`, record: key };
+    return {
+      field: `${prefix ? `${prefix}.` : ''}key`,
+      message: `must be a key of source "${sourceId}" (<source>:<kind>:<externalId>), got ${shown(key)}`,
+      record: key,
+    };
   }
   return undefined;
 }
@@ -210,7 +221,9 @@ export function checkVerifyResult(sourceId: string, value: unknown): SourceOutpu
   const r = value as { found?: unknown; approval?: unknown; externalId?: unknown };
   if (r.found === true) return checkApproval(sourceId, r.approval, 'approval');
   if (r.found === false) {
-    return typeof r.externalId === 'string' && r.externalId ? undefined : { field: 'externalId', message: `must be a non-empty string, got ${shown(r.externalId)}` };
+    return typeof r.externalId === 'string' && r.externalId
+      ? undefined
+      : { field: 'externalId', message: `must be a non-empty string, got ${shown(r.externalId)}` };
   }
   return { field: 'found', message: `must be true or false, got ${shown(r.found)}`, record: recordOf(r.approval) ?? recordOf(r) };
 }

@@ -86,7 +86,12 @@ const DAY_MS = 86_400_000;
 const NO_DRIFT: DriftCounts = { missed: 0, 'completion-missed': 0, reassigned: 0, changed: 0 };
 
 function addDrift(a: DriftCounts, b: DriftCounts): DriftCounts {
-  return { missed: a.missed + b.missed, 'completion-missed': a['completion-missed'] + b['completion-missed'], reassigned: a.reassigned + b.reassigned, changed: a.changed + b.changed };
+  return {
+    missed: a.missed + b.missed,
+    'completion-missed': a['completion-missed'] + b['completion-missed'],
+    reassigned: a.reassigned + b.reassigned,
+    changed: a.changed + b.changed,
+  };
 }
 
 function driftTotal(d: DriftCounts): number {
@@ -220,7 +225,10 @@ export class SourceRunner {
    * a bad record degrades one item); a batch that is not even a list fails the cycle.
    */
   private checked(method: SourceMethod, approvals: unknown, completions: unknown = []): { approvals: Approval[]; completions: Completion[] } {
-    for (const [field, list] of [['approvals', approvals], ['completions', completions]] as const) {
+    for (const [field, list] of [
+      ['approvals', approvals],
+      ['completions', completions],
+    ] as const) {
       if (!Array.isArray(list)) {
         throw new SourceOutputError(this.reject(method, { field, message: `must be an array, got ${list === null ? 'null' : typeof list}` }, 'batch'));
       }
@@ -243,7 +251,13 @@ export class SourceRunner {
   /** A batch of `changes` or `backfill`, its shape checked. */
   private batchOf(method: SourceMethod, raw: unknown): { approvals: unknown; completions: unknown; cursor: unknown } {
     if (typeof raw !== 'object' || raw === null) {
-      throw new SourceOutputError(this.reject(method, { field: 'batch', message: `must be an object {approvals, completions?, cursor?}, got ${raw === null ? 'null' : typeof raw}` }, 'batch'));
+      throw new SourceOutputError(
+        this.reject(
+          method,
+          { field: 'batch', message: `must be an object {approvals, completions?, cursor?}, got ${raw === null ? 'null' : typeof raw}` },
+          'batch',
+        ),
+      );
     }
     const b = raw as { approvals?: unknown; completions?: unknown; cursor?: unknown };
     return { approvals: b.approvals, completions: b.completions ?? [], cursor: b.cursor };
@@ -328,7 +342,17 @@ export class SourceRunner {
     }
     const purged = (await this.queue.purgeExpired(this.commitContext())).length;
     const report: CycleReport = {
-      source: id, batches, committed, swept, drift, driftByCause, rejected: this.rejectedInCycle, purged, released, backfilled, durationMs: performance.now() - started,
+      source: id,
+      batches,
+      committed,
+      swept,
+      drift,
+      driftByCause,
+      rejected: this.rejectedInCycle,
+      purged,
+      released,
+      backfilled,
+      durationMs: performance.now() - started,
     };
     this.logger.debug({ ...report }, 'cycle done');
     return report;
@@ -377,7 +401,12 @@ export class SourceRunner {
       const fresh = approvals.filter((a) => !feedsJob(a));
       const missed = await this.commit(late, completions);
       const reassigned = missed.reassigned ?? 0;
-      driftByCause = addDrift(driftByCause, { missed: missed.inserted, 'completion-missed': missed.completed, reassigned, changed: missed.updated - reassigned });
+      driftByCause = addDrift(driftByCause, {
+        missed: missed.inserted,
+        'completion-missed': missed.completed,
+        reassigned,
+        changed: missed.updated - reassigned,
+      });
       committed = add(add(committed, missed), await this.commit(fresh, []));
     };
     for await (const page of this.source.listPending(ctx) as AsyncIterable<unknown>) {
@@ -391,7 +420,9 @@ export class SourceRunner {
       const refs = await Promise.all(slice.map(async (k) => ({ externalId: k.externalId, sourceData: (await this.queue.get(k.key))?.sourceData })));
       const raw: unknown = await this.source.verify(refs, ctx);
       if (!Array.isArray(raw)) {
-        throw new SourceOutputError(this.reject('verify', { field: 'results', message: `must be an array, got ${raw === null ? 'null' : typeof raw}` }, 'answer'));
+        throw new SourceOutputError(
+          this.reject('verify', { field: 'results', message: `must be an array, got ${raw === null ? 'null' : typeof raw}` }, 'answer'),
+        );
       }
       const results = raw.filter((r): r is VerifyResult => {
         const problem = checkVerifyResult(this.source.id, r);

@@ -31,10 +31,7 @@ export class ScriptedSource implements ApprovalSource {
     readonly kind = 'expense-report',
   ) {}
 
-  submit(
-    externalId: string,
-    fields: { title?: string; approvers: Approver[]; amount?: string; requester?: string; content?: ApprovalContent },
-  ): Approval {
+  submit(externalId: string, fields: { title?: string; approvers: Approver[]; amount?: string; requester?: string; content?: ApprovalContent }): Approval {
     const approval: Approval = {
       key: approvalKey(this.id, this.kind, externalId),
       source: this.id,

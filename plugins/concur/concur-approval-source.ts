@@ -89,9 +89,7 @@ export class ConcurApprovalSource implements ApprovalSource {
   }
 
   async *changes(cursor: string | undefined, ctx: SyncContext): AsyncIterable<SourceBatch> {
-    const codes = cursor
-      ? [...new Set([...this.config.pendingStatusCodes, ...this.config.completionStatusCodes])]
-      : this.config.pendingStatusCodes; // first sync: only what is pending now matters
+    const codes = cursor ? [...new Set([...this.config.pendingStatusCodes, ...this.config.completionStatusCodes])] : this.config.pendingStatusCodes; // first sync: only what is pending now matters
     const query: ReportQuery = {
       user: 'ALL',
       approvalStatusCode: codes.join(','),
@@ -180,7 +178,9 @@ export class ConcurApprovalSource implements ApprovalSource {
     for (const ref of refs) {
       const owner = typeof ref.sourceData?.ownerLoginId === 'string' ? ref.sourceData.ownerLoginId : undefined;
       const report = await this.client.getReport(ref.externalId, owner, ctx.signal);
-      results.push(report ? { found: true, approval: { ...this.map(report), content: undefined, sourceData: undefined } } : { found: false, externalId: ref.externalId });
+      results.push(
+        report ? { found: true, approval: { ...this.map(report), content: undefined, sourceData: undefined } } : { found: false, externalId: ref.externalId },
+      );
     }
     return results;
   }
@@ -273,7 +273,13 @@ export class ConcurApprovalSource implements ApprovalSource {
       for (const id of slice) {
         const copy = queued.get(approvalKey(this.id, EXPENSE_REPORT_KIND, id));
         if (copy?.status === 'pending' && copy.sourceData?.[DEFERRED] === true) {
-          const { revision: _r, fingerprint: _f, queuedAt: _q, generation: _g, ...approval } = copy as Approval & Record<'revision' | 'fingerprint' | 'queuedAt' | 'generation', unknown>;
+          const {
+            revision: _r,
+            fingerprint: _f,
+            queuedAt: _q,
+            generation: _g,
+            ...approval
+          } = copy as Approval & Record<'revision' | 'fingerprint' | 'queuedAt' | 'generation', unknown>;
           const { [DEFERRED]: _d, ...sourceData } = approval.sourceData ?? {};
           calls++;
           const shown = await this.readEntries(approval, ctx.signal);

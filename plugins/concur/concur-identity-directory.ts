@@ -139,5 +139,8 @@ export class ConcurIdentityDirectory implements IdentityDirectory {
 }
 
 function resolved(a: Approver, m: Mapping): Resolution {
-  return { status: 'resolved', approver: { sourceUserId: a.sourceUserId, name: a.name ?? m.name, email: m.email, ...(m.timeZone ? { timeZone: m.timeZone } : {}) } };
+  return {
+    status: 'resolved',
+    approver: { sourceUserId: a.sourceUserId, name: a.name ?? m.name, email: m.email, ...(m.timeZone ? { timeZone: m.timeZone } : {}) },
+  };
 }

@@ -61,14 +61,16 @@ export default function concurModule(context: PluginContext<ConcurSourceConfig>)
       .inSingletonScope();
     bind(ConcurApprovalSource)
       .toResolvedValue(
-        (client: ConcurClient, logger: Logger, state) => new ConcurApprovalSource(context.instanceId, config, client, logger.child({ source: context.instanceId }), state as SourceState),
+        (client: ConcurClient, logger: Logger, state) =>
+          new ConcurApprovalSource(context.instanceId, config, client, logger.child({ source: context.instanceId }), state as SourceState),
         [ConcurClient, Logger, SourceState],
       )
       .inSingletonScope();
     bind(ApprovalSource).toService(ConcurApprovalSource);
     bind(ConcurIdentityDirectory)
       .toResolvedValue(
-        (client: ConcurClient, state, logger: Logger) => new ConcurIdentityDirectory(context.instanceId, config, client, state as SourceState, logger.child({ source: context.instanceId })),
+        (client: ConcurClient, state, logger: Logger) =>
+          new ConcurIdentityDirectory(context.instanceId, config, client, state as SourceState, logger.child({ source: context.instanceId })),
         [ConcurClient, SourceState, Logger],
       )
       .inSingletonScope();

@@ -7,8 +7,7 @@ import type { ConfigSchema } from '../../core/index.js';
  * Secret fields say `type: 'string'`: the host checks it against the resolved secret, and it gives
  * the derived type a string.
  */
-export const configSchema = 
-{
+export const configSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
@@ -92,7 +91,8 @@ export const configSchema =
       minimum: 0,
       maximum: 500,
       default: 20,
-      description: 'Entries calls each cycle spends on the line items of cards a multi-page first sync took in without them, newest submission first; 0 = never (those cards get line items when their report changes). At most 500, so a cycle stays well inside a 60 s interval.',
+      description:
+        'Entries calls each cycle spends on the line items of cards a multi-page first sync took in without them, newest submission first; 0 = never (those cards get line items when their report changes). At most 500, so a cycle stays well inside a 60 s interval.',
     },
     timeoutSeconds: {
       type: 'number',

@@ -26,18 +26,21 @@ export async function startEmbeddedSandbox(options: NonNullable<ConcurSourceConf
   let step = 0;
   const timer =
     options.activitySeconds > 0
-      ? setInterval(() => {
-          const pending = sandbox.admin.state().reports.filter((r) => r.status === 'A_PEND');
-          const pick = pending[step % Math.max(1, pending.length)];
-          try {
-            if (step % 3 === 0 || !pick) sandbox.admin.submit({});
-            else if (step % 3 === 1) sandbox.admin.approve(pick.id);
-            else sandbox.admin.sendBack(pick.id, 'Please attach the missing receipts.');
-          } catch {
-            // A report that moved on between the read and the action: next tick picks another.
-          }
-          step++;
-        }, timerDelay(options.activitySeconds * 1000, 'sandbox.activitySeconds'))
+      ? setInterval(
+          () => {
+            const pending = sandbox.admin.state().reports.filter((r) => r.status === 'A_PEND');
+            const pick = pending[step % Math.max(1, pending.length)];
+            try {
+              if (step % 3 === 0 || !pick) sandbox.admin.submit({});
+              else if (step % 3 === 1) sandbox.admin.approve(pick.id);
+              else sandbox.admin.sendBack(pick.id, 'Please attach the missing receipts.');
+            } catch {
+              // A report that moved on between the read and the action: next tick picks another.
+            }
+            step++;
+          },
+          timerDelay(options.activitySeconds * 1000, 'sandbox.activitySeconds'),
+        )
       : undefined;
   timer?.unref();
   return {

@@ -24,8 +24,14 @@ describe('console notifier', () => {
     notifier = new ConsoleNotifier('console', (text) => printed.push(text));
   });
 
-  it('prints a reminder as REMINDER with the title and the View link only, keeping the card\'s receipt', async () => {
-    const message: OutboundMessage = { idempotencyKey: 'k#g.2:grace:console:remind-1', action: 'remind', recipient, card: card('src:r:1', 'Berlin offsite'), previous: { ref: 'console-1' } };
+  it("prints a reminder as REMINDER with the title and the View link only, keeping the card's receipt", async () => {
+    const message: OutboundMessage = {
+      idempotencyKey: 'k#g.2:grace:console:remind-1',
+      action: 'remind',
+      recipient,
+      card: card('src:r:1', 'Berlin offsite'),
+      previous: { ref: 'console-1' },
+    };
     const receipt = await notifier.deliver(message);
 
     expect(receipt).to.deep.equal({ ref: 'console-1' });
@@ -39,7 +45,13 @@ describe('console notifier', () => {
 
   it('prints a digest as one block listing each approval with its link', async () => {
     const summary = { ...card('digest:grace@acme.test', '2 approvals are waiting on you'), kind: 'digest', actions: [] };
-    await notifier.deliver({ idempotencyKey: 'digest:grace@acme.test:console:2026-01-05', action: 'digest', recipient, card: summary, digest: [card('src:r:1', 'One'), card('src:r:2', 'Two')] });
+    await notifier.deliver({
+      idempotencyKey: 'digest:grace@acme.test:console:2026-01-05',
+      action: 'digest',
+      recipient,
+      card: summary,
+      digest: [card('src:r:1', 'One'), card('src:r:2', 'Two')],
+    });
 
     expect(printed).to.have.length(1);
     expect(printed[0]!.split('\n')).to.deep.equal([
@@ -62,13 +74,22 @@ describe('console notifier', () => {
       fields: [{ label: `Policy${hostile}`, value: `Travel${hostile}` }],
       lineItems: [{ label: `Hotel${hostile}`, amount: { value: '1.00', currency: 'EUR' }, flags: [`late${hostile}`] }],
       flags: [`missing receipt${hostile}`],
-      actions: [{ type: 'link', label: `View${hostile}`, url: `https://example.test/${hostile}` }, { type: 'act', label: `Approve${hostile}`, action: 'approve' }],
+      actions: [
+        { type: 'link', label: `View${hostile}`, url: `https://example.test/${hostile}` },
+        { type: 'act', label: `Approve${hostile}`, action: 'approve' },
+      ],
     };
     const unprintable = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/;
     const evil = { sourceUserId: 'grace', email: `grace${hostile}@acme.test` };
     await notifier.deliver({ idempotencyKey: 'k#g.2:grace:console:notify', action: 'notify', recipient: evil, card: bad });
     await notifier.deliver({ idempotencyKey: 'k#g.2:grace:console:remind-1', action: 'remind', recipient: evil, card: bad, previous: { ref: 'console-1' } });
-    await notifier.deliver({ idempotencyKey: 'digest:grace:console:2026-01-05', action: 'digest', recipient: evil, card: { ...bad, title: `1 waiting${hostile}` }, digest: [bad] });
+    await notifier.deliver({
+      idempotencyKey: 'digest:grace:console:2026-01-05',
+      action: 'digest',
+      recipient: evil,
+      card: { ...bad, title: `1 waiting${hostile}` },
+      digest: [bad],
+    });
 
     expect(printed).to.have.length(3);
     for (const text of printed) expect(text).not.to.match(unprintable);
@@ -79,4 +100,3 @@ describe('console notifier', () => {
     expect(lines).to.have.length(9);
   });
 });
-

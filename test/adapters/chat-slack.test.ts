@@ -174,7 +174,16 @@ describe('Slack notifier plugin (adapters/chat-slack) against a fake Slack on lo
       team: { id: team, domain: 'fake' },
       channel: { id: fake.dmChannelOf(userId), name: 'directmessage' },
       response_url: fake.responseUrl(),
-      actions: [{ action_id: actionId, block_id: 'b1', text: { type: 'plain_text', text: 'View Expense Report', emoji: true }, ...(value ? { value } : {}), type: 'button', action_ts: '1700000001.000200' }],
+      actions: [
+        {
+          action_id: actionId,
+          block_id: 'b1',
+          text: { type: 'plain_text', text: 'View Expense Report', emoji: true },
+          ...(value ? { value } : {}),
+          type: 'button',
+          action_ts: '1700000001.000200',
+        },
+      ],
     };
     return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
   }
@@ -211,7 +220,9 @@ describe('Slack notifier plugin (adapters/chat-slack) against a fake Slack on lo
           value: G1.key,
         },
       ]);
-      const shown = textObjects(blocks).map((t) => t.text).join('\n');
+      const shown = textObjects(blocks)
+        .map((t) => t.text)
+        .join('\n');
       for (const fact of ['Ada Lovelace', 'EUR 120.00', '2025-06-01', 'R-0001', 'Hotel', 'missing receipt']) expect(shown).to.include(fact);
     });
 
@@ -229,7 +240,10 @@ describe('Slack notifier plugin (adapters/chat-slack) against a fake Slack on lo
       const sent = `${String(post.args.text)}\n${String(post.args.blocks)}`;
       for (const raw of ['<!channel>', '<!here>', '<https://evil', '<@U0ALAN0001>', '<script>']) expect(sent).not.to.include(raw);
       const texts = textObjects(blocksOf(post));
-      expect(texts.map((t) => t.type), 'source text only in plain_text objects').to.satisfy((types: string[]) => types.every((t) => t === 'plain_text'));
+      expect(
+        texts.map((t) => t.type),
+        'source text only in plain_text objects',
+      ).to.satisfy((types: string[]) => types.every((t) => t === 'plain_text'));
       expect(texts.map((t) => t.text)).to.include('&lt;!channel&gt; *bold* &lt;https://evil.example|click&gt; &amp; Co');
       expect(String(post.args.text)).to.include('&lt;!channel&gt;');
     });
@@ -270,11 +284,15 @@ describe('Slack notifier plugin (adapters/chat-slack) against a fake Slack on lo
 
       const [message] = fake.messagesTo(GRACE.id);
       expect(message!.blocks!.map((b) => (b as { type: string }).type)).not.to.include('actions');
-      expect(textObjects(message!.blocks).map((t) => t.text).join('\n')).to.include('Approved');
+      expect(
+        textObjects(message!.blocks)
+          .map((t) => t.text)
+          .join('\n'),
+      ).to.include('Approved');
       expect(message!.text).to.match(/^✅ Approved: Berlin offsite/);
     });
 
-    it('reminds in the card\'s thread with plain text and no buttons, leaving the card as it was', async () => {
+    it("reminds in the card's thread with plain text and no buttons, leaving the card as it was", async () => {
       const { notifier } = await harness();
       const receipt = await notifier.deliver(outbound('notify'));
       const [channel, ts] = receipt.ref.split('/');
@@ -294,7 +312,14 @@ describe('Slack notifier plugin (adapters/chat-slack) against a fake Slack on lo
 
     it('posts a digest as one message with a View link per approval and no other buttons', async () => {
       const { notifier } = await harness();
-      const listed = [card(), card({ approvalKey: G2.key, title: 'Client dinner in Lisbon', actions: [{ type: 'link', label: 'View Expense Report', url: 'https://www.concursolutions.com/goto/expense-report/G2' }] })];
+      const listed = [
+        card(),
+        card({
+          approvalKey: G2.key,
+          title: 'Client dinner in Lisbon',
+          actions: [{ type: 'link', label: 'View Expense Report', url: 'https://www.concursolutions.com/goto/expense-report/G2' }],
+        }),
+      ];
       const summary = card({ approvalKey: 'digest:grace@acme.test', kind: 'digest', revision: 0, title: '2 approvals are waiting on you', actions: [] });
 
       await notifier.deliver(outbound('digest', { idempotencyKey: 'digest:grace@acme.test:slack:2025-06-02', card: summary, digest: listed }));
@@ -308,14 +333,23 @@ describe('Slack notifier plugin (adapters/chat-slack) against a fake Slack on lo
         'https://www.concursolutions.com/goto/expense-report/G1',
         'https://www.concursolutions.com/goto/expense-report/G2',
       ]);
-      expect(textObjects(blocks).map((t) => t.text).join('\n')).to.include('2 approvals are waiting on you').and.include('Client dinner in Lisbon');
+      expect(
+        textObjects(blocks)
+          .map((t) => t.text)
+          .join('\n'),
+      )
+        .to.include('2 approvals are waiting on you')
+        .and.include('Client dinner in Lisbon');
     });
 
     it('dead-letters a recipient Slack does not know: users_not_found is a PermanentDeliveryError', async () => {
       const { notifier } = await harness();
       fake.hideEmail(GRACE.email);
 
-      const error = await notifier.deliver(outbound('notify')).then(() => undefined, (e: unknown) => e);
+      const error = await notifier.deliver(outbound('notify')).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
 
       expect(error).to.be.instanceOf(PermanentDeliveryError);
       expect((error as Error).message).to.include('users_not_found');
@@ -327,7 +361,10 @@ describe('Slack notifier plugin (adapters/chat-slack) against a fake Slack on lo
       fake.fail({ kind: 'rate-limited', retryAfter: 1 }, { methods: ['chat.postMessage'] });
 
       const started = performance.now();
-      const error = await notifier.deliver(outbound('notify')).then(() => undefined, (e: unknown) => e);
+      const error = await notifier.deliver(outbound('notify')).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(performance.now() - started, 'the client must not wait out Retry-After itself').to.be.below(900);
       expect(error).to.be.instanceOf(SlackRetryableError).and.not.to.be.instanceOf(PermanentDeliveryError);
       expect((error as SlackRetryableError).message).to.match(/rate limited, Retry-After 1s/);
@@ -342,7 +379,10 @@ describe('Slack notifier plugin (adapters/chat-slack) against a fake Slack on lo
       const { notifier } = await harness();
       fake.fail({ kind: 'http', status: 503 }, { methods: ['chat.postMessage'] });
 
-      const error = await notifier.deliver(outbound('notify')).then(() => undefined, (e: unknown) => e);
+      const error = await notifier.deliver(outbound('notify')).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(error).to.be.instanceOf(Error).and.not.to.be.instanceOf(PermanentDeliveryError);
       expect((error as Error).message).to.include('HTTP 503');
       expect(fake.messagesTo(GRACE.id)).to.have.length(0);
@@ -357,7 +397,10 @@ describe('Slack notifier plugin (adapters/chat-slack) against a fake Slack on lo
       const { notifier } = await harness();
       fake.fail({ kind: 'http', status: 503, retryAfter: 'Fri, 01 Jan 2100 00:00:00 GMT' }, { methods: ['chat.postMessage'] });
 
-      const error = await notifier.deliver(outbound('notify')).then(() => undefined, (e: unknown) => e);
+      const error = await notifier.deliver(outbound('notify')).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(error).to.be.instanceOf(SlackRetryableError);
       expect((error as SlackRetryableError).retryAfterMs).to.equal(MAX_RETRY_AFTER_MS);
       expect((error as Error).message).to.include('HTTP 503, Retry-After 3600s');
@@ -367,7 +410,10 @@ describe('Slack notifier plugin (adapters/chat-slack) against a fake Slack on lo
     it('refuses an action it does not know for good, calling no Slack method', async () => {
       const { notifier } = await harness();
       const before = fake.calls.length;
-      const error = await notifier.deliver({ ...outbound('notify'), action: 'escalate' as OutboundMessage['action'] }).then(() => undefined, (e: unknown) => e);
+      const error = await notifier.deliver({ ...outbound('notify'), action: 'escalate' as OutboundMessage['action'] }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(error).to.be.instanceOf(PermanentDeliveryError);
       expect((error as Error).message).to.include('"escalate"');
       expect(fake.calls.slice(before)).to.deep.equal([]);
@@ -406,10 +452,15 @@ describe('Slack notifier plugin (adapters/chat-slack) against a fake Slack on lo
     it('keeps a refused bot token retryable, so an operator can fix it before the outbox dead-letters', async () => {
       const { notifier } = await harness({ botToken: 'xoxb-not-the-right-token' });
 
-      const error = await notifier.deliver(outbound('notify')).then(() => undefined, (e: unknown) => e);
+      const error = await notifier.deliver(outbound('notify')).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
 
       expect(error).to.be.instanceOf(SlackRetryableError);
-      expect((error as Error).message).to.include('invalid_auth').and.not.to.include('xoxb-');
+      expect((error as Error).message)
+        .to.include('invalid_auth')
+        .and.not.to.include('xoxb-');
     });
   });
 
@@ -445,7 +496,10 @@ describe('Slack notifier plugin (adapters/chat-slack) against a fake Slack on lo
     it('verifies the bytes sent, not the parsed fields: the same fields re-encoded are refused', async () => {
       const h = await harness();
       const body = command(GRACE.id);
-      const reordered = [...new URLSearchParams(body)].reverse().map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
+      const reordered = [...new URLSearchParams(body)]
+        .reverse()
+        .map(([k, v]) => `${k}=${encodeURIComponent(v)}`)
+        .join('&');
       expect((await post(h, '/slack/commands', reordered, FORM, slackSignatureHeaders(SECRET, body))).status).to.equal(401);
     });
   });
@@ -454,7 +508,15 @@ describe('Slack notifier plugin (adapters/chat-slack) against a fake Slack on lo
     const OTHER_TEAM = 'T0OTHER001';
     /** An `app_home_opened` event envelope (docs.slack.dev/apis/events-api/#callback-field). */
     const homeOpened = (userId: string, team: string) =>
-      JSON.stringify({ token: 'deprecated-verification-token', team_id: team, api_app_id: 'A0FAKEAPP1', type: 'event_callback', event_id: `Ev${team}`, event_time: 1700000000, event: { type: 'app_home_opened', user: userId, tab: 'home', event_ts: '1700000000.000300' } });
+      JSON.stringify({
+        token: 'deprecated-verification-token',
+        team_id: team,
+        api_app_id: 'A0FAKEAPP1',
+        type: 'event_callback',
+        event_id: `Ev${team}`,
+        event_time: 1700000000,
+        event: { type: 'app_home_opened', user: userId, tab: 'home', event_ts: '1700000000.000300' },
+      });
 
     /** The three routes, each with a correctly signed request naming `team`. */
     async function everyRoute(h: Harness, team: string): Promise<number[]> {
@@ -496,13 +558,15 @@ describe('Slack notifier plugin (adapters/chat-slack) against a fake Slack on lo
   });
 
   describe('what is waiting on me', () => {
-    it('/approvals lists only the caller\'s approvals, ephemerally', async () => {
+    it("/approvals lists only the caller's approvals, ephemerally", async () => {
       const h = await harness();
       const res = await post(h, '/slack/commands', command(GRACE.id), FORM);
 
       const reply = res.json();
       expect(reply.response_type).to.equal('ephemeral');
-      const shown = textObjects(reply.blocks).map((t) => t.text).join('\n');
+      const shown = textObjects(reply.blocks)
+        .map((t) => t.text)
+        .join('\n');
       expect(shown).to.include(G1.title).and.include(G2.title);
       expect(res.text).not.to.include(A1.title).and.not.to.include('99999.00');
       expect(fake.callsTo('users.info')[0]!.args.user).to.equal(GRACE.id);
@@ -516,7 +580,7 @@ describe('Slack notifier plugin (adapters/chat-slack) against a fake Slack on lo
       for (const a of [G1, G2, A1]) expect(res.text).not.to.include(a.title);
     });
 
-    it('publishes the App Home tab with only the user\'s approvals when they open it', async () => {
+    it("publishes the App Home tab with only the user's approvals when they open it", async () => {
       const h = await harness();
       const event = {
         token: 'deprecated-verification-token',
@@ -532,21 +596,31 @@ describe('Slack notifier plugin (adapters/chat-slack) against a fake Slack on lo
       expect(res.status).to.equal(200);
       const view = fake.homeViews.get(ALAN.id);
       expect(view?.type).to.equal('home');
-      const shown = textObjects(view?.blocks).map((t) => t.text).join('\n');
+      const shown = textObjects(view?.blocks)
+        .map((t) => t.text)
+        .join('\n');
       expect(shown).to.include(A1.title);
       expect(shown).not.to.include(G1.title).and.not.to.include(G2.title);
     });
 
     it('does not publish an App Home tab when appHome is off', async () => {
       const h = await harness({ appHome: false });
-      const event = { type: 'event_callback', team_id: FAKE_TEAM_ID, event: { type: 'app_home_opened', user: GRACE.id, tab: 'home', event_ts: '1700000000.000300' } };
+      const event = {
+        type: 'event_callback',
+        team_id: FAKE_TEAM_ID,
+        event: { type: 'app_home_opened', user: GRACE.id, tab: 'home', event_ts: '1700000000.000300' },
+      };
       expect((await post(h, '/slack/events', JSON.stringify(event), JSON_TYPE)).status).to.equal(200);
       expect(fake.callsTo('views.publish')).to.have.length(0);
     });
 
     it('answers the Events API url_verification challenge', async () => {
       const h = await harness();
-      const body = JSON.stringify({ token: 'deprecated-verification-token', challenge: '3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P', type: 'url_verification' });
+      const body = JSON.stringify({
+        token: 'deprecated-verification-token',
+        challenge: '3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P',
+        type: 'url_verification',
+      });
       const res = await post(h, '/slack/events', body, JSON_TYPE);
       expect(res.json()).to.deep.equal({ challenge: '3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P' });
     });
@@ -559,11 +633,13 @@ describe('Slack notifier plugin (adapters/chat-slack) against a fake Slack on lo
       expect(fake.responses).to.have.length(1);
       const reply = fake.responses[0]!.body as Record<string, unknown>;
       expect(reply).to.deep.include({ response_type: 'ephemeral', replace_original: false });
-      const shown = textObjects(reply.blocks).map((t) => t.text).join('\n');
+      const shown = textObjects(reply.blocks)
+        .map((t) => t.text)
+        .join('\n');
       expect(shown).to.include(G2.title).and.not.to.include(G1.title).and.not.to.include(A1.title);
     });
 
-    it('gives no details for an action naming someone else\'s approval key', async () => {
+    it("gives no details for an action naming someone else's approval key", async () => {
       const h = await harness();
       const res = await post(h, '/slack/interactivity', blockActions(GRACE.id, 'approvals.more', A1.key), FORM);
 
@@ -577,7 +653,7 @@ describe('Slack notifier plugin (adapters/chat-slack) against a fake Slack on lo
   });
 
   describe('plugin module and manifest', () => {
-    it('binds the Notifier and its HttpRoutes in the plugin\'s child container', async () => {
+    it("binds the Notifier and its HttpRoutes in the plugin's child container", async () => {
       const { child } = await harness();
       const notifier = child.get(Notifier);
       expect(notifier).to.be.instanceOf(SlackNotifier);
@@ -621,7 +697,13 @@ describe('Slack notifier plugin (adapters/chat-slack) against a fake Slack on lo
           env: { SLACK_SIGNING_SECRET: 'from-env' },
           raw: {
             queue: { adapter: 'memory' },
-            notifiers: [{ id: 'slack', plugin: 'slack', config: { botToken: 'xoxb-literal', signingSecret: { env: 'SLACK_SIGNING_SECRET' }, apiUrl: 'http://slack.example/api/' } }],
+            notifiers: [
+              {
+                id: 'slack',
+                plugin: 'slack',
+                config: { botToken: 'xoxb-literal', signingSecret: { env: 'SLACK_SIGNING_SECRET' }, apiUrl: 'http://slack.example/api/' },
+              },
+            ],
           },
         });
       } catch (e) {

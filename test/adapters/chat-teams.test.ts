@@ -23,7 +23,14 @@ import { ConfigError, loadDeployment } from '../../core/host/deployment.js';
 import { PluginCatalog } from '../../core/host/plugin-catalog.js';
 import { approvalCard, escapeMarkdown } from '../../adapters/chat-teams/adaptive-card.js';
 import teamsModule from '../../adapters/chat-teams/module.js';
-import { BotConnector, PersonalConversations, TeamsDirectory, TeamsNotifier, TeamsRetryableError, connectorFailure } from '../../adapters/chat-teams/teams-notifier.js';
+import {
+  BotConnector,
+  PersonalConversations,
+  TeamsDirectory,
+  TeamsNotifier,
+  TeamsRetryableError,
+  connectorFailure,
+} from '../../adapters/chat-teams/teams-notifier.js';
 import { TeamsRoutes, botFrameworkAuthenticator } from '../../adapters/chat-teams/teams-routes.js';
 import { startFakeBotConnector, type FakeBotConnector, type FakeTeamsUser } from '../support/fake-bot-connector.js';
 
@@ -270,7 +277,9 @@ describe('Teams notifier', () => {
     const failure = await notifier.deliver(message('notify', card())).catch((e: unknown) => e);
     expect(failure).to.be.instanceOf(TeamsRetryableError).and.not.be.instanceOf(PermanentDeliveryError);
     expect((failure as TeamsRetryableError).retryAfterMs).to.equal(7000);
-    expect((failure as Error).message).to.contain('HTTP 429').and.contain('Retry-After 7s');
+    expect((failure as Error).message)
+      .to.contain('HTTP 429')
+      .and.contain('Retry-After 7s');
 
     await notifier.deliver(message('notify', card()));
     expect(posts()).to.have.length(1);
@@ -312,7 +321,16 @@ describe('Teams messages route', () => {
       tenantId: TENANT,
       openIdMetadataUrl: fake.openIdMetadataUrl,
     });
-    const routes = new TeamsRoutes('teams', { callbackPath: '/teams', tenantId: TENANT, serviceUrl: fake.serviceUrl }, authenticate, directory, conversations, connector, lookup, silent());
+    const routes = new TeamsRoutes(
+      'teams',
+      { callbackPath: '/teams', tenantId: TENANT, serviceUrl: fake.serviceUrl },
+      authenticate,
+      directory,
+      conversations,
+      connector,
+      lookup,
+      silent(),
+    );
     app = Fastify();
     await app.register(async (scope) => routes.register(scope));
     await app.ready();
@@ -323,7 +341,12 @@ describe('Teams messages route', () => {
   });
 
   /** A message activity as Teams posts it to the bot's messaging endpoint (`conversationId`: a replay edited to name another). */
-  function activity(user: FakeTeamsUser, text: string, conversationType = 'personal', conversationId = fake.personalConversation(user.id)): Record<string, unknown> {
+  function activity(
+    user: FakeTeamsUser,
+    text: string,
+    conversationType = 'personal',
+    conversationId = fake.personalConversation(user.id),
+  ): Record<string, unknown> {
     return {
       type: 'message',
       id: `1700000${Math.floor(Math.random() * 1e6)}`,
@@ -398,20 +421,23 @@ describe('Teams messages route', () => {
     /** Every activity the bot posted, in any conversation. */
     const posted = () => fake.calls.filter((c) => c.method === 'POST' && c.segments[3] === 'activities');
 
-    it('does not answer Bob into Ann\'s chat: no list of Bob\'s lands there, or anywhere', async () => {
+    it("does not answer Bob into Ann's chat: no list of Bob's lands there, or anywhere", async () => {
       expect((await send(activity(BOB, 'approvals', 'personal', fake.personalConversation(ANN.id)))).statusCode).to.equal(200);
       expect(fake.messagesIn(fake.personalConversation(ANN.id))).to.deep.equal([]);
       expect(posted()).to.deep.equal([]);
     });
 
-    it('never sends Ann\'s list into Bob\'s chat when the edited sender is Ann', async () => {
+    it("never sends Ann's list into Bob's chat when the edited sender is Ann", async () => {
       expect((await send(activity(ANN, 'approvals', 'personal', fake.personalConversation(BOB.id)))).statusCode).to.equal(200);
       expect(fake.messagesIn(fake.personalConversation(BOB.id))).to.deep.equal([]);
       expect(JSON.stringify(fake.calls)).not.to.contain('Ann report');
     });
 
     it('answers no text into a conversation the sender is not a member of, whatever its type says', async () => {
-      for (const edited of [activity(BOB, 'hello', 'personal', fake.personalConversation(ANN.id)), activity(BOB, 'approvals', 'groupChat', fake.personalConversation(ANN.id))]) {
+      for (const edited of [
+        activity(BOB, 'hello', 'personal', fake.personalConversation(ANN.id)),
+        activity(BOB, 'approvals', 'groupChat', fake.personalConversation(ANN.id)),
+      ]) {
         expect((await send(edited)).statusCode).to.equal(200);
       }
       expect(fake.messagesIn(fake.personalConversation(ANN.id))).to.deep.equal([]);
@@ -456,7 +482,12 @@ describe('Teams plugin', () => {
       { appId: APP_ID, appPassword: { env: 'TEAMS_APP_PASSWORD' }, tenantId: TENANT, users: { [ANN.email]: ANN.id } },
       { TEAMS_APP_PASSWORD: 's3cret' },
     );
-    expect(ok.notifiers[0]!.config).to.include({ appPassword: 's3cret', serviceUrl: 'https://smba.trafficmanager.net/teams/', callbackPath: '/teams', appType: 'SingleTenant' });
+    expect(ok.notifiers[0]!.config).to.include({
+      appPassword: 's3cret',
+      serviceUrl: 'https://smba.trafficmanager.net/teams/',
+      callbackPath: '/teams',
+      appType: 'SingleTenant',
+    });
 
     let failure: unknown;
     try {

@@ -201,7 +201,12 @@ async function inboxHost(options: { queue?: unknown; sandbox?: ConcurSandbox } =
       return (await web.signInUrl(email, { baseUrl: base })).url;
     },
     post(path, form, headers = { origin: base, 'sec-fetch-site': 'same-origin' }) {
-      return fetch(`${base}${path}`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: new URLSearchParams(form).toString() });
+      return fetch(`${base}${path}`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        body: new URLSearchParams(form).toString(),
+      });
     },
     redeem(url, headers) {
       return h.post('/inbox/login', { token: tokenOf(url) }, headers);
@@ -253,7 +258,9 @@ describe('web inbox over HTTP (real host, Concur sandbox, memory queue)', functi
     expect(res.status).to.equal(303);
     expect(res.headers.get('location')).to.equal('/inbox');
     // Secure because publicUrl is https, though this request came over plain http.
-    expect(res.headers.get('set-cookie')).to.match(/^ah_inbox_session=[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+; Path=\/inbox; Max-Age=43200; HttpOnly; SameSite=Lax; Secure$/);
+    expect(res.headers.get('set-cookie')).to.match(
+      /^ah_inbox_session=[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+; Path=\/inbox; Max-Age=43200; HttpOnly; SameSite=Lax; Secure$/,
+    );
     const inbox = await fetch(`${h.base}/inbox`, { headers: { cookie: cookieOf(res)! } });
     expect(inbox.status).to.equal(200);
     expect(await inbox.text()).to.include('<script src="/inbox/app.js" defer></script>');
@@ -277,7 +284,9 @@ describe('web inbox over HTTP (real host, Concur sandbox, memory queue)', functi
     const second = await h.redeem(url);
     expect(second.status).to.equal(410);
     expect(second.headers.get('set-cookie')).to.equal(null);
-    expect(await second.text()).to.include('already been used').and.include('Ask whoever sent you the link');
+    expect(await second.text())
+      .to.include('already been used')
+      .and.include('Ask whoever sent you the link');
     const page = await fetch(url);
     expect(page.status).to.equal(410);
     expect(await page.text()).not.to.include('<form');
@@ -335,7 +344,10 @@ describe('web inbox over HTTP (real host, Concur sandbox, memory queue)', functi
     const good = tokenOf(await h.link(email(h.ann)));
     const claim = Buffer.from(good.split('.')[0]!, 'base64url').toString().replace(email(h.ann), email(h.bob));
     const forged = `${Buffer.from(claim).toString('base64url')}.${good.split('.')[1]}`;
-    const oldFormat = signToken(KEY, 'link', claims(email(h.ann), new Date(NOW.getTime() + 60_000))).replace(/^[^.]+/, Buffer.from(`${email(h.ann)}|${NOW.getTime() / 1000 + 60}`).toString('base64url'));
+    const oldFormat = signToken(KEY, 'link', claims(email(h.ann), new Date(NOW.getTime() + 60_000))).replace(
+      /^[^.]+/,
+      Buffer.from(`${email(h.ann)}|${NOW.getTime() / 1000 + 60}`).toString('base64url'),
+    );
     for (const token of [forged, oldFormat, '', 'garbage']) {
       const res = await fetch(`${h.base}/inbox/login?token=${encodeURIComponent(token)}`, { redirect: 'manual' });
       expect(res.status, token).to.equal(401);
@@ -425,7 +437,10 @@ describe('web inbox over HTTP (real host, Concur sandbox, memory queue)', functi
     expect(item.submittedAt).to.equal(NOW.toISOString());
     expect(item.lineItems).to.have.length(3);
     expect(item.links).to.deep.equal([
-      { label: 'View Expense Report', url: `https://www.concursolutions.com/goto/expense-report/${annReport.ID}?companyUUID=${h.sandbox.companyId}&context=MANAGER` },
+      {
+        label: 'View Expense Report',
+        url: `https://www.concursolutions.com/goto/expense-report/${annReport.ID}?companyUUID=${h.sandbox.companyId}&context=MANAGER`,
+      },
     ]);
     expect(bob.body.approvals[0]!.key).to.equal(`acme:expense-report:${bobReport.ID}`);
   });
@@ -465,11 +480,27 @@ describe('web inbox over HTTP (real host, Concur sandbox, memory queue)', functi
     await h.cycle();
     const key = `acme:expense-report:${report.ID}`;
     const tap = await tapEvents(h.base, await h.signIn(email(h.ann)));
-    const shown = { approvalKey: key, kind: 'expense-report', revision: 1, title: 'Berlin customer visit', requester: {}, fields: [], lineItems: [], flags: [], actions: [] };
+    const shown = {
+      approvalKey: key,
+      kind: 'expense-report',
+      revision: 1,
+      title: 'Berlin customer visit',
+      requester: {},
+      fields: [],
+      lineItems: [],
+      flags: [],
+      actions: [],
+    };
     const recipient = { sourceUserId: h.ann.loginId, email: email(h.ann) };
 
     await h.web.deliver({ idempotencyKey: `${key}#g.1:x:web:remind-1`, action: 'remind', recipient, card: shown, previous: { ref: 'web:x' } });
-    await h.web.deliver({ idempotencyKey: 'digest:x:web:2026-03-03', action: 'digest', recipient, card: { ...shown, approvalKey: 'digest:x', title: '1 approval is waiting on you' }, digest: [shown] });
+    await h.web.deliver({
+      idempotencyKey: 'digest:x:web:2026-03-03',
+      action: 'digest',
+      recipient,
+      card: { ...shown, approvalKey: 'digest:x', title: '1 approval is waiting on you' },
+      digest: [shown],
+    });
 
     await tap.next('reminder', (d) => d.key === key);
     await new Promise((r) => setTimeout(r, 200));
@@ -562,7 +593,8 @@ describe('web inbox delivery feed (real SQLite queue)', function () {
       const claimed = await queue.claimOutbox(count, NOW, 60_000);
       expect(claimed).to.have.length(count);
       // Another host settles them a millisecond apart, as one worker does.
-      for (const [i, entry] of claimed.entries()) await queue.settleOutbox(entry.id, { state: 'delivered', receipt: { ref: `r${i}` } }, new Date(NOW.getTime() + i));
+      for (const [i, entry] of claimed.entries())
+        await queue.settleOutbox(entry.id, { state: 'delivered', receipt: { ref: `r${i}` } }, new Date(NOW.getTime() + i));
 
       const settings = { instanceId: 'web', signingKey: KEY, linkTtlMs: 60_000, sessionTtlMs: 60_000, publicUrl: 'https://inbox.example.test' };
       const feed = { shared: true, deliveredSince: (channel: string, after: Date, limit: number) => queue.deliveredSince(channel, after, limit) };
@@ -591,7 +623,9 @@ describe('web inbox plugin configuration', function () {
       notifiers: [{ id: 'web', plugin: 'web', config: { signingKey: { env: 'AH_TEST_WEB_KEY' } } }],
     };
     // Refused by validation already (config validate says so too), so nothing starts.
-    expect(() => loadDeployment(undefined, { raw, env: { AH_TEST_WEB_KEY: 'short-key' } })).to.throw(/^notifiers\[0\]\.config\.signingKey: the secret must be at least 32 characters long/);
+    expect(() => loadDeployment(undefined, { raw, env: { AH_TEST_WEB_KEY: 'short-key' } })).to.throw(
+      /^notifiers\[0\]\.config\.signingKey: the secret must be at least 32 characters long/,
+    );
   });
 
   it('refuses a literal signing key and a publicUrl with a path, naming the setting', () => {
@@ -602,7 +636,11 @@ describe('web inbox plugin configuration', function () {
     expect(() => loadDeployment(undefined, { raw, env: {} }))
       .to.throw()
       .that.has.property('problems')
-      .that.satisfies((p: string[]) => p.some((l) => l.startsWith('notifiers[0].config.signingKey: must be a secret reference')) && p.some((l) => l.startsWith('notifiers[0].config.publicUrl:')));
+      .that.satisfies(
+        (p: string[]) =>
+          p.some((l) => l.startsWith('notifiers[0].config.signingKey: must be a secret reference')) &&
+          p.some((l) => l.startsWith('notifiers[0].config.publicUrl:')),
+      );
   });
 });
 
@@ -652,7 +690,14 @@ describe('approvals-hub inbox link (CLI)', function () {
       const bobCookie = await h.signIn(h.bob.email.toLowerCase());
       const dir = mkdtempSync(join(tmpdir(), 'ah-web-cli-'));
       const file = join(dir, 'approvals.config.json');
-      writeFileSync(file, JSON.stringify({ queue: { adapter: 'sqlite', config: { path } }, sources: [], notifiers: [{ id: 'web', plugin: 'web', config: { signingKey: { env: 'AH_TEST_WEB_KEY' } } }] }));
+      writeFileSync(
+        file,
+        JSON.stringify({
+          queue: { adapter: 'sqlite', config: { path } },
+          sources: [],
+          notifiers: [{ id: 'web', plugin: 'web', config: { signingKey: { env: 'AH_TEST_WEB_KEY' } } }],
+        }),
+      );
 
       const r = await run(['inbox', 'revoke', h.ann.email, '--config', file], { AH_TEST_WEB_KEY: KEY });
       expect(r.stderr).to.equal('');

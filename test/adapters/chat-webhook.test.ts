@@ -6,7 +6,14 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { timingSafeEqual } from 'node:crypto';
 import { pino } from 'pino';
-import { MAX_RETRY_AFTER_MS, PermanentDeliveryError, isPermanentDeliveryError, isRetryLaterError, type OutboundMessage, type OutboxAction } from '../../core/index.js';
+import {
+  MAX_RETRY_AFTER_MS,
+  PermanentDeliveryError,
+  isPermanentDeliveryError,
+  isRetryLaterError,
+  type OutboundMessage,
+  type OutboxAction,
+} from '../../core/index.js';
 import { Host } from '../../core/host/host.js';
 import { loadDeployment } from '../../core/host/deployment.js';
 import { WebhookNotifier, webhookSignature } from '../../adapters/chat-webhook/webhook-notifier.js';
@@ -20,7 +27,10 @@ interface Received {
 }
 
 /** A receiver as a customer would write it: verifies the signature over the raw body. */
-async function receiver(status: () => number, headers: () => Record<string, string> = () => ({})): Promise<{ server: Server; url: string; received: Received[] }> {
+async function receiver(
+  status: () => number,
+  headers: () => Record<string, string> = () => ({}),
+): Promise<{ server: Server; url: string; received: Received[] }> {
   const received: Received[] = [];
   const server = createServer((req, res) => {
     let body = '';
@@ -64,7 +74,12 @@ describe('webhook notifier', () => {
     const notifier = new WebhookNotifier('hook', r.url, SECRET, 5000);
     await notifier.deliver({ ...message('One'), idempotencyKey: 'k#g.1:ann:hook:remind-1', action: 'remind', previous: { ref: 'msg-0' } });
     const listed = [message('One').card, { ...message('Two').card, approvalKey: 'src:request:2' }];
-    await notifier.deliver({ ...message('2 approvals are waiting on you'), idempotencyKey: 'digest:ann@example.test:hook:2026-01-05', action: 'digest', digest: listed });
+    await notifier.deliver({
+      ...message('2 approvals are waiting on you'),
+      idempotencyKey: 'digest:ann@example.test:hook:2026-01-05',
+      action: 'digest',
+      digest: listed,
+    });
 
     const [remind, digest] = r.received.map((d) => JSON.parse(d.body) as Record<string, unknown>);
     expect(remind).to.deep.include({ action: 'remind', previous: { ref: 'msg-0' } });
@@ -87,7 +102,10 @@ describe('webhook notifier', () => {
 
   it('waits the Retry-After a 429 gives as an HTTP date, measured from its own clock', async () => {
     const now = new Date('2026-03-02T09:00:00.000Z');
-    const r = await receiver(() => 429, () => ({ 'retry-after': new Date(now.getTime() + 90_000).toUTCString() }));
+    const r = await receiver(
+      () => 429,
+      () => ({ 'retry-after': new Date(now.getTime() + 90_000).toUTCString() }),
+    );
     server = r.server;
     const failure = await new WebhookNotifier('hook', r.url, SECRET, 5000, () => now).deliver(message('x')).catch((e: unknown) => e);
     expect(isRetryLaterError(failure), String(failure)).to.equal(true);
@@ -98,7 +116,10 @@ describe('webhook notifier', () => {
 
   it('waits the Retry-After a 503 gives in seconds, at most an hour', async () => {
     let wait = '7';
-    const r = await receiver(() => 503, () => ({ 'retry-after': wait }));
+    const r = await receiver(
+      () => 503,
+      () => ({ 'retry-after': wait }),
+    );
     server = r.server;
     const notifier = new WebhookNotifier('hook', r.url, SECRET, 5000);
     expect(await notifier.deliver(message('x')).catch((e: unknown) => e)).to.have.property('retryAfterMs', 7_000);
@@ -128,7 +149,9 @@ describe('webhook notifier', () => {
   it('refuses an action it does not know for good, sending nothing to the receiver', async () => {
     const r = await receiver(() => 200);
     server = r.server;
-    const failure = await new WebhookNotifier('hook', r.url, SECRET, 5000).deliver({ ...message('x'), action: 'escalate' as OutboxAction }).catch((e: unknown) => e);
+    const failure = await new WebhookNotifier('hook', r.url, SECRET, 5000)
+      .deliver({ ...message('x'), action: 'escalate' as OutboxAction })
+      .catch((e: unknown) => e);
     expect(isPermanentDeliveryError(failure), String(failure)).to.equal(true);
     expect((failure as Error).message).to.include('"escalate"');
     expect(r.received).to.deep.equal([]);
@@ -149,7 +172,9 @@ describe('webhook notifier', () => {
       try {
         const failure = await new WebhookNotifier('hook', url, SECRET, 5000).deliver(message('x')).catch((e: unknown) => e);
         expect(failure).to.be.instanceOf(PermanentDeliveryError);
-        expect((failure as Error).message).to.include(`HTTP ${status}`).and.include(target.url);
+        expect((failure as Error).message)
+          .to.include(`HTTP ${status}`)
+          .and.include(target.url);
         expect(target.received).to.deep.equal([]);
       } finally {
         redirecting.close();
@@ -170,16 +195,34 @@ describe('webhook notifier', () => {
     await new Promise<void>((r) => redirecting.listen(0, '127.0.0.1', r));
     server = redirecting;
     const dir = mkdtempSync(join(tmpdir(), 'ah-webhook-'));
-    writeFileSync(join(dir, 'truth.json'), JSON.stringify({ approvals: [
-      { externalId: '1', title: 'One', status: 'pending', approvers: [{ sourceUserId: 'ann', email: 'ann@example.test' }], seq: 1, updatedAt: new Date().toISOString() },
-    ] }));
+    writeFileSync(
+      join(dir, 'truth.json'),
+      JSON.stringify({
+        approvals: [
+          {
+            externalId: '1',
+            title: 'One',
+            status: 'pending',
+            approvers: [{ sourceUserId: 'ann', email: 'ann@example.test' }],
+            seq: 1,
+            updatedAt: new Date().toISOString(),
+          },
+        ],
+      }),
+    );
     const deployment = loadDeployment(undefined, {
       env: { HOOK_SECRET: SECRET },
       raw: {
         plugins: [resolve(process.cwd(), 'test/fixtures/file-source-plugin')],
         queue: { adapter: 'memory' },
         sources: [{ id: 'files', plugin: 'file-source', config: { path: join(dir, 'truth.json') } }],
-        notifiers: [{ id: 'hook', plugin: 'webhook', config: { url: `http://127.0.0.1:${(redirecting.address() as AddressInfo).port}/hook`, signingSecret: { env: 'HOOK_SECRET' } } }],
+        notifiers: [
+          {
+            id: 'hook',
+            plugin: 'webhook',
+            config: { url: `http://127.0.0.1:${(redirecting.address() as AddressInfo).port}/hook`, signingSecret: { env: 'HOOK_SECRET' } },
+          },
+        ],
         delivery: { maxAttempts: 10 },
       },
     });
@@ -202,10 +245,15 @@ describe('webhook notifier', () => {
     server = r.server;
     const dir = mkdtempSync(join(tmpdir(), 'ah-webhook-'));
     const now = new Date().toISOString();
-    writeFileSync(join(dir, 'truth.json'), JSON.stringify({ approvals: [
-      { externalId: '1', title: 'One', status: 'pending', approvers: [{ sourceUserId: 'ann', email: 'ann@example.test' }], seq: 1, updatedAt: now },
-      { externalId: '2', title: 'Two', status: 'pending', approvers: [{ sourceUserId: 'bob', email: 'bob@example.test' }], seq: 2, updatedAt: now },
-    ] }));
+    writeFileSync(
+      join(dir, 'truth.json'),
+      JSON.stringify({
+        approvals: [
+          { externalId: '1', title: 'One', status: 'pending', approvers: [{ sourceUserId: 'ann', email: 'ann@example.test' }], seq: 1, updatedAt: now },
+          { externalId: '2', title: 'Two', status: 'pending', approvers: [{ sourceUserId: 'bob', email: 'bob@example.test' }], seq: 2, updatedAt: now },
+        ],
+      }),
+    );
     const deployment = loadDeployment(undefined, {
       env: { HOOK_SECRET: SECRET },
       raw: {

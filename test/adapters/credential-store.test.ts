@@ -50,9 +50,14 @@ describeCredentialStoreContract('sqlite', async () => {
   };
   return {
     queues: [a, b],
-    raw: async (ns, k) => table((db) => db.prepare<unknown[], { value: string }>('SELECT value FROM source_state WHERE namespace = ? AND key = ?').get(ns, k)?.value),
+    raw: async (ns, k) =>
+      table((db) => db.prepare<unknown[], { value: string }>('SELECT value FROM source_state WHERE namespace = ? AND key = ?').get(ns, k)?.value),
     writeRaw: async (ns, k, v) =>
-      void table((db) => db.prepare('INSERT INTO source_state (namespace, key, value) VALUES (?, ?, ?) ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value').run(ns, k, v)),
+      void table((db) =>
+        db
+          .prepare('INSERT INTO source_state (namespace, key, value) VALUES (?, ?, ?) ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value')
+          .run(ns, k, v),
+      ),
     cleanup: async () => {
       await a.close();
       await b.close();
@@ -70,7 +75,8 @@ describeCredentialStoreContract('postgres', async () => {
   const admin = new pg.Pool({ connectionString: DATABASE_URL, max: 1 });
   return {
     queues: [a, b],
-    raw: async (ns, k) => (await admin.query<{ value: string }>(`SELECT value FROM "${schema}".source_state WHERE namespace = $1 AND key = $2`, [ns, k])).rows[0]?.value,
+    raw: async (ns, k) =>
+      (await admin.query<{ value: string }>(`SELECT value FROM "${schema}".source_state WHERE namespace = $1 AND key = $2`, [ns, k])).rows[0]?.value,
     writeRaw: async (ns, k, v) =>
       void (await admin.query(
         `INSERT INTO "${schema}".source_state (namespace, key, value) VALUES ($1, $2, $3) ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value`,

@@ -291,7 +291,16 @@ describe('PostgreSQL queue adapter', function () {
         await queue.commit(batch(all), ctx);
         const changed = all.map((a) => ({ ...a, title: `${a.title} (corrected)`, sourceUpdatedAt: new Date(NOW.getTime() - MINUTE_MS).toISOString() }));
 
-        const [a, b] = await Promise.all([run(queue, slices(changed, 20).map((s) => batch(s))), run(second, slices([...changed].reverse(), 15).map((s) => batch(s)))]);
+        const [a, b] = await Promise.all([
+          run(
+            queue,
+            slices(changed, 20).map((s) => batch(s)),
+          ),
+          run(
+            second,
+            slices([...changed].reverse(), 15).map((s) => batch(s)),
+          ),
+        ]);
 
         expect(sum([...a, ...b], 'updated')).to.equal(60);
         expect(sum([...a, ...b], 'unchanged')).to.equal(60);
@@ -467,7 +476,6 @@ describe('PostgreSQL queue adapter', function () {
       });
     });
   });
-
 });
 
 describe('postgres queue plugin', () => {
@@ -492,7 +500,9 @@ describe('postgres queue plugin', () => {
 
   it('binds ApprovalQueue to a single PostgresApprovalQueue with the configured schema and pool size', async () => {
     const container = new Container();
-    await container.loadAsync(postgresQueueModule({ instanceId: 'postgres', config: { connectionString: DATABASE_URL, schema: 'hub_a', poolSize: 3 }, baseDir: '.' }));
+    await container.loadAsync(
+      postgresQueueModule({ instanceId: 'postgres', config: { connectionString: DATABASE_URL, schema: 'hub_a', poolSize: 3 }, baseDir: '.' }),
+    );
 
     const queue = container.get(ApprovalQueue);
     expect(queue).to.be.instanceOf(PostgresApprovalQueue);

@@ -125,10 +125,12 @@ describe('SqliteApprovalQueue', () => {
   it('answers listForApprover with one range of approval_list, without a sort or a read of approvals', () => {
     const plan = inspect(store.file, (db) =>
       db
-        .prepare(`EXPLAIN QUERY PLAN
+        .prepare(
+          `EXPLAIN QUERY PLAN
           SELECT body FROM approval_list
           WHERE email = 'grace@acme.test' AND source_updated_at >= '2025-01-01'
-          ORDER BY source_updated_at DESC, approval_key DESC LIMIT 50`)
+          ORDER BY source_updated_at DESC, approval_key DESC LIMIT 50`,
+        )
         .all()
         .map((row) => (row as { detail: string }).detail),
     );
@@ -138,13 +140,15 @@ describe('SqliteApprovalQueue', () => {
   it('answers dueReminders from the reminders_due index, one range per reminder count', () => {
     const plan = inspect(store.file, (db) =>
       db
-        .prepare(`EXPLAIN QUERY PLAN
+        .prepare(
+          `EXPLAIN QUERY PLAN
           SELECT r.approver_id, r.sent, r.last_at, a.body
           FROM reminders r CROSS JOIN approvals a ON a.key = r.approval_key
           WHERE r.sent IN (0, 1, 2) AND r.last_at <= '2025-06-01' AND a.status = 'pending' AND a.source_updated_at >= '2025-05-01'
             AND json_extract(a.body, '$.generation') = r.generation
             AND EXISTS (SELECT 1 FROM approval_approvers p WHERE p.approval_key = r.approval_key AND p.source_user_id = r.approver_id AND p.email IS NOT NULL)
-          ORDER BY r.last_at, r.approval_key, r.approver_id LIMIT 1000`)
+          ORDER BY r.last_at, r.approval_key, r.approver_id LIMIT 1000`,
+        )
         .all()
         .map((row) => (row as { detail: string }).detail),
     );
@@ -160,10 +164,13 @@ describe('SqliteApprovalQueue', () => {
       db.exec(MIGRATIONS[1]!);
       db.pragma('user_version = 2');
       const body = { ...approval('R1'), revision: 1, fingerprint: 'f', queuedAt: '2025-06-01T08:00:00.000Z', generation: 'g1' };
-      db.prepare(`INSERT INTO approvals (key, source, kind, external_id, status, revision, fingerprint, source_updated_at, queued_at, body)
-        VALUES (?, ?, 'expense-report', 'R1', 'pending', 1, 'f', ?, ?, ?)`).run(body.key, SOURCE, body.sourceUpdatedAt, body.queuedAt, JSON.stringify(body));
+      db.prepare(
+        `INSERT INTO approvals (key, source, kind, external_id, status, revision, fingerprint, source_updated_at, queued_at, body)
+        VALUES (?, ?, 'expense-report', 'R1', 'pending', 1, 'f', ?, ?, ?)`,
+      ).run(body.key, SOURCE, body.sourceUpdatedAt, body.queuedAt, JSON.stringify(body));
       db.prepare("INSERT INTO approval_approvers VALUES (?, 'grace', 'grace@acme.test', ?, ?)").run(body.key, SOURCE, body.sourceUpdatedAt);
-      const insert = db.prepare(`INSERT INTO outbox (approval_key, source, revision, channel, approver, approver_id, action, card, idempotency_key, state, next_attempt_at, created_at)
+      const insert =
+        db.prepare(`INSERT INTO outbox (approval_key, source, revision, channel, approver, approver_id, action, card, idempotency_key, state, next_attempt_at, created_at)
         VALUES (?, ?, 1, 'console', '{"sourceUserId":"grace"}', 'grace', 'notify', '{}', ?, 'delivered', ?, ?)`);
       for (const n of [1, 2, 3]) insert.run(body.key, SOURCE, `k${n}`, body.queuedAt, body.queuedAt);
       db.prepare('DELETE FROM outbox WHERE id = 3').run();
@@ -171,13 +178,19 @@ describe('SqliteApprovalQueue', () => {
 
       queue = await opened(old.file);
 
-      expect((await queue.listOutbox('delivered')).map((e) => [e.id, e.idempotencyKey])).to.deep.equal([[1, 'k1'], [2, 'k2']]);
+      expect((await queue.listOutbox('delivered')).map((e) => [e.id, e.idempotencyKey])).to.deep.equal([
+        [1, 'k1'],
+        [2, 'k2'],
+      ]);
       await queue.commit(batch([approval('R2')]), commitContext());
       expect((await queue.listOutbox('pending')).map((e) => e.id)).to.deep.equal([4]);
       const due = await queue.dueReminders({ lastBefore: new Date(NOW.getTime() - 1), maxReminders: 3, notBefore: new Date(0) });
       expect(due.map((c) => [c.approval.key, c.approver.sourceUserId, c.sent, c.lastAt])).to.deep.equal([[body.key, 'grace', 0, body.queuedAt]]);
       const waiting = await queue.listForApprover('grace@acme.test', { notBefore: new Date(0) });
-      expect(waiting.map((a) => a.key), 'the approval queued before the upgrade is listed too').to.have.members([body.key, approval('R2').key]);
+      expect(
+        waiting.map((a) => a.key),
+        'the approval queued before the upgrade is listed too',
+      ).to.have.members([body.key, approval('R2').key]);
     } finally {
       await queue.close();
       old.remove();

@@ -13,7 +13,15 @@ const ENTRIES = 'GET /api/v3.0/expense/entries';
  */
 export async function p1Calls(pending = 1000): Promise<Record<string, unknown>> {
   progress(`P1: seeding ${pending} pending reports`);
-  const sandbox = await startConcurSandbox({ seed: 3, reports: pending, otherReports: 0, approvers: 20, employees: 200, clock: '2026-03-02T09:00:00.000Z', freezeClock: true });
+  const sandbox = await startConcurSandbox({
+    seed: 3,
+    reports: pending,
+    otherReports: 0,
+    approvers: 20,
+    employees: 200,
+    clock: '2026-03-02T09:00:00.000Z',
+    freezeClock: true,
+  });
   // Sweeps (every 15 min by default: ceil(pending/100) list calls) are scheduled apart from the
   // incremental poll and are left out here, so each row counts one poll cycle.
   const host = await hostOnSandbox(sandbox, {
@@ -55,11 +63,20 @@ export async function p1Calls(pending = 1000): Promise<Record<string, unknown>> 
     }
     // The naive poller, measured: every pending report listed (and its entries read) each cycle.
     sandbox.resetCalls();
-    const token = await (await fetch(`${sandbox.baseUrl}/oauth2/v0/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'password', client_id: sandbox.credentials.clientId, client_secret: sandbox.credentials.clientSecret, username: sandbox.companyId, password: sandbox.credentials.requestToken, credtype: 'authtoken' }),
-    })).json() as { access_token: string };
+    const token = (await (
+      await fetch(`${sandbox.baseUrl}/oauth2/v0/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'password',
+          client_id: sandbox.credentials.clientId,
+          client_secret: sandbox.credentials.clientSecret,
+          username: sandbox.companyId,
+          password: sandbox.credentials.requestToken,
+          credtype: 'authtoken',
+        }),
+      })
+    ).json()) as { access_token: string };
     const headers = { authorization: `Bearer ${token.access_token}`, accept: 'application/json' };
     let url: string | undefined = `${sandbox.baseUrl}/api/v3.0/expense/reports?user=ALL&approvalStatusCode=A_PEND&limit=100`;
     let listed = 0;

@@ -70,11 +70,20 @@ export async function lookupLatency(queue: ApprovalQueue, queries = 5_000): Prom
 export async function liveLatency(calls = 20): Promise<{ p50: number; p99: number }> {
   const sandbox = await startConcurSandbox({ seed: 9, reports: 200, approvers: 10, employees: 50, faults: 'slow' });
   try {
-    const token = (await (await fetch(`${sandbox.baseUrl}/oauth2/v0/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'password', client_id: sandbox.credentials.clientId, client_secret: sandbox.credentials.clientSecret, username: sandbox.companyId, password: sandbox.credentials.requestToken, credtype: 'authtoken' }),
-    })).json()) as { access_token: string };
+    const token = (await (
+      await fetch(`${sandbox.baseUrl}/oauth2/v0/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'password',
+          client_id: sandbox.credentials.clientId,
+          client_secret: sandbox.credentials.clientSecret,
+          username: sandbox.companyId,
+          password: sandbox.credentials.requestToken,
+          credtype: 'authtoken',
+        }),
+      })
+    ).json()) as { access_token: string };
     const approver = sandbox.admin.users().find((u) => u.isApprover)!;
     const samples: number[] = [];
     for (let i = 0; i < calls; i++) {

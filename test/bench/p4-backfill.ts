@@ -15,7 +15,9 @@ const POLL_SECONDS = 60;
  * (each cycle spends `backfillCallsPerCycle` entries calls, one per report).
  */
 export async function p4Backfill(reports = 2_000, callsPerCycle = 20, projectTo = 100_000): Promise<Record<string, unknown>> {
-  progress(`P4 backfill: go-live of ${reports.toLocaleString()} reports, backfillCallsPerCycle ${callsPerCycle}, then cycles until every card has its line items`);
+  progress(
+    `P4 backfill: go-live of ${reports.toLocaleString()} reports, backfillCallsPerCycle ${callsPerCycle}, then cycles until every card has its line items`,
+  );
   const sandbox = await startConcurSandbox({ ...SMALL_COMPANY, approvers: 20, employees: 200 });
   const sink: Notifier = { id: 'chat', deliver: async (m): Promise<DeliveryReceipt> => ({ ref: m.idempotencyKey }) };
   const host = await hostOnSandbox(sandbox, {

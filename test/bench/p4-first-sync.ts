@@ -62,17 +62,29 @@ function anonRssPeak(): () => number | undefined {
 
 /** Fetching every page of pending reports with no processing at all: the floor a sync can reach. */
 async function rawFetch(sandbox: SandboxProcess): Promise<{ seconds: number; pages: number; reports: number }> {
-  const token = (await (await fetch(`${sandbox.baseUrl}/oauth2/v0/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'password', client_id: sandbox.credentials.clientId, client_secret: sandbox.credentials.clientSecret, username: sandbox.companyId, password: sandbox.credentials.requestToken, credtype: 'authtoken' }),
-  })).json()) as { access_token: string };
+  const token = (await (
+    await fetch(`${sandbox.baseUrl}/oauth2/v0/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'password',
+        client_id: sandbox.credentials.clientId,
+        client_secret: sandbox.credentials.clientSecret,
+        username: sandbox.companyId,
+        password: sandbox.credentials.requestToken,
+        credtype: 'authtoken',
+      }),
+    })
+  ).json()) as { access_token: string };
   const started = performance.now();
   let url: string | undefined = `${sandbox.baseUrl}/api/v3.0/expense/reports?user=ALL&approvalStatusCode=A_PEND&limit=100`;
   let pages = 0;
   let reports = 0;
   while (url) {
-    const page = (await (await fetch(url, { headers: { authorization: `Bearer ${token.access_token}`, accept: 'application/json' } })).json()) as { Items: unknown[]; NextPage?: string | null };
+    const page = (await (await fetch(url, { headers: { authorization: `Bearer ${token.access_token}`, accept: 'application/json' } })).json()) as {
+      Items: unknown[];
+      NextPage?: string | null;
+    };
     pages++;
     reports += page.Items.length;
     url = page.NextPage ?? undefined;
@@ -113,7 +125,7 @@ export async function p4FirstSync(reports = 100_000, latencyMs = 100): Promise<R
       syncSeconds: round(syncSeconds, 2),
       rawFetchSeconds: round(raw.seconds, 2),
       ratioToRawFetch: round(syncSeconds / raw.seconds, 3),
-      processingMsPerPage: round(Math.max(0, syncSeconds - raw.seconds) * 1000 / raw.pages, 2),
+      processingMsPerPage: round((Math.max(0, syncSeconds - raw.seconds) * 1000) / raw.pages, 2),
       concurCalls: syncCalls,
       minimumCalls: Math.ceil(reports / 100),
       peakRssMb: rssAfterSync,

@@ -17,10 +17,16 @@ import { p4Backfill } from './p4-backfill.js';
  */
 const quick = process.argv.includes('--quick');
 /** `--only p3` (or p1, p2, p4; comma-separated) runs just those. */
-const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+const only = process.argv
+  .find((a) => a.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',');
 const wanted = (name: string): boolean => !only || only.includes(name);
 /** `--queues=postgres` (or sqlite) limits P3/P5 to those adapters. */
-const queueFilter = process.argv.find((a) => a.startsWith('--queues='))?.slice('--queues='.length).split(',');
+const queueFilter = process.argv
+  .find((a) => a.startsWith('--queues='))
+  ?.slice('--queues='.length)
+  .split(',');
 const queueWanted = (name: string): boolean => !queueFilter || queueFilter.includes(name);
 const PG_URL = process.env.APPROVALS_HUB_BENCH_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -29,7 +35,12 @@ function heading(title: string): void {
 }
 
 function table(rows: Record<string, unknown>[]): void {
-  for (const row of rows) process.stdout.write(`   ${Object.entries(row).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join('  ')}\n`);
+  for (const row of rows)
+    process.stdout.write(
+      `   ${Object.entries(row)
+        .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+        .join('  ')}\n`,
+    );
 }
 
 async function postgresAvailable(): Promise<boolean> {
@@ -64,70 +75,76 @@ if (wanted('p2')) {
 }
 
 if (wanted('p3')) {
-heading('P3 "what is waiting on me" from the queue vs one live call; P5 quiet cycle cost vs queue size');
-const live = await liveLatency(20);
-process.stdout.write(`   live call to the sandbox (v4 reportsToApprove, 'slow' profile): p50 ${live.p50} ms, p99 ${live.p99} ms\n`);
-const queues: Record<string, unknown>[] = [];
-if (queueWanted('sqlite')) {
-  queues.push(await queueBenchmarks({ adapter: 'sqlite', config: { path: join(benchDir(), 'queue.db') } }, sizes));
-  removeBenchDirs();
-}
-if (!queueWanted('postgres')) {
-  // left out on request
-} else if (await postgresAvailable()) {
-  const schema = `ah_bench_${process.pid}`;
-  try {
-    queues.push(await queueBenchmarks({ adapter: 'postgres', config: { connectionString: PG_URL, schema } }, sizes));
-  } finally {
-    const client = new pg.Client({ connectionString: PG_URL });
-    await client.connect();
-    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await client.end();
+  heading('P3 "what is waiting on me" from the queue vs one live call; P5 quiet cycle cost vs queue size');
+  const live = await liveLatency(20);
+  process.stdout.write(`   live call to the sandbox (v4 reportsToApprove, 'slow' profile): p50 ${live.p50} ms, p99 ${live.p99} ms\n`);
+  const queues: Record<string, unknown>[] = [];
+  if (queueWanted('sqlite')) {
+    queues.push(await queueBenchmarks({ adapter: 'sqlite', config: { path: join(benchDir(), 'queue.db') } }, sizes));
+    removeBenchDirs();
   }
-} else {
-  process.stdout.write(`   PostgreSQL not reachable at ${PG_URL}: skipped\n`);
-}
-for (const q of queues) {
-  const lookup = q.lookupMs as { p50: number; p99: number; rowsPerAnswer: number; loadAverage?: number };
-  const target = q.adapter === 'sqlite' ? 1 : 5;
-  process.stdout.write(
-    `   ${String(q.adapter)} at ${Number(q.queued).toLocaleString()} queued (loaded in ${String(q.loadSeconds)} s): p50 ${lookup.p50} ms, p99 ${lookup.p99} ms ` +
-      `(${lookup.rowsPerAnswer} approvals per answer; load average ${String(lookup.loadAverage)}; target p99 <= ${target} ms: ${lookup.p99 <= target ? 'met' : 'NOT met'}); ` +
-      `live/queue p50 ratio ${Math.round(live.p50 / lookup.p50).toLocaleString()}x\n`,
-  );
-  type Measured = { p50: number; p99: number; loadAverage: number };
-  const busy = q.lookupMsBesideBusyProcess as Measured;
-  process.stdout.write(`   ${String(q.adapter)} beside a CPU-bound process: p50 ${busy.p50} ms, p99 ${busy.p99} ms (load average ${busy.loadAverage}; target: ${busy.p99 <= target ? 'met' : 'NOT met'})\n`);
-  const unmapped = q.lookupMsUnmapped as { quiet: Measured; loaded: Measured } | undefined;
-  if (unmapped) {
+  if (!queueWanted('postgres')) {
+    // left out on request
+  } else if (await postgresAvailable()) {
+    const schema = `ah_bench_${process.pid}`;
+    try {
+      queues.push(await queueBenchmarks({ adapter: 'postgres', config: { connectionString: PG_URL, schema } }, sizes));
+    } finally {
+      const client = new pg.Client({ connectionString: PG_URL });
+      await client.connect();
+      await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await client.end();
+    }
+  } else {
+    process.stdout.write(`   PostgreSQL not reachable at ${PG_URL}: skipped\n`);
+  }
+  for (const q of queues) {
+    const lookup = q.lookupMs as { p50: number; p99: number; rowsPerAnswer: number; loadAverage?: number };
+    const target = q.adapter === 'sqlite' ? 1 : 5;
     process.stdout.write(
-      `   ${String(q.adapter)} without the memory map (queue.config.mmapSizeMB: 0): p50 ${unmapped.quiet.p50} ms, p99 ${unmapped.quiet.p99} ms (load average ${unmapped.quiet.loadAverage}); ` +
-        `beside a CPU-bound process p50 ${unmapped.loaded.p50} ms, p99 ${unmapped.loaded.p99} ms (load average ${unmapped.loaded.loadAverage})\n`,
+      `   ${String(q.adapter)} at ${Number(q.queued).toLocaleString()} queued (loaded in ${String(q.loadSeconds)} s): p50 ${lookup.p50} ms, p99 ${lookup.p99} ms ` +
+        `(${lookup.rowsPerAnswer} approvals per answer; load average ${String(lookup.loadAverage)}; target p99 <= ${target} ms: ${lookup.p99 <= target ? 'met' : 'NOT met'}); ` +
+        `live/queue p50 ratio ${Math.round(live.p50 / lookup.p50).toLocaleString()}x\n`,
     );
+    type Measured = { p50: number; p99: number; loadAverage: number };
+    const busy = q.lookupMsBesideBusyProcess as Measured;
+    process.stdout.write(
+      `   ${String(q.adapter)} beside a CPU-bound process: p50 ${busy.p50} ms, p99 ${busy.p99} ms (load average ${busy.loadAverage}; target: ${busy.p99 <= target ? 'met' : 'NOT met'})\n`,
+    );
+    const unmapped = q.lookupMsUnmapped as { quiet: Measured; loaded: Measured } | undefined;
+    if (unmapped) {
+      process.stdout.write(
+        `   ${String(q.adapter)} without the memory map (queue.config.mmapSizeMB: 0): p50 ${unmapped.quiet.p50} ms, p99 ${unmapped.quiet.p99} ms (load average ${unmapped.quiet.loadAverage}); ` +
+          `beside a CPU-bound process p50 ${unmapped.loaded.p50} ms, p99 ${unmapped.loaded.p99} ms (load average ${unmapped.loaded.loadAverage})\n`,
+      );
+    }
+    table((q.quietCycle as Record<string, unknown>[]).map((r) => ({ adapter: q.adapter, ...r })));
+    const cycles = q.quietCycle as { p50: number }[];
+    process.stdout.write(`   quiet cycle p50 at the largest vs smallest queue: ${(cycles.at(-1)!.p50 / cycles[0]!.p50).toFixed(2)}x (flat = ~1x)\n`);
   }
-  table((q.quietCycle as Record<string, unknown>[]).map((r) => ({ adapter: q.adapter, ...r })));
-  const cycles = q.quietCycle as { p50: number }[];
-  process.stdout.write(`   quiet cycle p50 at the largest vs smallest queue: ${(cycles.at(-1)!.p50 / cycles[0]!.p50).toFixed(2)}x (flat = ~1x)\n`);
-}
-results.p3 = { live, queues };
+  results.p3 = { live, queues };
 }
 
 if (wanted('p4')) {
-heading('P4 first full sync (targets: <= 1.1x the raw page fetch, peak RSS without mapped file pages <= 256 MB)');
-const child = fileURLToPath(new URL('./p4-first-sync.js', import.meta.url));
-/** In a process of its own, with a 160 MB heap: completing proves the sync streams, and RSS is its own. */
-async function firstSync(reports: number, latencyMs: number): Promise<Record<string, unknown>> {
-  const { stdout } = await promisify(execFile)(process.execPath, ['--max-old-space-size=160', child, String(reports), String(latencyMs)], { maxBuffer: 1 << 20 });
-  return JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
-}
-const p4 = await firstSync(quick ? 20_000 : 100_000, 100);
-table([p4]);
-const p4cpu = await firstSync(20_000, 0);
-process.stdout.write(`   with no network latency (CPU-bound): ${String(p4cpu.syncSeconds)} s vs ${String(p4cpu.rawFetchSeconds)} s raw, ${String(p4cpu.processingMsPerPage)} ms of processing per page of 100\n`);
-const backfill = await p4Backfill(quick ? 1_000 : 2_000);
-process.stdout.write('   after go-live, every card of the backlog gets its line items (backfillCallsPerCycle 20, scaled down, projected):\n');
-table([backfill]);
-results.p4 = { realistic: p4, noLatency: p4cpu, backfill };
+  heading('P4 first full sync (targets: <= 1.1x the raw page fetch, peak RSS without mapped file pages <= 256 MB)');
+  const child = fileURLToPath(new URL('./p4-first-sync.js', import.meta.url));
+  /** In a process of its own, with a 160 MB heap: completing proves the sync streams, and RSS is its own. */
+  async function firstSync(reports: number, latencyMs: number): Promise<Record<string, unknown>> {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--max-old-space-size=160', child, String(reports), String(latencyMs)], {
+      maxBuffer: 1 << 20,
+    });
+    return JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+  }
+  const p4 = await firstSync(quick ? 20_000 : 100_000, 100);
+  table([p4]);
+  const p4cpu = await firstSync(20_000, 0);
+  process.stdout.write(
+    `   with no network latency (CPU-bound): ${String(p4cpu.syncSeconds)} s vs ${String(p4cpu.rawFetchSeconds)} s raw, ${String(p4cpu.processingMsPerPage)} ms of processing per page of 100\n`,
+  );
+  const backfill = await p4Backfill(quick ? 1_000 : 2_000);
+  process.stdout.write('   after go-live, every card of the backlog gets its line items (backfillCallsPerCycle 20, scaled down, projected):\n');
+  table([backfill]);
+  results.p4 = { realistic: p4, noLatency: p4cpu, backfill };
 }
 
 removeBenchDirs();

@@ -35,4 +35,6 @@ const compileMs = Number(process.hrtime.bigint() - compileStarted) / 1e6;
 const runs = Array.from({ length: 7 }, run).sort((a, b) => a - b);
 const median = runs[3]!;
 console.log(`first call (compiles the schema): ${compileMs.toFixed(1)} ms`);
-console.log(`${N} approvals: median ${median.toFixed(1)} ms of 7 runs (min ${runs[0]!.toFixed(1)}, max ${runs[6]!.toFixed(1)}) = ${((median * 1000) / N).toFixed(2)} µs per approval`);
+console.log(
+  `${N} approvals: median ${median.toFixed(1)} ms of 7 runs (min ${runs[0]!.toFixed(1)}, max ${runs[6]!.toFixed(1)}) = ${((median * 1000) / N).toFixed(2)} µs per approval`,
+);

@@ -100,10 +100,14 @@ class BrokenSource implements ApprovalSource {
 
 describe('ApprovalSource contract kit, run on a broken source', () => {
   it('reports a key without the <sourceId>:<kind>: prefix, a non-ISO sourceUpdatedAt and a cursor on a middle batch', async () => {
-    const results = await checkApprovalSource(async () => {
-      const { source, driver } = scripted(1);
-      return { source: new BrokenSource(source), driver };
-    }, {}, ['first sync']);
+    const results = await checkApprovalSource(
+      async () => {
+        const { source, driver } = scripted(1);
+        return { source: new BrokenSource(source), driver };
+      },
+      {},
+      ['first sync'],
+    );
     const problems = results.flatMap((r) => r.problems).join('\n');
 
     assert.match(problems, /key does not start with "scripted:expense-report:"/);

@@ -106,7 +106,9 @@ export function describeCredentialStoreContract(name: string, make: () => Promis
       const s = store(subject.queues[0]);
       expect(await s.get(NS, 'oauth')).to.equal(legacy);
       const raw = await subject.raw(NS, 'oauth');
-      expect(raw).to.match(/^ah-enc:v1:/).and.not.include('plain-refresh');
+      expect(raw)
+        .to.match(/^ah-enc:v1:/)
+        .and.not.include('plain-refresh');
       expect(await s.get(NS, 'oauth')).to.equal(legacy);
     });
 

@@ -50,7 +50,11 @@ describeNotifier('slack (fake Slack Web API on loopback)', async () => {
   root.bind(Clock).toConstantValue(systemClock);
   root.bind(Logger).toConstantValue(silent());
   const child = new Container({ parent: root, defaultScope: 'Singleton' });
-  const context = { instanceId: 'slack', config: { botToken: FakeSlack.TOKEN, signingSecret: 'fake-signing-secret-0123456789', apiUrl: fake.apiUrl }, baseDir: '.' };
+  const context = {
+    instanceId: 'slack',
+    config: { botToken: FakeSlack.TOKEN, signingSecret: 'fake-signing-secret-0123456789', apiUrl: fake.apiUrl },
+    baseDir: '.',
+  };
   child.bind(PluginContext).toConstantValue(context);
   await child.loadAsync(slackModule(context));
   const driver: ChannelDriver = {
@@ -70,7 +74,13 @@ describeNotifier('teams (fake Bot Connector on loopback)', async () => {
   const fake = await startFakeBotConnector({ tenantId: '6e3b0f5c-1f0a-4c52-9a6e-3d8f3c0e9a11', users: [ANN], botToken: TEAMS_TOKEN });
   const connector = new BotConnector(fake.serviceUrl, async () => TEAMS_TOKEN);
   const directory = new TeamsDirectory(connector, { [ANN.email]: ANN.id }, undefined, systemClock);
-  const notifier = new TeamsNotifier('teams', { appId: '0f8b7a52-93c1-4d7e-bb6a-2a3c4d5e6f70', tenantId: '6e3b0f5c-1f0a-4c52-9a6e-3d8f3c0e9a11' }, connector, directory, silent());
+  const notifier = new TeamsNotifier(
+    'teams',
+    { appId: '0f8b7a52-93c1-4d7e-bb6a-2a3c4d5e6f70', tenantId: '6e3b0f5c-1f0a-4c52-9a6e-3d8f3c0e9a11' },
+    connector,
+    directory,
+    silent(),
+  );
   // The fake fails its next N calls and cannot be told to stop, so each failure is one call: the
   // kit makes one delivery while the channel fails, and the notifier makes no retry of its own.
   const driver: ChannelDriver = {
@@ -158,7 +168,12 @@ describeNotifier(
   'webhook (a receiver on loopback)',
   async () => {
     const receiver = await webhookReceiver();
-    return { notifier: new WebhookNotifier('hook', receiver.url, 'webhook-secret-0123456789abcdef', 5_000), driver: receiver.driver, recipient, close: receiver.close };
+    return {
+      notifier: new WebhookNotifier('hook', receiver.url, 'webhook-secret-0123456789abcdef', 5_000),
+      driver: receiver.driver,
+      recipient,
+      close: receiver.close,
+    };
   },
   { editsInPlace: false },
 );

@@ -32,10 +32,11 @@ describe('Concur deprecation headers (x-api-warn, sunset)', function () {
     h.sandbox.admin.submit({});
   });
 
-  const deprecationLogs = () =>
-    h.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'Concur flags this endpoint as deprecated');
+  const deprecationLogs = () => h.logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'Concur flags this endpoint as deprecated');
   const metric = async (endpoint: string) => {
-    const line = (await h.host.metrics.render()).split('\n').find((l) => l.startsWith(`approvals_hub_source_deprecations_total{source="${SOURCE}",endpoint="${endpoint}"}`));
+    const line = (await h.host.metrics.render())
+      .split('\n')
+      .find((l) => l.startsWith(`approvals_hub_source_deprecations_total{source="${SOURCE}",endpoint="${endpoint}"}`));
     return line === undefined ? 0 : Number(line.split(' ').pop());
   };
   /** `approvals-hub diagnostics` in its own process, on the harness's SQLite file. */
@@ -70,7 +71,9 @@ describe('Concur deprecation headers (x-api-warn, sunset)', function () {
       h.advance(60);
     }
     const calls = h.sandbox.calls();
-    expect(await metric(LIST)).to.equal(callsTo(calls, LIST)).and.to.be.at.least(3);
+    expect(await metric(LIST))
+      .to.equal(callsTo(calls, LIST))
+      .and.to.be.at.least(3);
     expect(await metric(TOKEN)).to.equal(callsTo(calls, TOKEN));
     expect(await metric('GET /api/v3.0/expense/entries')).to.equal(0);
   });
@@ -87,7 +90,14 @@ describe('Concur deprecation headers (x-api-warn, sunset)', function () {
     expect(json.code, json.stderr).to.equal(0);
     expect((JSON.parse(json.stdout) as { deprecations: unknown[] }).deprecations).to.deep.equal([
       { source: SOURCE, endpoint: LIST, warning: WARNING, sunset: SUNSET, firstSeen: new Date(firstSeen).toISOString(), sunsetAt: '2027-01-31T00:00:00.000Z' },
-      { source: SOURCE, endpoint: TOKEN, warning: 'use the v1 token endpoint', sunset: 'not a date', firstSeen: new Date(firstSeen).toISOString(), sunsetAt: null },
+      {
+        source: SOURCE,
+        endpoint: TOKEN,
+        warning: 'use the v1 token endpoint',
+        sunset: 'not a date',
+        firstSeen: new Date(firstSeen).toISOString(),
+        sunsetAt: null,
+      },
     ]);
 
     const text = await diagnostics();
@@ -97,9 +107,13 @@ describe('Concur deprecation headers (x-api-warn, sunset)', function () {
   });
 
   it('refuses a sandbox deprecation switch that names no method and route, saying which entry is wrong', () => {
-    expect(() => resolveFaults({ deprecations: [{ endpoint: LIST, warning: 'w', sunset: SUNSET }, { endpoint: '/api/v3.0/expense/reports', warning: 'w', sunset: SUNSET }] })).to.throw(
-      RangeError,
-      'deprecations[1].endpoint must be a method and a route, e.g. "GET /api/v3.0/expense/reports"',
-    );
+    expect(() =>
+      resolveFaults({
+        deprecations: [
+          { endpoint: LIST, warning: 'w', sunset: SUNSET },
+          { endpoint: '/api/v3.0/expense/reports', warning: 'w', sunset: SUNSET },
+        ],
+      }),
+    ).to.throw(RangeError, 'deprecations[1].endpoint must be a method and a route, e.g. "GET /api/v3.0/expense/reports"');
   });
 });

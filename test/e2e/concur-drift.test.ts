@@ -56,6 +56,8 @@ describe('sweep drift with the Concur plugin against the sandbox (real HTTP on l
 
     expect(cycles[0]!.swept).to.equal(true);
     expect(cycles[0]!.driftByCause).to.deep.equal({ ...NO_DRIFT, 'completion-missed': 1 });
-    expect(await seriesOf('approvals_hub_sweep_drift_total')).to.deep.equal([`approvals_hub_sweep_drift_total{source="${SOURCE}",cause="completion-missed"} 1`]);
+    expect(await seriesOf('approvals_hub_sweep_drift_total')).to.deep.equal([
+      `approvals_hub_sweep_drift_total{source="${SOURCE}",cause="completion-missed"} 1`,
+    ]);
   });
 });

@@ -39,7 +39,10 @@ describe('Concur identity at scale and several companies side by side', function
     });
 
     it('keeps each company in its own source instance, keys and cursor', async () => {
-      for (const seed of [11, 12]) sandboxes.push(await startConcurSandbox({ seed, reports: 0, otherReports: 0, approvers: 2, employees: 6, clock: '2026-03-02T09:00:00.000Z', freezeClock: true }));
+      for (const seed of [11, 12])
+        sandboxes.push(
+          await startConcurSandbox({ seed, reports: 0, otherReports: 0, approvers: 2, employees: 6, clock: '2026-03-02T09:00:00.000Z', freezeClock: true }),
+        );
       const [acme, globex] = sandboxes as [ConcurSandbox, ConcurSandbox];
       // Distinct env names: under shared ones, globex's secrets would overwrite acme's.
       const acmeSource = sandboxSource(acme, { id: 'acme', envPrefix: 'ACME' });
@@ -60,7 +63,9 @@ describe('Concur identity at scale and several companies side by side', function
       expect(report.failures).to.deep.equal([]);
       const notBefore = host.commitContext().notBefore;
       expect((await host.queue.list({ notBefore, source: 'acme' })).map((x) => x.key)).to.deep.equal([`acme:expense-report:${a.ID}`]);
-      expect((await host.queue.list({ notBefore, source: 'globex' })).map((x) => x.key).sort()).to.deep.equal(g.map((r) => `globex:expense-report:${r.ID}`).sort());
+      expect((await host.queue.list({ notBefore, source: 'globex' })).map((x) => x.key).sort()).to.deep.equal(
+        g.map((r) => `globex:expense-report:${r.ID}`).sort(),
+      );
       expect(await host.queue.getCursor('acme')).to.be.a('string');
       expect(await host.queue.getCursor('globex')).to.be.a('string');
       const links = notifier.messages.map((m) => m.card.actions.find((x) => x.type === 'link'));

@@ -13,7 +13,11 @@ describe('Concur source against the sandbox (real HTTP on loopback, real SQLite)
   afterEach(async () => h?.close());
 
   /** The approver's work e-mail, as the sandbox's identity API knows it. */
-  const emailOf = (login: string) => h.sandbox.admin.users().find((u) => u.loginId === login)!.email.toLowerCase();
+  const emailOf = (login: string) =>
+    h.sandbox.admin
+      .users()
+      .find((u) => u.loginId === login)!
+      .email.toLowerCase();
   const approverOf = (id: string) => h.sandbox.admin.state().reports.find((r) => r.id === id)!.approverLoginID!;
   const notBefore = () => h.host.commitContext().notBefore;
   const waitingOn = async (email: string) => (await h.host.queue.listForApprover(email, { notBefore: notBefore() })).map((a) => a.externalId);
@@ -45,7 +49,14 @@ describe('Concur source against the sandbox (real HTTP on loopback, real SQLite)
       const [approver] = (await h.host.queue.get(key(report.ID)))!.approvers;
 
       expect(approver).to.include({ sourceUserId: approverOf(report.ID), email: emailOf(approverOf(report.ID)) });
-      expect(approver!.timeZone).to.be.oneOf(['America/New_York', 'America/Chicago', 'America/Los_Angeles', 'Europe/Berlin', 'Europe/London', 'America/Vancouver']);
+      expect(approver!.timeZone).to.be.oneOf([
+        'America/New_York',
+        'America/Chicago',
+        'America/Los_Angeles',
+        'Europe/Berlin',
+        'Europe/London',
+        'America/Vancouver',
+      ]);
     });
 
     it('updates the card of a modified report without notifying again', async () => {
@@ -60,7 +71,11 @@ describe('Concur source against the sandbox (real HTTP on loopback, real SQLite)
       expect(messages[1]!.previous).to.deep.equal({ ref: 'chat-1' });
     });
 
-    for (const [act, outcome] of [['approve', 'approved'], ['sendBack', 'sent_back'], ['recall', 'sent_back']] as const) {
+    for (const [act, outcome] of [
+      ['approve', 'approved'],
+      ['sendBack', 'sent_back'],
+      ['recall', 'sent_back'],
+    ] as const) {
       it(`removes a report ${act === 'approve' ? 'approved' : act === 'sendBack' ? 'sent back' : 'recalled'} in Concur and closes its card`, async () => {
         const report = h.sandbox.admin.submit({});
         await h.cycle();
@@ -124,7 +139,10 @@ describe('Concur source against the sandbox (real HTTP on loopback, real SQLite)
       await h.cycle();
 
       const left = await h.host.queue.listOutbox('delivered');
-      expect(left.map((e) => [e.approvalKey, e.action]), 'only the update sent 2 days ago is left').to.deep.equal([[key(waiting.ID), 'update']]);
+      expect(
+        left.map((e) => [e.approvalKey, e.action]),
+        'only the update sent 2 days ago is left',
+      ).to.deep.equal([[key(waiting.ID), 'update']]);
       expect(before).to.be.greaterThan(left.length);
       expect(await h.host.queue.receipt(key(approved.ID), approvedBy, 'chat'), 'approved and closed: the card is final').to.equal(undefined);
       expect(await h.host.queue.receipt(key(waiting.ID), approver, 'chat'), 'its card can still be updated').to.not.equal(undefined);
@@ -290,7 +308,10 @@ describe('Concur source against the sandbox (real HTTP on loopback, real SQLite)
       }
       expect(await h.host.metrics.render()).to.match(/approvals_hub_source_backfill_pending\{source="acme"\} 0\b/);
       for (const r of reports) {
-        expect(h.notifier.for(emailOf(approverOf(r.ID)), key(r.ID)).map((m) => m.action), r.ID).to.deep.equal(['notify', 'update']);
+        expect(
+          h.notifier.for(emailOf(approverOf(r.ID)), key(r.ID)).map((m) => m.action),
+          r.ID,
+        ).to.deep.equal(['notify', 'update']);
         const shown = toPublicJson((await h.host.queue.get(key(r.ID)))!);
         expect(shown.lineItems, 'queue show --json').to.have.length(2);
         expect(shown.fields).to.deep.include({ label: 'Entries', value: '2' });
@@ -464,7 +485,11 @@ describe('Concur source against the sandbox (real HTTP on loopback, real SQLite)
     /** A kill after Concur rotated the refresh token but before the new one was stored: the store holds the used one. */
     async function loseRotation(): Promise<void> {
       await h.cycle();
-      const { accessToken: _access, accessExpiresAt: _expiry, ...stored } = JSON.parse((await h.host.credentials.get(`source:${SOURCE}`, 'oauth'))!) as Record<string, string>;
+      const {
+        accessToken: _access,
+        accessExpiresAt: _expiry,
+        ...stored
+      } = JSON.parse((await h.host.credentials.get(`source:${SOURCE}`, 'oauth'))!) as Record<string, string>;
       await h.host.credentials.set(`source:${SOURCE}`, 'oauth', JSON.stringify({ ...stored, refreshToken: h.sandbox.credentials.refreshToken }));
       await h.restart();
     }
@@ -473,7 +498,9 @@ describe('Concur source against the sandbox (real HTTP on loopback, real SQLite)
       await loseRotation();
       h.sandbox.admin.submit({});
       const report = await h.host.runOnce();
-      expect(report.failures[0]!.error).to.match(/code 108/).and.to.match(/configure a new refreshToken, or a requestToken/);
+      expect(report.failures[0]!.error)
+        .to.match(/code 108/)
+        .and.to.match(/configure a new refreshToken, or a requestToken/);
       expect(h.logs.some((l) => l.includes('"level":50') && l.includes('no company request token is configured'))).to.equal(true);
       expect(h.notifier.messages).to.deep.equal([]);
     });
@@ -591,7 +618,10 @@ describe('Concur source against the sandbox (real HTTP on loopback, real SQLite)
       expect(callsTo(h.sandbox.calls(), 'GET /api/v3.0/expense/reports')).to.equal(1);
       expect(entriesCalls(), 'entries calls for versions already queued').to.equal(0);
       const queued = await h.host.queue.listForApprover(h.notifier.messages[0]!.recipient.email!, { notBefore: notBefore() });
-      expect(queued.map((a) => a.content?.lineItems?.length), 'line items kept').to.deep.equal(queued.map(() => 2));
+      expect(
+        queued.map((a) => a.content?.lineItems?.length),
+        'line items kept',
+      ).to.deep.equal(queued.map(() => 2));
       expect(h.notifier.messages.filter((m) => m.action !== 'notify')).to.deep.equal([]);
     });
 
@@ -611,14 +641,22 @@ describe('Concur source against the sandbox (real HTTP on loopback, real SQLite)
     });
 
     it('keeps the identities it found when the lookup of one approver fails', async () => {
-      const logins = h.sandbox.admin.users().filter((u) => u.isApprover).map((u) => u.loginId);
+      const logins = h.sandbox.admin
+        .users()
+        .filter((u) => u.isApprover)
+        .map((u) => u.loginId);
       const [broken, ...working] = logins;
       const reports = logins.map((login) => h.sandbox.admin.submit({ approver: login }));
       proxy.rules = { refuse: (r) => (r.url.startsWith('/profile/identity/v4/Users') && decodeURIComponent(r.url).includes(broken!) ? 503 : undefined) };
       await h.cycle();
 
       const notified = h.notifier.messages.filter((m) => m.action === 'notify').map((m) => m.card.approvalKey);
-      expect(notified.sort()).to.deep.equal(reports.slice(1).map((r) => key(r.ID)).sort());
+      expect(notified.sort()).to.deep.equal(
+        reports
+          .slice(1)
+          .map((r) => key(r.ID))
+          .sort(),
+      );
       expect(working.length).to.be.greaterThan(0);
       expect((await h.host.queue.listOutbox('parked')).map((e) => e.approvalKey)).to.deep.equal([key(reports[0]!.ID)]);
 

@@ -24,7 +24,6 @@ interface SinkLine {
   outcome: string | null;
 }
 
-
 describe('crash safety on SQLite (a real host process killed with SIGKILL)', function () {
   this.timeout(240_000);
   const random = prng(Number(process.env.CRASH_SEED ?? 20261128));
@@ -36,7 +35,10 @@ describe('crash safety on SQLite (a real host process killed with SIGKILL)', fun
   const writeTruth = () => writeFileSync(join(dir, 'truth.json'), JSON.stringify({ approvals: truth }));
   const sink = (): SinkLine[] =>
     existsSync(join(dir, 'sink.jsonl'))
-      ? readFileSync(join(dir, 'sink.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as SinkLine)
+      ? readFileSync(join(dir, 'sink.jsonl'), 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as SinkLine)
       : [];
 
   /** Starts the host, lets it work for a random while, then kills it without warning. */
@@ -81,9 +83,13 @@ describe('crash safety on SQLite (a real host process killed with SIGKILL)', fun
       externalId: `R${String(i).padStart(4, '0')}`,
       title: `Report ${i}`,
       status: 'pending',
-      approvers: i % 3 === 0
-        ? [{ sourceUserId: `m${i % 7}`, email: `m${i % 7}@example.test` }, { sourceUserId: `c${i % 5}`, email: `c${i % 5}@example.test` }]
-        : [{ sourceUserId: `m${i % 7}`, email: `m${i % 7}@example.test` }],
+      approvers:
+        i % 3 === 0
+          ? [
+              { sourceUserId: `m${i % 7}`, email: `m${i % 7}@example.test` },
+              { sourceUserId: `c${i % 5}`, email: `c${i % 5}@example.test` },
+            ]
+          : [{ sourceUserId: `m${i % 7}`, email: `m${i % 7}@example.test` }],
       seq: ++seq,
       updatedAt: now(),
     }));
@@ -124,7 +130,10 @@ describe('crash safety on SQLite (a real host process killed with SIGKILL)', fun
     expect(lines.filter((l) => l.action === 'update' && l.revision === 2)).to.have.length(approversOf(truth.slice(0, 60)));
     expect(lines.filter((l) => l.action === 'close' && l.outcome === 'approved')).to.have.length(approversOf(truth.slice(60, 120)));
     expect(lines.filter((l) => l.action === 'notify')).to.have.length(0);
-    const pending = truth.filter((t) => t.status === 'pending').map((t) => `files:request:${t.externalId}`).sort();
+    const pending = truth
+      .filter((t) => t.status === 'pending')
+      .map((t) => `files:request:${t.externalId}`)
+      .sort();
     expect(await queuedKeys()).to.deep.equal(pending);
   });
 });

@@ -70,7 +70,9 @@ describe('fleet: three host processes on one PostgreSQL schema', function () {
       await client.connect();
       await client.query('SELECT 1');
     } catch (error) {
-      throw new Error(`PostgreSQL is not reachable at ${DATABASE_URL.replace(/:[^:@/]*@/, ':***@')}: ${(error as Error).message}. Start one (CI does) or set APPROVALS_HUB_TEST_PG.`);
+      throw new Error(
+        `PostgreSQL is not reachable at ${DATABASE_URL.replace(/:[^:@/]*@/, ':***@')}: ${(error as Error).message}. Start one (CI does) or set APPROVALS_HUB_TEST_PG.`,
+      );
     } finally {
       await client.end().catch(() => undefined);
     }
@@ -92,7 +94,15 @@ describe('fleet: three host processes on one PostgreSQL schema', function () {
     sandbox = await startConcurSandbox({ seed, reports: 15, approvers: 6, employees: 40, approvalLevels: 2, faults: 'flaky', clock: Date.now() });
     const sinkPath = join(dir, 'sink.jsonl');
     // A claim older than 5 s is re-claimed by another host: the killed leader's claimed deliveries come back quickly.
-    const { configPath, env } = writeDeployment({ dir, sandbox, queue, sinkPath, pollIntervalSeconds: POLL_SECONDS, sweepIntervalSeconds: SWEEP_SECONDS, leaseSeconds: 5 });
+    const { configPath, env } = writeDeployment({
+      dir,
+      sandbox,
+      queue,
+      sinkPath,
+      pollIntervalSeconds: POLL_SECONDS,
+      sweepIntervalSeconds: SWEEP_SECONDS,
+      leaseSeconds: 5,
+    });
     const onLine = (line: LogLine, host: HostProcess) => {
       if (line.msg === 'took the polling lease') leases.push({ host: host.label, time: line.time });
       else if (line.msg === 'cycle committed changes') commits.push({ host: host.label, time: line.time });
@@ -153,9 +163,16 @@ describe('fleet: three host processes on one PostgreSQL schema', function () {
     const sink = readSink(sinkPath);
     const cmp = compareWithTruth(sandbox, rows, sink);
     const shown = evidence(cmp.findings, sandbox, rows, sink.lines, driver).join('\n');
-    console.log(`      ${driver.actions} driver actions on ${driver.history.size} reports; ${cmp.deliveries} deliveries; ${cmp.pendingInSource} pending, ${cmp.queued} queued`);
+    console.log(
+      `      ${driver.actions} driver actions on ${driver.history.size} reports; ${cmp.deliveries} deliveries; ${cmp.pendingInSource} pending, ${cmp.queued} queued`,
+    );
     expect(sink.broken, 'unparseable sink lines').to.deep.equal([]);
-    expect({ missing: cmp.missing, stale: cmp.stale, duplicates: cmp.duplicates, lost: cmp.lost }, shown).to.deep.equal({ missing: 0, stale: 0, duplicates: 0, lost: 0 });
+    expect({ missing: cmp.missing, stale: cmp.stale, duplicates: cmp.duplicates, lost: cmp.lost }, shown).to.deep.equal({
+      missing: 0,
+      stale: 0,
+      duplicates: 0,
+      lost: 0,
+    });
     expect(cmp.deliveries).to.be.greaterThan(0);
     passed = true;
   });

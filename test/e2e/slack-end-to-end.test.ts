@@ -12,7 +12,9 @@ describe('end to end: Concur sandbox → host → Slack', function () {
     slack = await FakeSlack.start();
     h = await concurHarness({
       sandbox: { workflowBumpsLastModified: false },
-      notifiers: [{ id: 'slack', plugin: 'slack', config: { botToken: { env: 'AH_SLACK_TOKEN' }, signingSecret: { env: 'AH_SLACK_SIGNING' }, apiUrl: slack.apiUrl } }],
+      notifiers: [
+        { id: 'slack', plugin: 'slack', config: { botToken: { env: 'AH_SLACK_TOKEN' }, signingSecret: { env: 'AH_SLACK_SIGNING' }, apiUrl: slack.apiUrl } },
+      ],
       env: { AH_SLACK_TOKEN: FakeSlack.TOKEN, AH_SLACK_SIGNING: 'slack-signing-secret-for-tests' },
     });
     h.sandbox.admin.users().forEach((u, i) => slack.addUser({ id: `U${String(i).padStart(8, '0')}`, email: u.email }));

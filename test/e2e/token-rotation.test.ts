@@ -59,7 +59,15 @@ describe('Concur refresh-token rotation across processes (real run hosts and CLI
 
   async function start(queue: (dir: string) => QueueSpec, hostCount: number): Promise<Run> {
     const dir = mkdtempSync(join(tmpdir(), 'ah-rotation-'));
-    const sandbox = await startConcurSandbox({ seed: 11, reports: 4, otherReports: 0, approvers: 3, employees: 12, clock: Date.now(), accessTokenLifetimeSeconds: ACCESS_TOKEN_SECONDS });
+    const sandbox = await startConcurSandbox({
+      seed: 11,
+      reports: 4,
+      otherReports: 0,
+      approvers: 3,
+      employees: 12,
+      clock: Date.now(),
+      accessTokenLifetimeSeconds: ACCESS_TOKEN_SECONDS,
+    });
     // No request token: a refused refresh token would fail the cycle instead of being papered over.
     const concur = sandboxSource(sandbox, { pollIntervalSeconds: 1, sweepIntervalSeconds: 3600 });
     const spec = queue(dir);
@@ -105,21 +113,35 @@ describe('Concur refresh-token rotation across processes (real run hosts and CLI
     expect(r.cli).to.have.length(CLI_PROCESSES);
     for (const h of r.hosts) {
       const failed = h.lines.filter((l: LogLine) => l.msg.startsWith('cycle failed'));
-      expect(failed.map((l) => l.err), `${h.label}: failed cycles`).to.deep.equal([]);
-      expect(h.lines.filter((l) => mentions108(JSON.stringify(l))), `${h.label}: code-108 log lines`).to.deep.equal([]);
+      expect(
+        failed.map((l) => l.err),
+        `${h.label}: failed cycles`,
+      ).to.deep.equal([]);
+      expect(
+        h.lines.filter((l) => mentions108(JSON.stringify(l))),
+        `${h.label}: code-108 log lines`,
+      ).to.deep.equal([]);
     }
-    expect(r.cli.filter((c) => mentions108(c.stderr)).map((c) => c.stderr), 'CLI processes that met code 108').to.deep.equal([]);
+    expect(
+      r.cli.filter((c) => mentions108(c.stderr)).map((c) => c.stderr),
+      'CLI processes that met code 108',
+    ).to.deep.equal([]);
     const usage = r.sandbox.refreshTokenUsage();
     expect(usage.refused, 'refresh tokens Concur refused (code 108)').to.equal(0);
     // One chain: every token issued was redeemed exactly once, except the newest, still live.
-    expect(usage.attempts.slice(0, -1).every((n) => n === 1), `redemptions per refresh token: ${usage.attempts.join(', ')}`).to.equal(true);
+    expect(
+      usage.attempts.slice(0, -1).every((n) => n === 1),
+      `redemptions per refresh token: ${usage.attempts.join(', ')}`,
+    ).to.equal(true);
     expect(usage.attempts.at(-1)).to.equal(0);
     // The run really rotated: the hosts refreshed during it, and so did CLI processes.
     expect(usage.attempts.length, 'refresh tokens issued').to.be.greaterThan(5);
     const byHosts = r.hosts.reduce((n, h) => n + obtained(h), 0);
     expect(byHosts, 'tokens the hosts obtained').to.be.greaterThan(1);
     expect(usage.attempts.length - 1 - byHosts, 'refreshes by CLI processes').to.be.greaterThan(1);
-    console.log(`      ${usage.attempts.length - 1} refreshes (each token redeemed once, none refused): ${byHosts} by the run host(s), ${usage.attempts.length - 1 - byHosts} by the ${r.cli.length} CLI processes`);
+    console.log(
+      `      ${usage.attempts.length - 1} refreshes (each token redeemed once, none refused): ${byHosts} by the run host(s), ${usage.attempts.length - 1 - byHosts} by the ${r.cli.length} CLI processes`,
+    );
   }
 
   it('one run host and 20 audit / queue resync processes on SQLite: zero failed cycles, zero code 108, one unbroken chain of refresh tokens', async () => {

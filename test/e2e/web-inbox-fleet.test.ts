@@ -172,8 +172,14 @@ describe('web inbox sessions across hosts (two hosts, one PostgreSQL schema)', f
     for (let round = 0; round < 5; round++) {
       const raced = await tokenFor(b, ANN);
       const statuses = await Promise.all([a, b, a, b].map((host) => post(host, '/inbox/login', { token: raced }).then((r) => r.status)));
-      expect(statuses.filter((s) => s === 303), `round ${round}: ${statuses.join(', ')}`).to.have.length(1);
-      expect(statuses.filter((s) => s !== 303 && s !== 410 && s !== 503), `round ${round}`).to.deep.equal([]);
+      expect(
+        statuses.filter((s) => s === 303),
+        `round ${round}: ${statuses.join(', ')}`,
+      ).to.have.length(1);
+      expect(
+        statuses.filter((s) => s !== 303 && s !== 410 && s !== 503),
+        `round ${round}`,
+      ).to.deep.equal([]);
     }
   });
 
@@ -190,14 +196,19 @@ describe('web inbox sessions across hosts (two hosts, one PostgreSQL schema)', f
     const bob = await signIn(a, BOB);
     const linkBefore = await tokenFor(b, ANN);
     // An open page of Ann's on host A: its event stream.
-    const stream = await new Promise<IncomingMessage>((resolve, reject) => get(`${a.url}/inbox/api/events`, { headers: { cookie: onA } }, resolve).on('error', reject));
+    const stream = await new Promise<IncomingMessage>((resolve, reject) =>
+      get(`${a.url}/inbox/api/events`, { headers: { cookie: onA } }, resolve).on('error', reject),
+    );
     expect(stream.statusCode).to.equal(200);
     const closed = new Promise<void>((done) => stream.on('close', done));
     stream.resume();
     expect(webOf(a).openPages(ANN)).to.equal(1);
 
     const cli = fileURLToPath(new URL('../../core/host/cli.js', import.meta.url));
-    const r = spawnSync(process.execPath, [cli, 'inbox', 'revoke', 'Ann.Approver@Example.test', '--config', file], { env: { ...process.env, LOG_LEVEL: 'warn', AH_WEB_KEY: KEY }, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [cli, 'inbox', 'revoke', 'Ann.Approver@Example.test', '--config', file], {
+      env: { ...process.env, LOG_LEVEL: 'warn', AH_WEB_KEY: KEY },
+      encoding: 'utf8',
+    });
     expect(r.stderr).to.equal('');
     expect(r.status).to.equal(0);
 

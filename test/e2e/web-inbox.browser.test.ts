@@ -25,8 +25,19 @@ const WIDTHS = [320, 390, 1280] as const;
 const MIN_TEXT_WIDTH = 120;
 const KEY = 'e2e-web-inbox-signing-key-0123456789abcdef';
 
-interface Box { x: number; y: number; width: number; height: number }
-interface Layout { texts: { text: string; width: number }[]; scrollWidth: number; clientWidth: number; cardsLeft: number; cardsRight: number }
+interface Box {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+interface Layout {
+  texts: { text: string; width: number }[];
+  scrollWidth: number;
+  clientWidth: number;
+  cardsLeft: number;
+  cardsRight: number;
+}
 /** Run in the page: the width of every card title and line-item description, and whether anything sticks out sideways. */
 const MEASURE = `(() => {
   const box = (e) => e.getBoundingClientRect();
@@ -167,7 +178,15 @@ describe('web inbox in Chromium (real host, Concur sandbox, SQLite queue)', func
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     ({ context: annContext, page: annPage } = await personBrowser());
   });
@@ -247,7 +266,9 @@ describe('web inbox in Chromium (real host, Concur sandbox, SQLite queue)', func
       expect(layout.cardsRight, `${width}px`).to.be.at.most(width);
 
       // On a phone the flags sit on their own row below the description; on a laptop, beside it.
-      const [label, flags, amount] = (await Promise.all(['.line-label', '.line-flags', '.line-amount'].map(async (c) => (await flagged.locator(c).boundingBox())!))) as [Box, Box, Box];
+      const [label, flags, amount] = (await Promise.all(
+        ['.line-label', '.line-flags', '.line-amount'].map(async (c) => (await flagged.locator(c).boundingBox())!),
+      )) as [Box, Box, Box];
       if (width < 640) {
         expect(flags.y, `${width}px: flags below the description`).to.be.at.least(label.y + label.height - 1);
         expect(amount.y, `${width}px: amount beside the description`).to.be.below(label.y + label.height);
@@ -300,8 +321,24 @@ describe('web inbox in Chromium (real host, Concur sandbox, SQLite queue)', func
 
   it('points out a card its approver is reminded of, without a reload', async () => {
     const report = annReports[0]!;
-    const shown = { approvalKey: `acme:expense-report:${report.ID}`, kind: 'expense-report', revision: 1, title: report.Name, requester: {}, fields: [], lineItems: [], flags: [], actions: [] };
-    await web.deliver({ idempotencyKey: `${shown.approvalKey}#g.1:${ann.loginId}:web:remind-1`, action: 'remind', recipient: { sourceUserId: ann.loginId, email: email(ann) }, card: shown, previous: { ref: 'web' } });
+    const shown = {
+      approvalKey: `acme:expense-report:${report.ID}`,
+      kind: 'expense-report',
+      revision: 1,
+      title: report.Name,
+      requester: {},
+      fields: [],
+      lineItems: [],
+      flags: [],
+      actions: [],
+    };
+    await web.deliver({
+      idempotencyKey: `${shown.approvalKey}#g.1:${ann.loginId}:web:remind-1`,
+      action: 'remind',
+      recipient: { sourceUserId: ann.loginId, email: email(ann) },
+      card: shown,
+      previous: { ref: 'web' },
+    });
 
     await card(annPage, report).locator('.badge.reminder').waitFor({ timeout: 10_000 });
     expect(await card(annPage, report).getAttribute('class')).to.include('is-reminded');

@@ -108,7 +108,8 @@ describe('the import boundary check (npm run lint:deps)', function () {
   it('refuses a core file that imports core/index.ts, and the cycle it makes', async () => {
     const { code, output } = await lintDeps({
       ...CORE,
-      'core/model/approval.ts': "import type { ApprovalQueue } from '../index.js';\nexport interface Approval { readonly key: string; readonly queue?: ApprovalQueue }\n",
+      'core/model/approval.ts':
+        "import type { ApprovalQueue } from '../index.js';\nexport interface Approval { readonly key: string; readonly queue?: ApprovalQueue }\n",
     });
     expect(code, output).to.not.equal(0);
     expect(output).to.include('error core-imports-own-entry-point: core/model/approval.ts → core/index.ts');

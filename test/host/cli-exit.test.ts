@@ -52,7 +52,7 @@ describe('CLI exit codes and what leaves the process', function () {
     });
   });
 
-  it('prints a failing source\'s error on stderr with its secret scrubbed', async () => {
+  it("prints a failing source's error on stderr with its secret scrubbed", async () => {
     const file = write({
       plugins: [FAILING_SOURCE],
       queue: { adapter: 'sqlite', config: { path: 'queue.db' } },

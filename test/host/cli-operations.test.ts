@@ -28,7 +28,15 @@ describe('operator CLI (queue, audit, audit-log) on a real host and SQLite file'
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ah-cli-'));
     rows = [
-      { externalId: 'A1', title: 'Offsite', status: 'pending', approvers: [{ sourceUserId: 'ann', email: 'Ann@Example.test', name: 'Ann' }], seq: 1, updatedAt: now, amount: '120.50' },
+      {
+        externalId: 'A1',
+        title: 'Offsite',
+        status: 'pending',
+        approvers: [{ sourceUserId: 'ann', email: 'Ann@Example.test', name: 'Ann' }],
+        seq: 1,
+        updatedAt: now,
+        amount: '120.50',
+      },
       { externalId: 'A2', title: 'Laptop', status: 'pending', approvers: [{ sourceUserId: 'bob', email: 'bob@example.test' }], seq: 2, updatedAt: now },
       { externalId: 'A3', title: 'Travel', status: 'pending', approvers: [{ sourceUserId: 'ann', email: 'ann@example.test' }], seq: 3, updatedAt: now },
     ];
@@ -53,7 +61,23 @@ describe('operator CLI (queue, audit, audit-log) on a real host and SQLite file'
     const list = JSON.parse(r.stdout) as Record<string, unknown>[];
     expect(list).to.have.length(3);
     const a1 = list.find((a) => a.externalId === 'A1')!;
-    expect(Object.keys(a1)).to.deep.equal(['key', 'source', 'kind', 'externalId', 'title', 'status', 'requester', 'approvers', 'amount', 'submittedAt', 'sourceUpdatedAt', 'links', 'fields', 'lineItems', 'flags']);
+    expect(Object.keys(a1)).to.deep.equal([
+      'key',
+      'source',
+      'kind',
+      'externalId',
+      'title',
+      'status',
+      'requester',
+      'approvers',
+      'amount',
+      'submittedAt',
+      'sourceUpdatedAt',
+      'links',
+      'fields',
+      'lineItems',
+      'flags',
+    ]);
     expect(a1).to.deep.include({
       key: 'files:request:A1',
       source: 'files',
@@ -104,7 +128,14 @@ describe('operator CLI (queue, audit, audit-log) on a real host and SQLite file'
 
   it('audits the queue against the source and repairs every difference with --fix', async () => {
     rows[1]!.status = 'approved'; // stale in the queue
-    rows.push({ externalId: 'A4', title: 'Missed', status: 'pending', approvers: [{ sourceUserId: 'bob', email: 'bob@example.test' }], seq: 0, updatedAt: now });
+    rows.push({
+      externalId: 'A4',
+      title: 'Missed',
+      status: 'pending',
+      approvers: [{ sourceUserId: 'bob', email: 'bob@example.test' }],
+      seq: 0,
+      updatedAt: now,
+    });
     write();
     const found = await cli('audit', '--json');
     expect(found.code, found.stderr).to.equal(0);
@@ -120,8 +151,22 @@ describe('operator CLI (queue, audit, audit-log) on a real host and SQLite file'
 
   it('lists approvers who cannot be reached, with how many approvals wait on each', async () => {
     rows.push(
-      { externalId: 'A5', title: 'Unknown approver', status: 'pending', approvers: [{ sourceUserId: 'carl' } as Row['approvers'][number]], seq: 4, updatedAt: now },
-      { externalId: 'A6', title: 'Unknown approver', status: 'pending', approvers: [{ sourceUserId: 'carl' } as Row['approvers'][number]], seq: 5, updatedAt: now },
+      {
+        externalId: 'A5',
+        title: 'Unknown approver',
+        status: 'pending',
+        approvers: [{ sourceUserId: 'carl' } as Row['approvers'][number]],
+        seq: 4,
+        updatedAt: now,
+      },
+      {
+        externalId: 'A6',
+        title: 'Unknown approver',
+        status: 'pending',
+        approvers: [{ sourceUserId: 'carl' } as Row['approvers'][number]],
+        seq: 5,
+        updatedAt: now,
+      },
     );
     write();
     await cli('run', '--once');

@@ -69,7 +69,19 @@ describe('deployment file validation (approvals-hub run / config validate)', fun
   it('refuses a bad URL', async () => {
     const d = {
       ...valid(),
-      sources: [{ id: 'acme', plugin: 'concur', config: { baseUrl: 'http://concur.example.com', companyId: '6b0e8e7a-3f34-4a38-9f53-0d7d3a4a9f11', clientId: 'x', clientSecret: { env: 'CS' }, refreshToken: { env: 'RT' } } }],
+      sources: [
+        {
+          id: 'acme',
+          plugin: 'concur',
+          config: {
+            baseUrl: 'http://concur.example.com',
+            companyId: '6b0e8e7a-3f34-4a38-9f53-0d7d3a4a9f11',
+            clientId: 'x',
+            clientSecret: { env: 'CS' },
+            refreshToken: { env: 'RT' },
+          },
+        },
+      ],
     };
     expect(await refused(d, { CS: 'secret-value', RT: 'refresh-value' })).to.deep.equal([
       'sources[0].config.baseUrl: must be an https URL (http is allowed only on 127.0.0.1 or localhost)',
@@ -79,7 +91,18 @@ describe('deployment file validation (approvals-hub run / config validate)', fun
   it('refuses a secret reference to an unset environment variable', async () => {
     const d = {
       ...valid(),
-      sources: [{ id: 'acme', plugin: 'concur', config: { companyId: '6b0e8e7a-3f34-4a38-9f53-0d7d3a4a9f11', clientId: 'x', clientSecret: { env: 'AH_TEST_UNSET_SECRET' }, refreshToken: { env: 'RT' } } }],
+      sources: [
+        {
+          id: 'acme',
+          plugin: 'concur',
+          config: {
+            companyId: '6b0e8e7a-3f34-4a38-9f53-0d7d3a4a9f11',
+            clientId: 'x',
+            clientSecret: { env: 'AH_TEST_UNSET_SECRET' },
+            refreshToken: { env: 'RT' },
+          },
+        },
+      ],
     };
     expect(await refused(d, { RT: 'refresh-value' })).to.deep.equal(['sources[0].config.clientSecret: environment variable AH_TEST_UNSET_SECRET is not set']);
   });
@@ -87,7 +110,13 @@ describe('deployment file validation (approvals-hub run / config validate)', fun
   it('refuses a secret written as a literal', async () => {
     const d = {
       ...valid(),
-      sources: [{ id: 'acme', plugin: 'concur', config: { companyId: '6b0e8e7a-3f34-4a38-9f53-0d7d3a4a9f11', clientId: 'x', clientSecret: 'hunter2-literal', refreshToken: { env: 'RT' } } }],
+      sources: [
+        {
+          id: 'acme',
+          plugin: 'concur',
+          config: { companyId: '6b0e8e7a-3f34-4a38-9f53-0d7d3a4a9f11', clientId: 'x', clientSecret: 'hunter2-literal', refreshToken: { env: 'RT' } },
+        },
+      ],
     };
     const lines = await refused(d, { RT: 'refresh-value' });
     expect(lines).to.deep.equal(['sources[0].config.clientSecret: must be a secret reference such as {"env": "NAME"} or {"file": "path"}, not a literal']);
@@ -126,13 +155,25 @@ describe('deployment file validation (approvals-hub run / config validate)', fun
 
   it('refuses an empty secret file', async () => {
     writeFileSync(join(dir, 'webhook-secret'), '\n');
-    const d = { ...valid(), notifiers: [{ id: 'hook', plugin: 'webhook', config: { url: 'https://hooks.example.test/approvals', signingSecret: { file: 'webhook-secret' } } }] };
+    const d = {
+      ...valid(),
+      notifiers: [{ id: 'hook', plugin: 'webhook', config: { url: 'https://hooks.example.test/approvals', signingSecret: { file: 'webhook-secret' } } }],
+    };
     expect(await refused(d)).to.deep.equal(['notifiers[0].config.signingSecret: secret file webhook-secret is empty']);
   });
 
   it('refuses a webhook URL that carries user:pass@, without printing them', async () => {
     writeFileSync(join(dir, 'webhook-secret'), 'a-webhook-signing-secret\n');
-    const d = { ...valid(), notifiers: [{ id: 'hook', plugin: 'webhook', config: { url: 'https://ops:Pa55word-in-url@hooks.example.test/approvals', signingSecret: { file: 'webhook-secret' } } }] };
+    const d = {
+      ...valid(),
+      notifiers: [
+        {
+          id: 'hook',
+          plugin: 'webhook',
+          config: { url: 'https://ops:Pa55word-in-url@hooks.example.test/approvals', signingSecret: { file: 'webhook-secret' } },
+        },
+      ],
+    };
     const lines = await refused(d);
     expect(lines).to.deep.equal(['notifiers[0].config.url: must not carry a user name or password (user:pass@); credentials belong in a secret reference']);
   });
@@ -145,7 +186,11 @@ describe('deployment file validation (approvals-hub run / config validate)', fun
   });
 
   it('refuses two Slack notifiers on one callbackPath', () => {
-    const slack = (id: string) => ({ id, plugin: 'slack', config: { botToken: { env: 'AH_TEST_SLACK_BOT' }, signingSecret: { env: 'AH_TEST_SLACK_SIGNING' } } });
+    const slack = (id: string) => ({
+      id,
+      plugin: 'slack',
+      config: { botToken: { env: 'AH_TEST_SLACK_BOT' }, signingSecret: { env: 'AH_TEST_SLACK_SIGNING' } },
+    });
     const env = { AH_TEST_SLACK_BOT: 'xoxb-test-token', AH_TEST_SLACK_SIGNING: 'slack-signing-secret' };
     const load = (notifiers: object[]) => () => loadDeployment(undefined, { raw: { queue: { adapter: 'memory' }, notifiers }, env });
     expect(load([slack('a'), slack('b')])).to.throw(ConfigError, /^notifiers\[1\]\.config\.callbackPath: "\/slack" is already served by notifiers\[0\]$/);
@@ -200,15 +245,21 @@ describe('deployment file validation: reminders', () => {
   });
 
   it('refuses a quiet-hours start of 25:00 with one line naming reminders.quietHours.start', () => {
-    expect(problems({ quietHours: { start: '25:00', end: '08:00' } })).to.deep.equal(['reminders.quietHours.start: must be a time of day as HH:MM, from 00:00 to 23:59']);
+    expect(problems({ quietHours: { start: '25:00', end: '08:00' } })).to.deep.equal([
+      'reminders.quietHours.start: must be a time of day as HH:MM, from 00:00 to 23:59',
+    ]);
   });
 
   it('refuses a default time zone that is not an IANA zone', () => {
-    expect(problems({ defaultTimeZone: 'Mars/Olympus_Mons' })).to.deep.equal(['reminders.defaultTimeZone: must be an IANA time zone such as "Europe/Berlin" or "UTC"']);
+    expect(problems({ defaultTimeZone: 'Mars/Olympus_Mons' })).to.deep.equal([
+      'reminders.defaultTimeZone: must be an IANA time zone such as "Europe/Berlin" or "UTC"',
+    ]);
   });
 
   it('refuses a digest time inside the quiet hours', () => {
-    expect(problems({ digest: { at: '07:00' } })).to.deep.equal(['reminders.digest.at: must be outside quietHours (19:00 to 08:00), or no digest would ever go out on time']);
+    expect(problems({ digest: { at: '07:00' } })).to.deep.equal([
+      'reminders.digest.at: must be outside quietHours (19:00 to 08:00), or no digest would ever go out on time',
+    ]);
   });
 });
 
@@ -250,7 +301,9 @@ describe('numeric settings: every one has limits', () => {
   });
 
   it('gives every numeric setting of every plugin manifest a minimum and a maximum', () => {
-    const missing = manifests.flatMap((file) => unbounded((JSON.parse(readFileSync(file, 'utf8')) as { configSchema: unknown }).configSchema, `${file} configSchema`));
+    const missing = manifests.flatMap((file) =>
+      unbounded((JSON.parse(readFileSync(file, 'utf8')) as { configSchema: unknown }).configSchema, `${file} configSchema`),
+    );
     expect(missing).to.deep.equal([]);
   });
 
@@ -258,15 +311,31 @@ describe('numeric settings: every one has limits', () => {
     expect(timerDelay(MAX_TIMER_DELAY_MS, 'poll')).to.equal(MAX_TIMER_DELAY_MS);
     expect(() => timerDelay(MAX_TIMER_DELAY_MS + 1, 'poll')).to.throw(RangeError, /poll: 2147483648 ms is not a delay a timer can wait/);
     expect(() => timerDelay(Number.NaN, 'poll')).to.throw(RangeError);
-    const runner = () => new SourceRunner({ id: 'acme' } as never, {} as never, {} as never, {} as never, {} as never, { pollIntervalMs: 3_000_000_000, sweepIntervalMs: 0, retentionDays: 30, channels: [], render: (() => undefined) as never });
+    const runner = () =>
+      new SourceRunner({ id: 'acme' } as never, {} as never, {} as never, {} as never, {} as never, {
+        pollIntervalMs: 3_000_000_000,
+        sweepIntervalMs: 0,
+        retentionDays: 30,
+        channels: [],
+        render: (() => undefined) as never,
+      });
     expect(runner).to.throw(RangeError, /source acme: poll interval/);
   });
 });
 
 describe('deployment file validation: Concur backfillCallsPerCycle', () => {
   const load = (backfillCallsPerCycle?: unknown) => {
-    const config = { baseUrl: 'https://concur.example.com', clientId: 'x', clientSecret: { env: 'CS' }, refreshToken: { env: 'RT' }, ...(backfillCallsPerCycle === undefined ? {} : { backfillCallsPerCycle }) };
-    return loadDeployment(undefined, { raw: { queue: { adapter: 'memory' }, notifiers: [], sources: [{ id: 'acme', plugin: 'concur', config }] }, env: { CS: 's', RT: 'r' } });
+    const config = {
+      baseUrl: 'https://concur.example.com',
+      clientId: 'x',
+      clientSecret: { env: 'CS' },
+      refreshToken: { env: 'RT' },
+      ...(backfillCallsPerCycle === undefined ? {} : { backfillCallsPerCycle }),
+    };
+    return loadDeployment(undefined, {
+      raw: { queue: { adapter: 'memory' }, notifiers: [], sources: [{ id: 'acme', plugin: 'concur', config }] },
+      env: { CS: 's', RT: 'r' },
+    });
   };
   const problems = (value: unknown): string[] => {
     try {

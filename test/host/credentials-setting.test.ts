@@ -38,7 +38,9 @@ describe('the credentials setting (credentials.key)', function () {
     ]);
     expect(problems({ ...base(), credentials: { key: { env: 'AH_KEY' } } }, {})).to.deep.equal(['credentials.key: environment variable AH_KEY is not set']);
     const short = problems({ ...base(), credentials: { key: { env: 'AH_KEY' } } }, { AH_KEY: randomBytes(16).toString('base64') });
-    expect(short).to.deep.equal(['credentials.key: must be 32 random bytes written as base64 or as 64 hex digits (e.g. the output of `openssl rand -base64 32`)']);
+    expect(short).to.deep.equal([
+      'credentials.key: must be 32 random bytes written as base64 or as 64 hex digits (e.g. the output of `openssl rand -base64 32`)',
+    ]);
     expect(problems({ ...base(), credentials: { keys: {} } }, {})).to.deep.equal(['credentials.keys: is not a known setting']);
   });
 
@@ -56,8 +58,16 @@ describe('the credentials setting (credentials.key)', function () {
 
     it('fails the cycle with an error naming credentials.key, sends no token request (the stored token is not burnt), and the right key works again', async () => {
       const concur = sandboxSource(sandbox);
-      const raw = { queue: { adapter: 'sqlite', config: { path: join(dir, 'queue.db') } }, sources: [concur.source], notifiers: [], credentials: concur.credentials };
-      const host = async (key: string) => Host.create(loadDeployment(undefined, { raw: structuredClone(raw), env: { ...concur.env, AH_TEST_CREDENTIALS_KEY: key } }), { logger: pino({ level: 'silent' }) });
+      const raw = {
+        queue: { adapter: 'sqlite', config: { path: join(dir, 'queue.db') } },
+        sources: [concur.source],
+        notifiers: [],
+        credentials: concur.credentials,
+      };
+      const host = async (key: string) =>
+        Host.create(loadDeployment(undefined, { raw: structuredClone(raw), env: { ...concur.env, AH_TEST_CREDENTIALS_KEY: key } }), {
+          logger: pino({ level: 'silent' }),
+        });
       const right = concur.env['AH_TEST_CREDENTIALS_KEY']!;
 
       const first = await host(right);

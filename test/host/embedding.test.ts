@@ -153,13 +153,20 @@ describe('approvals-hub/host: embedding the host', function () {
     const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
     const host = track(
       await createHost({
-        deployment: { plugins: [FAILING_SOURCE], queue: { adapter: 'memory' }, sources: [{ id: 'leaky', plugin: 'failing-source', config: { token: { env: 'AH_TEST_PINO_TOKEN' }, failAt: 'cycle' } }], notifiers: [] },
+        deployment: {
+          plugins: [FAILING_SOURCE],
+          queue: { adapter: 'memory' },
+          sources: [{ id: 'leaky', plugin: 'failing-source', config: { token: { env: 'AH_TEST_PINO_TOKEN' }, failAt: 'cycle' } }],
+          notifiers: [],
+        },
         env: { AH_TEST_PINO_TOKEN: 'tok-0a9b8c7d6e-pino-secret' },
         logger,
       }),
     );
     await host.runOnce();
-    const failed = lines.map((l) => JSON.parse(l) as { level: number; msg: string; source?: string; time: number }).find((l) => l.msg.startsWith('cycle failed'));
+    const failed = lines
+      .map((l) => JSON.parse(l) as { level: number; msg: string; source?: string; time: number })
+      .find((l) => l.msg.startsWith('cycle failed'));
     expect(failed).to.include({ level: 50, source: 'leaky' });
     expect(failed?.time).to.be.a('number');
     expect(JSON.stringify(failed)).to.include('Bearer [REDACTED]');
@@ -200,7 +207,14 @@ describe('approvals-hub/host: embedding the host', function () {
     await first.stop();
     expect(registry.getMetricsAsArray()).to.deep.equal([]);
     // The same registry serves the next host.
-    const second = track(await createHost({ deployment: { queue: { adapter: 'memory' }, notifiers: [] }, registry, sources: [new ScriptedSource('scripted', { now: () => new Date() })], logLevel: 'warn' }));
+    const second = track(
+      await createHost({
+        deployment: { queue: { adapter: 'memory' }, notifiers: [] },
+        registry,
+        sources: [new ScriptedSource('scripted', { now: () => new Date() })],
+        logLevel: 'warn',
+      }),
+    );
     await second.runOnce();
     expect(registry.getSingleMetric('approvals_hub_poll_duration_seconds')).not.to.equal(undefined);
   });

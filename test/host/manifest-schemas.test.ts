@@ -39,7 +39,9 @@ describe('plugin manifests generated from config-schema.ts', () => {
     for (const dir of plugins) {
       const schema = await schemaOf(dir);
       expect(schema, `${dir}/config-schema.js exports no configSchema`).to.be.an('object');
-      expect(manifestSchema(join(dir, 'plugin.json')), `${dir}/plugin.json differs from ${dir}/config-schema.ts: run npm run gen:manifests`).to.deep.equal(schema);
+      expect(manifestSchema(join(dir, 'plugin.json')), `${dir}/plugin.json differs from ${dir}/config-schema.ts: run npm run gen:manifests`).to.deep.equal(
+        schema,
+      );
     }
   });
 

@@ -126,14 +126,21 @@ describe('plugin manifests: strict configSchema', () => {
     const manifest = JSON.parse(readFileSync(join(TYPO_SCHEMA, 'plugin.json'), 'utf8')) as { configSchema: Record<string, unknown> };
     const { required, ...rest } = manifest.configSchema;
     mkdirSync(join(dir, 'p'));
-    writeFileSync(join(dir, 'p', 'plugin.json'), JSON.stringify({ ...manifest, configSchema: { ...rest, requried: required, properties: { token: { secret: true } } } }));
+    writeFileSync(
+      join(dir, 'p', 'plugin.json'),
+      JSON.stringify({ ...manifest, configSchema: { ...rest, requried: required, properties: { token: { secret: true } } } }),
+    );
     const lines = problems({ plugins: [join(dir, 'p')], queue: { adapter: 'memory' }, notifiers: [] });
     expect(lines).to.have.length(1);
     expect(lines[0]).to.match(/^plugins\[0\]: plugin "typo-schema" \(.*plugin\.json\): configSchema uses unknown keyword "requried"/);
   });
 
   it('accepts every built-in manifest in strict mode (the host skips the check for them at start)', () => {
-    const manifests = ['plugins', 'adapters'].flatMap((root) => readdirSync(root).map((name) => join(root, name, 'plugin.json')).filter((f) => existsSync(f)));
+    const manifests = ['plugins', 'adapters'].flatMap((root) =>
+      readdirSync(root)
+        .map((name) => join(root, name, 'plugin.json'))
+        .filter((f) => existsSync(f)),
+    );
     expect(manifests.length).to.be.greaterThan(5);
     const found = manifests.map((f) => [f, configSchemaProblem((JSON.parse(readFileSync(f, 'utf8')) as { configSchema: unknown }).configSchema)]);
     expect(found.filter(([, p]) => p !== undefined)).to.deep.equal([]);
@@ -158,13 +165,18 @@ describe('plugin modules: load errors and config validate', function () {
 
   it('config validate imports each plugin entry: refuses one that cannot load, naming the plugin and the file', async () => {
     const file = join(dir, 'approvals.config.json');
-    writeFileSync(file, JSON.stringify({ plugins: [UNLOADABLE], queue: { adapter: 'memory' }, sources: [{ id: 'u', plugin: 'unloadable-source' }], notifiers: [] }));
+    writeFileSync(
+      file,
+      JSON.stringify({ plugins: [UNLOADABLE], queue: { adapter: 'memory' }, sources: [{ id: 'u', plugin: 'unloadable-source' }], notifiers: [] }),
+    );
     const r = await runCli(['config', 'validate', file], { cwd: dir });
     expect(r.code, r.stdout).to.equal(2);
     expect(r.stdout).to.equal('');
     const lines = r.stderr.trim().split('\n');
     expect(lines).to.have.length(1);
-    expect(lines[0]).to.match(/^plugin "unloadable-source" \(plugins\[0\]\): entry \S+\/unloadable-plugin\/index\.js cannot be loaded \(Error: Cannot find package 'approvals-hub-test-no-such-package'/);
+    expect(lines[0]).to.match(
+      /^plugin "unloadable-source" \(plugins\[0\]\): entry \S+\/unloadable-plugin\/index\.js cannot be loaded \(Error: Cannot find package 'approvals-hub-test-no-such-package'/,
+    );
   });
 
   it('config validate refuses a plugin named in plugins whose commands module cannot load, even when no instance uses it', async () => {
@@ -185,7 +197,9 @@ describe('plugin modules: load errors and config validate', function () {
     catalog.addLocation(join(dir, 'p'), dir, 'plugins[0]', found);
     expect(found).to.deep.equal([]);
     const error = await PluginCatalog.load(catalog.get('unloadable-source', 'source')!).catch((e: unknown) => e);
-    expect((error as Error).message).to.equal(`plugin "unloadable-source" (plugins[0]): entry ${join(dir, 'p', 'index.js')} has no default export function (expected a PluginModuleFactory)`);
+    expect((error as Error).message).to.equal(
+      `plugin "unloadable-source" (plugins[0]): entry ${join(dir, 'p', 'index.js')} has no default export function (expected a PluginModuleFactory)`,
+    );
   });
 
   it('config validate still says valid for a deployment whose plugins all load', async () => {

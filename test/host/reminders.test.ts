@@ -57,7 +57,14 @@ for (const kind of ['memory', 'sqlite'] as const) {
       await cycleAt('2026-01-05T09:00:00Z');
       const [card] = sent(UTC_GRACE, 'notify');
 
-      for (const iso of ['2026-01-06T10:00:00Z', '2026-01-06T11:00:00Z', '2026-01-07T10:00:00Z', '2026-01-08T10:00:00Z', '2026-01-09T10:00:00Z', '2026-01-10T10:00:00Z']) {
+      for (const iso of [
+        '2026-01-06T10:00:00Z',
+        '2026-01-06T11:00:00Z',
+        '2026-01-07T10:00:00Z',
+        '2026-01-08T10:00:00Z',
+        '2026-01-09T10:00:00Z',
+        '2026-01-10T10:00:00Z',
+      ]) {
         await cycleAt(iso);
       }
 
@@ -67,7 +74,7 @@ for (const kind of ['memory', 'sqlite'] as const) {
       expect(sent(UTC_GRACE, 'notify')).to.have.length(1);
     });
 
-    it('keeps reminders out of each approver\'s quiet hours in their own time zone', async () => {
+    it("keeps reminders out of each approver's quiet hours in their own time zone", async () => {
       await start();
       source.submit('T1', { approvers: [TOKYO] });
       source.submit('N1', { approvers: [NEW_YORK] });
@@ -129,7 +136,7 @@ for (const kind of ['memory', 'sqlite'] as const) {
       expect(chat.for(UTC_GRACE.email!).at(-1)).to.deep.include({ action: 'update', previous: { ref: 'chat-1' } });
     });
 
-    it('sends one digest per local day listing exactly the approver\'s still-pending approvals', async () => {
+    it("sends one digest per local day listing exactly the approver's still-pending approvals", async () => {
       await start({ digest: { at: '09:00' } });
       source.submit('R1', { approvers: [UTC_GRACE] });
       source.submit('R2', { approvers: [UTC_GRACE] });

@@ -183,7 +183,10 @@ describe('the npm package, installed into an empty project', function () {
     const theirs = JSON.parse(readFileSync(join(app, 'node_modules/better-sqlite3/package.json'), 'utf8')) as { version: string };
     expect(theirs.version, 'better-sqlite3 version').to.equal(ours.version);
     mkdirSync(join(app, 'node_modules/better-sqlite3/build/Release'), { recursive: true });
-    cpSync(join(REPO, 'node_modules/better-sqlite3/build/Release/better_sqlite3.node'), join(app, 'node_modules/better-sqlite3/build/Release/better_sqlite3.node'));
+    cpSync(
+      join(REPO, 'node_modules/better-sqlite3/build/Release/better_sqlite3.node'),
+      join(app, 'node_modules/better-sqlite3/build/Release/better_sqlite3.node'),
+    );
   });
 
   after(() => {
@@ -247,7 +250,10 @@ try {
       waiting: ['purchasing:request:PO-1', 'purchasing:request:PO-2'],
       deep: 'ERR_PACKAGE_PATH_NOT_EXPORTED',
     });
-    const cards = readFileSync(join(app, 'cards.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { to: string; action: string; approval: string });
+    const cards = readFileSync(join(app, 'cards.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { to: string; action: string; approval: string });
     expect(cards.map((c) => [c.to, c.action, c.approval]).sort()).to.deep.equal([
       ['ada@example.test', 'notify', 'purchasing:request:PO-1'],
       ['ada@example.test', 'notify', 'purchasing:request:PO-2'],

@@ -15,7 +15,7 @@ import { legacyBody, withContent } from '../support/legacy-body.js';
 
 const queued = (a: Approval): QueuedApproval => ({ ...a, revision: 1, fingerprint: fingerprint(a), queuedAt: a.sourceUpdatedAt, generation: 'g1' });
 
-describe('card content and a source\'s own data are kept apart', () => {
+describe("card content and a source's own data are kept apart", () => {
   it('renders content and never sourceData', () => {
     const card = createCardRenderer(new Map())(queued({ ...withContent, sourceData: { secretNote: 'NOT-ON-A-CARD' } }), undefined);
     expect(card.fields).to.deep.equal(withContent.content!.fields);
@@ -31,12 +31,18 @@ describe('card content and a source\'s own data are kept apart', () => {
     const details = { ...withContent.sourceData, ...withContent.content } as Record<string, unknown>;
     const a = withContent;
     const old = createHash('sha256')
-      .update(stableStringify({
-        title: a.title, status: a.status, requester: a.requester,
-        approvers: a.approvers.map((p) => [p.sourceUserId, p.name ?? null]),
-        amount: a.amount ?? null, submittedAt: a.submittedAt ?? null, links: a.links,
-        details: ['fields', 'lineItems', 'flags'].map((k) => details[k] ?? null),
-      }))
+      .update(
+        stableStringify({
+          title: a.title,
+          status: a.status,
+          requester: a.requester,
+          approvers: a.approvers.map((p) => [p.sourceUserId, p.name ?? null]),
+          amount: a.amount ?? null,
+          submittedAt: a.submittedAt ?? null,
+          links: a.links,
+          details: ['fields', 'lineItems', 'flags'].map((k) => details[k] ?? null),
+        }),
+      )
       .digest('hex')
       .slice(0, 32);
     expect(fingerprint(withContent)).to.equal(old);
@@ -85,14 +91,17 @@ describe('card content and a source\'s own data are kept apart', () => {
       rmSync(dir, { recursive: true, force: true });
     });
 
-    it('hands the queued sourceData back to the source in the sweep\'s verify', async () => {
+    it("hands the queued sourceData back to the source in the sweep's verify", async () => {
       const clock = new ManualClock('2026-01-05T09:00:00.000Z');
       const source = new ScriptedSource('src', clock);
       const deployment = loadDeployment(undefined, { raw: { queue: { adapter: 'sqlite', config: { path: join(dir, 'queue.db') } }, notifiers: [] }, env: {} });
       host = await Host.create(deployment, { clock, sources: [source], logger: createLogger({ level: 'fatal' }) });
       source.submit('R1', { approvers: [{ sourceUserId: 'ann', email: 'ann@example.test' }], content: { fields: [{ label: 'Policy', value: 'Travel' }] } });
       await host.runOnce();
-      expect(await host.queue.get('src:expense-report:R1')).to.deep.include({ content: { fields: [{ label: 'Policy', value: 'Travel' }] }, sourceData: { scriptedId: 'R1' } });
+      expect(await host.queue.get('src:expense-report:R1')).to.deep.include({
+        content: { fields: [{ label: 'Policy', value: 'Travel' }] },
+        sourceData: { scriptedId: 'R1' },
+      });
       clock.advance(10 * 60_000);
       source.complete('R1', 'approved', { silent: true });
       await host.runOnce();

@@ -6,23 +6,57 @@ import { workEmail } from '../../plugins/concur/mappers/identity-mapper.js';
 
 /** Letters and their look-alikes that Unicode case mapping or NFKC fold onto ASCII, and a few plain ones. */
 const UNITS = [
-  'a', 'A', 'k', 'K', 's', 'S', 'i', 'I', 'e', 'E',
+  'a',
+  'A',
+  'k',
+  'K',
+  's',
+  'S',
+  'i',
+  'I',
+  'e',
+  'E',
   '\u212A', // KELVIN SIGN: toLowerCase → k
   '\u017F', // LATIN SMALL LETTER LONG S: toUpperCase → S, NFKC → s
   '\u0130', // LATIN CAPITAL LETTER I WITH DOT ABOVE: toLowerCase → i + U+0307
   '\u0131', // LATIN SMALL LETTER DOTLESS I: toUpperCase → I
-  '\uFF4B', '\uFF2B', // FULLWIDTH k, K: NFKC → k, K
-  '\u212B', 'Å', 'å', // ANGSTROM SIGN: toLowerCase → å
-  'ß', 'ẞ', 'é', 'É', '\u0307',
-  '@', '.', '-', '_', ' ', '\t', '\u00A0', '\u3000',
+  '\uFF4B',
+  '\uFF2B', // FULLWIDTH k, K: NFKC → k, K
+  '\u212B',
+  'Å',
+  'å', // ANGSTROM SIGN: toLowerCase → å
+  'ß',
+  'ẞ',
+  'é',
+  'É',
+  '\u0307',
+  '@',
+  '.',
+  '-',
+  '_',
+  ' ',
+  '\t',
+  '\u00A0',
+  '\u3000',
 ];
 
 /** A variant of `s`, one unit at a time: kept, case-flipped, case-mapped or NFKC-folded the Unicode way. */
 const variant = (s: string) =>
-  fc.array(fc.constantFrom<(c: string) => string>((c) => c, (c) => c.toLowerCase(), (c) => c.toUpperCase(), (c) => c.normalize('NFKC'), (c) => c.toLowerCase().normalize('NFKC')), {
-    minLength: s.length,
-    maxLength: s.length,
-  }).map((fs) => [...s].map((c, i) => fs[i]!(c)).join(''));
+  fc
+    .array(
+      fc.constantFrom<(c: string) => string>(
+        (c) => c,
+        (c) => c.toLowerCase(),
+        (c) => c.toUpperCase(),
+        (c) => c.normalize('NFKC'),
+        (c) => c.toLowerCase().normalize('NFKC'),
+      ),
+      {
+        minLength: s.length,
+        maxLength: s.length,
+      },
+    )
+    .map((fs) => [...s].map((c, i) => fs[i]!(c)).join(''));
 
 const asciiSpace = /^[\t\n\v\f\r ]+|[\t\n\v\f\r ]+$/g;
 const isAsciiLetter = (c: string) => /^[A-Za-z]$/.test(c);
@@ -40,17 +74,23 @@ function differOnlyInAsciiCase(a: string, b: string): boolean {
   return true;
 }
 
-for (const [name, key] of [['emailKey', emailKey], ['normEmail (the queue adapters\' key)', normEmail]] as const) {
+for (const [name, key] of [
+  ['emailKey', emailKey],
+  ["normEmail (the queue adapters' key)", normEmail],
+] as const) {
   describe(`${name}: e-mail comparison key (fast-check)`, () => {
     const address = fc.string({ unit: fc.constantFrom(...UNITS), minLength: 1, maxLength: 12 });
 
     it('makes two addresses equal only when they differ in ASCII letter case (and surrounding ASCII space) alone', () => {
       fc.assert(
-        fc.property(address.chain((a) => fc.tuple(fc.constant(a), fc.oneof(variant(a), address))), ([a, b]) => {
-          const ka = key(a);
-          if (ka === undefined || ka !== key(b)) return;
-          expect(differOnlyInAsciiCase(a, b), `${JSON.stringify(a)} and ${JSON.stringify(b)} share the key ${JSON.stringify(ka)}`).to.equal(true);
-        }),
+        fc.property(
+          address.chain((a) => fc.tuple(fc.constant(a), fc.oneof(variant(a), address))),
+          ([a, b]) => {
+            const ka = key(a);
+            if (ka === undefined || ka !== key(b)) return;
+            expect(differOnlyInAsciiCase(a, b), `${JSON.stringify(a)} and ${JSON.stringify(b)} share the key ${JSON.stringify(ka)}`).to.equal(true);
+          },
+        ),
         { numRuns: 2000 },
       );
     });
@@ -76,7 +116,7 @@ for (const [name, key] of [['emailKey', emailKey], ['normEmail (the queue adapte
 }
 
 describe('Concur identity mapper: work e-mail', () => {
-  it('keys a Concur user\'s e-mail like the core does, so a Kelvin-sign address does not become kate@', () => {
+  it("keys a Concur user's e-mail like the core does, so a Kelvin-sign address does not become kate@", () => {
     const user = (value: string) => ({ userName: 'x', emails: [{ value, type: 'work' }] }) as Parameters<typeof workEmail>[0];
     expect(workEmail(user('\u212Aate@Example.com'))).to.equal('\u212Aate@example.com');
     expect(workEmail(user(' Kate@Example.COM '))).to.equal('kate@example.com');

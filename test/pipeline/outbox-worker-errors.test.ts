@@ -13,7 +13,8 @@ import * as core from '../../core/index.js';
  * node_modules has: the same file under another URL is another module, with classes of its own.
  */
 type ErrorClasses = Pick<typeof core, 'PermanentDeliveryError' | 'RetryLaterError'>;
-const pluginCopy = async (): Promise<ErrorClasses> => (await import(`${new URL('../../core/contracts/notifier.js', import.meta.url).href}?plugin-copy`)) as ErrorClasses;
+const pluginCopy = async (): Promise<ErrorClasses> =>
+  (await import(`${new URL('../../core/contracts/notifier.js', import.meta.url).href}?plugin-copy`)) as ErrorClasses;
 
 const HOUR = 3_600_000;
 const ANN = { sourceUserId: 'ann', email: 'ann@example.test' };

@@ -109,7 +109,12 @@ async function check(makeQueue: () => Promise<ApprovalQueue>, sequence: Op[]): P
     expect(keys).to.deep.equal(live.map(([k]) => k).sort());
     for (const person of PEOPLE) {
       const mine = (await queue.listForApprover(email(person), { notBefore })).map((a) => a.externalId).sort();
-      expect(mine, `waiting on ${person}`).to.deep.equal(live.filter(([, r]) => r.approver === person).map(([k]) => k).sort());
+      expect(mine, `waiting on ${person}`).to.deep.equal(
+        live
+          .filter(([, r]) => r.approver === person)
+          .map(([k]) => k)
+          .sort(),
+      );
     }
     // Each live approval's approver was notified once per time they were made its approver, and
     // the last message they got about it is not a close.
@@ -135,20 +140,30 @@ describe('pipeline against a model (fast-check)', function () {
   this.timeout(120_000);
 
   it('keeps the memory queue equal to the model for random source changes', async () => {
-    await fc.assert(fc.asyncProperty(fc.array(ops, { maxLength: 60 }), (seq) => check(async () => {
-      const q = new MemoryApprovalQueue();
-      await q.init();
-      return q;
-    }, seq)), { numRuns: 150 });
+    await fc.assert(
+      fc.asyncProperty(fc.array(ops, { maxLength: 60 }), (seq) =>
+        check(async () => {
+          const q = new MemoryApprovalQueue();
+          await q.init();
+          return q;
+        }, seq),
+      ),
+      { numRuns: 150 },
+    );
   });
 
   it('keeps the SQLite queue equal to the model for random source changes', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ah-prop-'));
     let n = 0;
-    await fc.assert(fc.asyncProperty(fc.array(ops, { maxLength: 60 }), (seq) => check(async () => {
-      const q = new SqliteApprovalQueue(join(dir, `q${n++}.db`));
-      await q.init();
-      return q;
-    }, seq)), { numRuns: 60 });
+    await fc.assert(
+      fc.asyncProperty(fc.array(ops, { maxLength: 60 }), (seq) =>
+        check(async () => {
+          const q = new SqliteApprovalQueue(join(dir, `q${n++}.db`));
+          await q.init();
+          return q;
+        }, seq),
+      ),
+      { numRuns: 60 },
+    );
   });
 });

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { MAX_RETRY_AFTER_MS, retryAfterMs } from '../../core/index.js';
 
-describe('retryAfterMs (a channel\'s Retry-After header)', () => {
+describe("retryAfterMs (a channel's Retry-After header)", () => {
   const now = new Date('1994-11-06T08:49:00.000Z');
 
   it('reads delay-seconds as milliseconds', () => {
@@ -20,7 +20,7 @@ describe('retryAfterMs (a channel\'s Retry-After header)', () => {
     expect(retryAfterMs('Sat, 05 Nov 1994 08:49:37 GMT', { now })).to.equal(0);
   });
 
-  it('caps a long wait at an hour, or at the caller\'s own limit', () => {
+  it("caps a long wait at an hour, or at the caller's own limit", () => {
     expect(retryAfterMs(String(7 * 24 * 3600), { now })).to.equal(MAX_RETRY_AFTER_MS);
     expect(retryAfterMs('Fri, 01 Jan 2100 00:00:00 GMT', { now })).to.equal(MAX_RETRY_AFTER_MS);
     expect(retryAfterMs('600', { now, maxMs: 60_000 })).to.equal(60_000);

@@ -36,7 +36,9 @@ describe('what a source yields is checked at the boundary', () => {
   describe('checkApproval', () => {
     it('accepts a well-formed approval, with or without amount, submittedAt, content and sourceData', () => {
       expect(checkApproval(SOURCE, approval('1'))).to.equal(undefined);
-      expect(checkApproval(SOURCE, approval('1', 10, { amount: null, submittedAt: null, content: { lineItems: [] }, sourceData: { owner: 'x' } }))).to.equal(undefined);
+      expect(checkApproval(SOURCE, approval('1', 10, { amount: null, submittedAt: null, content: { lineItems: [] }, sourceData: { owner: 'x' } }))).to.equal(
+        undefined,
+      );
       expect(checkApproval(SOURCE, approval('a:b', 10, { key: `${SOURCE}:request:a:b` })), 'an external id may hold colons').to.equal(undefined);
     });
 
@@ -58,7 +60,7 @@ describe('what a source yields is checked at the boundary', () => {
       expect(p!.message).to.include('"content"').and.include('"sourceData"');
     });
 
-    it('refuses a key with another source\'s prefix, naming the key expected', () => {
+    it("refuses a key with another source's prefix, naming the key expected", () => {
       const p = checkApproval(SOURCE, approval('1', 10, { key: 'other:request:1' }));
       expect(p).to.deep.include({ field: 'key', record: 'other:request:1' });
       expect(p!.message).to.include('must be "files:request:1"');
@@ -107,7 +109,9 @@ describe('what a source yields is checked at the boundary', () => {
     expect(checkCursor(undefined)).to.equal(undefined);
     expect(checkCursor(42)).to.deep.include({ field: 'cursor' });
     expect(checkVerifyResult(SOURCE, { found: false, externalId: '1' })).to.equal(undefined);
-    expect(checkVerifyResult(SOURCE, { found: true, approval: approval('1', 10, { sourceUpdatedAt: 'yesterday' }) })).to.deep.include({ field: 'approval.sourceUpdatedAt' });
+    expect(checkVerifyResult(SOURCE, { found: true, approval: approval('1', 10, { sourceUpdatedAt: 'yesterday' }) })).to.deep.include({
+      field: 'approval.sourceUpdatedAt',
+    });
     expect(checkVerifyResult(SOURCE, { approval: approval('1') })).to.deep.include({ field: 'found' });
   });
 
@@ -141,7 +145,8 @@ describe('what a source yields is checked at the boundary', () => {
       return host;
     }
 
-    const errors = () => logs.map((l) => JSON.parse(l) as { level: number; msg: string; field?: string; record?: string; plugin?: string }).filter((l) => l.level === 50);
+    const errors = () =>
+      logs.map((l) => JSON.parse(l) as { level: number; msg: string; field?: string; record?: string; plugin?: string }).filter((l) => l.level === 50);
 
     it('refuses a wrong key prefix, a non-ISO sourceUpdatedAt and a missing approver id, and commits the good records of the same batch', async () => {
       const h = await start([
@@ -165,8 +170,12 @@ describe('what a source yields is checked at the boundary', () => {
         ['approvers[0].sourceUserId', 'files:request:no-approver-id', 'misbehaving-source'],
       ]);
       const [prefix, time, approver] = errors().map((e) => e.msg);
-      expect(prefix).to.equal(`${ORIGIN} changes(): refused record "other:request:wrong-prefix": key must be "files:request:wrong-prefix" (<source>:<kind>:<externalId> of source "files"), got "other:request:wrong-prefix"`);
-      expect(time).to.equal(`${ORIGIN} changes(): refused record "files:request:bad-time": sourceUpdatedAt must be ISO-8601 UTC (2026-11-30T09:15:00.000Z), got "Nov 30 2026 10:00"`);
+      expect(prefix).to.equal(
+        `${ORIGIN} changes(): refused record "other:request:wrong-prefix": key must be "files:request:wrong-prefix" (<source>:<kind>:<externalId> of source "files"), got "other:request:wrong-prefix"`,
+      );
+      expect(time).to.equal(
+        `${ORIGIN} changes(): refused record "files:request:bad-time": sourceUpdatedAt must be ISO-8601 UTC (2026-11-30T09:15:00.000Z), got "Nov 30 2026 10:00"`,
+      );
       expect(approver).to.equal(`${ORIGIN} changes(): refused record "files:request:no-approver-id": approvers[0].sourceUserId is missing`);
 
       const metrics = await h.metrics.render();
@@ -178,12 +187,22 @@ describe('what a source yields is checked at the boundary', () => {
     it('audit lists a refused key as missing (not "0 difference(s)"), and audit --fix refuses it too', async () => {
       const h = await start([{ seq: 1, approval: approval('good-1') }]);
       await h.runOnce();
-      writeFileSync(join(dir, 'truth.json'), JSON.stringify({ records: [{ seq: 1, approval: approval('good-1') }, { seq: 2, approval: approval('x', 10, { key: 'other:request:x' }) }] }));
+      writeFileSync(
+        join(dir, 'truth.json'),
+        JSON.stringify({
+          records: [
+            { seq: 1, approval: approval('good-1') },
+            { seq: 2, approval: approval('x', 10, { key: 'other:request:x' }) },
+          ],
+        }),
+      );
       const { Operations } = await import('../../core/host/operations.js');
       const found = await new Operations(h).audit({ fix: true, actor: 'ops' });
       expect(found.map((d) => `${d.kind} ${d.key}`)).to.deep.equal(['missing other:request:x']);
       expect(await h.queue.get('other:request:x'), 'audit --fix goes through the same checks').to.equal(undefined);
-      expect(errors().map((e) => e.msg)).to.deep.equal([`${ORIGIN} repair: refused record "other:request:x": key must be "files:request:x" (<source>:<kind>:<externalId> of source "files"), got "other:request:x"`]);
+      expect(errors().map((e) => e.msg)).to.deep.equal([
+        `${ORIGIN} repair: refused record "other:request:x": key must be "files:request:x" (<source>:<kind>:<externalId> of source "files"), got "other:request:x"`,
+      ]);
     });
 
     it('fails the cycle on a cursor that is not a string, naming the plugin, and commits the good records without it', async () => {

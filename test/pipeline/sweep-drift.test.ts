@@ -76,7 +76,10 @@ describe('drift the sweep repairs is counted per source and cause (scripted sour
     expect(cycle!.drift).to.equal(1);
     expect(await driftMetrics()).to.deep.equal(['approvals_hub_sweep_drift_total{source="src",cause="completion-missed"} 1']);
     expect(warnings().map((w) => [w.msg, w.drift])).to.deep.equal([
-      ['the sweep repaired what the incremental feed of source "src" missed: missed 0, completion-missed 1, reassigned 0, changed 0', { missed: 0, 'completion-missed': 1, reassigned: 0, changed: 0 }],
+      [
+        'the sweep repaired what the incremental feed of source "src" missed: missed 0, completion-missed 1, reassigned 0, changed 0',
+        { missed: 0, 'completion-missed': 1, reassigned: 0, changed: 0 },
+      ],
     ]);
     expect(onceSummary(report)[0]).to.equal('src: 0 new, 0 updated, 1 completed, 0 expired, swept, drift 1 (completion-missed 1)');
   });

@@ -30,11 +30,18 @@ describe('Concur geolocation: credentials go only to Concur or a configured orig
       for (const host of ['us2', 'eu2', 'apj1', 'usg', 'glz', 'www-us2', 'us-impl', 'emea-impl', 'us', 'emea', 'eu', 'emea2']) {
         expect(trustedGeolocation(`https://${host}.api.concursolutions.com`)).to.equal(`https://${host}.api.concursolutions.com`);
       }
-      for (const origin of ['https://www.concursolutions.com', 'https://eu1.concursolutions.com', 'https://cn.api.concurcdc.cn', 'https://cn.api.cnqr-cn.com']) {
+      for (const origin of [
+        'https://www.concursolutions.com',
+        'https://eu1.concursolutions.com',
+        'https://cn.api.concurcdc.cn',
+        'https://cn.api.cnqr-cn.com',
+      ]) {
         expect(trustedGeolocation(`${origin}/`)).to.equal(origin);
       }
       expect(trustedGeolocation('https://US2.API.Concursolutions.com')).to.equal('https://us2.api.concursolutions.com');
-      expect(trustedGeolocation('https://concur.internal.example:8443', ['https://concur.internal.example:8443/'])).to.equal('https://concur.internal.example:8443');
+      expect(trustedGeolocation('https://concur.internal.example:8443', ['https://concur.internal.example:8443/'])).to.equal(
+        'https://concur.internal.example:8443',
+      );
       expect(trustedGeolocation('http://127.0.0.1:4000', ['http://127.0.0.1:3999'])).to.equal('http://127.0.0.1:4000');
     });
 
@@ -56,7 +63,9 @@ describe('Concur geolocation: credentials go only to Concur or a configured orig
           error = e;
         }
         expect(error, value).to.be.instanceOf(UntrustedGeolocationError);
-        expect((error as Error).message, value).to.include(named).and.include('refused');
+        expect((error as Error).message, value)
+          .to.include(named)
+          .and.include('refused');
       }
     });
   });
@@ -138,7 +147,11 @@ describe('Concur geolocation: credentials go only to Concur or a configured orig
 
     it('does not use a bad geolocation stored encrypted either', async () => {
       const seed = createHash('sha256').update(sandbox.credentials.refreshToken).digest('hex').slice(0, 16);
-      await credentials.set(NS, 'oauth', JSON.stringify({ refreshToken: sandbox.credentials.refreshToken, geolocation: 'http://us2.api.concursolutions.com', seed }));
+      await credentials.set(
+        NS,
+        'oauth',
+        JSON.stringify({ refreshToken: sandbox.credentials.refreshToken, geolocation: 'http://us2.api.concursolutions.com', seed }),
+      );
       expect(await manager(proxy.url).apiBase()).to.equal(proxy.url);
     });
   });

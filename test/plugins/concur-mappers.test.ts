@@ -8,12 +8,7 @@ import type { components as V3Components, paths as ExpenseV3Paths } from '../../
 import type { paths as ExpenseV4Paths } from '../../plugins/concur/generated/expense-v4.js';
 import type { paths as IdentityPaths } from '../../plugins/concur/generated/identity-v4.js';
 import type { components as OAuthComponents, paths as OAuthPaths } from '../../plugins/concur/generated/oauth2.js';
-import {
-  compareConcurDates,
-  formatModifiedDateAfter,
-  maxConcurDate,
-  parseConcurDate,
-} from '../../plugins/concur/mappers/concur-dates.js';
+import { compareConcurDates, formatModifiedDateAfter, maxConcurDate, parseConcurDate } from '../../plugins/concur/mappers/concur-dates.js';
 import {
   FLAG_EXCEPTIONS,
   FLAG_MISSING_RECEIPT,
@@ -115,12 +110,8 @@ describe('Concur mappers', () => {
     });
 
     it('applies an assumed offset to zone-less values only', () => {
-      expect(parseConcurDate('2016-04-04T10:00:00', { assumeOffsetMinutes: -300 }).toISOString()).to.equal(
-        '2016-04-04T15:00:00.000Z',
-      );
-      expect(parseConcurDate('2023-04-10T21:54:16.661Z', { assumeOffsetMinutes: -300 }).toISOString()).to.equal(
-        '2023-04-10T21:54:16.661Z',
-      );
+      expect(parseConcurDate('2016-04-04T10:00:00', { assumeOffsetMinutes: -300 }).toISOString()).to.equal('2016-04-04T15:00:00.000Z');
+      expect(parseConcurDate('2023-04-10T21:54:16.661Z', { assumeOffsetMinutes: -300 }).toISOString()).to.equal('2023-04-10T21:54:16.661Z');
       expect(parseConcurDate('2022-08-26T16:13:17.230+02:00').toISOString()).to.equal('2022-08-26T14:13:17.230Z');
     });
 
@@ -134,15 +125,13 @@ describe('Concur mappers', () => {
       expect(compareConcurDates('2013-09-02T19:46:01.57', '2013-09-02T19:46:01.570')).to.equal(0);
       expect(compareConcurDates('2013-09-02T19:46:01.98', '2013-09-02T19:46:01.9801')).to.equal(-1);
       expect(compareConcurDates('2016-04-04', '2016-04-03T23:59:59.999')).to.equal(1);
-      expect(maxConcurDate('2013-09-02T19:46:01.98', null, '2016-04-23T02:53:23.7', undefined)).to.equal(
-        '2016-04-23T02:53:23.7',
-      );
+      expect(maxConcurDate('2013-09-02T19:46:01.98', null, '2016-04-23T02:53:23.7', undefined)).to.equal('2016-04-23T02:53:23.7');
       expect(maxConcurDate('2013-09-02T19:46:01.57', '2013-09-02T19:46:01.570')).to.equal('2013-09-02T19:46:01.57');
       expect(maxConcurDate()).to.equal(undefined);
       expectThrows(() => maxConcurDate('2016-04-23T02:53:23.7', 'yesterday'), /not a Concur date-time: "yesterday"/);
     });
 
-    it('formats modifiedDateAfter as yyyy-MM-ddTHH:mm:ss.SSS minus the overlap, in Concur\'s own wall clock', () => {
+    it("formats modifiedDateAfter as yyyy-MM-ddTHH:mm:ss.SSS minus the overlap, in Concur's own wall clock", () => {
       expect(formatModifiedDateAfter('2013-09-02T19:46:01.98', 0)).to.equal('2013-09-02T19:46:01.980');
       expect(formatModifiedDateAfter('2013-09-02T19:46:01.98', 60)).to.equal('2013-09-02T19:45:01.980');
       expect(formatModifiedDateAfter('2016-01-01T00:00:30', 120)).to.equal('2015-12-31T23:58:30.000');
@@ -215,9 +204,7 @@ describe('Concur mappers', () => {
       expect(approval.approvers).to.deep.equal([]);
       expect(approval.sourceData).to.deep.include({ hasException: true, approvalStatusCode: 'A_NOTF' });
       expect(approval.content).to.deep.equal({ flags: [FLAG_EXCEPTIONS] });
-      expect(approval.links.view).to.equal(
-        'https://www.concursolutions.com/goto/expense-report/39BD9F7C5C3F4986A6A5?context=MANAGER',
-      );
+      expect(approval.links.view).to.equal('https://www.concursolutions.com/goto/expense-report/39BD9F7C5C3F4986A6A5?context=MANAGER');
     });
 
     it('maps a report pending manager approval to a pending approval with its approver', () => {
@@ -236,7 +223,7 @@ describe('Concur mappers', () => {
       expect(approval.requester).to.deep.equal({ name: 'Jim Admin', email: 'jimadmin@concurconnect2.com' });
     });
 
-    it('puts the entries summary\'s lines and flags where the card renderer reads them', () => {
+    it("puts the entries summary's lines and flags where the card renderer reads them", () => {
       const summary = summariseEntries([parseEntry(sample('v3-entry.historical.json'))], 'USD');
       const approval = mapReport(parseReport(sample('v3-report.json')), CTX, summary);
       expect(approval.content?.lineItems).to.deep.equal(summary.lines);
@@ -258,12 +245,12 @@ describe('Concur mappers', () => {
       expect(approvalStatusFor('X_CUSTOM', pend)).to.equal('no_longer_required');
     });
 
-    it('does not take a login ID that is not an e-mail for the requester\'s e-mail', () => {
+    it("does not take a login ID that is not an e-mail for the requester's e-mail", () => {
       const report = parseReport({ ...sampleObject('v3-report.json'), OwnerLoginID: 'jimadmin' });
       expect(mapReport(report, CTX).requester).to.deep.equal({ name: 'Jim Admin', email: undefined });
     });
 
-    it('uses the currency\'s own number of decimals', () => {
+    it("uses the currency's own number of decimals", () => {
       const report = parseReport({ ...sampleObject('v3-report.json'), Total: 1500, CurrencyCode: 'JPY' });
       expect(mapReport(report, CTX).amount).to.deep.equal({ value: '1500', currency: 'JPY' });
     });
@@ -287,16 +274,10 @@ describe('Concur mappers', () => {
       expectThrows(() => parseReportCollection({}), 'malformed Concur reports page: Items is missing (expected an array)');
       expectThrows(() => parseReportCollection({ Items: {} }), 'malformed Concur reports page: Items is not an array (got an object)');
       expectThrows(() => parseReportCollection({ Items: [null] }), 'malformed Concur reports page: Items[0] is not an object (got null)');
-      expectThrows(
-        () => parseReportCollection({ Items: [], NextPage: 2 }),
-        'malformed Concur reports page: NextPage is not a string (got a number)',
-      );
+      expectThrows(() => parseReportCollection({ Items: [], NextPage: 2 }), 'malformed Concur reports page: NextPage is not a string (got a number)');
       const { ID: _dropped, ...noId } = sampleObject('v3-report.json');
       expectThrows(() => parseReport(noId), 'malformed Concur report: ID is missing (expected a string)');
-      expectThrows(
-        () => parseReport({ ...sampleObject('v3-report.json'), Total: '307.01' }),
-        'malformed Concur report: Total is not a number (got a string)',
-      );
+      expectThrows(() => parseReport({ ...sampleObject('v3-report.json'), Total: '307.01' }), 'malformed Concur report: Total is not a number (got a string)');
       expectThrows(
         () => parseReport({ ...sampleObject('v3-report.json'), SubmitDate: 'last Tuesday' }),
         /^malformed Concur report: SubmitDate is not a Concur date-time/,
@@ -342,13 +323,7 @@ describe('Concur mappers', () => {
 
       expect(summary.count).to.equal(7);
       expect(summary.total).to.deep.equal({ value: '442.80', currency: 'USD' });
-      expect(summary.lines.map((l) => l.label)).to.deep.equal([
-        'Hotel · Fairmont',
-        'Fuel · Chevron',
-        'Taxi · Yellow Cab',
-        'Taxi · Uber',
-        'Meals · Cafe',
-      ]);
+      expect(summary.lines.map((l) => l.label)).to.deep.equal(['Hotel · Fairmont', 'Fuel · Chevron', 'Taxi · Yellow Cab', 'Taxi · Uber', 'Meals · Cafe']);
       expect(summary.lines[0]?.flags).to.deep.equal([FLAG_EXCEPTIONS]);
       expect(summary.lines[2]?.flags).to.deep.equal([]);
       expect(summary.expenseTypes).to.deep.equal([
@@ -415,25 +390,36 @@ describe('Concur mappers', () => {
     it('prefers a work address, then the primary one, then the first', () => {
       const user = (emails: IdentityUser['emails']): IdentityUser => ({ id: 'u', emails });
       expect(
-        workEmail(user([{ value: 'Home@X.example', type: 'home', primary: true }, { value: ' Work@X.example ', type: 'work' }])),
+        workEmail(
+          user([
+            { value: 'Home@X.example', type: 'home', primary: true },
+            { value: ' Work@X.example ', type: 'work' },
+          ]),
+        ),
       ).to.equal('work@x.example');
       expect(
-        workEmail(user([{ value: 'a@x.example', type: 'work' }, { value: 'b@x.example', type: 'work', primary: true }])),
+        workEmail(
+          user([
+            { value: 'a@x.example', type: 'work' },
+            { value: 'b@x.example', type: 'work', primary: true },
+          ]),
+        ),
       ).to.equal('b@x.example');
       expect(
-        workEmail(user([{ value: 'other@x.example', type: 'other' }, { value: 'home@x.example', type: 'home', primary: true }])),
+        workEmail(
+          user([
+            { value: 'other@x.example', type: 'other' },
+            { value: 'home@x.example', type: 'home', primary: true },
+          ]),
+        ),
       ).to.equal('home@x.example');
-      expect(workEmail(user([{ value: 'first@x.example', type: 'other' }, { value: 'second@x.example' }]))).to.equal(
-        'first@x.example',
-      );
+      expect(workEmail(user([{ value: 'first@x.example', type: 'other' }, { value: 'second@x.example' }]))).to.equal('first@x.example');
       expect(workEmail(user([]))).to.equal(undefined);
       expect(workEmail({ id: 'u' })).to.equal(undefined);
     });
 
     it('falls back from displayName to the given and family names, then to the login', () => {
-      expect(displayName({ id: 'u', displayName: ' ', name: { givenName: 'Ada', familyName: 'Lovelace' } })).to.equal(
-        'Ada Lovelace',
-      );
+      expect(displayName({ id: 'u', displayName: ' ', name: { givenName: 'Ada', familyName: 'Lovelace' } })).to.equal('Ada Lovelace');
       expect(displayName({ id: 'u', userName: 'ada@x.example' })).to.equal('ada@x.example');
     });
 

@@ -50,7 +50,10 @@ describe('Concur plugin module loading', () => {
     const urls = await urlsLoadedBy('plugins/concur/concur-module.js');
     // The hook saw the module's own imports, so an empty sandbox list below means something.
     expect(urls).to.include(new URL('../../plugins/concur/concur-approval-source.js', import.meta.url).href);
-    expect(urls.filter((u) => u.startsWith(SANDBOX_DIR)), `sandbox files loaded from ${fileURLToPath(SANDBOX_DIR)}`).to.deep.equal([]);
+    expect(
+      urls.filter((u) => u.startsWith(SANDBOX_DIR)),
+      `sandbox files loaded from ${fileURLToPath(SANDBOX_DIR)}`,
+    ).to.deep.equal([]);
   });
 
   it('loads the sandbox through the embedded-mode module, which the Concur module imports only when `sandbox` is set', async () => {

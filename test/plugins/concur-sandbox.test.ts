@@ -9,26 +9,103 @@ import { startConcurSandbox, type ConcurSandbox, type ConcurSandboxOptions } fro
 
 /** Keys of the item in v3-reports-list.json, in order (copied from the sample). */
 const V3_REPORT_KEYS = [
-  'Name', 'Total', 'CurrencyCode', 'Country', 'CountrySubdivision', 'CreateDate', 'SubmitDate',
-  'ProcessingPaymentDate', 'PaidDate', 'ReceiptsReceived', 'UserDefinedDate', 'LastComment', 'OwnerLoginID',
-  'OwnerName', 'ApproverLoginID', 'ApproverName', 'ApprovalStatusName', 'ApprovalStatusCode', 'PaymentStatusName',
-  'PaymentStatusCode', 'LastModifiedDate', 'PersonalAmount', 'AmountDueEmployee', 'AmountDueCompanyCard',
-  'TotalClaimedAmount', 'TotalApprovedAmount', 'LedgerName', 'PolicyID', 'EverSentBack', 'HasException',
-  'WorkflowActionUrl', 'OrgUnit1', 'OrgUnit2', 'OrgUnit3', 'OrgUnit4', 'OrgUnit5', 'OrgUnit6',
-  ...Array.from({ length: 20 }, (_, i) => `Custom${i + 1}`), 'ID', 'URI',
+  'Name',
+  'Total',
+  'CurrencyCode',
+  'Country',
+  'CountrySubdivision',
+  'CreateDate',
+  'SubmitDate',
+  'ProcessingPaymentDate',
+  'PaidDate',
+  'ReceiptsReceived',
+  'UserDefinedDate',
+  'LastComment',
+  'OwnerLoginID',
+  'OwnerName',
+  'ApproverLoginID',
+  'ApproverName',
+  'ApprovalStatusName',
+  'ApprovalStatusCode',
+  'PaymentStatusName',
+  'PaymentStatusCode',
+  'LastModifiedDate',
+  'PersonalAmount',
+  'AmountDueEmployee',
+  'AmountDueCompanyCard',
+  'TotalClaimedAmount',
+  'TotalApprovedAmount',
+  'LedgerName',
+  'PolicyID',
+  'EverSentBack',
+  'HasException',
+  'WorkflowActionUrl',
+  'OrgUnit1',
+  'OrgUnit2',
+  'OrgUnit3',
+  'OrgUnit4',
+  'OrgUnit5',
+  'OrgUnit6',
+  ...Array.from({ length: 20 }, (_, i) => `Custom${i + 1}`),
+  'ID',
+  'URI',
 ];
 
 /** Keys of v3-entry.historical.json, in order. */
 const V3_ENTRY_KEYS = [
-  'ReportID', 'ReportOwnerID', 'ExpenseTypeCode', 'ExpenseTypeName', 'SpendCategoryCode', 'SpendCategoryName',
-  'PaymentTypeID', 'PaymentTypeName', 'TransactionDate', 'TransactionCurrencyCode', 'TransactionAmount',
-  'ExchangeRate', 'PostedAmount', 'ApprovedAmount', 'VendorDescription', 'VendorListItemID', 'VendorListItemName',
-  'LocationID', 'LocationName', 'LocationSubdivision', 'LocationCountry', 'Description', 'IsPersonal', 'IsBillable',
-  'IsPersonalCardCharge', 'HasImage', 'IsImageRequired', 'ReceiptReceived', 'TaxReceiptType', 'ElectronicReceiptID',
-  'CompanyCardTransactionID', 'TripID', 'HasItemizations', 'AllocationType', 'HasAttendees', 'HasVAT',
-  'HasAppliedCashAdvance', 'HasComments', 'HasExceptions', 'IsPaidByExpensePay', 'EmployeeBankAccountID', 'Journey',
-  'LastModified', 'FormID', 'OrgUnit1', 'OrgUnit2', 'OrgUnit3', 'OrgUnit4', 'OrgUnit5', 'OrgUnit6',
-  ...Array.from({ length: 40 }, (_, i) => `Custom${i + 1}`), 'ID', 'URI',
+  'ReportID',
+  'ReportOwnerID',
+  'ExpenseTypeCode',
+  'ExpenseTypeName',
+  'SpendCategoryCode',
+  'SpendCategoryName',
+  'PaymentTypeID',
+  'PaymentTypeName',
+  'TransactionDate',
+  'TransactionCurrencyCode',
+  'TransactionAmount',
+  'ExchangeRate',
+  'PostedAmount',
+  'ApprovedAmount',
+  'VendorDescription',
+  'VendorListItemID',
+  'VendorListItemName',
+  'LocationID',
+  'LocationName',
+  'LocationSubdivision',
+  'LocationCountry',
+  'Description',
+  'IsPersonal',
+  'IsBillable',
+  'IsPersonalCardCharge',
+  'HasImage',
+  'IsImageRequired',
+  'ReceiptReceived',
+  'TaxReceiptType',
+  'ElectronicReceiptID',
+  'CompanyCardTransactionID',
+  'TripID',
+  'HasItemizations',
+  'AllocationType',
+  'HasAttendees',
+  'HasVAT',
+  'HasAppliedCashAdvance',
+  'HasComments',
+  'HasExceptions',
+  'IsPaidByExpensePay',
+  'EmployeeBankAccountID',
+  'Journey',
+  'LastModified',
+  'FormID',
+  'OrgUnit1',
+  'OrgUnit2',
+  'OrgUnit3',
+  'OrgUnit4',
+  'OrgUnit5',
+  'OrgUnit6',
+  ...Array.from({ length: 40 }, (_, i) => `Custom${i + 1}`),
+  'ID',
+  'URI',
 ];
 
 const REPORTS = '/api/v3.0/expense/reports';
@@ -125,9 +202,7 @@ describe('Concur sandbox', function () {
     it('answers a refresh grant with a rotated refresh token, a string expires_in and its own base URL as geolocation', async function () {
       const res = await tokenRequest(sb, { grant_type: 'refresh_token', refresh_token: sb.credentials.refreshToken });
       expect(res.status).to.equal(200);
-      expect(Object.keys(res.body)).to.deep.equal([
-        'expires_in', 'scope', 'token_type', 'access_token', 'refresh_token', 'id_token', 'geolocation',
-      ]);
+      expect(Object.keys(res.body)).to.deep.equal(['expires_in', 'scope', 'token_type', 'access_token', 'refresh_token', 'id_token', 'geolocation']);
       expect(res.body['expires_in']).to.equal('3600');
       expect(res.body['token_type']).to.equal('Bearer');
       expect(res.body['geolocation']).to.equal(sb.baseUrl);
@@ -245,11 +320,7 @@ describe('Concur sandbox', function () {
       const pending = sb.admin.state().reports.filter((r) => r.status === 'A_PEND');
       const sorted = pending.map((r) => r.lastModifiedDate).sort((a, b) => concurMs(a) - concurMs(b));
       const pivot = sorted[Math.floor(sorted.length / 2)] as string;
-      const { items } = await listAll(
-        sb,
-        `${REPORTS}?user=ALL&approvalStatusCode=A_PEND&limit=100&modifiedDateAfter=${encodeURIComponent(pivot)}`,
-        token,
-      );
+      const { items } = await listAll(sb, `${REPORTS}?user=ALL&approvalStatusCode=A_PEND&limit=100&modifiedDateAfter=${encodeURIComponent(pivot)}`, token);
       const expected = pending.filter((r) => concurMs(r.lastModifiedDate) > concurMs(pivot)).map((r) => r.id);
       expect(items.map((r) => r.ID).sort()).to.deep.equal(expected.sort());
       expect(items.every((r) => concurMs(r.LastModifiedDate) > concurMs(pivot))).to.equal(true);
@@ -272,7 +343,10 @@ describe('Concur sandbox', function () {
       const { items, pages } = await listAll(sb, `${REPORTS}?user=ALL&approvalStatusCode=A_PEND&limit=100`, token);
       const ids = items.map((r) => r.ID);
       expect(new Set(ids).size).to.equal(ids.length);
-      const truth = sb.admin.state().reports.filter((r) => r.status === 'A_PEND').map((r) => r.id);
+      const truth = sb.admin
+        .state()
+        .reports.filter((r) => r.status === 'A_PEND')
+        .map((r) => r.id);
       expect([...ids].sort()).to.deep.equal([...truth].sort());
       expect(pages.map((p) => p.Items.length)).to.deep.equal([100, 100, 50]);
       expect(pages[0]?.NextPage).to.match(new RegExp(`^${sb.baseUrl}${REPORTS}\\?.*offset=`));
@@ -345,9 +419,7 @@ describe('Concur sandbox', function () {
       const order = async (seed: number): Promise<string[]> => {
         let ids: string[] = [];
         await withSandbox({ seed, reports: 30 }, async (other) => {
-          ids = (await get<Page>(other, `${REPORTS}?user=ALL&approvalStatusCode=A_PEND&limit=100`, await companyToken(other))).body.Items.map(
-            (r) => r.ID,
-          );
+          ids = (await get<Page>(other, `${REPORTS}?user=ALL&approvalStatusCode=A_PEND&limit=100`, await companyToken(other))).body.Items.map((r) => r.ID);
         });
         return ids;
       };
@@ -633,9 +705,7 @@ describe('Concur sandbox', function () {
       });
       expect(res.status).to.equal(200);
       expect(Object.keys(res.body)).to.deep.equal(['schemas', 'totalResults', 'startIndex', 'itemsPerPage', 'Resources']);
-      expect(res.body.Resources).to.deep.equal([
-        { emails: [{ verified: false, type: 'work', value: user?.email, notifications: true }], id: user?.id },
-      ]);
+      expect(res.body.Resources).to.deep.equal([{ emails: [{ verified: false, type: 'work', value: user?.email, notifications: true }], id: user?.id }]);
     });
 
     it('pages the v4.1 search with nextCursor and omits it on the last page', async function () {
@@ -680,17 +750,24 @@ describe('Concur sandbox', function () {
     it('lists exactly the reports waiting on an approver as a bare array', async function () {
       const { ID } = sb.admin.submit({});
       const approver = approverOf(ID);
-      const res = await call<Json[]>(
-        `${sb.baseUrl}/expensereports/v4/users/${approver.id}/context/MANAGER/reportsToApprove`,
-        auth(await companyToken(sb)),
-      );
+      const res = await call<Json[]>(`${sb.baseUrl}/expensereports/v4/users/${approver.id}/context/MANAGER/reportsToApprove`, auth(await companyToken(sb)));
       expect(res.status).to.equal(200);
       expect(res.body).to.be.an('array');
       const expected = sb.admin.state().reports.filter((r) => r.status === 'A_PEND' && r.approverLoginID === approver.loginId);
       expect(res.body.map((r) => r['reportId']).sort()).to.deep.equal(expected.map((r) => r.id).sort());
       expect(Object.keys(res.body[0] as Json)).to.deep.equal([
-        'name', 'reportDate', 'reportId', 'reportNumber', 'submitDate', 'approver', 'employee',
-        'amountDueEmployee', 'claimedAmount', 'totalApprovedAmount', 'hasExceptions', 'reportType',
+        'name',
+        'reportDate',
+        'reportId',
+        'reportNumber',
+        'submitDate',
+        'approver',
+        'employee',
+        'amountDueEmployee',
+        'claimedAmount',
+        'totalApprovedAmount',
+        'hasExceptions',
+        'reportType',
       ]);
     });
 
@@ -919,8 +996,7 @@ describe('Concur sandbox', function () {
         }
         const pageMs = performance.now() - pageStarted;
         console.log(
-          `      seeded 100,000 pending (+25,000 other) reports in ${seedMs.toFixed(0)} ms; ` +
-            `paged ${pages} pages of 100 in ${pageMs.toFixed(0)} ms`,
+          `      seeded 100,000 pending (+25,000 other) reports in ${seedMs.toFixed(0)} ms; ` + `paged ${pages} pages of 100 in ${pageMs.toFixed(0)} ms`,
         );
         expect(pages).to.equal(1000);
         expect(ids.size).to.equal(100_000);

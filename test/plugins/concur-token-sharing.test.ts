@@ -10,7 +10,10 @@ import { startConcurSandbox, type ConcurSandbox } from '../../plugins/concur/san
 import { SMALL_COMPANY } from '../support/sandbox-deployment.js';
 
 const NS = 'source:acme';
-const tokenCalls = (s: ConcurSandbox): number => Object.entries(s.calls().byEndpoint).filter(([k]) => k.startsWith('POST /oauth2/v0/token')).reduce((n, [, v]) => n + (v as { total: number }).total, 0);
+const tokenCalls = (s: ConcurSandbox): number =>
+  Object.entries(s.calls().byEndpoint)
+    .filter(([k]) => k.startsWith('POST /oauth2/v0/token'))
+    .reduce((n, [, v]) => n + (v as { total: number }).total, 0);
 
 /**
  * Two token managers on one credential store stand for two processes on one queue (a host and a
@@ -33,7 +36,13 @@ describe('Concur tokens shared through the credential store (real HTTP on loopba
 
   const manager = (fetch: FetchLike = (r) => globalThis.fetch(r)) =>
     new ConcurTokenManager(
-      { clientId: sandbox.credentials.clientId, clientSecret: sandbox.credentials.clientSecret, refreshToken: sandbox.credentials.refreshToken, authBaseUrl: sandbox.baseUrl, baseUrl: sandbox.baseUrl },
+      {
+        clientId: sandbox.credentials.clientId,
+        clientSecret: sandbox.credentials.clientSecret,
+        refreshToken: sandbox.credentials.refreshToken,
+        authBaseUrl: sandbox.baseUrl,
+        baseUrl: sandbox.baseUrl,
+      },
       credentials,
       NS,
       fetch,
@@ -47,7 +56,9 @@ describe('Concur tokens shared through the credential store (real HTTP on loopba
     expect(await manager().accessToken(), 'the second process').to.equal(token);
     expect(tokenCalls(sandbox), 'token calls after the second process').to.equal(1);
     const stored = (await queue.getState(NS, 'oauth'))!;
-    expect(stored).to.match(/^ah-enc:v1:/).and.not.include(token);
+    expect(stored)
+      .to.match(/^ah-enc:v1:/)
+      .and.not.include(token);
   });
 
   it('refreshes once more, with the stored successor, when the API refused the stored access token (401)', async () => {

@@ -7,7 +7,8 @@ import { runSoak } from './soak.js';
  *  [--kill-min 3] [--kill-max 8] [--reports 10] [--rate 3] [--overlap 300] [--log-level warn] [--no-request-token] [--no-warm-up] [--keep] [--quiet]`
  * Exits 0 when missing, stale, duplicate and lost deliveries are all 0 (and no host crashed), else 1; 2 on bad usage.
  */
-const usage = 'usage: soak-main [--duration SECONDS] [--queue sqlite|postgres] [--seed N] [--kill-min S] [--kill-max S] [--reports N] [--rate ACTIONS_PER_S] [--overlap SECONDS] [--log-level LEVEL] [--no-request-token] [--no-warm-up] [--keep] [--quiet]';
+const usage =
+  'usage: soak-main [--duration SECONDS] [--queue sqlite|postgres] [--seed N] [--kill-min S] [--kill-max S] [--reports N] [--rate ACTIONS_PER_S] [--overlap SECONDS] [--log-level LEVEL] [--no-request-token] [--no-warm-up] [--keep] [--quiet]';
 
 async function main(): Promise<number> {
   let values;

@@ -21,7 +21,12 @@ describe('chaos soak, short (SQLite, a host process SIGKILLed at random)', funct
     for (const line of lines.slice(0, 5)) console.log(`      ${line}`);
     const report = lines.join('\n');
     expect(result.problems, report).to.deep.equal([]);
-    expect({ missing: result.missing, stale: result.stale, duplicates: result.duplicates, lost: result.lost }, report).to.deep.equal({ missing: 0, stale: 0, duplicates: 0, lost: 0 });
+    expect({ missing: result.missing, stale: result.stale, duplicates: result.duplicates, lost: result.lost }, report).to.deep.equal({
+      missing: 0,
+      stale: 0,
+      duplicates: 0,
+      lost: 0,
+    });
     expect(result.totals.kills, 'the host was killed at least twice').to.be.at.least(2);
     expect(result.totals.deliveries, 'messages were delivered').to.be.greaterThan(0);
   });

@@ -91,7 +91,8 @@ export function prng(seed: number): () => number {
 
 // ---- the queue ---------------------------------------------------------------------------------
 
-export type QueueSpec = { readonly kind: 'sqlite'; readonly path: string } | { readonly kind: 'postgres'; readonly connectionString: string; readonly schema: string };
+export type QueueSpec =
+  { readonly kind: 'sqlite'; readonly path: string } | { readonly kind: 'postgres'; readonly connectionString: string; readonly schema: string };
 
 export function queueConfig(spec: QueueSpec): { adapter: string; config: Record<string, unknown> } {
   return spec.kind === 'sqlite'
@@ -101,9 +102,10 @@ export function queueConfig(spec: QueueSpec): { adapter: string; config: Record<
 
 /** Opens the hosts' queue in this process through its adapter class (reads only). */
 export async function openQueue(spec: QueueSpec): Promise<ApprovalQueue> {
-  const queue = spec.kind === 'sqlite'
-    ? new SqliteApprovalQueue(spec.path)
-    : new PostgresApprovalQueue({ connectionString: spec.connectionString, schema: spec.schema, poolSize: 2 });
+  const queue =
+    spec.kind === 'sqlite'
+      ? new SqliteApprovalQueue(spec.path)
+      : new PostgresApprovalQueue({ connectionString: spec.connectionString, schema: spec.schema, poolSize: 2 });
   await queue.init();
   return queue;
 }
@@ -360,7 +362,10 @@ export class Driver {
         }
         case 'approve': {
           const report = admin.approve(target!.id);
-          this.record(target!.id, `approve by ${target!.approverLoginID} → ${report.ApprovalStatusCode}${report.ApproverLoginID ? ` ${report.ApproverLoginID}` : ''}`);
+          this.record(
+            target!.id,
+            `approve by ${target!.approverLoginID} → ${report.ApprovalStatusCode}${report.ApproverLoginID ? ` ${report.ApproverLoginID}` : ''}`,
+          );
           break;
         }
         case 'sendBack':
@@ -502,18 +507,25 @@ export function compareWithTruth(sandbox: ConcurSandbox, rows: readonly QueuedAp
   const queued = new Map(rows.map((r) => [r.key, r]));
 
   for (const r of pending) {
-    if (!queued.has(keyOf(r.id))) findings.push({ kind: 'missing', key: keyOf(r.id), detail: `A_PEND on ${r.approverLoginID}, last modified ${r.lastModifiedDate}; not queued` });
+    if (!queued.has(keyOf(r.id)))
+      findings.push({ kind: 'missing', key: keyOf(r.id), detail: `A_PEND on ${r.approverLoginID}, last modified ${r.lastModifiedDate}; not queued` });
   }
   for (const row of rows) {
     const t = truth.get(row.key);
     const shown = row.approvers.map((a) => `${a.sourceUserId} <${a.email ?? 'no e-mail'}>`).join(', ');
     if (!t || t.status !== 'A_PEND') {
-      findings.push({ kind: 'stale', key: row.key, detail: `queued (${row.status}, r${row.revision}, for ${shown}) but the sandbox has ${t ? `${t.status}` : 'no such report'}` });
+      findings.push({
+        kind: 'stale',
+        key: row.key,
+        detail: `queued (${row.status}, r${row.revision}, for ${shown}) but the sandbox has ${t ? `${t.status}` : 'no such report'}`,
+      });
       continue;
     }
     const login = t.approverLoginID?.toLowerCase();
-    const sameApprover = row.approvers.length === 1 && row.approvers[0]!.sourceUserId.toLowerCase() === login && row.approvers[0]!.email?.toLowerCase() === emailOf(login ?? null);
-    if (!sameApprover) findings.push({ kind: 'stale', key: row.key, detail: `queued for ${shown} but pending on ${t.approverLoginID} <${emailOf(t.approverLoginID)}>` });
+    const sameApprover =
+      row.approvers.length === 1 && row.approvers[0]!.sourceUserId.toLowerCase() === login && row.approvers[0]!.email?.toLowerCase() === emailOf(login ?? null);
+    if (!sameApprover)
+      findings.push({ kind: 'stale', key: row.key, detail: `queued for ${shown} but pending on ${t.approverLoginID} <${emailOf(t.approverLoginID)}>` });
   }
 
   const byKey = new Map<string, number>();
@@ -533,9 +545,14 @@ export function compareWithTruth(sandbox: ConcurSandbox, rows: readonly QueuedAp
     }
     current.add(`${row.key}\u0000${email}`);
     const l = last.get(`${row.key}\u0000${email}`);
-    if (!l) findings.push({ kind: 'lost', key: row.key, detail: `${email} never received a message for it (queued generation ${row.generation}, r${row.revision})` });
+    if (!l)
+      findings.push({ kind: 'lost', key: row.key, detail: `${email} never received a message for it (queued generation ${row.generation}, r${row.revision})` });
     else if (l.action === 'close' || generationOf(l.key) !== row.generation) {
-      findings.push({ kind: 'lost', key: row.key, detail: `${email}'s last message is ${l.action} ${l.key} (${l.outcome ?? '-'}), not a notify/update of generation ${row.generation}` });
+      findings.push({
+        kind: 'lost',
+        key: row.key,
+        detail: `${email}'s last message is ${l.action} ${l.key} (${l.outcome ?? '-'}), not a notify/update of generation ${row.generation}`,
+      });
     }
   }
   for (const [k, l] of last) {
@@ -558,7 +575,14 @@ export function compareWithTruth(sandbox: ConcurSandbox, rows: readonly QueuedAp
 }
 
 /** For each finding: the driver's actions on the report, the truth, the queued row and the sink lines. */
-export function evidence(findings: readonly Finding[], sandbox: ConcurSandbox, rows: readonly QueuedApproval[], sink: SinkLine[], driver: Driver | undefined, limit = 10): string[] {
+export function evidence(
+  findings: readonly Finding[],
+  sandbox: ConcurSandbox,
+  rows: readonly QueuedApproval[],
+  sink: SinkLine[],
+  driver: Driver | undefined,
+  limit = 10,
+): string[] {
   const out: string[] = [];
   const seen = new Set<string>();
   for (const f of findings) {
@@ -574,7 +598,9 @@ export function evidence(findings: readonly Finding[], sandbox: ConcurSandbox, r
     const row = rows.find((r) => r.key === approval);
     out.push(`${f.kind.toUpperCase()} ${approval}: ${f.detail}`);
     out.push(`  sandbox: ${t ? `${t.status} approver ${t.approverLoginID} modified ${t.lastModifiedDate}` : 'no such report'}`);
-    out.push(`  queue:   ${row ? `r${row.revision} gen ${row.generation} approvers ${row.approvers.map((a) => `${a.sourceUserId}<${a.email ?? '-'}>`).join(',')} updated ${row.sourceUpdatedAt}` : 'not queued'}`);
+    out.push(
+      `  queue:   ${row ? `r${row.revision} gen ${row.generation} approvers ${row.approvers.map((a) => `${a.sourceUserId}<${a.email ?? '-'}>`).join(',')} updated ${row.sourceUpdatedAt}` : 'not queued'}`,
+    );
     for (const h of driver?.history.get(id) ?? ['(seeded, never touched by the driver)']) out.push(`  driver:  ${h}`);
     for (const l of sink.filter((s) => s.approval === approval)) out.push(`  sink:    ${l.action} to ${l.to} ${l.key} ${l.outcome ?? ''}`);
   }
@@ -590,7 +616,11 @@ export function evidence(findings: readonly Finding[], sandbox: ConcurSandbox, r
  * what is queued, and a first sync cut short by a kill may have queued some approvals already.
  * Bounded by `timeoutMs`; returns what it saw last.
  */
-export async function waitUntilSettled(queue: ApprovalQueue, since: number, timeoutMs: number): Promise<{ settled: boolean; sweptAt?: string; sweeps: number; outbox: Record<string, number>; waitedMs: number }> {
+export async function waitUntilSettled(
+  queue: ApprovalQueue,
+  since: number,
+  timeoutMs: number,
+): Promise<{ settled: boolean; sweptAt?: string; sweeps: number; outbox: Record<string, number>; waitedMs: number }> {
   const started = Date.now();
   const sweeps = new Set<string>();
   let quiet = 0;
@@ -696,9 +726,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const dir = mkdtempSync(join(tmpdir(), 'ah-soak-'));
   const sinkPath = join(dir, 'sink.jsonl');
   const connectionString = options.connectionString ?? DATABASE_URL;
-  const queueSpec: QueueSpec = options.queue === 'sqlite'
-    ? { kind: 'sqlite', path: join(dir, 'queue.db') }
-    : { kind: 'postgres', connectionString, schema: freshSchema('ah_soak') };
+  const queueSpec: QueueSpec =
+    options.queue === 'sqlite' ? { kind: 'sqlite', path: join(dir, 'queue.db') } : { kind: 'postgres', connectionString, schema: freshSchema('ah_soak') };
   const problems: string[] = [];
   const hosts: HostProcess[] = [];
   let sandbox: ConcurSandbox | undefined;
@@ -718,7 +747,14 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     if (line.msg === 'Concur token request refused') refused++;
   };
   const startHost = (configPath: string, env: Record<string, string>, extraEnv: Record<string, string> = {}) => {
-    const host = new HostProcess(`host-${hosts.length + 1}`, configPath, { ...env, LOG_LEVEL: options.hostLogLevel ?? 'warn', ...extraEnv }, join(dir, `host-${hosts.length + 1}.log`), onLine, 40);
+    const host = new HostProcess(
+      `host-${hosts.length + 1}`,
+      configPath,
+      { ...env, LOG_LEVEL: options.hostLogLevel ?? 'warn', ...extraEnv },
+      join(dir, `host-${hosts.length + 1}.log`),
+      onLine,
+      40,
+    );
     hosts.push(host);
     void host.exit.then((e) => {
       if (!host.killedBy) problems.push(`${host.label} (pid ${host.pid}) exited by itself: code ${e.code}, signal ${e.signal}; see ${dir}/${host.label}.log`);
@@ -736,8 +772,17 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       faults: options.faults ?? 'chaos',
       clock: Date.now(),
     });
-    const { configPath, env } = writeDeployment({ dir, sandbox, queue: queueSpec, sinkPath, ...(options.overlapSeconds !== undefined ? { overlapSeconds: options.overlapSeconds } : {}), ...(options.requestTokenFallback === false ? { requestTokenFallback: false } : {}) });
-    say(`[soak] ${options.durationSeconds}s on ${options.queue}, seed ${options.seed}, kills every ${killMin}–${killMax}s, ${options.reports} seeded reports; run folder ${dir}`);
+    const { configPath, env } = writeDeployment({
+      dir,
+      sandbox,
+      queue: queueSpec,
+      sinkPath,
+      ...(options.overlapSeconds !== undefined ? { overlapSeconds: options.overlapSeconds } : {}),
+      ...(options.requestTokenFallback === false ? { requestTokenFallback: false } : {}),
+    });
+    say(
+      `[soak] ${options.durationSeconds}s on ${options.queue}, seed ${options.seed}, kills every ${killMin}–${killMax}s, ${options.reports} seeded reports; run folder ${dir}`,
+    );
 
     driver = new Driver(sandbox, random, { actionsPerSecond: options.actionsPerSecond ?? 3, targetPending: Math.max(10, options.reports) });
     // The driver runs from the start (through the warm-up) until the kill phase ends; this bound only backs that up.
@@ -747,7 +792,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
 
     const progress = setInterval(() => {
       const up = hosts.at(-1);
-      say(`[soak ${elapsed()}s] kills ${kills}, actions ${driver!.actions}, deliveries ${countSinkLines(sinkPath)}, host ${up?.alive ? `up (pid ${up.pid})` : 'down'}`);
+      say(
+        `[soak ${elapsed()}s] kills ${kills}, actions ${driver!.actions}, deliveries ${countSinkLines(sinkPath)}, host ${up?.alive ? `up (pid ${up.pid})` : 'down'}`,
+      );
     }, 5_000);
     try {
       let host = startHost(configPath, env);
@@ -799,7 +846,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const last = startHost(configPath, env);
     reader ??= await openQueue(queueSpec);
     const settle = await waitUntilSettled(reader, lastChange, 120_000);
-    if (!settle.settled) problems.push(`the last host did not settle in ${settle.waitedMs} ms: ${settle.sweeps} sweep(s) since the last change, last ${settle.sweptAt ?? 'never'}, outbox ${JSON.stringify(settle.outbox)}`);
+    if (!settle.settled)
+      problems.push(
+        `the last host did not settle in ${settle.waitedMs} ms: ${settle.sweeps} sweep(s) since the last change, last ${settle.sweptAt ?? 'never'}, outbox ${JSON.stringify(settle.outbox)}`,
+      );
     const stopped = await last.stop('SIGTERM');
     if (stopped.forced) problems.push(`${last.label} did not stop within 30 s of SIGTERM and was killed`);
     else if (stopped.code !== 0) problems.push(`${last.label} exited with code ${stopped.code} after SIGTERM; see ${dir}/${last.label}.log`);
@@ -809,7 +859,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const sink = readSink(sinkPath);
     const cmp = compareWithTruth(sandbox, rows, sink);
     if (deliveriesDuringChaos === 0) {
-      problems.push('no message was delivered while hosts were being killed: no host life got through a cycle and a delivery, so the kills tested nothing (see the host logs)');
+      problems.push(
+        'no message was delivered while hosts were being killed: no host life got through a cycle and a delivery, so the kills tested nothing (see the host logs)',
+      );
     }
     if (cmp.brokenSinkLines) problems.push(`${cmp.brokenSinkLines} sink line(s) do not parse`);
     const calls = sandbox.calls();
@@ -856,7 +908,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     for (const h of hosts) if (h.alive) await h.stop('SIGKILL').catch(() => undefined);
     await reader?.close().catch(() => undefined);
     await sandbox?.close().catch(() => undefined);
-    if (queueSpec.kind === 'postgres') await dropSchema(queueSpec.connectionString, queueSpec.schema).catch((e: Error) => print(`[soak] could not drop schema ${queueSpec.schema}: ${e.message}`));
+    if (queueSpec.kind === 'postgres')
+      await dropSchema(queueSpec.connectionString, queueSpec.schema).catch((e: Error) =>
+        print(`[soak] could not drop schema ${queueSpec.schema}: ${e.message}`),
+      );
     // A passing run leaves nothing behind unless asked to; a failing one keeps its evidence.
     if (!options.keepDir && existsSync(join(dir, 'result.json'))) {
       const saved = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')) as { ok: boolean };

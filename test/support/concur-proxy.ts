@@ -63,7 +63,11 @@ export async function startConcurProxy(rules: ProxyRules = {}): Promise<ConcurPr
       }
       const upstream = await fetch(`${proxy.target}${request.url}`, {
         method: request.method,
-        headers: Object.fromEntries(Object.entries(req.headers).filter(([k]) => k !== 'host' && k !== 'content-length').map(([k, v]) => [k, String(v)])),
+        headers: Object.fromEntries(
+          Object.entries(req.headers)
+            .filter(([k]) => k !== 'host' && k !== 'content-length')
+            .map(([k, v]) => [k, String(v)]),
+        ),
         body: request.method === 'GET' || request.method === 'HEAD' ? undefined : body,
       });
       // Links the sandbox hands out (geolocation, NextPage) lead back through the proxy.

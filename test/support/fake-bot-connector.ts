@@ -124,7 +124,13 @@ function validCardElement(element: unknown): boolean {
 }
 
 function validAction(action: unknown): boolean {
-  return isRecord(action) && action.type === 'Action.OpenUrl' && typeof action.title === 'string' && typeof action.url === 'string' && /^https?:\/\//.test(action.url);
+  return (
+    isRecord(action) &&
+    action.type === 'Action.OpenUrl' &&
+    typeof action.title === 'string' &&
+    typeof action.url === 'string' &&
+    /^https?:\/\//.test(action.url)
+  );
 }
 
 function validActivity(body: unknown): boolean {
@@ -219,7 +225,8 @@ export async function startFakeBotConnector(options: FakeBotConnectorOptions): P
     if (!members) throw new ConnectorError(404, 'ConversationNotFound', 'Conversation not found.');
     if (sub === 'members' && subId !== undefined && method === 'GET') {
       const user = userBy(subId);
-      if (!user || !members.includes(user.id)) throw new ConnectorError(404, 'MemberNotFoundInConversation', 'The member could not be found in the conversation');
+      if (!user || !members.includes(user.id))
+        throw new ConnectorError(404, 'MemberNotFoundInConversation', 'The member could not be found in the conversation');
       return {
         status: 200,
         body: {
@@ -297,7 +304,8 @@ export async function startFakeBotConnector(options: FakeBotConnectorOptions): P
     }
     const fault = faults.shift();
     if (fault) {
-      if (fault.status === 429) return answer(429, { error: { code: 'TooManyRequests', message: 'Too many requests' } }, { 'retry-after': String(fault.retryAfter) });
+      if (fault.status === 429)
+        return answer(429, { error: { code: 'TooManyRequests', message: 'Too many requests' } }, { 'retry-after': String(fault.retryAfter) });
       return answer(fault.status, { error: { code: 'ServiceError', message: 'Service temporarily unavailable' } });
     }
     try {
@@ -333,7 +341,10 @@ export async function startFakeBotConnector(options: FakeBotConnectorOptions): P
     channelToken({ appId, serviceUrl, expiresInSeconds = 3600, untrusted = false }) {
       const now = Math.floor(Date.now() / 1000);
       // The claims Bot Framework puts in a channel → bot token (bot-framework-rest-connector-authentication).
-      return signJwt({ iss: ISSUER, aud: appId, serviceurl: serviceUrl, nbf: now - 60, iat: now - 60, exp: now + expiresInSeconds }, untrusted ? untrustedKey : privateKey);
+      return signJwt(
+        { iss: ISSUER, aud: appId, serviceurl: serviceUrl, nbf: now - 60, iat: now - 60, exp: now + expiresInSeconds },
+        untrusted ? untrustedKey : privateKey,
+      );
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -71,7 +71,11 @@ type Args = Record<string, unknown>;
 function required(args: Args, ...names: string[]): void {
   const missing = names.filter((n) => args[n] === undefined || args[n] === '');
   // Slack answers a missing required argument with invalid_arguments and names it in response_metadata.
-  if (missing.length > 0) throw new SlackApiError('invalid_arguments', missing.map((n) => `[ERROR] missing required field: ${n}`));
+  if (missing.length > 0)
+    throw new SlackApiError(
+      'invalid_arguments',
+      missing.map((n) => `[ERROR] missing required field: ${n}`),
+    );
 }
 
 function text(args: Args, name: string): string | undefined {
@@ -331,7 +335,15 @@ export class FakeSlack {
   private dispatch(method: string, args: Args): Record<string, unknown> {
     switch (method) {
       case 'auth.test':
-        return { url: 'https://fake.slack.com/', team: 'Fake Co', user: 'approvals', team_id: FAKE_TEAM_ID, user_id: FAKE_BOT_USER_ID, bot_id: BOT_ID, is_enterprise_install: false };
+        return {
+          url: 'https://fake.slack.com/',
+          team: 'Fake Co',
+          user: 'approvals',
+          team_id: FAKE_TEAM_ID,
+          user_id: FAKE_BOT_USER_ID,
+          bot_id: BOT_ID,
+          is_enterprise_install: false,
+        };
       case 'chat.postMessage':
         return this.postMessage(args);
       case 'chat.update':
@@ -402,7 +414,15 @@ export class FakeSlack {
     required(args, 'channel');
     const channel = this.conversation(text(args, 'channel')!);
     const content = this.content(args);
-    const message: FakeSlackMessage = { type: 'message', ts: this.nextTs(), user: FAKE_BOT_USER_ID, bot_id: BOT_ID, app_id: APP_ID, team: FAKE_TEAM_ID, ...content };
+    const message: FakeSlackMessage = {
+      type: 'message',
+      ts: this.nextTs(),
+      user: FAKE_BOT_USER_ID,
+      bot_id: BOT_ID,
+      app_id: APP_ID,
+      team: FAKE_TEAM_ID,
+      ...content,
+    };
     this.channels.get(channel)!.push(message);
     const { metadata: _metadata, ...shown } = message;
     return { channel, ts: message.ts, message: shown };
@@ -476,12 +496,23 @@ export class FakeSlack {
   private publish(args: Args): Record<string, unknown> {
     required(args, 'user_id', 'view');
     const view = json(args, 'view', 'invalid_arguments');
-    if (!isRecord(view) || view.type !== 'home' || !validBlocks(view.blocks, 100)) throw new SlackApiError('invalid_arguments', ['[ERROR] view must be a home view with valid blocks']);
+    if (!isRecord(view) || view.type !== 'home' || !validBlocks(view.blocks, 100))
+      throw new SlackApiError('invalid_arguments', ['[ERROR] view must be a home view with valid blocks']);
     const userId = text(args, 'user_id')!;
     if (!this.users.has(userId)) throw new SlackApiError('user_not_found');
     this.homeViews.set(userId, view);
     return {
-      view: { id: `V${String(++this.seq).padStart(8, '0')}`, team_id: FAKE_TEAM_ID, type: 'home', blocks: view.blocks, private_metadata: '', callback_id: '', hash: `${Date.now()}.fake`, app_id: APP_ID, bot_id: BOT_ID },
+      view: {
+        id: `V${String(++this.seq).padStart(8, '0')}`,
+        team_id: FAKE_TEAM_ID,
+        type: 'home',
+        blocks: view.blocks,
+        private_metadata: '',
+        callback_id: '',
+        hash: `${Date.now()}.fake`,
+        app_id: APP_ID,
+        bot_id: BOT_ID,
+      },
     };
   }
 }

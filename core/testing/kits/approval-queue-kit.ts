@@ -72,8 +72,7 @@ export function describeApprovalQueueContract(name: string, make: () => Promise<
       await subject.cleanup();
     });
 
-    const commit = (approvals: readonly Approval[], extra: Partial<ChangeBatch> = {}, context = ctx) =>
-      queue.commit(batch(approvals, extra), context);
+    const commit = (approvals: readonly Approval[], extra: Partial<ChangeBatch> = {}, context = ctx) => queue.commit(batch(approvals, extra), context);
     const forApprover = (email: string, extra: { source?: string; limit?: number; notBefore?: Date } = {}) =>
       queue.listForApprover(email, { notBefore, ...extra }).then((rows) => rows.map((r) => r.key));
     /** Everything still owed (pending or parked), oldest first. */
@@ -108,12 +107,7 @@ export function describeApprovalQueueContract(name: string, make: () => Promise<
         expect(row).to.include({ key: a.key, revision: 1, queuedAt: NOW.toISOString(), title: 'Report R1' });
         expect(row?.fingerprint).to.be.a('string').that.is.not.empty;
         const entries = await owed();
-        expect(summary(entries)).to.have.members([
-          'notify r1 grace console',
-          'notify r1 grace slack',
-          'notify r1 alan console',
-          'notify r1 alan slack',
-        ]);
+        expect(summary(entries)).to.have.members(['notify r1 grace console', 'notify r1 grace slack', 'notify r1 alan console', 'notify r1 alan slack']);
         for (const e of entries) {
           expect(e).to.include({ approvalKey: a.key, source: SOURCE, state: 'pending', attempts: 0, createdAt: NOW.toISOString() });
           expect(e.card).to.include({ approvalKey: a.key, revision: 1, title: 'Report R1' });
@@ -167,11 +161,7 @@ export function describeApprovalQueueContract(name: string, make: () => Promise<
         await commit([a]);
         await commit([{ ...a, approvers: [approver('alan')], sourceUpdatedAt: ago(HOUR_MS) }]);
 
-        expect(summary(await owed())).to.deep.equal([
-          'notify r1 grace console',
-          'close(reassigned) r2 grace console',
-          'notify r2 alan console',
-        ]);
+        expect(summary(await owed())).to.deep.equal(['notify r1 grace console', 'close(reassigned) r2 grace console', 'notify r2 alan console']);
         expect(await forApprover('grace@acme.test')).to.deep.equal([]);
         expect(await forApprover('alan@acme.test')).to.deep.equal([a.key]);
       });
@@ -431,7 +421,10 @@ export function describeApprovalQueueContract(name: string, make: () => Promise<
         expect(await forApprover('alan.turing@acme.test')).to.deep.equal([withUnresolved.key]);
         expect((await queue.get(withUnresolved.key))?.approvers.find((a) => a.sourceUserId === 'u42')).to.include({ email: 'alan.turing@acme.test' });
         const [asGraceSeesIt] = await queue.listForApprover('grace@acme.test', { notBefore });
-        expect(asGraceSeesIt?.approvers.find((a) => a.sourceUserId === 'u42'), 'the other approver reads the same approval').to.include({ email: 'alan.turing@acme.test' });
+        expect(
+          asGraceSeesIt?.approvers.find((a) => a.sourceUserId === 'u42'),
+          'the other approver reads the same approval',
+        ).to.include({ email: 'alan.turing@acme.test' });
       });
 
       it('resolves an approver only within the named source', async () => {
@@ -513,7 +506,9 @@ export function describeApprovalQueueContract(name: string, make: () => Promise<
         const [notify, ...rest] = await queue.claimOutbox(10, NOW, MINUTE_MS);
         expect(notify).to.include({ action: 'notify' });
         expect(rest, 'the update waits for the notify').to.deep.equal([]);
-        expect(await queue.claimOutbox(10, later(2 * MINUTE_MS), MINUTE_MS), 'even when the notify claim expired, it comes first').to.have.length(1).and.to.have.nested.property('[0].id', notify!.id);
+        expect(await queue.claimOutbox(10, later(2 * MINUTE_MS), MINUTE_MS), 'even when the notify claim expired, it comes first')
+          .to.have.length(1)
+          .and.to.have.nested.property('[0].id', notify!.id);
         await queue.settleOutbox(notify!.id, { state: 'delivered', receipt: { ref: 'ref-r1' } }, NOW);
         const [update] = await queue.claimOutbox(10, NOW, MINUTE_MS);
         expect(update).to.include({ action: 'update' });
@@ -552,8 +547,14 @@ export function describeApprovalQueueContract(name: string, make: () => Promise<
         const again = (await queue.claimOutbox(10, later(MINUTE_MS), MINUTE_MS)).find((e) => e.channel === 'web');
         expect(again).to.include({ id: r1!.id });
         await queue.settleOutbox(again!.id, { state: 'delivered', receipt: { ref: 'w1' } }, later(2 * MINUTE_MS));
-        expect((await queue.deliveredSince('web', later(1_000), 10)).map((e) => e.approvalKey), 'only what settled after').to.deep.equal([approval('R1').key]);
-        expect((await queue.deliveredSince('web', NOW, 1)).map((e) => e.approvalKey), 'oldest first, up to the limit').to.deep.equal([approval('R2').key]);
+        expect(
+          (await queue.deliveredSince('web', later(1_000), 10)).map((e) => e.approvalKey),
+          'only what settled after',
+        ).to.deep.equal([approval('R1').key]);
+        expect(
+          (await queue.deliveredSince('web', NOW, 1)).map((e) => e.approvalKey),
+          'oldest first, up to the limit',
+        ).to.deep.equal([approval('R2').key]);
         expect((await queue.deliveredSince('web', NOW, 10)).map((e) => e.approvalKey)).to.deep.equal([approval('R2').key, approval('R1').key]);
       });
 
@@ -630,7 +631,9 @@ export function describeApprovalQueueContract(name: string, make: () => Promise<
         const [entry] = await queue.claimOutbox(1, NOW, MINUTE_MS);
         await queue.settleOutbox(entry!.id, { state: 'retry', error: 'HTTP 503', nextAttemptAt: later(5 * MINUTE_MS) }, NOW);
 
-        expect(await queue.listOutbox('pending')).to.have.length(1).and.to.have.nested.property('[0].lastError', 'HTTP 503');
+        expect(await queue.listOutbox('pending'))
+          .to.have.length(1)
+          .and.to.have.nested.property('[0].lastError', 'HTTP 503');
         expect(await queue.claimOutbox(1, later(5 * MINUTE_MS - 1), MINUTE_MS)).to.deep.equal([]);
         const [retried] = await queue.claimOutbox(1, later(5 * MINUTE_MS), MINUTE_MS);
         expect(retried).to.include({ id: entry!.id, attempts: 1 });
@@ -641,7 +644,9 @@ export function describeApprovalQueueContract(name: string, make: () => Promise<
         const [entry] = await queue.claimOutbox(1, NOW, MINUTE_MS);
         await queue.settleOutbox(entry!.id, { state: 'dead', error: 'channel_not_found' }, NOW);
 
-        expect(await queue.listOutbox('dead')).to.have.length(1).and.to.have.nested.property('[0].lastError', 'channel_not_found');
+        expect(await queue.listOutbox('dead'))
+          .to.have.length(1)
+          .and.to.have.nested.property('[0].lastError', 'channel_not_found');
         expect(await queue.claimOutbox(1, later(DAY_MS), MINUTE_MS)).to.deep.equal([]);
       });
 
@@ -698,14 +703,17 @@ export function describeApprovalQueueContract(name: string, make: () => Promise<
         expect(candidate?.approver).to.deep.equal(approver('grace'));
       });
 
-      it('owes one remind per channel, keyed by its number, and restarts the approver\'s clock', async () => {
+      it("owes one remind per channel, keyed by its number, and restarts the approver's clock", async () => {
         await commit([approval('R1')], {}, commitContext({ channels: ['console', 'slack'] }));
         const generation = (await queue.get(approval('R1').key))!.generation;
 
         expect(await remind(later(24 * HOUR_MS), settings, ['console', 'slack'])).to.equal(2);
         const owedNow = await reminders();
         expect(summary(owedNow)).to.deep.equal(['remind r1 grace console', 'remind r1 grace slack']);
-        expect(owedNow[0]).to.include({ idempotencyKey: `${approval('R1').key}#${generation}.1:grace:console:remind-1`, createdAt: later(24 * HOUR_MS).toISOString() });
+        expect(owedNow[0]).to.include({
+          idempotencyKey: `${approval('R1').key}#${generation}.1:grace:console:remind-1`,
+          createdAt: later(24 * HOUR_MS).toISOString(),
+        });
         expect(owedNow[0]?.card).to.include({ approvalKey: approval('R1').key, revision: 1 });
         expect(await due(later(47 * HOUR_MS))).to.deep.equal([]);
         expect(who(await due(later(48 * HOUR_MS)))).to.deep.equal(['R1 grace sent=1']);
@@ -824,7 +832,7 @@ export function describeApprovalQueueContract(name: string, make: () => Promise<
         expect(who(await due(later(25 * HOUR_MS)))).to.deep.equal(['R2 grace sent=0']);
       });
 
-      it('leaves the card\'s receipt and every other owed message in place when a reminder is delivered', async () => {
+      it("leaves the card's receipt and every other owed message in place when a reminder is delivered", async () => {
         const a = approval('R1');
         await commit([a]);
         const [notify] = await queue.claimOutbox(1, NOW, MINUTE_MS);

@@ -105,7 +105,9 @@ function changesProblems(read: Read, source: ApprovalSource, known: ReadonlySet<
     }
     const last = i === read.batches.length - 1 && read.error === undefined;
     if (batch.cursor !== undefined && !last) {
-      problems.push(`${label}: batch ${i} of ${read.batches.length}${read.error === undefined ? '' : ' (before a failure)'} carries a cursor; only the batch that completes a result set (the last) may`);
+      problems.push(
+        `${label}: batch ${i} of ${read.batches.length}${read.error === undefined ? '' : ' (before a failure)'} carries a cursor; only the batch that completes a result set (the last) may`,
+      );
     }
     if (batch.cursor !== undefined && typeof batch.cursor !== 'string') problems.push(`${label}: batch ${i}'s cursor is not a string`);
   });
@@ -113,8 +115,7 @@ function changesProblems(read: Read, source: ApprovalSource, known: ReadonlySet<
 }
 
 const keysOf = (read: Read): Approval[] => read.batches.flatMap((b) => b.approvals ?? []);
-const cursorOf = (read: Read, from: string | undefined): string | undefined =>
-  read.batches.reduce<string | undefined>((c, b) => b.cursor ?? c, from);
+const cursorOf = (read: Read, from: string | undefined): string | undefined => read.batches.reduce<string | undefined>((c, b) => b.cursor ?? c, from);
 const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 /** One case, on a fresh subject; returns the problems it found. */
@@ -176,8 +177,10 @@ async function runCase(name: SourceKitCase, subject: SourceUnderTest, options: S
       const read = await next(cursor, 'completion');
       const reported = keyOf(ids[0]!, keysOf(read));
       const completed = read.batches.some((b) => (b.completions ?? []).some((c) => c.key === key));
-      if (!completed && !reported) problems.push(`completion: changes(cursor) reported neither the outcome nor a completion of ${JSON.stringify(key ?? ids[0])}`);
-      else if (!completed && reported?.status === 'pending') problems.push(`completion: the completed approval ${JSON.stringify(reported.key)} was reported still pending`);
+      if (!completed && !reported)
+        problems.push(`completion: changes(cursor) reported neither the outcome nor a completion of ${JSON.stringify(key ?? ids[0])}`);
+      else if (!completed && reported?.status === 'pending')
+        problems.push(`completion: the completed approval ${JSON.stringify(reported.key)} was reported still pending`);
       break;
     }
     case 'reassignment': {
@@ -185,7 +188,11 @@ async function runCase(name: SourceKitCase, subject: SourceUnderTest, options: S
       const before = keyOf(ids[0]!, keysOf(read));
       await driver.reassign(ids[0]!);
       const after = keyOf(ids[0]!, keysOf(await next(cursor, 'reassignment')));
-      const who = (a: Approval | undefined) => (a?.approvers ?? []).map((p) => p.sourceUserId).sort().join(',');
+      const who = (a: Approval | undefined) =>
+        (a?.approvers ?? [])
+          .map((p) => p.sourceUserId)
+          .sort()
+          .join(',');
       if (!after) problems.push(`reassignment: changes(cursor) did not report the reassigned approval ${JSON.stringify(ids[0])}`);
       else if (after.status !== 'pending') problems.push(`reassignment: the reassigned approval came back ${after.status}, expected pending`);
       else if (who(after) === who(before)) problems.push(`reassignment: the approvers did not change (still ${who(after)})`);
@@ -197,7 +204,8 @@ async function runCase(name: SourceKitCase, subject: SourceUnderTest, options: S
       const first = keyOf(ids[0]!, keysOf(await next(cursor, 'replayed cursor (first read)')));
       const again = keyOf(ids[0]!, keysOf(await next(cursor, 'replayed cursor (replay)')));
       if (!first) problems.push(`replayed cursor: changes(cursor) did not report the changed approval ${JSON.stringify(ids[0])}`);
-      if (first && !again) problems.push('replayed cursor: reading again from the same cursor skipped a change it reported the first time (a failed commit would lose it)');
+      if (first && !again)
+        problems.push('replayed cursor: reading again from the same cursor skipped a change it reported the first time (a failed commit would lose it)');
       break;
     }
     case 'failure mid-iteration': {
@@ -214,13 +222,18 @@ async function runCase(name: SourceKitCase, subject: SourceUnderTest, options: S
       problems.push(...changesProblems(read, source, known, options, 'failure mid-iteration'));
       if (!failed) problems.push('failure mid-iteration: changes yielded no batch, so there was nothing to fail in the middle of');
       else if (read.error === undefined) {
-        problems.push(`failure mid-iteration: changes completed (${read.batches.length} batches for ${count} approvals, batchSize ${options.batchSize ?? 1}) although every call failed after the first batch`);
+        problems.push(
+          `failure mid-iteration: changes completed (${read.batches.length} batches for ${count} approvals, batchSize ${options.batchSize ?? 1}) although every call failed after the first batch`,
+        );
       }
       // What the runner would have committed is the cursor of the batches before the failure.
       const replay = await next(cursorOf(read, undefined), 'failure mid-iteration (replay)');
       const seen = new Set([...keysOf(read), ...keysOf(replay)].map((a) => a.externalId));
       const lost = ids.filter((id) => !seen.has(id));
-      if (lost.length) problems.push(`failure mid-iteration: after recovery, a replay from the last committed cursor never reported ${lost.join(', ')} (skipped, not replayed)`);
+      if (lost.length)
+        problems.push(
+          `failure mid-iteration: after recovery, a replay from the last committed cursor never reported ${lost.join(', ')} (skipped, not replayed)`,
+        );
       break;
     }
     case 'listPending': {
@@ -230,7 +243,9 @@ async function runCase(name: SourceKitCase, subject: SourceUnderTest, options: S
       const listed: Approval[] = [];
       for await (const batch of source.listPending(context())) {
         if (!Array.isArray(batch)) {
-          problems.push(`listPending: yielded ${typeof batch === 'object' && batch !== null && 'cursor' in batch ? 'a batch with a cursor' : 'something'} instead of an array of approvals (its batches carry no cursor)`);
+          problems.push(
+            `listPending: yielded ${typeof batch === 'object' && batch !== null && 'cursor' in batch ? 'a batch with a cursor' : 'something'} instead of an array of approvals (its batches carry no cursor)`,
+          );
           continue;
         }
         listed.push(...batch);
@@ -257,13 +272,16 @@ async function runCase(name: SourceKitCase, subject: SourceUnderTest, options: S
       }
       results.forEach((r, i) => {
         const id = r.found ? r.approval?.externalId : r.externalId;
-        if (id !== refs[i]!.externalId) problems.push(`verify: result ${i} is for ${JSON.stringify(id)}, expected ${JSON.stringify(refs[i]!.externalId)} (results follow the refs' order)`);
+        if (id !== refs[i]!.externalId)
+          problems.push(`verify: result ${i} is for ${JSON.stringify(id)}, expected ${JSON.stringify(refs[i]!.externalId)} (results follow the refs' order)`);
         if (r.found) problems.push(...approvalProblems(r.approval, source.id, options.kinds).map((p) => `verify: ${p}`));
       });
       const pending = results[1];
-      if (!pending?.found || pending.approval.status !== 'pending') problems.push(`verify: the pending approval ${JSON.stringify(ids[0])} was not found pending`);
+      if (!pending?.found || pending.approval.status !== 'pending')
+        problems.push(`verify: the pending approval ${JSON.stringify(ids[0])} was not found pending`);
       const done = results[2];
-      if (done?.found && done.approval.status === 'pending') problems.push(`verify: the completed approval ${JSON.stringify(ids[1])} was reported still pending`);
+      if (done?.found && done.approval.status === 'pending')
+        problems.push(`verify: the completed approval ${JSON.stringify(ids[1])} was reported still pending`);
       break;
     }
   }
@@ -274,7 +292,11 @@ async function runCase(name: SourceKitCase, subject: SourceUnderTest, options: S
  * Runs the source kit's cases without a test framework and returns what each found, so a test can
  * show the kit fails a broken source (and a tool can print a report).
  */
-export async function checkApprovalSource(make: () => Promise<SourceUnderTest>, options: SourceKitOptions = {}, cases: readonly SourceKitCase[] = SOURCE_KIT_CASES): Promise<SourceKitResult[]> {
+export async function checkApprovalSource(
+  make: () => Promise<SourceUnderTest>,
+  options: SourceKitOptions = {},
+  cases: readonly SourceKitCase[] = SOURCE_KIT_CASES,
+): Promise<SourceKitResult[]> {
   return runKitCases(make, cases, options.skip, errorText, (name, subject) => runCase(name, subject, options));
 }
 
@@ -286,7 +308,7 @@ const TITLES: Record<SourceKitCase, string> = {
   'replayed cursor': 'reports the same change again when read again from the same cursor',
   'failure mid-iteration': 'rejects when its system fails mid-iteration, with no cursor before the failure, and loses nothing on replay',
   listPending: 'lists only pending approvals, in batches without a cursor',
-  verify: 'verifies one result per ref, in the refs\' order',
+  verify: "verifies one result per ref, in the refs' order",
 };
 
 /**
@@ -304,5 +326,7 @@ const TITLES: Record<SourceKitCase, string> = {
  */
 export function describeApprovalSource(name: string, make: () => Promise<SourceUnderTest>, options: SourceKitOptions = {}): void {
   const t = testFramework(options.framework);
-  describeKit(t, `ApprovalSource contract kit: ${name}`, SOURCE_KIT_CASES, TITLES, options.skip, `${name} breaks the ApprovalSource contract`, (kase) => checkApprovalSource(make, options, [kase]));
+  describeKit(t, `ApprovalSource contract kit: ${name}`, SOURCE_KIT_CASES, TITLES, options.skip, `${name} breaks the ApprovalSource contract`, (kase) =>
+    checkApprovalSource(make, options, [kase]),
+  );
 }

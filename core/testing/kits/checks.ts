@@ -53,21 +53,26 @@ export function approvalProblems(a: Approval, sourceId: string, kinds?: readonly
   else {
     a.approvers.forEach((p, i) => {
       if (typeof p?.sourceUserId !== 'string' || p.sourceUserId === '') problems.push(`${where}: approvers[${i}] has no sourceUserId`);
-      if (p?.email !== undefined && !isEmailAddress(p.email)) problems.push(`${where}: approvers[${i}].email ${JSON.stringify(p.email)} is not an e-mail address (leave it absent while unresolved)`);
+      if (p?.email !== undefined && !isEmailAddress(p.email))
+        problems.push(`${where}: approvers[${i}].email ${JSON.stringify(p.email)} is not an e-mail address (leave it absent while unresolved)`);
     });
     if (a.status === 'pending' && a.approvers.length === 0) problems.push(`${where}: pending with no approver`);
   }
   if (a.amount !== undefined && a.amount !== null) {
-    if (typeof a.amount.value !== 'string' || !/^-?\d+(\.\d+)?$/.test(a.amount.value)) problems.push(`${where}: amount.value ${JSON.stringify(a.amount.value)} is not a decimal string`);
-    if (typeof a.amount.currency !== 'string' || !/^[A-Z]{3}$/.test(a.amount.currency)) problems.push(`${where}: amount.currency ${JSON.stringify(a.amount.currency)} is not an ISO 4217 code`);
+    if (typeof a.amount.value !== 'string' || !/^-?\d+(\.\d+)?$/.test(a.amount.value))
+      problems.push(`${where}: amount.value ${JSON.stringify(a.amount.value)} is not a decimal string`);
+    if (typeof a.amount.currency !== 'string' || !/^[A-Z]{3}$/.test(a.amount.currency))
+      problems.push(`${where}: amount.currency ${JSON.stringify(a.amount.currency)} is not an ISO 4217 code`);
   }
   if (typeof a.links !== 'object' || a.links === null) problems.push(`${where}: links is missing`);
-  if ('details' in a) problems.push(`${where}: has "details"; card content goes in "content" (fields, lineItems, flags), the source's own data in "sourceData"`);
+  if ('details' in a)
+    problems.push(`${where}: has "details"; card content goes in "content" (fields, lineItems, flags), the source's own data in "sourceData"`);
   if (a.content !== undefined) problems.push(...contentProblems(a.content).map((p) => `${where}: ${p}`));
   if (a.sourceData !== undefined) {
     try {
       const json = JSON.stringify(a.sourceData);
-      if (JSON.stringify(JSON.parse(json)) !== json || typeof a.sourceData !== 'object' || a.sourceData === null || Array.isArray(a.sourceData)) throw new Error();
+      if (JSON.stringify(JSON.parse(json)) !== json || typeof a.sourceData !== 'object' || a.sourceData === null || Array.isArray(a.sourceData))
+        throw new Error();
     } catch {
       problems.push(`${where}: sourceData is not a JSON-serialisable object`);
     }
@@ -83,9 +88,16 @@ function contentProblems(content: unknown): string[] {
   if (typeof content !== 'object' || content === null || Array.isArray(content)) return ['content is not an object'];
   const c = content as Record<string, unknown>;
   const out: string[] = [];
-  for (const k of Object.keys(c)) if (k !== 'fields' && k !== 'lineItems' && k !== 'flags' && c[k] !== undefined) out.push(`content.${k} is not a content key (fields, lineItems, flags); the source's own data goes in sourceData`);
-  if (c.fields !== undefined && !(Array.isArray(c.fields) && c.fields.every((f) => isText(f?.label) && isText(f?.value)))) out.push('content.fields must be a list of {label, value} strings');
-  if (c.lineItems !== undefined && !(Array.isArray(c.lineItems) && c.lineItems.every((l) => isText(l?.label) && (l.flags === undefined || isTextList(l.flags))))) out.push('content.lineItems must be a list of {label, amount?, flags?}');
+  for (const k of Object.keys(c))
+    if (k !== 'fields' && k !== 'lineItems' && k !== 'flags' && c[k] !== undefined)
+      out.push(`content.${k} is not a content key (fields, lineItems, flags); the source's own data goes in sourceData`);
+  if (c.fields !== undefined && !(Array.isArray(c.fields) && c.fields.every((f) => isText(f?.label) && isText(f?.value))))
+    out.push('content.fields must be a list of {label, value} strings');
+  if (
+    c.lineItems !== undefined &&
+    !(Array.isArray(c.lineItems) && c.lineItems.every((l) => isText(l?.label) && (l.flags === undefined || isTextList(l.flags))))
+  )
+    out.push('content.lineItems must be a list of {label, amount?, flags?}');
   if (c.flags !== undefined && !isTextList(c.flags)) out.push('content.flags must be a list of strings');
   return out;
 }

@@ -97,7 +97,8 @@ async function runCase(name: NotifierKitCase, subject: NotifierUnderTest, option
     ...extra,
   });
   const receiptProblem = (what: string, receipt: DeliveryReceipt | undefined) => {
-    if (typeof receipt?.ref !== 'string' || receipt.ref === '') problems.push(`${what}: returned ${JSON.stringify(receipt)} instead of a receipt with a non-empty ref`);
+    if (typeof receipt?.ref !== 'string' || receipt.ref === '')
+      problems.push(`${what}: returned ${JSON.stringify(receipt)} instead of a receipt with a non-empty ref`);
   };
   const showing = (texts: readonly string[], text: string) => texts.filter((m) => m.includes(text)).length;
   const notify = async (what: string) => {
@@ -133,7 +134,8 @@ async function runCase(name: NotifierKitCase, subject: NotifierUnderTest, option
       const next = await notifier.deliver(message(name, changed, { previous: receipt }));
       receiptProblem(name, next);
       const after = await driver.messages();
-      if (editsInPlace && after.length !== before.length) problems.push(`${name}: the channel went from ${before.length} to ${after.length} messages; an ${name} edits the message in \`previous\``);
+      if (editsInPlace && after.length !== before.length)
+        problems.push(`${name}: the channel went from ${before.length} to ${after.length} messages; an ${name} edits the message in \`previous\``);
       if (JSON.stringify(after) === JSON.stringify(before)) problems.push(`${name}: nothing the channel shows changed`);
       if (name === 'update' && showing(after, changed.title) === 0) problems.push(`update: no message shows the new title "${changed.title}"`);
       break;
@@ -141,7 +143,9 @@ async function runCase(name: NotifierKitCase, subject: NotifierUnderTest, option
     case 'remind': {
       const { card, receipt } = await notify('remind');
       const before = await driver.messages();
-      const next = await notifier.deliver(message('remind', card, { idempotencyKey: `${card.approvalKey}#${run}.1:${recipient.sourceUserId}:${notifier.id}:remind-1`, previous: receipt }));
+      const next = await notifier.deliver(
+        message('remind', card, { idempotencyKey: `${card.approvalKey}#${run}.1:${recipient.sourceUserId}:${notifier.id}:remind-1`, previous: receipt }),
+      );
       receiptProblem('remind', next);
       const after = await driver.messages();
       if (JSON.stringify(after) === JSON.stringify(before)) problems.push('remind: nothing the channel shows changed');
@@ -171,16 +175,20 @@ async function runCase(name: NotifierKitCase, subject: NotifierUnderTest, option
       receiptProblem('idempotency (first delivery)', first);
       if (notifier.findDelivered) {
         const found = await notifier.findDelivered(m.idempotencyKey, recipient);
-        if (found?.ref !== first.ref) problems.push(`idempotency: findDelivered returned ${JSON.stringify(found)} for a delivered key; expected the receipt ${JSON.stringify(first)}`);
+        if (found?.ref !== first.ref)
+          problems.push(`idempotency: findDelivered returned ${JSON.stringify(found)} for a delivered key; expected the receipt ${JSON.stringify(first)}`);
         if (found === undefined) await notifier.deliver(m);
         const unknown = await notifier.findDelivered(`${m.idempotencyKey}:never-sent`, recipient);
-        if (unknown !== undefined) problems.push(`idempotency: findDelivered returned ${JSON.stringify(unknown)} for a key never delivered; expected undefined`);
+        if (unknown !== undefined)
+          problems.push(`idempotency: findDelivered returned ${JSON.stringify(unknown)} for a key never delivered; expected undefined`);
       } else {
         receiptProblem('idempotency (second delivery)', await notifier.deliver(m));
       }
       const after = await driver.messages();
       if (after.length !== before + 1 || showing(after, card.title) !== 1) {
-        problems.push(`idempotency: the same idempotency key delivered twice left ${after.length - before} new messages (${showing(after, card.title)} showing the card); expected one`);
+        problems.push(
+          `idempotency: the same idempotency key delivered twice left ${after.length - before} new messages (${showing(after, card.title)} showing the card); expected one`,
+        );
       }
       break;
     }
@@ -189,7 +197,10 @@ async function runCase(name: NotifierKitCase, subject: NotifierUnderTest, option
       const error = await rejection(message('notify', kitCard(title('refused'))));
       await driver.recover();
       if (error === undefined) problems.push('permanent error: deliver resolved although the channel refused it');
-      else if (!isPermanentDeliveryError(error)) problems.push(`permanent error: the error is not recognised by isPermanentDeliveryError (code ${JSON.stringify((error as { code?: unknown }).code)}), so the outbox would retry it forever: ${errorText(error)}`);
+      else if (!isPermanentDeliveryError(error))
+        problems.push(
+          `permanent error: the error is not recognised by isPermanentDeliveryError (code ${JSON.stringify((error as { code?: unknown }).code)}), so the outbox would retry it forever: ${errorText(error)}`,
+        );
       else if (isRetryLaterError(error)) problems.push('permanent error: the error is also a RetryLaterError');
       break;
     }
@@ -200,11 +211,14 @@ async function runCase(name: NotifierKitCase, subject: NotifierUnderTest, option
       const error = await rejection(message('notify', card));
       await driver.recover();
       if (error === undefined) problems.push(`${name}: deliver resolved although the channel refused it for now`);
-      else if (isPermanentDeliveryError(error)) problems.push(`${name}: a temporary refusal was reported as permanent, so the outbox would dead-letter it: ${errorText(error)}`);
+      else if (isPermanentDeliveryError(error))
+        problems.push(`${name}: a temporary refusal was reported as permanent, so the outbox would dead-letter it: ${errorText(error)}`);
       else if (name === 'retry after') {
         const wait = (error as { retryAfterMs?: unknown }).retryAfterMs;
-        if (!isRetryLaterError(error)) problems.push(`retry after: the error is not recognised by isRetryLaterError, so the channel's Retry-After is lost: ${errorText(error)}`);
-        else if (typeof wait !== 'number' || !Number.isFinite(wait) || wait < 0) problems.push(`retry after: retryAfterMs is ${JSON.stringify(wait)}, not a finite number of milliseconds`);
+        if (!isRetryLaterError(error))
+          problems.push(`retry after: the error is not recognised by isRetryLaterError, so the channel's Retry-After is lost: ${errorText(error)}`);
+        else if (typeof wait !== 'number' || !Number.isFinite(wait) || wait < 0)
+          problems.push(`retry after: retryAfterMs is ${JSON.stringify(wait)}, not a finite number of milliseconds`);
       }
       if (name === 'retryable error') {
         const receipt = await notifier.deliver(message('notify', card));
@@ -218,7 +232,10 @@ async function runCase(name: NotifierKitCase, subject: NotifierUnderTest, option
       const before = await driver.messages();
       const error = await rejection(message('no-such-action' as OutboxAction, kitCard(title('unknown action'))));
       const after = await driver.messages();
-      if (!isPermanentDeliveryError(error)) problems.push(`unknown action: an action the channel does not know was ${error === undefined ? 'delivered' : `refused with an error isPermanentDeliveryError does not recognise (${errorText(error)})`}; it must be refused for good`);
+      if (!isPermanentDeliveryError(error))
+        problems.push(
+          `unknown action: an action the channel does not know was ${error === undefined ? 'delivered' : `refused with an error isPermanentDeliveryError does not recognise (${errorText(error)})`}; it must be refused for good`,
+        );
       if (JSON.stringify(after) !== JSON.stringify(before)) problems.push('unknown action: the channel shows something new');
       break;
     }
@@ -227,7 +244,11 @@ async function runCase(name: NotifierKitCase, subject: NotifierUnderTest, option
 }
 
 /** Runs the notifier kit's cases without a test framework and returns what each found. */
-export async function checkNotifier(make: () => Promise<NotifierUnderTest>, options: NotifierKitOptions = {}, cases: readonly NotifierKitCase[] = NOTIFIER_KIT_CASES): Promise<NotifierKitResult[]> {
+export async function checkNotifier(
+  make: () => Promise<NotifierUnderTest>,
+  options: NotifierKitOptions = {},
+  cases: readonly NotifierKitCase[] = NOTIFIER_KIT_CASES,
+): Promise<NotifierKitResult[]> {
   return runKitCases(make, cases, options.skip, errorText, (name, subject) => runCase(name, subject, options));
 }
 
@@ -259,5 +280,7 @@ const TITLES: Record<NotifierKitCase, string> = {
  */
 export function describeNotifier(name: string, make: () => Promise<NotifierUnderTest>, options: NotifierKitOptions = {}): void {
   const t = testFramework(options.framework);
-  describeKit(t, `Notifier contract kit: ${name}`, NOTIFIER_KIT_CASES, TITLES, options.skip, `${name} breaks the Notifier contract`, (kase) => checkNotifier(make, options, [kase]));
+  describeKit(t, `Notifier contract kit: ${name}`, NOTIFIER_KIT_CASES, TITLES, options.skip, `${name} breaks the Notifier contract`, (kase) =>
+    checkNotifier(make, options, [kase]),
+  );
 }

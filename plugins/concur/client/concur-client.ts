@@ -43,7 +43,9 @@ export function authenticatedFetch(tokens: ConcurTokenManager, inner: FetchLike)
       const headers = new Headers(request.headers);
       headers.set('Accept', 'application/json');
       headers.set('Authorization', `Bearer ${token}`);
-      return inner(new Request(url, { method: request.method, headers, body: request.body ? await request.clone().arrayBuffer() : undefined, signal: request.signal }));
+      return inner(
+        new Request(url, { method: request.method, headers, body: request.body ? await request.clone().arrayBuffer() : undefined, signal: request.signal }),
+      );
     };
     const token = await tokens.accessToken();
     const first = await send(token);

@@ -1,12 +1,4 @@
-import {
-  DEPRECATIONS_STATE_KEY,
-  addDeprecation,
-  deprecationText,
-  parseDeprecations,
-  type Clock,
-  type Logger,
-  type SourceState,
-} from '../../../core/index.js';
+import { DEPRECATIONS_STATE_KEY, addDeprecation, deprecationText, parseDeprecations, type Clock, type Logger, type SourceState } from '../../../core/index.js';
 import { endpointOf, type FetchLike } from './resilient-fetch.js';
 
 /**
@@ -50,13 +42,15 @@ export class DeprecationWatch {
     this.seen.add(id);
     this.logger.warn({ endpoint, xApiWarn: warning, sunset }, 'Concur flags this endpoint as deprecated');
     const firstSeen = this.clock.now().toISOString();
-    this.recording = this.recording.then(async () => {
-      const kept = addDeprecation(parseDeprecations(await this.state.get(DEPRECATIONS_STATE_KEY)), { endpoint, warning, sunset, firstSeen });
-      if (kept) await this.state.set(DEPRECATIONS_STATE_KEY, JSON.stringify(kept));
-    }).catch((error: unknown) => {
-      // Losing the record costs a diagnostics line, not the call: the log line and the metric stand.
-      this.logger.warn({ endpoint, err: (error as Error).message }, 'could not record a Concur deprecation');
-    });
+    this.recording = this.recording
+      .then(async () => {
+        const kept = addDeprecation(parseDeprecations(await this.state.get(DEPRECATIONS_STATE_KEY)), { endpoint, warning, sunset, firstSeen });
+        if (kept) await this.state.set(DEPRECATIONS_STATE_KEY, JSON.stringify(kept));
+      })
+      .catch((error: unknown) => {
+        // Losing the record costs a diagnostics line, not the call: the log line and the metric stand.
+        this.logger.warn({ endpoint, err: (error as Error).message }, 'could not record a Concur deprecation');
+      });
     await this.recording;
   }
 }

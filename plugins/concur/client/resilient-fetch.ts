@@ -117,7 +117,10 @@ export function resilientFetch(
         }
         if (RETRYABLE.has(response.status)) {
           const correlationId = response.headers.get('concur-correlationid') ?? undefined;
-          logger.warn({ method, path, status: response.status, correlationId, retryAfter: response.headers.get('retry-after') ?? undefined }, 'Concur call failed');
+          logger.warn(
+            { method, path, status: response.status, correlationId, retryAfter: response.headers.get('retry-after') ?? undefined },
+            'Concur call failed',
+          );
           const wait = retryAfterMs(response.headers.get('retry-after'), { maxMs: Infinity });
           if (wait !== undefined && wait > options.maxRetryAfterMs) return response;
           throw new RetryableResponse(response);

@@ -8,8 +8,7 @@
  * digits (sub-millisecond ones included) rather than on a lossy `Date`.
  */
 
-const CONCUR_DATE_TIME =
-  /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?(Z|[+-]\d{2}:?\d{2})?$/;
+const CONCUR_DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?(Z|[+-]\d{2}:?\d{2})?$/;
 
 /** A parsed Concur date-time: the instant to the millisecond plus the digits beyond it, in nanoseconds. */
 interface ConcurInstant {

@@ -25,9 +25,32 @@ export interface ReportMappingContext {
 }
 
 const CUSTOM_FIELD_KEYS = [
-  'OrgUnit1', 'OrgUnit2', 'OrgUnit3', 'OrgUnit4', 'OrgUnit5', 'OrgUnit6',
-  'Custom1', 'Custom2', 'Custom3', 'Custom4', 'Custom5', 'Custom6', 'Custom7', 'Custom8', 'Custom9', 'Custom10',
-  'Custom11', 'Custom12', 'Custom13', 'Custom14', 'Custom15', 'Custom16', 'Custom17', 'Custom18', 'Custom19', 'Custom20',
+  'OrgUnit1',
+  'OrgUnit2',
+  'OrgUnit3',
+  'OrgUnit4',
+  'OrgUnit5',
+  'OrgUnit6',
+  'Custom1',
+  'Custom2',
+  'Custom3',
+  'Custom4',
+  'Custom5',
+  'Custom6',
+  'Custom7',
+  'Custom8',
+  'Custom9',
+  'Custom10',
+  'Custom11',
+  'Custom12',
+  'Custom13',
+  'Custom14',
+  'Custom15',
+  'Custom16',
+  'Custom17',
+  'Custom18',
+  'Custom19',
+  'Custom20',
 ] as const;
 type CustomFieldKey = (typeof CUSTOM_FIELD_KEYS)[number];
 

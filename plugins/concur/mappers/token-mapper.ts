@@ -70,13 +70,17 @@ export function trustedGeolocation(value: string, configuredOrigins: readonly st
     }
   });
   if (configured.some((c) => c.origin === url.origin)) return url.origin;
-  if (LOOPBACK.has(url.hostname) && (url.protocol === 'http:' || url.protocol === 'https:') && configured.some((c) => LOOPBACK.has(c.hostname))) return url.origin;
+  if (LOOPBACK.has(url.hostname) && (url.protocol === 'http:' || url.protocol === 'https:') && configured.some((c) => LOOPBACK.has(c.hostname)))
+    return url.origin;
   const host = url.hostname.toLowerCase();
   const concur = host.endsWith(CONCUR_API_DOMAIN) || CONCUR_HOSTS.has(host);
   if (!concur) {
-    throw new UntrustedGeolocationError(`Concur ${what} names host ${url.host}, which is not a Concur API host (*${CONCUR_API_DOMAIN} or another documented data centre) nor the configured authBaseUrl/baseUrl; refused, nothing is sent there`);
+    throw new UntrustedGeolocationError(
+      `Concur ${what} names host ${url.host}, which is not a Concur API host (*${CONCUR_API_DOMAIN} or another documented data centre) nor the configured authBaseUrl/baseUrl; refused, nothing is sent there`,
+    );
   }
-  if (url.protocol !== 'https:') throw new UntrustedGeolocationError(`Concur ${what} names ${url.protocol}//${url.host}, which is not https; refused, nothing is sent there`);
+  if (url.protocol !== 'https:')
+    throw new UntrustedGeolocationError(`Concur ${what} names ${url.protocol}//${url.host}, which is not https; refused, nothing is sent there`);
   if (url.username || url.password || (url.port !== '' && url.port !== '443')) {
     throw new UntrustedGeolocationError(`Concur ${what} names host ${url.host} with credentials or a port; refused`);
   }

@@ -2,20 +2,6 @@ export { ConcurSandbox, startConcurSandbox, type ConcurSandboxOptions, type Sand
 export { SandboxAdmin, type SandboxState, type SandboxUserInfo, type V3Report } from './sandbox-admin.js';
 export { callsTo, type CallCounts, type EndpointCalls } from './sandbox-calls.js';
 export { SandboxClock } from './sandbox-clock.js';
-export {
-  APPROVAL_STATUS_NAMES,
-  SandboxError,
-  type ApproveOptions,
-  type EditSpec,
-  type ReportState,
-  type SubmitSpec,
-} from './sandbox-company.js';
+export { APPROVAL_STATUS_NAMES, SandboxError, type ApproveOptions, type EditSpec, type ReportState, type SubmitSpec } from './sandbox-company.js';
 export type { EntrySpec } from './sandbox-entries.js';
-export {
-  FAULT_PROFILES,
-  type EndpointGroup,
-  type FaultInput,
-  type FaultOptions,
-  type FaultProfileName,
-  type SandboxDeprecation,
-} from './sandbox-faults.js';
+export { FAULT_PROFILES, type EndpointGroup, type FaultInput, type FaultOptions, type FaultProfileName, type SandboxDeprecation } from './sandbox-faults.js';

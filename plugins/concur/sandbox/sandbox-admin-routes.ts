@@ -30,12 +30,7 @@ import type { FaultInput } from './sandbox-faults.js';
  *   POST   /_admin/tokens/refresh-token       → {refreshToken}
  *   POST   /_admin/tokens/request-token       → {requestToken}
  */
-export function registerAdminRoutes(
-  app: FastifyInstance,
-  ctx: SandboxContext,
-  admin: SandboxAdmin,
-  credentials: () => Record<string, string>,
-): void {
+export function registerAdminRoutes(app: FastifyInstance, ctx: SandboxContext, admin: SandboxAdmin, credentials: () => Record<string, string>): void {
   const meta = { group: 'admin', family: 'admin', auth: false } as const;
   const body = (request: FastifyRequest): Record<string, unknown> => {
     const b = request.body;
@@ -54,9 +49,7 @@ export function registerAdminRoutes(
   addRoute(app, ctx, 'GET', '/_admin/state', meta, async () => admin.state());
   addRoute(app, ctx, 'GET', '/_admin/users', meta, async () => admin.users());
   addRoute(app, ctx, 'GET', '/_admin/credentials', meta, async () => credentials());
-  addRoute(app, ctx, 'POST', '/_admin/reports', meta, async (request, reply) =>
-    reply.code(201).send(admin.submit(body(request) as SubmitSpec)),
-  );
+  addRoute(app, ctx, 'POST', '/_admin/reports', meta, async (request, reply) => reply.code(201).send(admin.submit(body(request) as SubmitSpec)));
   addRoute(app, ctx, 'GET', '/_admin/reports/:id', meta, async (request) => {
     const report = admin.report(id(request));
     if (!report) throw new SandboxError(404, `no report ${id(request)}`);
@@ -67,12 +60,8 @@ export function registerAdminRoutes(
     admin.delete(id(request));
     return reply.code(204).send();
   });
-  addRoute(app, ctx, 'POST', '/_admin/reports/:id/approve', meta, async (request) =>
-    admin.approve(id(request), body(request) as ApproveOptions),
-  );
-  addRoute(app, ctx, 'POST', '/_admin/reports/:id/sendBack', meta, async (request) =>
-    admin.sendBack(id(request), str(body(request), 'comment')),
-  );
+  addRoute(app, ctx, 'POST', '/_admin/reports/:id/approve', meta, async (request) => admin.approve(id(request), body(request) as ApproveOptions));
+  addRoute(app, ctx, 'POST', '/_admin/reports/:id/sendBack', meta, async (request) => admin.sendBack(id(request), str(body(request), 'comment')));
   addRoute(app, ctx, 'POST', '/_admin/reports/:id/recall', meta, async (request) => admin.recall(id(request)));
   addRoute(app, ctx, 'POST', '/_admin/reports/:id/resubmit', meta, async (request) => admin.resubmit(id(request)));
   addRoute(app, ctx, 'POST', '/_admin/reports/:id/reassign', meta, async (request) =>
@@ -90,9 +79,7 @@ export function registerAdminRoutes(
   addRoute(app, ctx, 'GET', '/_admin/faults', meta, async () => admin.faults());
   addRoute(app, ctx, 'PUT', '/_admin/faults', meta, async (request) => {
     const b = request.body;
-    const input = (
-      typeof b === 'string' ? b : typeof b === 'object' && b !== null && 'profile' in b ? (b as { profile: unknown }).profile : b
-    ) as FaultInput;
+    const input = (typeof b === 'string' ? b : typeof b === 'object' && b !== null && 'profile' in b ? (b as { profile: unknown }).profile : b) as FaultInput;
     wrapRange(() => admin.setFaults(input));
     return admin.faults();
   });

@@ -17,9 +17,7 @@ export interface TokenGrant {
   readonly principal: Principal;
 }
 
-export type AccessCheck =
-  | { readonly ok: true; readonly principal: Principal }
-  | { readonly ok: false; readonly reason: 'missing' | 'unknown' | 'expired' };
+export type AccessCheck = { readonly ok: true; readonly principal: Principal } | { readonly ok: false; readonly reason: 'missing' | 'unknown' | 'expired' };
 
 export interface TokenStoreOptions {
   readonly clock: SandboxClock;

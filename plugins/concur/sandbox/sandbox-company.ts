@@ -1,11 +1,5 @@
 import type { SandboxClock } from './sandbox-clock.js';
-import {
-  entriesFromSpecs,
-  generateEntries,
-  summarizeEntries,
-  type EntryData,
-  type EntrySpec,
-} from './sandbox-entries.js';
+import { entriesFromSpecs, generateEntries, summarizeEntries, type EntryData, type EntrySpec } from './sandbox-entries.js';
 import { concurDateTime, sqlDatetimeMs, utcMidnight } from './sandbox-format.js';
 import { SandboxDirectory, type SandboxUser } from './sandbox-people.js';
 import { CONCUR_ID_ALPHABET, SeededRandom } from './sandbox-random.js';
@@ -156,8 +150,18 @@ export interface ReportState {
 }
 
 const PURPOSES = [
-  'Client visit', 'Sales kickoff', 'Conference', 'Team offsite', 'Customer workshop', 'Training',
-  'Trade show', 'Board meeting', 'Recruiting trip', 'Site audit', 'Partner summit', 'Project kickoff',
+  'Client visit',
+  'Sales kickoff',
+  'Conference',
+  'Team offsite',
+  'Customer workshop',
+  'Training',
+  'Trade show',
+  'Board meeting',
+  'Recruiting trip',
+  'Site audit',
+  'Partner summit',
+  'Project kickoff',
 ];
 const CITIES = ['Seattle', 'Denver', 'Toronto', 'Berlin', 'London', 'Austin', 'Chicago', 'Munich', 'Vancouver', 'Boston'];
 const SEND_BACK_COMMENTS = ['Please attach the hotel receipt.', 'Wrong cost center, please fix.', 'Split the meal per attendee.'];
@@ -273,8 +277,7 @@ export class SandboxCompany {
   /** A new report submitted by `owner` to `approver` (A_PEND). */
   submit(spec: SubmitSpec = {}): ReportRecord {
     const owner = spec.owner !== undefined ? this.requireUser(spec.owner, 'owner') : this.rng.pick(this.employees);
-    const approver =
-      spec.approver !== undefined ? this.requireUser(spec.approver, 'approver') : this.directory.manager(owner);
+    const approver = spec.approver !== undefined ? this.requireUser(spec.approver, 'approver') : this.directory.manager(owner);
     if (!approver) throw new SandboxError(409, `${owner.loginId} has no approver; pass one`);
     if (approver.index === owner.index) throw new SandboxError(409, 'an owner cannot approve their own report');
     const now = this.now();
@@ -464,11 +467,7 @@ export class SandboxCompany {
   }
 
   /** A fresh A_NOTF record for `owner`; callers patch status, approver and dates. */
-  private newRecord(
-    owner: SandboxUser,
-    createdMs: number,
-    plan: { seed: number; count: number; explicit: readonly EntryData[] | null },
-  ): ReportRecord {
+  private newRecord(owner: SandboxUser, createdMs: number, plan: { seed: number; count: number; explicit: readonly EntryData[] | null }): ReportRecord {
     const entries = plan.explicit ?? generateEntries(plan.seed, plan.count, owner.currencyCode, createdMs, false);
     const summary = summarizeEntries(entries);
     return {

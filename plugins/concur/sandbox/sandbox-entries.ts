@@ -53,10 +53,26 @@ interface ExpenseType {
 }
 
 const EXPENSE_TYPES: readonly ExpenseType[] = [
-  { code: 'AIRFR', name: 'Airfare', category: 'AIRFR', categoryName: 'Air', min: 150, max: 1200, vendors: ['Lufthansa', 'United Airlines', 'Air Canada', 'British Airways'] },
+  {
+    code: 'AIRFR',
+    name: 'Airfare',
+    category: 'AIRFR',
+    categoryName: 'Air',
+    min: 150,
+    max: 1200,
+    vendors: ['Lufthansa', 'United Airlines', 'Air Canada', 'British Airways'],
+  },
   { code: 'LODNG', name: 'Hotel', category: 'LODNG', categoryName: 'Lodging', min: 90, max: 650, vendors: ['Marriott', 'Hilton', 'Hyatt', 'Motel One'] },
   { code: 'CARRT', name: 'Car Rental', category: 'CARRT', categoryName: 'Car Rental', min: 40, max: 320, vendors: ['Hertz', 'Avis', 'Sixt'] },
-  { code: 'BUSML', name: 'Business Meal (attendees)', category: 'MEALS', categoryName: 'Meals', min: 12, max: 260, vendors: ['Blue Bottle', 'The Grill House', 'Sushi Ko', 'Trattoria Roma'] },
+  {
+    code: 'BUSML',
+    name: 'Business Meal (attendees)',
+    category: 'MEALS',
+    categoryName: 'Meals',
+    min: 12,
+    max: 260,
+    vendors: ['Blue Bottle', 'The Grill House', 'Sushi Ko', 'Trattoria Roma'],
+  },
   { code: 'TAXIX', name: 'Taxi', category: 'GRTRN', categoryName: 'Ground Transportation', min: 8, max: 95, vendors: ['Uber', 'Lyft', 'Yellow Cab'] },
   { code: 'GASXX', name: 'Fuel', category: 'GASXX', categoryName: 'Gas', min: 20, max: 95, vendors: ['Chevron', 'Shell', 'BP'] },
   { code: 'PARKG', name: 'Parking', category: 'GRTRN', categoryName: 'Ground Transportation', min: 5, max: 60, vendors: ['SP+ Parking', 'ParkWhiz'] },
@@ -86,13 +102,7 @@ const entryId = (rng: SeededRandom): string => `gW${rng.chars(34, CONCUR_ID_ALPH
  * company stores only those four numbers per report and regenerates entries when asked. IDs come
  * from their own stream so seeding, which needs only the amounts and flags, can skip them.
  */
-export function generateEntries(
-  seed: number,
-  count: number,
-  reportCurrency: string,
-  createdMs: number,
-  withIds = true,
-): EntryData[] {
+export function generateEntries(seed: number, count: number, reportCurrency: string, createdMs: number, withIds = true): EntryData[] {
   const rng = new SeededRandom(seed);
   const idRng = new SeededRandom(deriveSeed(seed, 0x1d));
   const entries: EntryData[] = [];
@@ -138,12 +148,7 @@ export function generateEntries(
 }
 
 /** Turns `submit({entries: [...]})` specs into entries (stored on the report, not regenerated). */
-export function entriesFromSpecs(
-  seed: number,
-  specs: readonly EntrySpec[],
-  reportCurrency: string,
-  createdMs: number,
-): EntryData[] {
+export function entriesFromSpecs(seed: number, specs: readonly EntrySpec[], reportCurrency: string, createdMs: number): EntryData[] {
   const rng = new SeededRandom(seed);
   const reportUsd = USD_PER[reportCurrency] ?? 1;
   return specs.map((spec) => {
@@ -211,12 +216,7 @@ const ORG_UNITS = nulls('OrgUnit', 6);
 const CUSTOM_40 = nulls('Custom', 40);
 
 /** v3 Entry with exactly the keys of v3-entry.historical.json, in its order. */
-export function renderV3Entry(
-  entry: EntryData,
-  reportId: string,
-  ownerLoginId: string,
-  baseUrl: string,
-): Record<string, unknown> {
+export function renderV3Entry(entry: EntryData, reportId: string, ownerLoginId: string, baseUrl: string): Record<string, unknown> {
   return {
     ReportID: reportId,
     ReportOwnerID: ownerLoginId,

@@ -24,15 +24,39 @@ const V3_MAX_LIMIT = 100;
  * instead of being ignored, so no client test passes against a filter that silently did nothing.
  */
 const UNIMPLEMENTED_REPORT_FILTERS = [
-  'paymentType', 'reimbursementMethod', 'expenseTypeCode', 'attendeeTypeCode', 'countryCode', 'batchID',
-  'vendorName', 'expenseGroupConfigID', 'hasVAT', 'hasImages', 'hasAttendees', 'hasBillableExpenses', 'isTestUser',
-  'entryTransactionDateBefore', 'entryTransactionDateAfter', 'createDateBefore', 'createDateAfter',
-  'userDefinedDateBefore', 'userDefinedDateAfter', 'processingPaymentDateBefore', 'processingPaymentDateAfter',
-  'paidDateBefore', 'paidDateAfter', 'costObject',
+  'paymentType',
+  'reimbursementMethod',
+  'expenseTypeCode',
+  'attendeeTypeCode',
+  'countryCode',
+  'batchID',
+  'vendorName',
+  'expenseGroupConfigID',
+  'hasVAT',
+  'hasImages',
+  'hasAttendees',
+  'hasBillableExpenses',
+  'isTestUser',
+  'entryTransactionDateBefore',
+  'entryTransactionDateAfter',
+  'createDateBefore',
+  'createDateAfter',
+  'userDefinedDateBefore',
+  'userDefinedDateAfter',
+  'processingPaymentDateBefore',
+  'processingPaymentDateAfter',
+  'paidDateBefore',
+  'paidDateAfter',
+  'costObject',
 ];
 
 const csv = (value: string | undefined): string[] | undefined =>
-  value === undefined ? undefined : value.split(',').map((s) => s.trim().toUpperCase()).filter((s) => s.length > 0);
+  value === undefined
+    ? undefined
+    : value
+        .split(',')
+        .map((s) => s.trim().toUpperCase())
+        .filter((s) => s.length > 0);
 
 function dateParam(q: QueryParams, name: string): number | undefined {
   const raw = q.get(name);
@@ -132,10 +156,7 @@ export function registerExpenseRoutes(app: FastifyInstance, ctx: SandboxContext)
       position = 0;
     }
     const slice = items.slice(position, position + limit);
-    const page =
-      ctx.settings.listingConsistency === 'live'
-        ? slice.map((r) => ctx.company.get(r.id)).filter((r): r is ReportRecord => r !== undefined)
-        : slice;
+    const page = ctx.settings.listingConsistency === 'live' ? slice.map((r) => ctx.company.get(r.id)).filter((r): r is ReportRecord => r !== undefined) : slice;
     const query = rawQuery(request);
     const base = ctx.baseUrl();
     const body = {

@@ -123,7 +123,8 @@ export function resolveFaults(input: FaultInput | undefined): FaultOptions {
       throw new RangeError(`deprecations[${i}].endpoint must be a method and a route, e.g. "GET /api/v3.0/expense/reports"`);
     }
     for (const key of ['warning', 'sunset'] as const) {
-      if (typeof d[key] !== 'string' || d[key] === '' || /[\r\n]/.test(d[key])) throw new RangeError(`deprecations[${i}].${key} must be a non-empty one-line string`);
+      if (typeof d[key] !== 'string' || d[key] === '' || /[\r\n]/.test(d[key]))
+        throw new RangeError(`deprecations[${i}].${key} must be a non-empty one-line string`);
     }
   }
   return input;

@@ -16,30 +16,52 @@ const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 
 const V4_FILTER_ATTRIBUTES = ['userName', 'externalId', 'employeeNumber', `${ENTERPRISE}:employeeNumber`];
 const V41_FILTER_ATTRIBUTES = [
-  'id', 'userName', 'externalId', 'active', 'emails.value', 'emails.type', 'name.givenName', 'name.familyName',
-  'nickName', `${ENTERPRISE}:employeeNumber`, `${ENTERPRISE}:companyId`, `${ENTERPRISE}:manager.value`,
+  'id',
+  'userName',
+  'externalId',
+  'active',
+  'emails.value',
+  'emails.type',
+  'name.givenName',
+  'name.familyName',
+  'nickName',
+  `${ENTERPRISE}:employeeNumber`,
+  `${ENTERPRISE}:companyId`,
+  `${ENTERPRISE}:manager.value`,
 ];
 
 function resolver(ctx: SandboxContext): ScimResolver<SandboxUser> {
   return (u, path) => {
     switch (path.toLowerCase()) {
-      case 'id': return u.id;
-      case 'username': return u.loginId;
-      case 'externalid': return u.externalId;
-      case 'active': return true;
-      case 'emails.value': return [u.email];
-      case 'emails.type': return ['work'];
-      case 'name.givenname': return u.givenName;
-      case 'name.familyname': return u.familyName;
-      case 'nickname': return null;
+      case 'id':
+        return u.id;
+      case 'username':
+        return u.loginId;
+      case 'externalid':
+        return u.externalId;
+      case 'active':
+        return true;
+      case 'emails.value':
+        return [u.email];
+      case 'emails.type':
+        return ['work'];
+      case 'name.givenname':
+        return u.givenName;
+      case 'name.familyname':
+        return u.familyName;
+      case 'nickname':
+        return null;
       case 'employeenumber':
-      case `${ENTERPRISE}:employeenumber`.toLowerCase(): return u.employeeNumber;
-      case `${ENTERPRISE}:companyid`.toLowerCase(): return ctx.company.companyId;
+      case `${ENTERPRISE}:employeenumber`.toLowerCase():
+        return u.employeeNumber;
+      case `${ENTERPRISE}:companyid`.toLowerCase():
+        return ctx.company.companyId;
       case `${ENTERPRISE}:manager.value`.toLowerCase(): {
         const m = ctx.company.directory.manager(u);
         return m ? m.id : null;
       }
-      default: return undefined;
+      default:
+        return undefined;
     }
   };
 }
@@ -73,7 +95,10 @@ function requireCompany(ctx: SandboxContext, request: FastifyRequest): void {
 const list = (value: unknown): string[] | undefined => {
   if (value === undefined || value === null) return undefined;
   if (Array.isArray(value)) return value.map(String);
-  return String(value).split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  return String(value)
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
 };
 
 export function registerIdentityRoutes(app: FastifyInstance, ctx: SandboxContext): void {

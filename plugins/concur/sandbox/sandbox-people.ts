@@ -36,15 +36,78 @@ export interface DirectoryOptions {
 }
 
 const FIRST_NAMES = [
-  'Ada', 'Alan', 'Amara', 'Ana', 'Ben', 'Carla', 'Chen', 'Dana', 'Diego', 'Elif', 'Emma', 'Farid',
-  'Grace', 'Hana', 'Ivan', 'Jamal', 'Jin', 'Karin', 'Lars', 'Leila', 'Luca', 'Maya', 'Mei', 'Nadia',
-  'Noah', 'Olga', 'Omar', 'Priya', 'Quinn', 'Rafael', 'Rosa', 'Sami', 'Sofia', 'Tariq', 'Tomas',
-  'Uma', 'Vera', 'Wei', 'Yara', 'Zoe',
+  'Ada',
+  'Alan',
+  'Amara',
+  'Ana',
+  'Ben',
+  'Carla',
+  'Chen',
+  'Dana',
+  'Diego',
+  'Elif',
+  'Emma',
+  'Farid',
+  'Grace',
+  'Hana',
+  'Ivan',
+  'Jamal',
+  'Jin',
+  'Karin',
+  'Lars',
+  'Leila',
+  'Luca',
+  'Maya',
+  'Mei',
+  'Nadia',
+  'Noah',
+  'Olga',
+  'Omar',
+  'Priya',
+  'Quinn',
+  'Rafael',
+  'Rosa',
+  'Sami',
+  'Sofia',
+  'Tariq',
+  'Tomas',
+  'Uma',
+  'Vera',
+  'Wei',
+  'Yara',
+  'Zoe',
 ];
 const LAST_NAMES = [
-  'Abbott', 'Berg', 'Castro', 'Dubois', 'Eriksen', 'Fischer', 'Garcia', 'Hoffman', 'Ito', 'Jensen',
-  'Kowalski', 'Lindqvist', 'Moreau', 'Nakamura', 'Okafor', 'Petrov', 'Quintero', 'Rossi', 'Schmidt',
-  'Tanaka', 'Ueda', 'Vargas', 'Weber', 'Xu', 'Yilmaz', 'Zhang', 'OBrien', 'Silva', 'Novak', 'Haddad',
+  'Abbott',
+  'Berg',
+  'Castro',
+  'Dubois',
+  'Eriksen',
+  'Fischer',
+  'Garcia',
+  'Hoffman',
+  'Ito',
+  'Jensen',
+  'Kowalski',
+  'Lindqvist',
+  'Moreau',
+  'Nakamura',
+  'Okafor',
+  'Petrov',
+  'Quintero',
+  'Rossi',
+  'Schmidt',
+  'Tanaka',
+  'Ueda',
+  'Vargas',
+  'Weber',
+  'Xu',
+  'Yilmaz',
+  'Zhang',
+  'OBrien',
+  'Silva',
+  'Novak',
+  'Haddad',
 ];
 const TIMEZONES = ['America/New_York', 'America/Chicago', 'America/Los_Angeles', 'Europe/Berlin', 'Europe/London', 'America/Vancouver'];
 
@@ -103,11 +166,7 @@ export class SandboxDirectory {
         ? unique(usedEmails, `${givenName.charAt(0)}${familyName}`.toLowerCase(), 'mail.example.test')
         : (usedEmails.add(loginId), loginId);
       const locale = rng.weighted(LOCALES, LOCALE_WEIGHTS);
-      const managerIndex = isApprover
-        ? index + 1 < options.approvers
-          ? index + 1
-          : null
-        : rng.int(0, options.approvers - 1);
+      const managerIndex = isApprover ? (index + 1 < options.approvers ? index + 1 : null) : rng.int(0, options.approvers - 1);
       users.push({
         index,
         id: rng.uuid(),
@@ -173,12 +232,7 @@ const scimTime = (ms: number): string => new Date(ms).toISOString().replace('Z',
  * `manager` is filled from the user's approver here; the doc says Concur does not sync the two, so
  * clients must not treat it as the approver.
  */
-export function renderScimUser(
-  user: SandboxUser,
-  directory: SandboxDirectory,
-  companyId: string,
-  location: string,
-): Record<string, unknown> {
+export function renderScimUser(user: SandboxUser, directory: SandboxDirectory, companyId: string, location: string): Record<string, unknown> {
   const manager = directory.manager(user);
   return {
     localeOverrides: {
@@ -221,9 +275,7 @@ export function renderScimUser(
     [ENTERPRISE]: {
       terminationDate: null,
       companyId,
-      manager: manager
-        ? { value: manager.id, displayName: manager.displayName, employeeNumber: manager.employeeNumber }
-        : null,
+      manager: manager ? { value: manager.id, displayName: manager.displayName, employeeNumber: manager.employeeNumber } : null,
       costCenter: null,
       startDate: `${new Date(user.createdMs).toISOString().slice(0, 10)}T00:00:00.000`,
       employeeNumber: user.employeeNumber,
