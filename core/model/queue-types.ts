@@ -75,25 +75,8 @@ export const CARD_ACTIONS: ReadonlySet<OutboxAction> = new Set(['notify', 'updat
 export type OutboxState = 'pending' | 'parked' | 'inflight' | 'delivered' | 'superseded' | 'dead';
 
 /** One message owed to one approver on one channel for one approval revision. */
-export interface OutboxEntry {
+export interface OutboxEntry extends Omit<OutboxDraft, 'state'> {
   readonly id: number;
-  readonly approvalKey: string;
-  readonly source: string;
-  readonly revision: number;
-  readonly channel: string;
-  readonly approver: Approver;
-  readonly action: OutboxAction;
-  readonly outcome?: CardOutcome | undefined;
-  /** The approval's card; for a `digest`, a summary card (`kind` `digest`) whose `approvalKey` is `digest:<e-mail>`. */
-  readonly card: Card;
-  /** `digest` only: the cards of the approvals it lists, as they were when it was scheduled. */
-  readonly digest?: readonly Card[] | undefined;
-  /**
-   * Stable across retries and crashes: `<key>#<generation>.<revision>:<approver>:<channel>:<action>`;
-   * a reminder's action is `remind-<n>` (its n-th for that approval version), a digest's key is
-   * `digest:<e-mail>:<channel>:<the approver's local date>`.
-   */
-  readonly idempotencyKey: string;
   readonly state: OutboxState;
   /** Earlier claims: 0 on an entry's first claim, so a claimed entry with attempts > 0 may already have been sent. */
   readonly attempts: number;
@@ -181,9 +164,16 @@ export interface OutboxDraft {
   readonly approver: Approver;
   readonly action: OutboxAction;
   readonly outcome?: CardOutcome | undefined;
+  /** The approval's card; for a `digest`, a summary card (`kind` `digest`) whose `approvalKey` is `digest:<e-mail>`. */
   readonly card: Card;
-  /** `digest` only: the cards it lists. */
+  /** `digest` only: the cards of the approvals it lists, as they were when it was scheduled. */
   readonly digest?: readonly Card[] | undefined;
+  /**
+   * Stable across retries and crashes: `<key>#<generation>.<revision>:<approver>:<channel>:<action>`;
+   * a reminder's action is `remind-<n>` (its n-th for that approval version), a digest's key is
+   * `digest:<e-mail>:<channel>:<the approver's local date>` (built and parsed by `buildIdempotencyKey`
+   * and `parseIdempotencyKey`).
+   */
   readonly idempotencyKey: string;
   /** `parked` when the approver has no e-mail yet: kept, and released once resolved. */
   readonly state: 'pending' | 'parked';
