@@ -21,3 +21,24 @@ export const round = (n: number, digits = 3): number => Number(n.toFixed(digits)
 export function peakRssMb(): number {
   return round(process.resourceUsage().maxRSS / 1024, 1);
 }
+
+/** A company access token from a Concur sandbox (the request-token grant), for a bench's raw calls. */
+export async function sandboxAccessToken(sandbox: {
+  readonly baseUrl: string;
+  readonly companyId: string;
+  readonly credentials: { readonly clientId: string; readonly clientSecret: string; readonly requestToken: string };
+}): Promise<string> {
+  const response = await fetch(`${sandbox.baseUrl}/oauth2/v0/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'password',
+      client_id: sandbox.credentials.clientId,
+      client_secret: sandbox.credentials.clientSecret,
+      username: sandbox.companyId,
+      password: sandbox.credentials.requestToken,
+      credtype: 'authtoken',
+    }),
+  });
+  return ((await response.json()) as { access_token: string }).access_token;
+}

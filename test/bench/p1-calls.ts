@@ -1,7 +1,7 @@
 import { RecordingNotifier } from '../../core/testing/index.js';
 import { callsTo, startConcurSandbox } from '../../plugins/concur/sandbox/index.js';
 import { hostOnSandbox } from './bench-host.js';
-import { progress } from './bench-util.js';
+import { progress, sandboxAccessToken } from './bench-util.js';
 
 const LIST = 'GET /api/v3.0/expense/reports';
 const ENTRIES = 'GET /api/v3.0/expense/entries';
@@ -63,21 +63,8 @@ export async function p1Calls(pending = 1000): Promise<Record<string, unknown>> 
     }
     // The naive poller, measured: every pending report listed (and its entries read) each cycle.
     sandbox.resetCalls();
-    const token = (await (
-      await fetch(`${sandbox.baseUrl}/oauth2/v0/token`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({
-          grant_type: 'password',
-          client_id: sandbox.credentials.clientId,
-          client_secret: sandbox.credentials.clientSecret,
-          username: sandbox.companyId,
-          password: sandbox.credentials.requestToken,
-          credtype: 'authtoken',
-        }),
-      })
-    ).json()) as { access_token: string };
-    const headers = { authorization: `Bearer ${token.access_token}`, accept: 'application/json' };
+    const accessToken = await sandboxAccessToken(sandbox);
+    const headers = { authorization: `Bearer ${accessToken}`, accept: 'application/json' };
     let url: string | undefined = `${sandbox.baseUrl}/api/v3.0/expense/reports?user=ALL&approvalStatusCode=A_PEND&limit=100`;
     let listed = 0;
     while (url) {

@@ -9,7 +9,7 @@ import { createCardRenderer } from '../../core/index.js';
 import type { Host } from '../../core/host/host.js';
 import { startConcurSandbox, type ConcurSandbox } from '../../plugins/concur/sandbox/index.js';
 import { hostOnSandbox } from './bench-host.js';
-import { progress, round, summarise } from './bench-util.js';
+import { progress, round, summarise, sandboxAccessToken } from './bench-util.js';
 
 const DAY = 86_400_000;
 export const BENCH_NOW = new Date('2026-03-02T09:00:00.000Z');
@@ -70,26 +70,13 @@ export async function lookupLatency(queue: ApprovalQueue, queries = 5_000): Prom
 export async function liveLatency(calls = 20): Promise<{ p50: number; p99: number }> {
   const sandbox = await startConcurSandbox({ seed: 9, reports: 200, approvers: 10, employees: 50, faults: 'slow' });
   try {
-    const token = (await (
-      await fetch(`${sandbox.baseUrl}/oauth2/v0/token`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({
-          grant_type: 'password',
-          client_id: sandbox.credentials.clientId,
-          client_secret: sandbox.credentials.clientSecret,
-          username: sandbox.companyId,
-          password: sandbox.credentials.requestToken,
-          credtype: 'authtoken',
-        }),
-      })
-    ).json()) as { access_token: string };
+    const accessToken = await sandboxAccessToken(sandbox);
     const approver = sandbox.admin.users().find((u) => u.isApprover)!;
     const samples: number[] = [];
     for (let i = 0; i < calls; i++) {
       const t = performance.now();
       const r = await fetch(`${sandbox.baseUrl}/expensereports/v4/users/${approver.id}/context/MANAGER/reportsToApprove`, {
-        headers: { authorization: `Bearer ${token.access_token}`, accept: 'application/json' },
+        headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' },
       });
       await r.arrayBuffer();
       samples.push(performance.now() - t);

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { DeliveryReceipt, Notifier } from '../../core/index.js';
 import type { SandboxLike } from '../support/sandbox-deployment.js';
 import { hostOnSandbox, removeBenchDirs } from './bench-host.js';
-import { peakRssMb, progress, round } from './bench-util.js';
+import { peakRssMb, progress, round, sandboxAccessToken } from './bench-util.js';
 
 const CLI = fileURLToPath(new URL('../../core/host/cli.js', import.meta.url));
 
@@ -62,26 +62,13 @@ function anonRssPeak(): () => number | undefined {
 
 /** Fetching every page of pending reports with no processing at all: the floor a sync can reach. */
 async function rawFetch(sandbox: SandboxProcess): Promise<{ seconds: number; pages: number; reports: number }> {
-  const token = (await (
-    await fetch(`${sandbox.baseUrl}/oauth2/v0/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        grant_type: 'password',
-        client_id: sandbox.credentials.clientId,
-        client_secret: sandbox.credentials.clientSecret,
-        username: sandbox.companyId,
-        password: sandbox.credentials.requestToken,
-        credtype: 'authtoken',
-      }),
-    })
-  ).json()) as { access_token: string };
+  const accessToken = await sandboxAccessToken(sandbox);
   const started = performance.now();
   let url: string | undefined = `${sandbox.baseUrl}/api/v3.0/expense/reports?user=ALL&approvalStatusCode=A_PEND&limit=100`;
   let pages = 0;
   let reports = 0;
   while (url) {
-    const page = (await (await fetch(url, { headers: { authorization: `Bearer ${token.access_token}`, accept: 'application/json' } })).json()) as {
+    const page = (await (await fetch(url, { headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' } })).json()) as {
       Items: unknown[];
       NextPage?: string | null;
     };
