@@ -89,6 +89,8 @@ describe('web inbox in Chromium (real host, Concur sandbox, SQLite queue)', func
     await page.goto(url);
     await page.getByRole('button', { name: 'Continue' }).click();
     await page.waitForURL(`${host.url}/inbox`);
+    // The page's script fills in whom it shows once it has loaded the list; wait for that, not for a lucky read.
+    await page.locator('#who', { hasText: '@' }).waitFor();
   }
 
   async function cycle(): Promise<void> {
