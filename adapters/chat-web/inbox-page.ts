@@ -22,7 +22,8 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
-function page(title: string, body: string, head = ''): string {
+/** A whole inbox document: the shared head (stylesheet, viewport, referrer policy) around `body`, which must already be escaped. */
+export function htmlPage(title: string, body: string, head = ''): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -41,7 +42,7 @@ ${body}
 
 /** The inbox shell; app.js fills it. */
 export function inboxHtml(): string {
-  return page(
+  return htmlPage(
     'Approvals waiting on you',
     `<header class="top">
   <div class="heading">
@@ -69,7 +70,7 @@ export function inboxHtml(): string {
  * person's own click on this page does, once.
  */
 export function signInHtml(email: string, token: string): string {
-  return page(
+  return htmlPage(
     'Sign in to your approvals',
     `<main class="message">
   <h1>Sign in to your approvals</h1>
@@ -84,7 +85,7 @@ export function signInHtml(email: string, token: string): string {
 
 /** A page with a button to the inbox (already signed in). */
 export function openInboxHtml(title: string, text: string): string {
-  return page(
+  return htmlPage(
     title,
     `<main class="message">\n  <h1>${escapeHtml(title)}</h1>\n  <p>${escapeHtml(text)}</p>\n  <p><a class="button" href="/inbox">Open your approvals</a></p>\n</main>`,
   );
@@ -92,7 +93,7 @@ export function openInboxHtml(title: string, text: string): string {
 
 /** A 401 page: why, and what to do. */
 export function messageHtml(title: string, text: string): string {
-  return page(title, `<main class="message">\n  <h1>${escapeHtml(title)}</h1>\n  <p>${escapeHtml(text)}</p>\n</main>`);
+  return htmlPage(title, `<main class="message">\n  <h1>${escapeHtml(title)}</h1>\n  <p>${escapeHtml(text)}</p>\n</main>`);
 }
 
 export const INBOX_CSS = `:root {
