@@ -28,6 +28,10 @@ export interface InboxItem {
   readonly requester: string;
   readonly amount: Money | null;
   readonly submittedAt: string | null;
+  /** The source instance (`concur`), for the page's per-source counts and filter. */
+  readonly source: string | null;
+  /** Since when it has waited in the queue (host clock); the page's age falls back to it without `submittedAt`. */
+  readonly queuedAt: string | null;
   readonly fields: readonly { readonly label: string; readonly value: string }[];
   readonly lineItems: readonly { readonly label: string; readonly amount: Money | null; readonly flags: readonly string[] }[];
   readonly flags: readonly string[];
@@ -97,6 +101,8 @@ export function inboxItem(card: Card): InboxItem {
     requester: card.requester.name ?? card.requester.email ?? '',
     amount: card.amount ?? null,
     submittedAt: card.submittedAt ?? null,
+    source: card.source ?? null,
+    queuedAt: card.queuedAt ?? null,
     fields: card.fields.map((f) => ({ label: f.label, value: f.value })),
     lineItems: card.lineItems.map((l) => ({ label: l.label, amount: l.amount ?? null, flags: [...(l.flags ?? [])] })),
     flags: [...card.flags],

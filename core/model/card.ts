@@ -21,6 +21,10 @@ export interface Card {
   readonly requester: Person;
   readonly amount?: Money | null | undefined;
   readonly submittedAt?: string | null | undefined;
+  /** The source instance the approval comes from (`concur`), for channels that list several sources' approvals together. */
+  readonly source?: string | undefined;
+  /** ISO-8601 UTC, host clock: when the approval first entered the queue, i.e. since when it has been waiting here. */
+  readonly queuedAt?: string | undefined;
   /** Extra label/value lines (e.g. policy, report number). */
   readonly fields: readonly ContentField[];
   /** Top line items, already summarised by the source. */

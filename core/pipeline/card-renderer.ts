@@ -39,6 +39,8 @@ export function createCardRenderer(capabilities: ReadonlyMap<string, SourceCapab
       requester: approval.requester,
       amount: approval.amount ?? null,
       submittedAt: approval.submittedAt ?? null,
+      source: approval.source,
+      queuedAt: approval.queuedAt,
       fields: content.fields ?? [],
       lineItems: content.lineItems ?? [],
       flags: content.flags ?? [],

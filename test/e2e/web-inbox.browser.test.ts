@@ -223,7 +223,7 @@ describe('web inbox in Chromium (real host, Concur sandbox, SQLite queue)', func
       const c = card(annPage, report);
       expect(await c.locator('.requester').textContent()).to.equal(report.OwnerName);
       const amount = new Intl.NumberFormat('en-US', { style: 'currency', currency: String(report.CurrencyCode) }).format(report.Total);
-      expect(await c.locator('.amount').textContent()).to.equal(amount);
+      expect(await c.locator('.amount').textContent(), 'the amount, labelled for screen readers').to.equal(`Total: ${amount}`);
       expect(await c.locator('.submitted').textContent()).to.equal('submitted Mar 2, 2026');
       expect(await c.locator('.lines li').count()).to.be.greaterThan(0);
       const view = c.getByRole('link', { name: 'View Expense Report' });
@@ -242,9 +242,10 @@ describe('web inbox in Chromium (real host, Concur sandbox, SQLite queue)', func
     await cycle();
 
     await card(annPage, live).waitFor({ timeout: 10_000 });
-    expect(await card(annPage, live).locator('.badge').textContent()).to.equal('New');
+    expect(await card(annPage, live).locator('.badge.new:not(.is-faded)').textContent()).to.equal('New');
     expect(await annPage.textContent('#count')).to.equal('3');
-    expect(await annPage.locator('article.card .title').first().textContent()).to.match(/^Client dinner Munich/);
+    // Oldest first (the default): the newest arrival goes at the end, and no card before it moves.
+    expect(await annPage.locator('article.card .title').last().textContent()).to.equal('Client dinner Munich');
     expect(await card(annPage, live).getByRole('link', { name: 'View Expense Report' }).getAttribute('href')).to.equal(viewUrl(live));
     expect(await annPage.evaluate(() => (globalThis as unknown as { __sameDocument?: boolean }).__sameDocument)).to.equal(true);
 
@@ -291,7 +292,11 @@ describe('web inbox in Chromium (real host, Concur sandbox, SQLite queue)', func
 
     await card(annPage, live).waitFor({ state: 'detached', timeout: 10_000 });
     expect(await annPage.textContent('#count')).to.equal('2');
-    expect(await annPage.textContent('#notice')).to.equal('“Client dinner Munich” was approved and left your queue.');
+    expect(await annPage.locator(`li.slot.is-closed[data-key="acme:expense-report:${live.ID}"]`).textContent()).to.equal(
+      '“Client dinner Munich” was approved and left your queue.',
+    );
+    await annPage.locator('#announcer', { hasText: '“Client dinner Munich” was approved and left your queue.' }).waitFor();
+    expect(await annPage.locator('#closed-list li').first().textContent()).to.match(/^Approved Client dinner Munich \(acme, /);
     expect(await annPage.evaluate(() => (globalThis as unknown as { __sameDocument?: boolean }).__sameDocument)).to.equal(true);
   });
 
@@ -342,9 +347,9 @@ describe('web inbox in Chromium (real host, Concur sandbox, SQLite queue)', func
       previous: { ref: 'web' },
     });
 
-    await card(annPage, report).locator('.badge.reminder').waitFor({ timeout: 10_000 });
+    await card(annPage, report).locator('.badge.reminder:not([hidden])').waitFor({ timeout: 10_000 });
     expect(await card(annPage, report).getAttribute('class')).to.include('is-reminded');
-    expect(await card(annPage, annReports[1]!).locator('.badge.reminder').count()).to.equal(0);
+    expect(await card(annPage, annReports[1]!).locator('.badge.reminder:not([hidden])').count()).to.equal(0);
     expect(await annPage.evaluate(() => (globalThis as unknown as { __sameDocument?: boolean }).__sameDocument)).to.equal(true);
   });
 
