@@ -173,7 +173,10 @@ export class InboxRoutes implements HttpRoutes {
       await scope.register(rateLimit, { global: false });
       scope.setErrorHandler((error: { statusCode?: number }, _request, reply) => {
         if (error.statusCode !== 429) throw error;
-        return reply.code(429).type(HTML).send(linkRequestLimitedHtml(LINK_REQUEST_LIMIT.timeWindow / MINUTE_MS));
+        return reply
+          .code(429)
+          .type(HTML)
+          .send(linkRequestLimitedHtml(LINK_REQUEST_LIMIT.timeWindow / MINUTE_MS));
       });
       scope.post('/inbox/link-request', { config: { rateLimit: LINK_REQUEST_LIMIT } }, async (request, reply) => this.requestLink(request, reply));
     });
@@ -297,7 +300,9 @@ export class InboxRoutes implements HttpRoutes {
 
   /** A page without an inbox (no session, a refused link, signed out): with the form when a link can be sent, else whom to ask. */
   private noInboxHtml(page: Page): string {
-    return this.otherChannels().length > 0 ? linkRequestHtml(page.title, `${page.text} ${NEW_LINK.form}`) : messageHtml(page.title, `${page.text} ${NEW_LINK.ask}`);
+    return this.otherChannels().length > 0
+      ? linkRequestHtml(page.title, `${page.text} ${NEW_LINK.form}`)
+      : messageHtml(page.title, `${page.text} ${NEW_LINK.ask}`);
   }
 
   private refuseLink(reply: FastifyReply, reason: LinkRefusal): FastifyReply {
