@@ -28,7 +28,7 @@ const HEARTBEAT_MS = 15_000;
 const MAX_BUFFERED_BYTES = 1 << 20;
 /** Longest a timer may be set for in Node (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-/** A sign-in form holds one token (under 1 KiB); nothing else is posted here. */
+/** A sign-in form holds one token (under 1 KiB), a link request one address; nothing else is posted here. */
 const FORM_BODY_LIMIT = 4096;
 const HTML = 'text/html; charset=utf-8';
 

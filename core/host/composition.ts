@@ -202,7 +202,7 @@ class Composer {
     });
   }
 
-  /** The deployment's notifiers, each in a child container, then those handed in; ids must be unique. */
+  /** The deployment's notifiers, each in a child container, then those handed in; ids must be unique. `Notifiers` lists them as they load. */
   private async loadNotifiers(): Promise<void> {
     this.root.bind(Notifiers).toConstantValue(this.notifiers);
     for (const spec of this.deployment.notifiers) {
