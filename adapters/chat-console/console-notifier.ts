@@ -39,7 +39,7 @@ export function formatDigestLine(card: Card): string[] {
   return [`  • ${first}`, ...links];
 }
 
-/** How each action other than `digest` is headed; {@link ConsoleNotifier} refuses an action not here. */
+/** How each action other than `digest` and `link` is headed; {@link ConsoleNotifier} refuses an action not here. */
 const VERBS: ReadonlyMap<string, string> = new Map([
   ['notify', 'NEW'],
   ['update', 'UPDATED'],
@@ -64,11 +64,18 @@ export class ConsoleNotifier implements Notifier {
       this.print([head, ...listed.flatMap(formatDigestLine)]);
       return { ref: `${this.id}-${++this.sent}` };
     }
+    if (message.action === 'link') {
+      // A sign-in link: no approval behind it, so only its title, its fields and its link.
+      const head = `[${this.id}] SIGN-IN LINK for ${message.recipient.email}: ${card.title}`;
+      const links = card.actions.flatMap((a) => (a.type === 'link' ? [`  [${a.label}] ${a.url}`] : []));
+      this.print([head, ...card.fields.map((f) => `  ${f.label}: ${f.value}`), ...links]);
+      return { ref: `${this.id}-${++this.sent}` };
+    }
     const verb = VERBS.get(message.action);
     if (verb === undefined) {
       // OutboundMessage.action: an action this channel does not know is refused, never printed.
       throw new PermanentDeliveryError(
-        `console notifier ${this.id}: action ${JSON.stringify(message.action)} is not one it prints (${['digest', ...VERBS.keys()].join(', ')})`,
+        `console notifier ${this.id}: action ${JSON.stringify(message.action)} is not one it prints (${['digest', 'link', ...VERBS.keys()].join(', ')})`,
       );
     }
     const head = `[${this.id}] ${verb} for ${message.recipient.email} (${card.approvalKey} r${card.revision})`;

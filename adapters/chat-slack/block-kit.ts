@@ -125,6 +125,21 @@ export function cardText(card: Card): string {
   return fit(`${head} ${card.title} — ${personText(card.requester)}${amount ? ` · ${amount}` : ''}`, 1000);
 }
 
+/** Action id of a sign-in link's button: not one the interactivity route answers, so a click only opens it. */
+export const SIGN_IN_ACTION = 'approvals.sign-in';
+
+/** A sign-in link (`link` action): its title, its fields, and its link button only; no approval behind it. */
+export function linkBlocks(card: Card): KnownBlock[] {
+  const blocks: KnownBlock[] = [{ type: 'header', text: plain(card.title, LIMIT.header) }];
+  for (const f of card.fields) blocks.push({ type: 'section', text: plain(`${f.label}: ${f.value}`) });
+  const buttons = card.actions.flatMap((a, i) => {
+    const url = a.type === 'link' ? safeUrl(a.url) : undefined;
+    return url ? [linkButton(a.label, url, i === 0 ? SIGN_IN_ACTION : `${SIGN_IN_ACTION}.${i}`, card.approvalKey)] : [];
+  });
+  if (buttons.length > 0) blocks.push({ type: 'actions', elements: buttons.slice(0, 25) } satisfies ActionsBlock);
+  return blocks;
+}
+
 /** The text of a reminder: plain, no blocks, so it adds no button to the conversation. */
 export function reminderText(card: Card): string {
   const amount = moneyText(card.amount);

@@ -19,9 +19,9 @@ import {
   type Logger,
   type Notifier,
   type OutboundMessage,
-  type OutboxAction,
+  type MessageAction,
 } from '../../core/index.js';
-import { CARD_EVENT_TYPE, cardBlocks, cardText, digestBlocks, fit, reminderText } from './block-kit.js';
+import { CARD_EVENT_TYPE, cardBlocks, cardText, digestBlocks, fit, linkBlocks, reminderText } from './block-kit.js';
 import { configSchema } from './config-schema.js';
 
 /**
@@ -214,14 +214,14 @@ function parseRef(ref: string): { channel: string; ts: string } {
 }
 
 /** The actions {@link SlackNotifier} delivers; it refuses any other. */
-const SLACK_ACTIONS: ReadonlySet<string> = new Set<OutboxAction>(['notify', 'update', 'close', 'remind', 'digest']);
+const SLACK_ACTIONS: ReadonlySet<string> = new Set<MessageAction>(['notify', 'update', 'close', 'remind', 'digest', 'link']);
 
 /**
  * Delivers cards as direct messages from the app's bot user. `notify` posts with
  * `channel: <user id>` (a bot may DM a user that way; Slack answers with the DM channel id) and
  * returns `<channel>/<ts>`; `update` and `close` edit that message with `chat.update`. `remind`
  * replies in the card's thread with plain text and leaves the card as it is; `digest` posts one
- * DM listing the approvals with View links only. Every
+ * DM listing the approvals with View links only; `link` posts one DM with a sign-in link button. Every
  * message carries metadata with its idempotency key, so {@link findDelivered} can tell whether a
  * post whose reply was lost did reach Slack.
  */
@@ -272,10 +272,11 @@ export class SlackNotifier implements Notifier {
     }
 
     const digest = message.action === 'digest';
-    const blocks = digest ? digestBlocks(card.title, message.digest ?? []) : cardBlocks(card);
-    const text = digest ? fit(card.title, 1000) : cardText(card);
+    const link = message.action === 'link';
+    const blocks = digest ? digestBlocks(card.title, message.digest ?? []) : link ? linkBlocks(card) : cardBlocks(card);
+    const text = digest || link ? fit(card.title, 1000) : cardText(card);
 
-    if (message.action === 'notify' || digest || !message.previous) {
+    if (message.action === 'notify' || digest || link || !message.previous) {
       const user = await this.directory.userIdFor(message.recipient.email);
       this.attempted.set(message.idempotencyKey, user);
       let posted;

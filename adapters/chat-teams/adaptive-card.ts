@@ -185,6 +185,18 @@ export function reminderText(card: Card): string {
   return clean(`⏰ Reminder: still waiting for your approval: ${card.title} — ${personText(card.requester)}${amount ? ` · ${amount}` : ''}`, 300);
 }
 
+/** A sign-in link (`link` action): its title, its fields, and its link button only; no approval behind it. */
+export function linkCard(card: Card): AdaptiveCard {
+  const body: CardElement[] = [text(escapeMarkdown(card.title, 300), { size: 'Medium', weight: 'Bolder' })];
+  for (const f of card.fields) body.push(fact(f.label, f.value));
+  const actions = card.actions.flatMap((a): OpenUrlAction[] => {
+    const url = a.type === 'link' ? safeUrl(a.url) : undefined;
+    return url ? [{ type: 'Action.OpenUrl', title: clean(a.label, BUTTON_TITLE), url }] : [];
+  });
+  const adaptive: AdaptiveCard = { type: 'AdaptiveCard', $schema: 'http://adaptivecards.io/schemas/adaptive-card.json', version: ADAPTIVE_CARD_VERSION, body };
+  return actions.length > 0 ? { ...adaptive, actions } : adaptive;
+}
+
 /** A digest: a heading, then one container per approval with its View link; no other actions. */
 export function digestCard(heading: string, cards: readonly Card[]): AdaptiveCard {
   // Bounded, like a list reply, to stay far below Teams' message size limit.

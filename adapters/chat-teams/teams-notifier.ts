@@ -11,9 +11,9 @@ import {
   type Logger,
   type Notifier,
   type OutboundMessage,
-  type OutboxAction,
+  type MessageAction,
 } from '../../core/index.js';
-import { approvalCard, attachment, cardSummary, digestCard, reminderText, type AdaptiveCardAttachment } from './adaptive-card.js';
+import { approvalCard, attachment, cardSummary, digestCard, linkCard, reminderText, type AdaptiveCardAttachment } from './adaptive-card.js';
 import { configSchema } from './config-schema.js';
 
 /**
@@ -344,14 +344,14 @@ export function parseRef(ref: string): { conversationId: string; activityId: str
 }
 
 /** The actions {@link TeamsNotifier} delivers; it refuses any other. */
-const TEAMS_ACTIONS: ReadonlySet<string> = new Set<OutboxAction>(['notify', 'update', 'close', 'remind', 'digest']);
+const TEAMS_ACTIONS: ReadonlySet<string> = new Set<MessageAction>(['notify', 'update', 'close', 'remind', 'digest', 'link']);
 
 /**
  * Delivers cards as 1:1 messages from the bot. `notify` creates (or gets: Teams answers the same
  * id) the personal conversation with the approver, posts the Adaptive Card and returns
  * `<conversationId>/<activityId>`; `update` and `close` replace that activity with `PUT`, so no stale
  * button stays live. `remind` replies to the card with a text-only activity; `digest` posts one
- * Adaptive Card listing the approvals with View links only. The Bot Connector has no call that reads a chat's history (Microsoft Graph
+ * Adaptive Card listing the approvals with View links only; `link` posts one Adaptive Card with a sign-in link button. The Bot Connector has no call that reads a chat's history (Microsoft Graph
  * has one, behind tenant-wide chat permissions this adapter does not ask for), so
  * {@link findDelivered} only knows deliveries made by this process: a crash between the post and
  * the outbox commit re-sends the card.
@@ -389,14 +389,15 @@ export class TeamsNotifier implements Notifier {
       this.delivered.set(message.idempotencyKey, receipt);
       return receipt;
     }
-    const content = message.action === 'digest' ? digestCard(card.title, message.digest ?? []) : approvalCard(card);
+    const { action } = message;
+    const content = action === 'digest' ? digestCard(card.title, message.digest ?? []) : action === 'link' ? linkCard(card) : approvalCard(card);
     const activity: OutgoingActivity = {
       type: 'message',
-      summary: message.action === 'digest' ? card.title : cardSummary(card),
+      summary: action === 'digest' || action === 'link' ? card.title : cardSummary(card),
       attachments: [attachment(content)],
     };
 
-    if (message.action === 'notify' || message.action === 'digest' || !message.previous) {
+    if (action === 'notify' || action === 'digest' || action === 'link' || !message.previous) {
       const user = await this.directory.userIdFor(message.recipient.email);
       const conversationId = await this.conversations.with(user);
       const activityId = await this.connector.sendToConversation(conversationId, activity);

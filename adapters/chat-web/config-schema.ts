@@ -23,6 +23,14 @@ export const configSchema = {
       default: 15,
       description: 'How long a sign-in link works, in minutes: 1 to 1440 (a day), default 15. A link signs in once.',
     },
+    linkRequestIntervalMinutes: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 1440,
+      default: 5,
+      description:
+        'How often one address may be sent a new sign-in link it asked for on the inbox\'s "Send me a new link" form, in minutes: 1 to 1440 (a day), default 5.',
+    },
     sessionTtlMinutes: {
       type: 'integer',
       minimum: 5,

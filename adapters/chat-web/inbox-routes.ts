@@ -1,8 +1,24 @@
+import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ApprovalLookup, Clock, emailKey, inject, injectable, Logger, type HttpRoutes } from '../../core/index.js';
+import { randomUUID } from 'node:crypto';
+import {
+  ApprovalLookup,
+  Clock,
+  emailKey,
+  inject,
+  injectable,
+  isPermanentDeliveryError,
+  Logger,
+  Notifiers,
+  type Card,
+  type HttpRoutes,
+  type Notifier,
+} from '../../core/index.js';
 import { createCardRenderer } from '../../core/index.js';
 import { CONTENT_SECURITY_POLICY, INBOX_CSS, INBOX_JS, inboxHtml, messageHtml, openInboxHtml, signInHtml } from './inbox-page.js';
 import { InboxBusyError, InboxSessions, type InboxSession, type LinkRefusal } from './inbox-sessions.js';
+import { linkRequestedHtml, linkRequestHtml, linkRequestInvalidHtml, linkRequestLimitedHtml } from './link-request-page.js';
+import { normaliseEmail } from './signed-links.js';
 import { inboxItem, WebInboxNotifier, WebInboxSettings, type InboxEvent, type InboxStream } from './web-inbox-notifier.js';
 
 const SESSION_COOKIE = 'ah_inbox_session';
@@ -12,7 +28,7 @@ const HEARTBEAT_MS = 15_000;
 const MAX_BUFFERED_BYTES = 1 << 20;
 /** Longest a timer may be set for in Node (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-/** A sign-in form holds one token (under 1 KiB); nothing else is posted here. */
+/** A sign-in form holds one token (under 1 KiB), a link request one address; nothing else is posted here. */
 const FORM_BODY_LIMIT = 4096;
 const HTML = 'text/html; charset=utf-8';
 
@@ -25,19 +41,30 @@ const SECURITY_HEADERS: Record<string, string> = {
   'x-frame-options': 'DENY',
 };
 
-const NEW_LINK = 'Ask whoever sent you the link (your approvals-hub administrator) for a new one.';
-const SIGNED_OUT = {
+/** How a page without an inbox ends: the form below it, or, with no other channel to send a link through, whom to ask. */
+const NEW_LINK = {
+  form: 'Enter your work e-mail below to be sent a new one.',
+  ask: 'Ask whoever sent you the link (your approvals-hub administrator) for a new one.',
+};
+type Page = { title: string; text: string };
+const SIGNED_OUT: Page = {
   title: 'Sign in to see your approvals',
-  text: `Open the sign-in link you were sent. Each link works once, for a limited time. ${NEW_LINK}`,
+  text: 'Open the sign-in link you were sent. Each link works once, for a limited time.',
 };
-const LINK_REFUSED: Record<LinkRefusal | 'invalid', { title: string; text: string }> = {
-  expired: { title: 'This sign-in link has expired', text: `Sign-in links work for a limited time. ${NEW_LINK}` },
-  used: { title: 'This sign-in link has already been used', text: `Each sign-in link works once. ${NEW_LINK}` },
-  revoked: { title: 'This sign-in link is no longer valid', text: `Your inbox sessions were ended by an administrator. ${NEW_LINK}` },
-  malformed: { title: 'This sign-in link is not valid', text: `Open the link exactly as you received it. ${NEW_LINK}` },
-  forged: { title: 'This sign-in link is not valid', text: `Open the link exactly as you received it. ${NEW_LINK}` },
-  invalid: { title: 'This sign-in link is not valid', text: `Open the link exactly as you received it. ${NEW_LINK}` },
+const SIGNED_OUT_AFTER_LOGOUT: Page = { title: 'You are signed out', text: 'To sign in again, open a new sign-in link.' };
+const LINK_REFUSED: Record<LinkRefusal | 'invalid', Page> = {
+  expired: { title: 'This sign-in link has expired', text: 'Sign-in links work for a limited time.' },
+  used: { title: 'This sign-in link has already been used', text: 'Each sign-in link works once.' },
+  revoked: { title: 'This sign-in link is no longer valid', text: 'Your inbox sessions were ended by an administrator.' },
+  malformed: { title: 'This sign-in link is not valid', text: 'Open the link exactly as you received it.' },
+  forged: { title: 'This sign-in link is not valid', text: 'Open the link exactly as you received it.' },
+  invalid: { title: 'This sign-in link is not valid', text: 'Open the link exactly as you received it.' },
 };
+/** What the "Send me a new link" answer calls the channels a link goes through; generic, so it tells nothing about the address. */
+const OTHER_CHANNELS = 'your chat or e-mail';
+/** Per client IP, on `POST /inbox/link-request` only: enough for a person's typos, too few to probe many addresses. */
+const LINK_REQUEST_LIMIT = { max: 10, timeWindow: 10 * 60_000 };
+const MINUTE_MS = 60_000;
 const CROSS_SITE = {
   title: 'Sign-in refused',
   text: 'This request did not come from the inbox’s own page. Open your sign-in link and press Continue there.',
@@ -78,6 +105,9 @@ function formField(body: unknown, name: string): string {
  * - `GET /inbox`, `/inbox/app.js`, `/inbox/app.css`: the page (401 without a session) and its assets.
  * - `GET /inbox/api/approvals`: the session's pending approvals, read from the queue.
  * - `GET /inbox/api/events`: server-sent events for the session's e-mail only (`approval`, `closed`, `reminder`).
+ * - `POST /inbox/link-request` (same-origin only, rate-limited per IP): "Send me a new link"; the
+ *   pages without an inbox (no session, a refused link, signed out) carry its form whenever the
+ *   host has a channel besides web inboxes to send the link through.
  * A session names one e-mail and every read is filtered by it (invariant 4). Every session is
  * checked against the store on each request, so a sign-out or `inbox revoke` holds on every host.
  */
@@ -86,6 +116,8 @@ export class InboxRoutes implements HttpRoutes {
   readonly id: string;
   private readonly render = createCardRenderer(new Map());
   private readonly publicOrigin: string;
+  /** The tail of the link requests being worked through, one at a time. */
+  private linkRequests: Promise<void> = Promise.resolve();
 
   constructor(
     @inject(WebInboxSettings) private readonly settings: WebInboxSettings,
@@ -94,12 +126,13 @@ export class InboxRoutes implements HttpRoutes {
     @inject(ApprovalLookup) private readonly lookup: ApprovalLookup,
     @inject(Clock) private readonly clock: Clock,
     @inject(Logger) private readonly logger: Logger,
+    @inject(Notifiers) private readonly notifiers: ReadonlyMap<string, Notifier>,
   ) {
     this.id = `${settings.instanceId}:inbox`;
     this.publicOrigin = new URL(settings.publicUrl).origin;
   }
 
-  register(app: FastifyInstance): void {
+  async register(app: FastifyInstance): Promise<void> {
     app.addHook('onSend', async (_request, reply, payload) => {
       reply.headers(SECURITY_HEADERS);
       if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
@@ -116,7 +149,7 @@ export class InboxRoutes implements HttpRoutes {
     app.post('/inbox/login', async (request, reply) => this.login(request, reply));
     app.post('/inbox/logout', async (request, reply) => this.logout(request, reply));
     app.get('/inbox', async (request, reply) => {
-      if (!(await this.session(request))) return reply.code(401).type(HTML).send(messageHtml(SIGNED_OUT.title, SIGNED_OUT.text));
+      if (!(await this.session(request))) return reply.code(401).type(HTML).send(this.noInboxHtml(SIGNED_OUT));
       return reply.type(HTML).send(inboxHtml());
     });
     app.get('/inbox/app.js', async (_request, reply) => reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(INBOX_JS));
@@ -134,6 +167,18 @@ export class InboxRoutes implements HttpRoutes {
       if (!session) return reply.code(401).send({ error: 'not signed in' });
       this.stream(session, reply);
       return reply;
+    });
+    // Its own scope, so the rate limit and its 429 page apply to this route only.
+    await app.register(async (scope) => {
+      await scope.register(rateLimit, { global: false });
+      scope.setErrorHandler((error: { statusCode?: number }, _request, reply) => {
+        if (error.statusCode !== 429) throw error;
+        return reply
+          .code(429)
+          .type(HTML)
+          .send(linkRequestLimitedHtml(LINK_REQUEST_LIMIT.timeWindow / MINUTE_MS));
+      });
+      scope.post('/inbox/link-request', { config: { rateLimit: LINK_REQUEST_LIMIT } }, async (request, reply) => this.requestLink(request, reply));
     });
   }
 
@@ -179,7 +224,85 @@ export class InboxRoutes implements HttpRoutes {
       this.logger.info({ channel: this.settings.instanceId, email: session.email }, 'web inbox sign-out');
     }
     reply.header('set-cookie', this.cookie(request, '', 0));
-    return reply.type(HTML).send(messageHtml('You are signed out', `To sign in again, open a new sign-in link. ${NEW_LINK}`));
+    return reply.type(HTML).send(this.noInboxHtml(SIGNED_OUT_AFTER_LOGOUT));
+  }
+
+  /**
+   * "Send me a new link", posted from our own page. Every well-formed address gets the same page,
+   * sent before anything else is done, so neither the answer nor its timing tells whether the
+   * address is an approver's; the link, if any, is sent after (see {@link sendLink}).
+   */
+  private async requestLink(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    if (!this.sameOrigin(request)) return this.refuseCrossSite(request, reply, 'link request');
+    const typed = formField(request.body, 'email').trim();
+    const email = normaliseEmail(typed);
+    if (!email) {
+      const problem = typed ? `“${typed}” is not an e-mail address. Enter it as name@company.com.` : 'Enter your work e-mail address.';
+      return reply.code(400).type(HTML).send(linkRequestInvalidHtml(problem, typed));
+    }
+    // One at a time, after the answer is out: a burst of requests queues here rather than racing for the store.
+    reply.raw.once('close', () => {
+      this.linkRequests = this.linkRequests.then(() =>
+        this.sendLink(email).catch((error: unknown) =>
+          this.logger.warn({ channel: this.settings.instanceId, err: (error as Error).message }, 'web inbox could not send a requested sign-in link'),
+        ),
+      );
+    });
+    const page = linkRequestedHtml(
+      email,
+      OTHER_CHANNELS,
+      Math.round(this.settings.linkTtlMs / MINUTE_MS),
+      Math.round(this.settings.linkRequestIntervalMs / MINUTE_MS),
+    );
+    return reply.type(HTML).send(page);
+  }
+
+  /**
+   * Sends `email` a sign-in link through each of its other channels, if an approval waits on it
+   * in the queue and it was not sent one it asked for within `linkRequestIntervalMinutes`.
+   * Nothing is sent to anyone else, and a refusal is logged without the address (it is whatever
+   * someone typed). A channel that does not deliver links (permanent refusal) is skipped.
+   */
+  private async sendLink(email: string): Promise<void> {
+    const channel = this.settings.instanceId;
+    const [waiting] = await this.lookup.waitingOn(email, { limit: 1 });
+    const approver = waiting?.approvers.find((a) => emailKey(a.email) === email);
+    if (!approver) {
+      this.logger.info({ channel }, 'web inbox link request: no approval waits on that address; nothing sent');
+      return;
+    }
+    if (!(await this.sessions.claimLinkRequest(email, this.settings.linkRequestIntervalMs))) {
+      this.logger.info({ channel, email }, 'web inbox link request: a link was sent to this address within linkRequestIntervalMinutes; nothing sent');
+      return;
+    }
+    const link = await this.notifier.signInUrl(email);
+    const card = signInLinkCard(email, link.url, Math.round(this.settings.linkTtlMs / MINUTE_MS));
+    const recipient = { ...approver, email };
+    for (const notifier of this.otherChannels()) {
+      try {
+        await notifier.deliver({ idempotencyKey: `sign-in:${email}:${notifier.id}:${randomUUID()}`, action: 'link', recipient, card });
+        this.logger.info({ channel, email, to: notifier.id }, 'web inbox link request: sign-in link sent');
+      } catch (error) {
+        // Never the link itself: it signs in. A channel's error message does not carry it.
+        const skipped = isPermanentDeliveryError(error);
+        this.logger[skipped ? 'info' : 'warn'](
+          { channel, email, to: notifier.id, err: (error as Error).message },
+          skipped ? 'web inbox link request: channel does not deliver this link; skipped' : 'web inbox link request: channel failed to deliver the link',
+        );
+      }
+    }
+  }
+
+  /** The host's channels other than web inboxes: where a requested link can go. Read per request (they load after these routes). */
+  private otherChannels(): Notifier[] {
+    return [...this.notifiers.values()].filter((n) => !(n instanceof WebInboxNotifier));
+  }
+
+  /** A page without an inbox (no session, a refused link, signed out): with the form when a link can be sent, else whom to ask. */
+  private noInboxHtml(page: Page): string {
+    return this.otherChannels().length > 0
+      ? linkRequestHtml(page.title, `${page.text} ${NEW_LINK.form}`)
+      : messageHtml(page.title, `${page.text} ${NEW_LINK.ask}`);
   }
 
   private refuseLink(reply: FastifyReply, reason: LinkRefusal): FastifyReply {
@@ -188,7 +311,7 @@ export class InboxRoutes implements HttpRoutes {
     return reply
       .code(reason === 'used' || reason === 'expired' || reason === 'revoked' ? 410 : 401)
       .type(HTML)
-      .send(messageHtml(page.title, page.text));
+      .send(this.noInboxHtml(page));
   }
 
   private refuseCrossSite(request: FastifyRequest, reply: FastifyReply, what: string): FastifyReply {
@@ -260,4 +383,22 @@ export class InboxRoutes implements HttpRoutes {
     res.on('close', end);
     write('retry: 5000\n: connected\n\n');
   }
+}
+
+/** The message a requested link goes out as: what it is, how long it works, its one button. No approval behind it. */
+function signInLinkCard(email: string, url: string, ttlMinutes: number): Card {
+  return {
+    approvalKey: `sign-in:${email}`,
+    kind: 'sign-in-link',
+    revision: 1,
+    title: 'Your new sign-in link to the approvals inbox',
+    requester: {},
+    fields: [
+      { label: 'Works', value: `once, for ${ttlMinutes === 1 ? '1 minute' : `${ttlMinutes} minutes`}` },
+      { label: 'Did not ask for it?', value: 'Ignore it, and do not forward it: whoever opens the link is signed in as you.' },
+    ],
+    lineItems: [],
+    flags: [],
+    actions: [{ type: 'link', label: 'Open your approvals', url }],
+  };
 }

@@ -42,7 +42,8 @@ export class InboxBusyError extends Error {
  * - `generation`: a counter `inbox revoke` moves on; links and sessions carry the one they were
  *   made under and stop working when it moves;
  * - `used-links`: ids of redeemed links, each until its expiry, so a link signs in once;
- * - `ended-sessions`: ids of signed-out sessions, each until its expiry.
+ * - `ended-sessions`: ids of signed-out sessions, each until its expiry;
+ * - `link-requested`: when the person last was sent a link they asked for (epoch ms).
  * A redemption and a sign-out read, change and write under a per-person lock: a lease on a
  * shared (PostgreSQL) queue, so two hosts redeeming one link at once sign in once, and an
  * in-process lock otherwise (an SQLite queue serves one host).
@@ -152,6 +153,23 @@ export class InboxSessions {
       const next = (await this.generation(normalised)) + 1;
       await this.queue.setState(this.namespace, `generation:${normalised}`, String(next));
       return next;
+    });
+  }
+
+  /**
+   * Whether `email` may be sent a link it asked for now: true at most once per `intervalMs`, on
+   * every host (the time of the last one is kept under the person's key `link-requested`).
+   * @throws InboxBusyError when the person's lock stays taken.
+   */
+  async claimLinkRequest(email: string, intervalMs: number): Promise<boolean> {
+    return this.locked(email, async (stillHeld) => {
+      const now = this.clock.now().getTime();
+      const last = Number(await this.queue.getState(this.namespace, `link-requested:${email}`));
+      // Hosts' clocks differ a little: a last time slightly ahead of this host's throttles too.
+      if (Number.isFinite(last) && Math.abs(now - last) < intervalMs) return false;
+      stillHeld();
+      await this.queue.setState(this.namespace, `link-requested:${email}`, String(now));
+      return true;
     });
   }
 

@@ -15,7 +15,7 @@ const MINUTE_MS = 60_000;
 
 /** One web inbox: the notifier (pushes to open pages) and the routes that serve the page. */
 export default function webInboxModule(context: PluginContext<WebInboxConfig>): ContainerModule {
-  const { signingKey, linkTtlMinutes, sessionTtlMinutes, publicUrl } = context.config;
+  const { signingKey, linkTtlMinutes, linkRequestIntervalMinutes, sessionTtlMinutes, publicUrl } = context.config;
   if (signingKey.length < MIN_KEY_LENGTH) {
     throw new Error(`notifier "${context.instanceId}": signingKey must be at least ${MIN_KEY_LENGTH} characters (e.g. openssl rand -base64 48)`);
   }
@@ -23,6 +23,7 @@ export default function webInboxModule(context: PluginContext<WebInboxConfig>): 
     instanceId: context.instanceId,
     signingKey,
     linkTtlMs: linkTtlMinutes * MINUTE_MS,
+    linkRequestIntervalMs: linkRequestIntervalMinutes * MINUTE_MS,
     sessionTtlMs: sessionTtlMinutes * MINUTE_MS,
     publicUrl: publicUrl.replace(/\/+$/, ''),
   };

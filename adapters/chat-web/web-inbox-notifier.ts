@@ -10,6 +10,7 @@ import {
   type DeliveryReceipt,
   type Money,
   type Notifier,
+  type MessageAction,
   type OutboxAction,
   type OutboundMessage,
 } from '../../core/index.js';
@@ -71,7 +72,7 @@ const FEED_PAGE = 500;
 export const SESSION_RECHECK_MS = 15_000;
 
 /** What an open page is told about one delivered message. */
-function inboxEvents(action: OutboxAction, card: Card, digest: readonly Card[] | undefined): InboxEvent[] {
+function inboxEvents(action: MessageAction, card: Card, digest: readonly Card[] | undefined): InboxEvent[] {
   // The page already lists every pending approval, so a reminder, and each approval of a
   // digest, only points out a card it shows.
   if (action === 'remind' || action === 'digest') {

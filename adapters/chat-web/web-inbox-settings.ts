@@ -7,6 +7,8 @@ export interface WebInboxSettings {
   readonly signingKey: string;
   /** How long a sign-in link works (once). */
   readonly linkTtlMs: number;
+  /** At most one link a person asked for ("Send me a new link") per this long, per address. */
+  readonly linkRequestIntervalMs: number;
   /** How long a session lasts after sign-in. */
   readonly sessionTtlMs: number;
   /** Where people reach the host, without a trailing slash; sign-in links start with it. */

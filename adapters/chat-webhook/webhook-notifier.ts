@@ -6,7 +6,7 @@ import {
   type DeliveryReceipt,
   type Notifier,
   type OutboundMessage,
-  type OutboxAction,
+  type MessageAction,
 } from '../../core/index.js';
 
 /**
@@ -18,7 +18,7 @@ export function webhookSignature(secret: string, timestamp: string, body: string
 }
 
 /** The actions a receiver is told about; see {@link OutboundMessage.action}. */
-const WEBHOOK_ACTIONS: ReadonlySet<string> = new Set<OutboxAction>(['notify', 'update', 'close', 'remind', 'digest']);
+const WEBHOOK_ACTIONS: ReadonlySet<string> = new Set<MessageAction>(['notify', 'update', 'close', 'remind', 'digest', 'link']);
 
 /** What went wrong with a request that got no answer, from fetch's error and its `cause`. */
 function requestFailure(error: unknown): string {
@@ -33,13 +33,14 @@ function requestFailure(error: unknown): string {
 /**
  * POSTs `{idempotencyKey, action, recipient, card, previous}` as JSON; a `digest` also carries
  * `digest`, the cards it lists, and a `remind` names in `previous` the message it reminds of (the
- * receiver should not post a second card with buttons). 2xx delivers (the receiver
+ * receiver should not post a second card with buttons); a `link` carries a sign-in link for the
+ * recipient as the card's one link button, with no approval behind it. 2xx delivers (the receiver
  * may answer `{"ref": "..."}` to name its message); 408, 429, 5xx, a network error and a timeout
  * are a {@link RetryLaterError} the outbox retries, no sooner than the receiver's `Retry-After`
  * (seconds or an HTTP date, at most an hour); any other status is permanent
  * (dead-lettered). `Idempotency-Key` carries the outbox key, so a receiver can drop a retry it
  * already processed. An action this notifier does not know is refused for good before anything is
- * sent: the receiver is written against the five below, not against whatever the outbox passes on.
+ * sent: the receiver is written against the six below, not against whatever the outbox passes on.
  *
  * Redirects are never followed: fetch's default would re-send the signed body to whatever host a
  * `Location` names (307/308 keep the method and body), plain http included. A 3xx is permanent, and

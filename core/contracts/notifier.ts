@@ -3,6 +3,13 @@ import type { Approver } from '../model/approval.js';
 import type { Card } from '../model/card.js';
 import type { DeliveryReceipt, OutboxAction } from '../model/queue-types.js';
 
+/**
+ * What a notifier may be asked to deliver: the outbox's actions, and `link`, a sign-in link for the
+ * recipient (`card.title` says what it is, `card.actions` holds one link button; no approval behind
+ * it). A `link` is never queued: the web inbox delivers it directly, once, when a person asks for one.
+ */
+export type MessageAction = OutboxAction | 'link';
+
 export interface OutboundMessage {
   /** Stable across retries; a channel that can dedupe by it must. */
   readonly idempotencyKey: string;
@@ -10,10 +17,11 @@ export interface OutboundMessage {
    * `notify` posts a new message; `update` and `close` edit the one in `previous`. `remind` nudges
    * the approver about the card in `previous` without a second card with live buttons (a reply,
    * a text line); it always has `previous`. `digest` posts one message listing `digest`, with
-   * link buttons only. A channel that does not know an action should refuse it for good
-   * ({@link PermanentDeliveryError}) rather than post a second card.
+   * link buttons only. `link` posts one message holding a sign-in link for the recipient and
+   * nothing else ({@link MessageAction}). A channel that does not know an action should refuse it
+   * for good ({@link PermanentDeliveryError}) rather than post a second card.
    */
-  readonly action: OutboxAction;
+  readonly action: MessageAction;
   readonly recipient: Approver & { readonly email: string };
   /** The approval's card; for a `digest`, a summary card whose title says how many wait. */
   readonly card: Card;
@@ -89,3 +97,9 @@ export interface Notifier {
   findDelivered?(idempotencyKey: string, recipient: OutboundMessage['recipient']): Promise<DeliveryReceipt | undefined>;
 }
 export const Notifier: ServiceIdentifier<Notifier> = Symbol.for('approvals.core.Notifier');
+
+/**
+ * Every notifier of the deployment, by id, bound by the host in the root container. It fills up
+ * as notifiers load, so a plugin reads it when it handles a request, not in its constructor.
+ */
+export const Notifiers: ServiceIdentifier<ReadonlyMap<string, Notifier>> = Symbol.for('approvals.core.Notifiers');

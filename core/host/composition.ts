@@ -13,7 +13,7 @@ import { emailKey } from '../model/email.js';
 import { Metrics } from '../contracts/metrics.js';
 import { PrometheusMetrics } from './prometheus-metrics.js';
 import type { Registry } from 'prom-client';
-import { Notifier } from '../contracts/notifier.js';
+import { Notifier, Notifiers } from '../contracts/notifier.js';
 import { createCardRenderer } from '../pipeline/card-renderer.js';
 import type { CardRenderer } from '../pipeline/planner.js';
 import { BACKFILL_STATE } from '../pipeline/source-runner.js';
@@ -202,8 +202,9 @@ class Composer {
     });
   }
 
-  /** The deployment's notifiers, each in a child container, then those handed in; ids must be unique. */
+  /** The deployment's notifiers, each in a child container, then those handed in; ids must be unique. `Notifiers` lists them as they load. */
   private async loadNotifiers(): Promise<void> {
+    this.root.bind(Notifiers).toConstantValue(this.notifiers);
     for (const spec of this.deployment.notifiers) {
       const child = await this.child(spec.entry, spec, Notifier);
       const notifier = child.get(Notifier);

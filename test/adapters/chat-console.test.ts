@@ -43,6 +43,29 @@ describe('console notifier', () => {
     ]);
   });
 
+  it('prints a sign-in link (`link`) as its title, its fields and the link only', async () => {
+    const url = 'https://inbox.example.test/inbox/login?token=abc.def';
+    const link: Card = {
+      ...card('sign-in:grace@acme.test', 'Your new sign-in link to the approvals inbox'),
+      kind: 'sign-in-link',
+      requester: {},
+      amount: undefined,
+      fields: [{ label: 'Works', value: 'once, for 15 minutes' }],
+      lineItems: [],
+      actions: [{ type: 'link', label: 'Open your approvals', url }],
+    };
+    const receipt = await notifier.deliver({ idempotencyKey: 'sign-in:grace@acme.test:console:1', action: 'link', recipient, card: link });
+
+    expect(receipt.ref).to.be.a('string').and.not.equal('');
+    expect(printed).to.have.length(1);
+    expect(printed[0]!.split('\n')).to.deep.equal([
+      '[console] SIGN-IN LINK for grace@acme.test: Your new sign-in link to the approvals inbox',
+      '  Works: once, for 15 minutes',
+      `  [Open your approvals] ${url}`,
+      '',
+    ]);
+  });
+
   it('prints a digest as one block listing each approval with its link', async () => {
     const summary = { ...card('digest:grace@acme.test', '2 approvals are waiting on you'), kind: 'digest', actions: [] };
     await notifier.deliver({

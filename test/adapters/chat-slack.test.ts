@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { pino } from 'pino';
 import slackModule from '../../adapters/chat-slack/module.js';
+import { actionKind } from '../../adapters/chat-slack/block-kit.js';
 import { SlackNotifier, SlackRetryableError, type SlackConfig } from '../../adapters/chat-slack/slack-notifier.js';
 import { Container } from '../../core/di.js';
 import { ConfigError, loadDeployment } from '../../core/host/deployment.js';
@@ -340,6 +341,39 @@ describe('Slack notifier plugin (adapters/chat-slack) against a fake Slack on lo
       )
         .to.include('2 approvals are waiting on you')
         .and.include('Client dinner in Lisbon');
+    });
+
+    it('posts a sign-in link (`link`) as one DM whose only button is the link, and no approval facts', async () => {
+      const { notifier } = await harness();
+      const url = 'https://inbox.acme.test/inbox/login?token=abc.def';
+      const link = card({
+        approvalKey: 'sign-in:grace@acme.test',
+        kind: 'sign-in-link',
+        title: 'Your new sign-in link to the approvals inbox',
+        requester: {},
+        amount: undefined,
+        submittedAt: undefined,
+        fields: [{ label: 'Works', value: 'once, for 15 minutes' }],
+        lineItems: [],
+        flags: [],
+        actions: [{ type: 'link', label: 'Open your approvals', url }],
+      });
+
+      await notifier.deliver(outbound('link', { idempotencyKey: 'sign-in:grace@acme.test:slack:1', card: link }));
+
+      const [post, ...more] = fake.callsTo('chat.postMessage');
+      expect(more).to.deep.equal([]);
+      expect(post!.args.channel).to.equal(GRACE.id);
+      const buttons = blocksOf(post!).flatMap((b) => (b.type === 'actions' ? (b.elements as { url?: string; action_id: string }[]) : []));
+      expect(buttons.map((b) => b.url)).to.deep.equal([url]);
+      // Not an "open approval" button: the interactivity route ignores its click.
+      expect(actionKind(buttons[0]!.action_id)).to.equal(undefined);
+      const shown = textObjects(blocksOf(post!))
+        .map((t) => t.text)
+        .join('\n');
+      expect(shown).to.include('Your new sign-in link to the approvals inbox').and.include('Works: once, for 15 minutes');
+      expect(shown).not.to.include('Requester');
+      expect(String(post!.args.text)).to.equal('Your new sign-in link to the approvals inbox');
     });
 
     it('dead-letters a recipient Slack does not know: users_not_found is a PermanentDeliveryError', async () => {

@@ -254,6 +254,35 @@ describe('Teams notifier', () => {
     expect(links).to.deep.equal(['"type":"Action.OpenUrl"', '"type":"Action.OpenUrl"']);
   });
 
+  it('posts a sign-in link (`link`) as one Adaptive Card whose only action is the link, and no approval facts', async () => {
+    const url = 'https://inbox.example.test/inbox/login?token=abc.def';
+    const link = card({
+      approvalKey: 'sign-in:ann@example.test',
+      kind: 'sign-in-link',
+      title: 'Your new sign-in link to the approvals inbox',
+      requester: {},
+      amount: undefined,
+      submittedAt: undefined,
+      fields: [{ label: 'Works', value: 'once, for 15 minutes' }],
+      lineItems: [],
+      flags: [],
+      actions: [{ type: 'link', label: 'Open your approvals', url }],
+    });
+
+    await notifier.deliver(message('link', link));
+
+    expect(posts()).to.have.length(1);
+    const activity = [...fake.activities.values()][0]!.versions[0] as { summary?: string };
+    expect(activity.summary).to.equal('Your new sign-in link to the approvals inbox');
+    const adaptive = adaptiveOf(activity);
+    expect(adaptive.actions).to.deep.equal([{ type: 'Action.OpenUrl', title: 'Open your approvals', url }]);
+    expect(JSON.stringify(adaptive.body)).not.to.match(/"type":"Action\./);
+    expect(texts(adaptive).join('\n'))
+      .to.include('Your new sign-in link to the approvals inbox')
+      .and.include('once, for 15 minutes')
+      .and.not.include('Requester');
+  });
+
   it('refuses an approver with no Teams user as a permanent failure, without calling Teams', async () => {
     const failure = await notifier.deliver(message('notify', card(), 'nobody@example.test')).catch((e: unknown) => e);
     expect(failure).to.be.instanceOf(PermanentDeliveryError);

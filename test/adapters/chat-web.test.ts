@@ -596,7 +596,14 @@ describe('web inbox delivery feed (real SQLite queue)', function () {
       for (const [i, entry] of claimed.entries())
         await queue.settleOutbox(entry.id, { state: 'delivered', receipt: { ref: `r${i}` } }, new Date(NOW.getTime() + i));
 
-      const settings = { instanceId: 'web', signingKey: KEY, linkTtlMs: 60_000, sessionTtlMs: 60_000, publicUrl: 'https://inbox.example.test' };
+      const settings = {
+        instanceId: 'web',
+        signingKey: KEY,
+        linkTtlMs: 60_000,
+        linkRequestIntervalMs: 60_000,
+        sessionTtlMs: 60_000,
+        publicUrl: 'https://inbox.example.test',
+      };
       const feed = { shared: true, deliveredSince: (channel: string, after: Date, limit: number) => queue.deliveredSince(channel, after, limit) };
       const clock = new ManualClock(NOW);
       const web = new WebInboxNotifier(settings, clock, createLogger({ level: 'silent' }), feed, new InboxSessions(settings, queue, clock));

@@ -87,6 +87,32 @@ describe('webhook notifier', () => {
     expect(digest).to.deep.include({ action: 'digest', digest: listed });
   });
 
+  it("posts a sign-in link with action 'link': the card's one action is the link, and there is no approval behind it", async () => {
+    const r = await receiver(() => 200);
+    server = r.server;
+    const url = 'https://inbox.example.test/inbox/login?token=abc.def';
+    const link = {
+      ...message('Your new sign-in link to the approvals inbox').card,
+      approvalKey: 'sign-in:ann@example.test',
+      kind: 'sign-in-link',
+      requester: {},
+      actions: [{ type: 'link' as const, label: 'Open your approvals', url }],
+    };
+    await new WebhookNotifier('hook', r.url, SECRET, 5000).deliver({
+      ...message(''),
+      idempotencyKey: 'sign-in:ann@example.test:hook:1',
+      action: 'link',
+      card: link,
+    });
+
+    const [sent, ...more] = r.received;
+    expect(more).to.deep.equal([]);
+    expect(sent!.valid).to.equal(true);
+    const body = JSON.parse(sent!.body) as { action: string; card: { actions: unknown[] }; previous: unknown };
+    expect(body).to.deep.include({ action: 'link', previous: null });
+    expect(body.card.actions).to.deep.equal([{ type: 'link', label: 'Open your approvals', url }]);
+  });
+
   it('throws a retryable error on 5xx and 429, and a permanent one on other 4xx', async () => {
     let status = 503;
     const r = await receiver(() => status);

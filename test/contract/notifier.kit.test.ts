@@ -99,7 +99,14 @@ describeNotifier(
     const clock = new ManualClock(new Date());
     const queue = new MemoryApprovalQueue();
     await queue.init();
-    const settings = { instanceId: 'web', signingKey: 'k'.repeat(48), linkTtlMs: 60_000, sessionTtlMs: 60_000, publicUrl: 'https://inbox.example.test' };
+    const settings = {
+      instanceId: 'web',
+      signingKey: 'k'.repeat(48),
+      linkTtlMs: 60_000,
+      linkRequestIntervalMs: 60_000,
+      sessionTtlMs: 60_000,
+      publicUrl: 'https://inbox.example.test',
+    };
     const feed = { shared: false, deliveredSince: async () => [] };
     const web = new WebInboxNotifier(settings, clock, silent(), feed, new InboxSessions(settings, queue, clock));
     // What the page shows: one card per approval (its latest version), then each highlight a reminder added.
