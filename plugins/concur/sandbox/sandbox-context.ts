@@ -26,6 +26,8 @@ export interface SandboxSettings {
   readonly omitNextPageWhenLast: boolean;
   readonly listingConsistency: 'snapshot' | 'live';
   readonly requireJsonAccept: boolean;
+  /** Redirect URIs registered for the app; undefined accepts any absolute http(s) URI. */
+  readonly redirectUris: readonly string[] | undefined;
 }
 
 /** Per-request bookkeeping set by the sandbox's onRequest hook. */
@@ -33,6 +35,8 @@ export interface RequestState {
   readonly key: string;
   readonly meta: RouteMeta | undefined;
   principal?: Principal;
+  /** Scopes of the request's access token. */
+  scopes?: ReadonlySet<string>;
   malformed?: boolean;
   statusRecorded?: boolean;
 }
@@ -70,6 +74,11 @@ export function principalOf(ctx: SandboxContext, request: FastifyRequest): Princ
   const p = ctx.requests.get(request)?.principal;
   if (!p) throw new SandboxError(401, 'no authenticated principal');
   return p;
+}
+
+/** Whether the request's access token carries `scope`. */
+export function hasScope(ctx: SandboxContext, request: FastifyRequest, scope: string): boolean {
+  return ctx.requests.get(request)?.scopes?.has(scope) ?? false;
 }
 
 /** Sends `message` with `status` in the documented error shape of `family`. */

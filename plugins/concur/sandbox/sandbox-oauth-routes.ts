@@ -1,18 +1,24 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { idToken, type Principal } from './sandbox-auth.js';
+import { COMPANY_SCOPES, idToken, USER_SCOPES, type Principal, type TokenGrant } from './sandbox-auth.js';
 import { addRoute, type SandboxContext } from './sandbox-context.js';
 import { oauthError } from './sandbox-format.js';
 
-const COMPANY_SCOPE =
-  'openid EXPRPT expense.report.read expense.report.readwrite identity.user.ids.read identity.user.core.read ' +
-  'identity.user.enterprise.read user.read company.read';
-const USER_SCOPE = 'openid EXPRPT expense.report.read expense.report.readwrite expense.report.workflowstatus.write user.read';
+/** Why a code exchange failed → the doc's /token code, error and text (PKCE has no Concur code; RFC 7636 4.6 says invalid_grant). */
+const CODE_FAILURES = {
+  unknown: [103, 'invalid_request', 'code is bad or expired'],
+  expired: [103, 'invalid_request', 'code is bad or expired'],
+  client: [105, 'invalid_grant', 'this grant was not issued to you!'],
+  redirect_uri: [104, 'invalid_grant', 'redirect_uri does not match the previous grant'],
+  verifier: [103, 'invalid_grant', 'code_verifier does not match the code_challenge of the grant'],
+} as const;
 
 /**
- * `POST /oauth2/v0/token` (apidoc.markdown): the refresh_token grant and the password grant with
- * credtype=authtoken (company: username = company UUID, password = request token) or
- * credtype=password (user: username = login ID; the sandbox takes any non-empty password).
- * Error codes and texts are the doc's /token table; invalid_client answers 401, the rest 400.
+ * `POST /oauth2/v0/token` (apidoc.markdown): the refresh_token grant, the authorization_code grant
+ * (a code from the consent page, sandbox-authorize-routes.ts, with its PKCE verifier) and the
+ * password grant with credtype=authtoken (company: username = company UUID, password = request
+ * token) or credtype=password (user: username = login ID; the sandbox takes any non-empty
+ * password). Error codes and texts are the doc's /token table; invalid_client answers 401, the
+ * rest 400. A refresh keeps the scopes of the grant it continues.
  */
 export function registerOAuthRoutes(app: FastifyInstance, ctx: SandboxContext): void {
   addRoute(app, ctx, 'POST', '/oauth2/v0/token', { group: 'token', family: 'oauth', auth: false }, async (request, reply) => {
@@ -31,7 +37,7 @@ export function registerOAuthRoutes(app: FastifyInstance, ctx: SandboxContext): 
     if (p['client_secret'] !== settings.clientSecret) return fail(401, 64, 'invalid_client', 'Incorrect credentials. Please Retry');
 
     const lifetime = ctx.faults.tokenLifetimeOverride;
-    let grant;
+    let grant: TokenGrant | undefined;
     switch (p['grant_type']) {
       case 'refresh_token': {
         const token = p['refresh_token'];
@@ -57,7 +63,20 @@ export function registerOAuthRoutes(app: FastifyInstance, ctx: SandboxContext): 
           if (user) principal = { kind: 'user', userIndex: user.index };
         }
         if (!principal) return fail(400, 5, 'invalid_grant', 'Incorrect Credentials. Please Retry');
-        grant = tokens.issue(principal, lifetime);
+        grant = tokens.issue(principal, (principal.kind === 'company' ? COMPANY_SCOPES : USER_SCOPES).join(' '), lifetime);
+        break;
+      }
+      case 'authorization_code': {
+        const authorizationCode = p['code'];
+        const redirectUri = p['redirect_uri'];
+        if (!authorizationCode) return fail(400, 101, 'invalid_request', 'code was not supplied');
+        if (!redirectUri) return fail(400, 102, 'invalid_request', 'redirect_uri was not supplied');
+        const redeemed = tokens.redeemCode(authorizationCode, p['client_id'], redirectUri, p['code_verifier']);
+        if (!redeemed.ok) {
+          const [code, error, description] = CODE_FAILURES[redeemed.reason];
+          return fail(400, code, error, description);
+        }
+        grant = tokens.issue({ kind: 'user', userIndex: redeemed.binding.userIndex }, redeemed.binding.scope, lifetime);
         break;
       }
       default:
@@ -68,7 +87,7 @@ export function registerOAuthRoutes(app: FastifyInstance, ctx: SandboxContext): 
     return reply.send({
       // A string, as in the reference example (oauth-token.json); the TMC guide shows a number.
       expires_in: String(grant.expiresIn),
-      scope: principal.kind === 'company' ? COMPANY_SCOPE : USER_SCOPE,
+      scope: grant.scope,
       token_type: 'Bearer',
       access_token: grant.accessToken,
       refresh_token: grant.refreshToken,
