@@ -416,4 +416,48 @@ describe('Concur sandbox: user consent and acting as an approver', function () {
       expect(claimsOf(refreshed.body['id_token'])).to.include({ sub: approver.id });
     });
   });
+  describe('one time password grant', function () {
+    const otpRequest = (params: Record<string, string>): Promise<Res> =>
+      call(`${sb.baseUrl}/oauth2/v0/otp`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ client_id: sb.credentials.clientId, client_secret: sb.credentials.clientSecret, ...params }).toString(),
+      });
+    const emailOf = (user: User): string => sb.admin.users().find((u) => u.id === user.id)?.email as string;
+
+    it('e-mails a one-time token to the outbox and exchanges it, with the client’s own parameters, for a user token', async function () {
+      const { id, approver } = pending();
+      const sent = await otpRequest({ channel_type: 'email', channel_handle: emailOf(approver), link: 'https://hub.example.test/otp', chat: 'C42' });
+      expect(sent.status).to.equal(200);
+      expect(sent.body).to.deep.equal({ message: 'otp sent' });
+      const mail = sb.admin.otpOutbox().at(-1);
+      expect(mail).to.include({ to: emailOf(approver).toLowerCase(), link: 'https://hub.example.test/otp' });
+      expect(mail?.params).to.deep.equal({ chat: 'C42' });
+      const token = await tokenRequest(sb, {
+        grant_type: 'otp',
+        channel_type: 'email',
+        channel_handle: emailOf(approver),
+        otp: mail?.otp as string,
+        chat: 'C42',
+      });
+      expect(token.status, JSON.stringify(token.body)).to.equal(200);
+      expect(claimsOf(token.body['id_token'])).to.include({ sub: approver.id, 'concur.type': 'user' });
+      expect(token.body['refresh_token']).to.be.a('string');
+      expect((await act(sb, token.body['access_token'] as string, approver.id, id, 'approve')).status).to.equal(204);
+    });
+
+    it('refuses a one-time token whose client parameters differ (85), and that token is then gone (83)', async function () {
+      const { approver } = pending();
+      await otpRequest({ channel_type: 'email', channel_handle: emailOf(approver), chat: 'C1' });
+      const otp = sb.admin.otpOutbox().at(-1)?.otp as string;
+      const base = { grant_type: 'otp', channel_type: 'email', channel_handle: emailOf(approver), otp };
+      expect((await tokenRequest(sb, { ...base, chat: 'C2' })).body).to.include({ code: 85 });
+      expect((await tokenRequest(sb, { ...base, chat: 'C1' })).body).to.include({ code: 83 });
+    });
+
+    it('refuses an unknown e-mail (55) and any channel but email (80)', async function () {
+      expect((await otpRequest({ channel_type: 'email', channel_handle: 'nobody@example.invalid' })).body).to.include({ code: 55 });
+      expect((await otpRequest({ channel_type: 'sms', channel_handle: '+15550100' })).body).to.include({ code: 80 });
+    });
+  });
 });

@@ -14,6 +14,7 @@ import { rateLimitBody, reason } from './sandbox-format.js';
 import { registerIdentityRoutes } from './sandbox-identity-routes.js';
 import { registerAuthorizeRoutes } from './sandbox-authorize-routes.js';
 import { registerOAuthRoutes } from './sandbox-oauth-routes.js';
+import { OtpStore } from './sandbox-otp.js';
 import { SnapshotStore } from './sandbox-paging.js';
 import { SeededRandom, deriveSeed } from './sandbox-random.js';
 
@@ -148,6 +149,7 @@ export class ConcurSandbox {
     this.ctx = {
       company,
       tokens,
+      otp: new OtpStore(clock),
       faults: new FaultInjector(seed, options.faults),
       clock,
       calls: new CallLog(),

@@ -31,6 +31,7 @@ import type { FaultInput } from './sandbox-faults.js';
  *   POST   /_admin/tokens/request-token       → {requestToken}
  *   POST   /_admin/users/:user/consent        {scopes?: string[]} → {refreshToken} (a user refresh token, as after the consent page)
  *   POST   /_admin/users/:user/revoke-consent → {revoked} (the user's refresh tokens stop working)
+ *   GET    /_admin/otp/outbox                 → OtpMessage[] (one-time tokens "e-mailed" by /oauth2/v0/otp)
  */
 export function registerAdminRoutes(app: FastifyInstance, ctx: SandboxContext, admin: SandboxAdmin, credentials: () => Record<string, string>): void {
   const meta = { group: 'admin', family: 'admin', auth: false } as const;
@@ -101,6 +102,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: SandboxContext, a
     return admin.consent(user(request), scopes as string[] | undefined);
   });
   addRoute(app, ctx, 'POST', '/_admin/users/:user/revoke-consent', meta, async (request) => admin.revokeConsent(user(request)));
+  addRoute(app, ctx, 'GET', '/_admin/otp/outbox', meta, async () => admin.otpOutbox());
 }
 
 /** RangeErrors from the clock and fault validation become 400s. */

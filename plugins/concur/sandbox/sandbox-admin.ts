@@ -4,6 +4,7 @@ import { SandboxError, type ApproveOptions, type EditSpec, type ReportRecord, ty
 import type { SandboxContext } from './sandbox-context.js';
 import { renderV3Entry } from './sandbox-entries.js';
 import type { FaultInput, FaultOptions } from './sandbox-faults.js';
+import type { OtpMessage } from './sandbox-otp.js';
 import { renderV3Report } from './sandbox-report-view.js';
 
 /** A v3 report as the API prints it (every key of v3-reports-list.json's item). */
@@ -168,6 +169,11 @@ export class SandboxAdmin {
    */
   revokeConsent(user: string): { revoked: number } {
     return { revoked: this.ctx.tokens.revokeUser(this.requireUser(user)) };
+  }
+
+  /** One-time tokens "e-mailed" by `POST /oauth2/v0/otp`, oldest first (the sandbox has no mailbox). */
+  otpOutbox(): readonly OtpMessage[] {
+    return this.ctx.otp.outbox();
   }
 
   private requireUser(user: string): number {

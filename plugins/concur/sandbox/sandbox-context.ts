@@ -5,6 +5,7 @@ import type { SandboxClock } from './sandbox-clock.js';
 import { SandboxError, type ReportRecord, type SandboxCompany } from './sandbox-company.js';
 import type { EndpointGroup, FaultInjector } from './sandbox-faults.js';
 import { oauthError, scimError, v3Error, v4Error } from './sandbox-format.js';
+import type { OtpStore } from './sandbox-otp.js';
 import type { SnapshotStore } from './sandbox-paging.js';
 import type { SeededRandom } from './sandbox-random.js';
 
@@ -45,6 +46,7 @@ export interface RequestState {
 export interface SandboxContext {
   readonly company: SandboxCompany;
   readonly tokens: TokenStore;
+  readonly otp: OtpStore;
   readonly faults: FaultInjector;
   readonly clock: SandboxClock;
   readonly calls: CallLog;
