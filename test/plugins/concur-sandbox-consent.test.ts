@@ -177,7 +177,7 @@ describe('Concur sandbox: user consent and acting as an approver', function () {
       const before = sb.admin.report(id)?.LastModifiedDate;
       sb.admin.advanceClock(5);
       sb.resetCalls();
-      expect((await act(sb, access, approver.id, id, 'approve', { comment: 'ok', expectedStepSequence: 1 })).status).to.equal(204);
+      expect((await act(sb, access, approver.id, id, 'approve', { comment: 'ok', expectedStepSequence: '1' })).status).to.equal(204);
       expect(callsTo(sb.calls(), APPROVE_KEY, 204)).to.equal(1);
       expect(await queue(sb, access, approver.id)).not.to.include(id);
       const after = sb.admin.report(id);
@@ -320,7 +320,7 @@ describe('Concur sandbox: user consent and acting as an approver', function () {
       // Approved "in Concur" at step 1 and routed to the same approver for step 2.
       sb.admin.approve(id, { nextApprover: approver.loginId });
       expect(sb.admin.state().reports.find((r) => r.id === id)?.stepSequence).to.equal(2);
-      const stale = await act(sb, token, approver.id, id, 'approve', { expectedStepSequence: 1 });
+      const stale = await act(sb, token, approver.id, id, 'approve', { expectedStepSequence: '1' });
       expect(stale.status).to.equal(409);
       expect(stale.body).to.include.keys('errorMessage', 'httpStatus');
       expect((await act(sb, token, approver.id, id, 'approve', { expectedStepSequence: 'one' })).status).to.equal(400);

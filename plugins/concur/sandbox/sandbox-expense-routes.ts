@@ -14,6 +14,16 @@ import { renderReportToApprove, renderV3Report, renderV4Report } from './sandbox
 
 const V4_CONTEXTS = new Set(['TRAVELER', 'MANAGER', 'PROCESSOR', 'PROXY']);
 
+/**
+ * `expectedStepSequence`: v4.workflows.markdown types it as a string; a JSON number is taken too,
+ * as a Java JSON binder would. undefined when absent, null when it is not a positive whole number.
+ */
+function stepSequenceParam(value: unknown): number | undefined | null {
+  if (value === undefined) return undefined;
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  return typeof n === 'number' && Number.isInteger(n) && n >= 1 ? n : null;
+}
+
 const REPORTS = '/api/v3.0/expense/reports';
 const ENTRIES = '/api/v3.0/expense/entries';
 
@@ -288,9 +298,9 @@ export function registerExpenseRoutes(app: FastifyInstance, ctx: SandboxContext)
 
   // PATCH .../users/{userId}/context/MANAGER/reports/{reportId}/approve|sendBack (v4.workflows.markdown):
   // only with the approver's own user-level token carrying expense.report.workflowstatus.write, only
-  // while the report waits on them; 204. `expectedStepSequence` (integer) must name the step the
-  // report is in, else 409: whether Concur honours it on the long URL, and with which status, is
-  // UNCONFIRMED (docs/concur-api.md 2.4), so this is the sandbox's choice.
+  // while the report waits on them; 204. `expectedStepSequence` must name the step the report is in,
+  // else 409: whether Concur honours it on the long URL, and with which status, is UNCONFIRMED
+  // (docs/concur-api.md 2.4), so this is the sandbox's choice.
   for (const action of ['approve', 'sendBack'] as const) {
     const url = `/expensereports/v4/users/:userId/context/:contextType/reports/:reportId/${action}`;
     addRoute(app, ctx, 'PATCH', url, v4, async (request, reply) => {
@@ -314,16 +324,16 @@ export function registerExpenseRoutes(app: FastifyInstance, ctx: SandboxContext)
       if (action === 'sendBack' && comment.trim() === '') {
         errors.push({ id: 'comment', message: 'comment is required to send a report back', source: 'comment' });
       }
-      const expected = body['expectedStepSequence'];
-      if (expected !== undefined && !(typeof expected === 'number' && Number.isInteger(expected) && expected >= 1)) {
-        errors.push({ id: 'expectedStepSequence', message: 'expectedStepSequence must be a positive integer', source: 'expectedStepSequence' });
+      const expected = stepSequenceParam(body['expectedStepSequence']);
+      if (expected === null) {
+        errors.push({ id: 'expectedStepSequence', message: 'expectedStepSequence must be a step sequence number', source: 'expectedStepSequence' });
       }
       if (errors.length > 0) {
         return reply.code(400).send(v4Error(400, 'Validation failed', request.url.split('?')[0] ?? request.url, ctx.clock.nowMs(), errors));
       }
       const record = ctx.company.get(reportId);
       if (!record) throw new SandboxError(404, `Report ${reportId} was not found`);
-      if (expected !== undefined && stepSequence(record) !== expected) {
+      if (expected !== undefined && expected !== null && stepSequence(record) !== expected) {
         throw new SandboxError(409, `The report is not in workflow step ${String(expected)} any more`);
       }
       if (record.approverIndex !== user.index || record.status !== 'A_PEND') {
