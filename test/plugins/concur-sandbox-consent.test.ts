@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { expect } from 'chai';
+import type { SandboxUserInfo } from '../../plugins/concur/sandbox/sandbox-admin.js';
 import { callsTo } from '../../plugins/concur/sandbox/sandbox-calls.js';
 import { startConcurSandbox, type ConcurSandbox, type ConcurSandboxOptions } from '../../plugins/concur/sandbox/concur-sandbox.js';
 
@@ -312,6 +313,24 @@ describe('Concur sandbox: user consent and acting as an approver', function () {
       const { approver } = pending();
       const token = (await userGrant(sb, approver))['access_token'] as string;
       expect((await act(sb, token, approver.id, 'NOSUCHREPORT0000', 'approve')).status).to.equal(404);
+    });
+
+    it('moves an approved report to the next approver’s step when the workflow has two manager steps', async function () {
+      await withSandbox({ seed: 84, approvalLevels: 2 }, async (other) => {
+        const users = other.admin.users();
+        const first = users.find((u) => u.isApprover && u.managerLoginId !== null) as SandboxUserInfo;
+        const second = users.find((u) => u.loginId === first.managerLoginId) as SandboxUserInfo;
+        const owner = users.find((u) => !u.isApprover && u.loginId !== second.loginId) as SandboxUserInfo;
+        const { ID } = other.admin.submit({ owner: owner.loginId, approver: first.loginId });
+        const token = (await userGrant(other, first))['access_token'] as string;
+        expect((await act(other, token, first.id, ID, 'approve', { expectedStepSequence: '1' })).status).to.equal(204);
+        expect(other.admin.state().reports.find((r) => r.id === ID)).to.include({ status: 'A_PEND', approverLoginID: second.loginId, stepSequence: 2 });
+        expect(await queue(other, token, first.id)).not.to.include(ID);
+        const secondToken = (await userGrant(other, second))['access_token'] as string;
+        expect(await queue(other, secondToken, second.id)).to.include(ID);
+        expect((await act(other, secondToken, second.id, ID, 'approve', { expectedStepSequence: '2' })).status).to.equal(204);
+        expect(other.admin.report(ID)?.ApprovalStatusCode).to.equal('A_APPR');
+      });
     });
 
     it('refuses a stale expectedStepSequence with 409 and accepts the current one', async function () {
