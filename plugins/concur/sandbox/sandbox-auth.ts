@@ -23,20 +23,11 @@ export const COMPANY_SCOPES: readonly string[] = [
   'company.read',
 ];
 
-/**
- * Scopes the sandbox app holds for user tokens; a consent may ask for a subset. Approving and
- * sending back need `expense.report.workflowstatus.write` (docs/concur-api.md 2.1, 13).
- */
-export const USER_SCOPES: readonly string[] = [
-  'openid',
-  'EXPRPT',
-  'expense.report.read',
-  'expense.report.readwrite',
-  'expense.report.workflowstatus.write',
-  'user.read',
-];
-
+/** The scope approving and sending back need (docs/concur-api.md 2.1, 13). */
 export const WORKFLOW_SCOPE = 'expense.report.workflowstatus.write';
+
+/** Scopes the sandbox app holds for user tokens; a consent may ask for a subset. */
+export const USER_SCOPES: readonly string[] = ['openid', 'EXPRPT', 'expense.report.read', 'expense.report.readwrite', WORKFLOW_SCOPE, 'user.read'];
 
 export interface TokenGrant {
   readonly accessToken: string;
@@ -97,7 +88,7 @@ interface CodeRecord extends CodeBinding {
 }
 
 /** RFC 7636 4.2: BASE64URL(SHA256(ASCII(code_verifier))). */
-export const s256 = (verifier: string): string => createHash('sha256').update(verifier, 'ascii').digest('base64url');
+const s256 = (verifier: string): string => createHash('sha256').update(verifier, 'ascii').digest('base64url');
 
 const newToken = (bytes: number): string => randomBytes(bytes).toString('base64url');
 

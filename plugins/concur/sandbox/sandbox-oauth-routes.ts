@@ -42,7 +42,8 @@ const CODE_FAILURES = {
 
 /**
  * `POST /oauth2/v0/token` (apidoc.markdown): the refresh_token grant, the authorization_code grant
- * (a code from the consent page, sandbox-authorize-routes.ts, with its PKCE verifier) and the
+ * (a code from the consent page, sandbox-authorize-routes.ts, with its PKCE verifier), the otp grant
+ * (a one-time token from `POST /oauth2/v0/otp`, below, with the client's own parameters) and the
  * password grant with credtype=authtoken (company: username = company UUID, password = request
  * token) or credtype=password (user: username = login ID; the sandbox takes any non-empty
  * password). Error codes and texts are the doc's /token table; invalid_client answers 401, the
