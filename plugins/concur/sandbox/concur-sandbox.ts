@@ -12,7 +12,9 @@ import { registerExpenseRoutes } from './sandbox-expense-routes.js';
 import { FaultInjector, type FaultInput } from './sandbox-faults.js';
 import { rateLimitBody, reason } from './sandbox-format.js';
 import { registerIdentityRoutes } from './sandbox-identity-routes.js';
+import { registerAuthorizeRoutes } from './sandbox-authorize-routes.js';
 import { registerOAuthRoutes } from './sandbox-oauth-routes.js';
+import { OtpStore } from './sandbox-otp.js';
 import { SnapshotStore } from './sandbox-paging.js';
 import { SeededRandom, deriveSeed } from './sandbox-random.js';
 
@@ -46,6 +48,13 @@ export interface ConcurSandboxOptions {
   readonly freezeClock?: boolean;
   /** Default 3600. */
   readonly accessTokenLifetimeSeconds?: number;
+  /** Lifetime of an authorization code from the consent page. Default 600 (RFC 6749's recommended maximum). */
+  readonly authorizationCodeLifetimeSeconds?: number;
+  /**
+   * Redirect URIs registered for the app; `/oauth2/v0/authorize` refuses others without redirecting.
+   * Default: none registered, any absolute http(s) URI is accepted.
+   */
+  readonly redirectUris?: readonly string[];
   /** Default true: each refresh token works once (its successor comes in the response). */
   readonly invalidateUsedRefreshTokens?: boolean;
   /** Default true: the last page has no NextPage key (as the doc's example); false sends null. */
@@ -125,6 +134,7 @@ export class ConcurSandbox {
       refreshTokenLifetimeSeconds: 180 * 86_400,
       invalidateUsedRefreshTokens: options.invalidateUsedRefreshTokens ?? true,
       requestTokenLifetimeSeconds: 86_400,
+      authorizationCodeLifetimeSeconds: options.authorizationCodeLifetimeSeconds ?? 600,
     });
     tokens.addCompanyRefreshToken(this.credentials.refreshToken);
     tokens.addRequestToken(this.credentials.requestToken);
@@ -134,10 +144,12 @@ export class ConcurSandbox {
       omitNextPageWhenLast: options.omitNextPageWhenLast ?? true,
       listingConsistency: options.listingConsistency ?? 'snapshot',
       requireJsonAccept: options.requireJsonAccept ?? false,
+      redirectUris: options.redirectUris,
     };
     this.ctx = {
       company,
       tokens,
+      otp: new OtpStore(clock),
       faults: new FaultInjector(seed, options.faults),
       clock,
       calls: new CallLog(),
@@ -233,6 +245,7 @@ export class ConcurSandbox {
       sendError(this.ctx, request, reply, 'v3', 404, `No such resource: ${request.method} ${request.url.split('?')[0] ?? ''}`),
     );
     registerOAuthRoutes(app, this.ctx);
+    registerAuthorizeRoutes(app, this.ctx);
     registerExpenseRoutes(app, this.ctx);
     registerIdentityRoutes(app, this.ctx);
     registerAdminRoutes(app, this.ctx, this.admin, () => ({
@@ -304,6 +317,7 @@ export class ConcurSandbox {
         return sendError(this.ctx, request, reply, meta.family, 401, message);
       }
       state.principal = check.principal;
+      state.scopes = check.scopes;
     }
     if (this.ctx.settings.requireJsonAccept && meta.family === 'v3') {
       const accept = String(request.headers.accept ?? '').toLowerCase();

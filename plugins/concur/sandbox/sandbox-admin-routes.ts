@@ -29,6 +29,9 @@ import type { FaultInput } from './sandbox-faults.js';
  *   DELETE /_admin/calls                      → 204
  *   POST   /_admin/tokens/refresh-token       → {refreshToken}
  *   POST   /_admin/tokens/request-token       → {requestToken}
+ *   POST   /_admin/users/:user/consent        {scopes?: string[]} → {refreshToken} (a user refresh token, as after the consent page)
+ *   POST   /_admin/users/:user/revoke-consent → {revoked} (the user's refresh tokens stop working)
+ *   GET    /_admin/otp/outbox                 → OtpMessage[] (one-time tokens "e-mailed" by /oauth2/v0/otp)
  */
 export function registerAdminRoutes(app: FastifyInstance, ctx: SandboxContext, admin: SandboxAdmin, credentials: () => Record<string, string>): void {
   const meta = { group: 'admin', family: 'admin', auth: false } as const;
@@ -90,6 +93,16 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: SandboxContext, a
   });
   addRoute(app, ctx, 'POST', '/_admin/tokens/refresh-token', meta, async () => ({ refreshToken: admin.mintCompanyRefreshToken() }));
   addRoute(app, ctx, 'POST', '/_admin/tokens/request-token', meta, async () => ({ requestToken: admin.mintRequestToken() }));
+  const user = (request: FastifyRequest): string => (request.params as { user: string }).user;
+  addRoute(app, ctx, 'POST', '/_admin/users/:user/consent', meta, async (request) => {
+    const scopes = body(request)['scopes'];
+    if (scopes !== undefined && !(Array.isArray(scopes) && scopes.every((s) => typeof s === 'string'))) {
+      throw new SandboxError(400, 'scopes must be an array of strings');
+    }
+    return admin.consent(user(request), scopes as string[] | undefined);
+  });
+  addRoute(app, ctx, 'POST', '/_admin/users/:user/revoke-consent', meta, async (request) => admin.revokeConsent(user(request)));
+  addRoute(app, ctx, 'GET', '/_admin/otp/outbox', meta, async () => admin.otpOutbox());
 }
 
 /** RangeErrors from the clock and fault validation become 400s. */

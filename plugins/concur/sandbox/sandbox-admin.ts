@@ -1,8 +1,10 @@
+import { USER_SCOPES } from './sandbox-auth.js';
 import type { CallCounts } from './sandbox-calls.js';
-import type { ApproveOptions, EditSpec, ReportRecord, ReportState, SubmitSpec } from './sandbox-company.js';
+import { SandboxError, type ApproveOptions, type EditSpec, type ReportRecord, type ReportState, type SubmitSpec } from './sandbox-company.js';
 import type { SandboxContext } from './sandbox-context.js';
 import { renderV3Entry } from './sandbox-entries.js';
 import type { FaultInput, FaultOptions } from './sandbox-faults.js';
+import type { OtpMessage } from './sandbox-otp.js';
 import { renderV3Report } from './sandbox-report-view.js';
 
 /** A v3 report as the API prints it (every key of v3-reports-list.json's item). */
@@ -147,6 +149,38 @@ export class SandboxAdmin {
   /** A new valid company refresh token (e.g. for a second client after the first rotated). */
   mintCompanyRefreshToken(): string {
     return this.ctx.tokens.addCompanyRefreshToken();
+  }
+
+  /**
+   * What a user's finished consent (the authorization grant) leaves a client with: a user refresh
+   * token, for tests that need a consented approver without driving the consent page. `scopes`
+   * defaults to every scope the app holds for users. `user` is a login ID or UUID.
+   */
+  consent(user: string, scopes: readonly string[] = USER_SCOPES): { refreshToken: string } {
+    const unknown = scopes.filter((s) => !USER_SCOPES.includes(s));
+    if (unknown.length > 0) throw new SandboxError(400, `the app holds no scope ${unknown.join(', ')}`);
+    const grant = this.ctx.tokens.issue({ kind: 'user', userIndex: this.requireUser(user) }, scopes.join(' '));
+    return { refreshToken: grant.refreshToken };
+  }
+
+  /**
+   * The user withdraws the app's access in Concur (as `DELETE /app-mgmt/v0/connections` does): every
+   * refresh token of theirs stops working (code 108). Returns how many were revoked.
+   */
+  revokeConsent(user: string): { revoked: number } {
+    return { revoked: this.ctx.tokens.revokeUser(this.requireUser(user)) };
+  }
+
+  /** One-time tokens "e-mailed" by `POST /oauth2/v0/otp`, oldest first (the sandbox has no mailbox). */
+  otpOutbox(): readonly OtpMessage[] {
+    return this.ctx.otp.outbox();
+  }
+
+  private requireUser(user: string): number {
+    const { directory } = this.ctx.company;
+    const found = directory.byLoginId(user) ?? directory.byUuid(user);
+    if (!found) throw new SandboxError(404, `no user ${user}`);
+    return found.index;
   }
 
   /** A new company request token, valid 24 h of sandbox time. */

@@ -1,13 +1,33 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { SandboxClock } from './sandbox-clock.js';
 
 /**
- * OAuth2 state of the sandbox (concur-api.md 4): access tokens, rotating refresh tokens and the
- * company request token, all timed on the sandbox clock. Issued token strings come from the OS
- * RNG (they are secrets, not seeded data); the initial credentials are given or seeded.
+ * OAuth2 state of the sandbox (concur-api.md 4): access tokens, rotating refresh tokens, the
+ * company request token and the authorization codes of the user consent flow, all timed on the
+ * sandbox clock. Issued token strings come from the OS RNG (they are secrets, not seeded data);
+ * the initial credentials are given or seeded.
  */
 
 export type Principal = { readonly kind: 'company' } | { readonly kind: 'user'; readonly userIndex: number };
+
+/** Scopes the sandbox app holds for company tokens (what a Client Web Services app would be given). */
+export const COMPANY_SCOPES: readonly string[] = [
+  'openid',
+  'EXPRPT',
+  'expense.report.read',
+  'expense.report.readwrite',
+  'identity.user.ids.read',
+  'identity.user.core.read',
+  'identity.user.enterprise.read',
+  'user.read',
+  'company.read',
+];
+
+/** The scope approving and sending back need (docs/concur-api.md 2.1, 13). */
+export const WORKFLOW_SCOPE = 'expense.report.workflowstatus.write';
+
+/** Scopes the sandbox app holds for user tokens; a consent may ask for a subset. */
+export const USER_SCOPES: readonly string[] = ['openid', 'EXPRPT', 'expense.report.read', 'expense.report.readwrite', WORKFLOW_SCOPE, 'user.read'];
 
 export interface TokenGrant {
   readonly accessToken: string;
@@ -15,9 +35,27 @@ export interface TokenGrant {
   /** Lifetime the response advertises, in seconds. */
   readonly expiresIn: number;
   readonly principal: Principal;
+  /** Granted scopes, space-separated, as the token response's `scope` says. */
+  readonly scope: string;
 }
 
-export type AccessCheck = { readonly ok: true; readonly principal: Principal } | { readonly ok: false; readonly reason: 'missing' | 'unknown' | 'expired' };
+export type AccessCheck =
+  | { readonly ok: true; readonly principal: Principal; readonly scopes: ReadonlySet<string> }
+  | { readonly ok: false; readonly reason: 'missing' | 'unknown' | 'expired' };
+
+/** What an authorization code was issued for (RFC 6749 4.1.3, RFC 7636 4.6: all checked at the exchange). */
+export interface CodeBinding {
+  readonly clientId: string;
+  readonly redirectUri: string;
+  readonly userIndex: number;
+  readonly scope: string;
+  /** S256 challenge from /authorize; undefined when the client sent none. */
+  readonly codeChallenge: string | undefined;
+}
+
+export type CodeRedemption =
+  | { readonly ok: true; readonly binding: CodeBinding }
+  | { readonly ok: false; readonly reason: 'unknown' | 'expired' | 'client' | 'redirect_uri' | 'verifier' };
 
 export interface TokenStoreOptions {
   readonly clock: SandboxClock;
@@ -29,17 +67,28 @@ export interface TokenStoreOptions {
   readonly invalidateUsedRefreshTokens: boolean;
   /** Default 24 h (company-auth.markdown: the request token is valid 24 h, reusable meanwhile). */
   readonly requestTokenLifetimeSeconds: number;
+  /** Default 600: Concur documents none; RFC 6749 4.1.2 recommends at most ten minutes. */
+  readonly authorizationCodeLifetimeSeconds: number;
 }
 
 interface RefreshRecord {
   readonly principal: Principal;
+  readonly scope: string;
   readonly expiresAtMs: number;
 }
 
 interface AccessRecord {
   readonly principal: Principal;
+  readonly scope: string;
   readonly expiresAtMs: number;
 }
+
+interface CodeRecord extends CodeBinding {
+  readonly expiresAtMs: number;
+}
+
+/** RFC 7636 4.2: BASE64URL(SHA256(ASCII(code_verifier))). */
+const s256 = (verifier: string): string => createHash('sha256').update(verifier, 'ascii').digest('base64url');
 
 const newToken = (bytes: number): string => randomBytes(bytes).toString('base64url');
 
@@ -47,6 +96,7 @@ export class TokenStore {
   private readonly access = new Map<string, AccessRecord>();
   private readonly refresh = new Map<string, RefreshRecord>();
   private readonly requestTokens = new Map<string, number>();
+  private readonly codes = new Map<string, CodeRecord>();
   /** Every refresh token ever issued, in order, with how often a client tried to redeem it (kept after use). */
   private readonly redemptions = new Map<string, number>();
   private refused = 0;
@@ -67,6 +117,7 @@ export class TokenStore {
     this.redemptions.set(token, 0);
     this.refresh.set(token, {
       principal: { kind: 'company' },
+      scope: COMPANY_SCOPES.join(' '),
       expiresAtMs: this.options.clock.nowMs() + this.options.refreshTokenLifetimeSeconds * 1000,
     });
     return token;
@@ -87,15 +138,55 @@ export class TokenStore {
    * expiringTokens fault make a token die early while the response still says 3600, which is the
    * case a client's "401 → refresh once → retry" path exists for.
    */
-  issue(principal: Principal, actualLifetimeSeconds?: number): TokenGrant {
+  issue(principal: Principal, scope: string, actualLifetimeSeconds?: number): TokenGrant {
     const now = this.options.clock.nowMs();
     const advertised = this.options.accessTokenLifetimeSeconds;
     const accessToken = newToken(48);
     const refreshToken = newToken(32);
-    this.access.set(accessToken, { principal, expiresAtMs: now + (actualLifetimeSeconds ?? advertised) * 1000 });
-    this.refresh.set(refreshToken, { principal, expiresAtMs: now + this.options.refreshTokenLifetimeSeconds * 1000 });
+    this.access.set(accessToken, { principal, scope, expiresAtMs: now + (actualLifetimeSeconds ?? advertised) * 1000 });
+    this.refresh.set(refreshToken, { principal, scope, expiresAtMs: now + this.options.refreshTokenLifetimeSeconds * 1000 });
     this.redemptions.set(refreshToken, 0);
-    return { accessToken, refreshToken, expiresIn: advertised, principal };
+    return { accessToken, refreshToken, expiresIn: advertised, principal, scope };
+  }
+
+  /**
+   * Revokes every refresh token of a user (apidoc.markdown "Revoking a token": all refresh tokens
+   * of the user for the app). Access tokens already issued live out their hour: the doc only
+   * speaks of refresh tokens. Returns how many were revoked.
+   */
+  revokeUser(userIndex: number): number {
+    let revoked = 0;
+    for (const [token, record] of this.refresh) {
+      if (record.principal.kind === 'user' && record.principal.userIndex === userIndex) {
+        this.refresh.delete(token);
+        revoked++;
+      }
+    }
+    return revoked;
+  }
+
+  /** A single-use authorization code for a consent just given. */
+  issueCode(binding: CodeBinding): string {
+    const code = newToken(32);
+    this.codes.set(code, { ...binding, expiresAtMs: this.options.clock.nowMs() + this.options.authorizationCodeLifetimeSeconds * 1000 });
+    return code;
+  }
+
+  /**
+   * Redeems a code against what it was issued for. The first attempt consumes it whatever the
+   * outcome (RFC 6749 10.5: codes are single-use), so a replay, even after a failed try, fails.
+   */
+  redeemCode(code: string, clientId: string, redirectUri: string, codeVerifier: string | undefined): CodeRedemption {
+    const record = this.codes.get(code);
+    if (!record) return { ok: false, reason: 'unknown' };
+    this.codes.delete(code);
+    if (this.options.clock.nowMs() >= record.expiresAtMs) return { ok: false, reason: 'expired' };
+    if (record.clientId !== clientId) return { ok: false, reason: 'client' };
+    if (record.redirectUri !== redirectUri) return { ok: false, reason: 'redirect_uri' };
+    if (record.codeChallenge !== undefined && (codeVerifier === undefined || s256(codeVerifier) !== record.codeChallenge)) {
+      return { ok: false, reason: 'verifier' };
+    }
+    return { ok: true, binding: record };
   }
 
   /** Redeems a refresh token; undefined when it is unknown, used up or expired (Concur code 108). */
@@ -113,7 +204,7 @@ export class TokenStore {
       return undefined;
     }
     if (this.options.invalidateUsedRefreshTokens) this.refresh.delete(refreshToken);
-    return this.issue(record.principal, actualLifetimeSeconds);
+    return this.issue(record.principal, record.scope, actualLifetimeSeconds);
   }
 
   check(authorization: string | undefined): AccessCheck {
@@ -123,13 +214,14 @@ export class TokenStore {
     const record = this.access.get(m[1]);
     if (!record) return { ok: false, reason: 'unknown' };
     if (this.options.clock.nowMs() >= record.expiresAtMs) return { ok: false, reason: 'expired' };
-    return { ok: true, principal: record.principal };
+    return { ok: true, principal: record.principal, scopes: new Set(record.scope.split(' ')) };
   }
 
   /** Drops expired access tokens so a long benchmark does not grow the map without bound. */
   sweep(): void {
     const now = this.options.clock.nowMs();
     for (const [token, record] of this.access) if (now >= record.expiresAtMs) this.access.delete(token);
+    for (const [code, record] of this.codes) if (now >= record.expiresAtMs) this.codes.delete(code);
   }
 }
 

@@ -48,6 +48,15 @@ export class SandboxError extends Error {
   }
 }
 
+/**
+ * The sequence number of the workflow step a report waits in, what Workflows v4's
+ * `expectedStepSequence` names (docs/concur-api.md 2.4). The sandbox models only manager steps, so
+ * step n is the n-th approval since the last submit; null when no step is waiting.
+ */
+export function stepSequence(r: ReportRecord): number | null {
+  return r.approverIndex !== null && STATUSES_WITH_APPROVER.has(r.status) ? r.approvalLevel + 1 : null;
+}
+
 export interface ReportRecord {
   readonly id: string;
   /** v4 `reportNumber`: 6 characters. */
@@ -147,6 +156,8 @@ export interface ReportState {
   readonly lastModifiedDate: string;
   readonly total: number;
   readonly currencyCode: string;
+  /** The current workflow step's sequence number (see {@link stepSequence}); null when no step waits. */
+  readonly stepSequence: number | null;
 }
 
 const PURPOSES = [
@@ -267,6 +278,7 @@ export class SandboxCompany {
         lastModifiedDate: concurDateTime(r.lastModifiedMs),
         total: r.totalCents / 100,
         currencyCode: r.currencyCode,
+        stepSequence: stepSequence(r),
       });
     }
     return out;

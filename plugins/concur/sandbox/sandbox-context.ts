@@ -5,6 +5,7 @@ import type { SandboxClock } from './sandbox-clock.js';
 import { SandboxError, type ReportRecord, type SandboxCompany } from './sandbox-company.js';
 import type { EndpointGroup, FaultInjector } from './sandbox-faults.js';
 import { oauthError, scimError, v3Error, v4Error } from './sandbox-format.js';
+import type { OtpStore } from './sandbox-otp.js';
 import type { SnapshotStore } from './sandbox-paging.js';
 import type { SeededRandom } from './sandbox-random.js';
 
@@ -26,6 +27,8 @@ export interface SandboxSettings {
   readonly omitNextPageWhenLast: boolean;
   readonly listingConsistency: 'snapshot' | 'live';
   readonly requireJsonAccept: boolean;
+  /** Redirect URIs registered for the app; undefined accepts any absolute http(s) URI. */
+  readonly redirectUris: readonly string[] | undefined;
 }
 
 /** Per-request bookkeeping set by the sandbox's onRequest hook. */
@@ -33,6 +36,8 @@ export interface RequestState {
   readonly key: string;
   readonly meta: RouteMeta | undefined;
   principal?: Principal;
+  /** Scopes of the request's access token. */
+  scopes?: ReadonlySet<string>;
   malformed?: boolean;
   statusRecorded?: boolean;
 }
@@ -41,6 +46,7 @@ export interface RequestState {
 export interface SandboxContext {
   readonly company: SandboxCompany;
   readonly tokens: TokenStore;
+  readonly otp: OtpStore;
   readonly faults: FaultInjector;
   readonly clock: SandboxClock;
   readonly calls: CallLog;
@@ -70,6 +76,11 @@ export function principalOf(ctx: SandboxContext, request: FastifyRequest): Princ
   const p = ctx.requests.get(request)?.principal;
   if (!p) throw new SandboxError(401, 'no authenticated principal');
   return p;
+}
+
+/** Whether the request's access token carries `scope`. */
+export function hasScope(ctx: SandboxContext, request: FastifyRequest, scope: string): boolean {
+  return ctx.requests.get(request)?.scopes?.has(scope) ?? false;
 }
 
 /** Sends `message` with `status` in the documented error shape of `family`. */

@@ -1,16 +1,28 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Principal } from './sandbox-auth.js';
-import { SandboxError, type ReportFilter, type ReportRecord } from './sandbox-company.js';
-import { addRoute, principalOf, QueryParams, rawQuery, type SandboxContext } from './sandbox-context.js';
+import { WORKFLOW_SCOPE, type Principal } from './sandbox-auth.js';
+import { SandboxError, stepSequence, type ReportFilter, type ReportRecord } from './sandbox-company.js';
+import { addRoute, hasScope, principalOf, QueryParams, rawQuery, type SandboxContext } from './sandbox-context.js';
 import { renderV3Entry } from './sandbox-entries.js';
 import { parseConcurDateParam, v4Error, type V4ValidationError } from './sandbox-format.js';
 import { decodeOffset, encodeOffset, nextPageUrl } from './sandbox-paging.js';
-import { renderReportToApprove, renderV3Report } from './sandbox-report-view.js';
+import { renderReportToApprove, renderV3Report, renderV4Report } from './sandbox-report-view.js';
 
 /**
- * Expense endpoints: v3 reports (list, by ID), v3 entries, v4 reportsToApprove and the v4
- * approve / sendBack long URLs. Facts and their sources are in docs/concur-api.md (sections 1-3, 8).
+ * Expense endpoints: v3 reports (list, by ID), v3 entries, v4 reportsToApprove, one v4 report and
+ * the v4 approve / sendBack long URLs. Facts and their sources are in docs/concur-api.md (sections 1-3, 8).
  */
+
+const V4_CONTEXTS = new Set(['TRAVELER', 'MANAGER', 'PROCESSOR', 'PROXY']);
+
+/**
+ * `expectedStepSequence`: v4.workflows.markdown types it as a string; a JSON number is taken too,
+ * as a Java JSON binder would. undefined when absent, null when it is not a positive whole number.
+ */
+function stepSequenceParam(value: unknown): number | undefined | null {
+  if (value === undefined) return undefined;
+  const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  return typeof n === 'number' && Number.isInteger(n) && n >= 1 ? n : null;
+}
 
 const REPORTS = '/api/v3.0/expense/reports';
 const ENTRIES = '/api/v3.0/expense/entries';
@@ -261,8 +273,34 @@ export function registerExpenseRoutes(app: FastifyInstance, ctx: SandboxContext)
     return reply.send(reports.map((r) => renderReportToApprove(r, ctx.company.directory)));
   });
 
+  // GET .../users/{userId}/context/{contextType}/reports/{reportId} (v4.reports.markdown "Retrieve a Report
+  // by ID"): company or user token; a user token only for its own userId. Who may read in which
+  // context is the sandbox's choice (UNCONFIRMED): TRAVELER the owner; MANAGER the current approver,
+  // or any approver once the report was submitted, so an approver can re-read a report someone else
+  // moved on. PROCESSOR and PROXY are not modelled.
+  addRoute(app, ctx, 'GET', '/expensereports/v4/users/:userId/context/:contextType/reports/:reportId', v4, async (request, reply) => {
+    const { userId, contextType, reportId } = request.params as { userId: string; contextType: string; reportId: string };
+    if (!V4_CONTEXTS.has(contextType)) throw new SandboxError(403, 'Specified context type is invalid or not supported');
+    if (contextType === 'PROCESSOR' || contextType === 'PROXY') throw new SandboxError(403, `the Concur sandbox does not model the ${contextType} context`);
+    const user = ctx.company.directory.byUuid(userId);
+    if (!user) throw new SandboxError(404, `User ${userId} was not found`);
+    const principal = principalOf(ctx, request);
+    if (principal.kind === 'user' && principal.userIndex !== user.index) throw new SandboxError(403, 'User is not allowed to access this report');
+    const record = ctx.company.get(reportId);
+    if (!record) throw new SandboxError(404, `Report ${reportId} was not found`);
+    const allowed =
+      contextType === 'TRAVELER'
+        ? record.ownerIndex === user.index
+        : record.approverIndex === user.index || (user.isApprover && record.submitMs !== null && record.ownerIndex !== user.index);
+    if (!allowed) throw new SandboxError(403, 'User is not allowed to access this report');
+    return reply.send(renderV4Report(record, ctx.company.directory, ctx.baseUrl(), userId, contextType));
+  });
+
   // PATCH .../users/{userId}/context/MANAGER/reports/{reportId}/approve|sendBack (v4.workflows.markdown):
-  // only with the approver's own user-level token, only while the report waits on them; 204.
+  // only with the approver's own user-level token carrying expense.report.workflowstatus.write, only
+  // while the report waits on them; 204. `expectedStepSequence` must name the step the report is in,
+  // else 409: whether Concur honours it on the long URL, and with which status, is UNCONFIRMED
+  // (docs/concur-api.md 2.4), so this is the sandbox's choice.
   for (const action of ['approve', 'sendBack'] as const) {
     const url = `/expensereports/v4/users/:userId/context/:contextType/reports/:reportId/${action}`;
     addRoute(app, ctx, 'PATCH', url, v4, async (request, reply) => {
@@ -273,6 +311,7 @@ export function registerExpenseRoutes(app: FastifyInstance, ctx: SandboxContext)
         throw new SandboxError(403, 'User is not allowed to modify this report');
       }
       if (contextType !== 'MANAGER') throw new SandboxError(403, 'Specified context type is invalid or not supported');
+      if (!hasScope(ctx, request, WORKFLOW_SCOPE)) throw new SandboxError(403, `The access token lacks the ${WORKFLOW_SCOPE} scope`);
       const body = (request.body ?? {}) as Record<string, unknown>;
       const errors: V4ValidationError[] = [];
       for (const field of ['comment', 'expenseRejectedComment'] as const) {
@@ -285,11 +324,18 @@ export function registerExpenseRoutes(app: FastifyInstance, ctx: SandboxContext)
       if (action === 'sendBack' && comment.trim() === '') {
         errors.push({ id: 'comment', message: 'comment is required to send a report back', source: 'comment' });
       }
+      const expected = stepSequenceParam(body['expectedStepSequence']);
+      if (expected === null) {
+        errors.push({ id: 'expectedStepSequence', message: 'expectedStepSequence must be a step sequence number', source: 'expectedStepSequence' });
+      }
       if (errors.length > 0) {
         return reply.code(400).send(v4Error(400, 'Validation failed', request.url.split('?')[0] ?? request.url, ctx.clock.nowMs(), errors));
       }
       const record = ctx.company.get(reportId);
       if (!record) throw new SandboxError(404, `Report ${reportId} was not found`);
+      if (expected !== undefined && expected !== null && stepSequence(record) !== expected) {
+        throw new SandboxError(409, `The report is not in workflow step ${String(expected)} any more`);
+      }
       if (record.approverIndex !== user.index || record.status !== 'A_PEND') {
         throw new SandboxError(403, 'User is not allowed to modify this report');
       }

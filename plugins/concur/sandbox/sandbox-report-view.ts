@@ -112,3 +112,56 @@ export function renderReportToApprove(r: ReportRecord, directory: SandboxDirecto
     reportType: 'Regular',
   };
 }
+
+/** v4 datetimes: UTC `YYYY-MM-DDTHH:mm:ssZ` (v4.reports.markdown "ReportDetails"). */
+const v4DateTime = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+/**
+ * v4 `ReportDetails`, the subset the sandbox has data for: keys of v4-report.json in its order
+ * (opaque form, ledger and custom-field IDs left out), then the documented `reportNumber`,
+ * `hasExceptions`, `isSentBack` and `isReportEverSentBack`. The self link names the context it
+ * was read in, as in the sample.
+ */
+export function renderV4Report(r: ReportRecord, directory: SandboxDirectory, baseUrl: string, userId: string, contextType: string): Record<string, unknown> {
+  const claimed = r.totalCents - r.personalCents;
+  const money = (cents: number): { value: number; currencyCode: string } => amount(cents, r.currencyCode);
+  return {
+    approvalStatus: APPROVAL_STATUS_NAMES[r.status] ?? r.status,
+    approvalStatusId: r.status,
+    paymentStatus: PAYMENT_STATUS_NAMES[r.paymentStatus] ?? r.paymentStatus,
+    paymentStatusId: r.paymentStatus,
+    submitDate: r.submitMs === null ? null : v4DateTime(r.submitMs),
+    approvedAmount: money(claimed),
+    claimedAmount: money(claimed),
+    amountDueCompanyCard: money(r.companyCardCents),
+    amountDueEmployee: money(claimed - r.companyCardCents),
+    personalAmount: money(r.personalCents),
+    reportTotal: money(r.totalCents),
+    isPaperReceiptsReceived: r.receiptsReceived,
+    reportId: r.id,
+    currencyCode: r.currencyCode,
+    links: [
+      {
+        rel: 'self',
+        href: `${baseUrl}/expensereports/v4/users/${userId}/context/${contextType}/reports/${r.id}`,
+        hreflang: null,
+        media: null,
+        title: null,
+        type: null,
+        deprecation: null,
+        method: 'GET',
+        isTemplated: false,
+      },
+    ],
+    reportDate: isoDate(r.userDefinedMs),
+    policyId: r.policyId,
+    name: r.name,
+    userId: directory.get(r.ownerIndex).id,
+    reportType: 'Regular',
+    creationDate: v4DateTime(r.createdMs),
+    reportNumber: r.reportNumber,
+    hasExceptions: r.hasException,
+    isSentBack: r.status === 'A_RESU' && r.everSentBack,
+    isReportEverSentBack: r.everSentBack,
+  };
+}
