@@ -243,7 +243,7 @@ select, input[type="search"], input[type="email"] {
 .button.secondary { padding: 6px 14px; background: var(--card); color: var(--accent); border-color: var(--accent); }
 .button.secondary:hover { background: var(--bg); }
 .button.is-idle { visibility: hidden; }
-.tombstone { display: flex; align-items: center; height: 100%; padding: 16px 20px; border: 1px dashed var(--field-line); border-radius: 12px; background: var(--closed-bg); }
+.tombstone { display: flex; align-items: flex-start; height: 100%; padding: 16px 20px; border: 1px dashed var(--field-line); border-radius: 12px; background: var(--closed-bg); }
 .tombstone p { margin: 0; overflow-wrap: anywhere; }
 .slot.is-closed { display: flex; flex-direction: column; }
 .slot.is-closed .tombstone { flex: 1 1 auto; }
@@ -285,7 +285,8 @@ select, input[type="search"], input[type="email"] {
  * where the sort puts it, else behind the "Show new" button; a closed card leaves a note of the
  * same height in its place; a changed card is redrawn in place and never shrinks; badges fade
  * without giving up their space. Focus stays where it was, or moves to the next card when its
- * card closes. Only the approver's own actions (sort, filter, search, Show new) redraw the list.
+ * card closes. Only the approver's own actions (sort, filter, search, the "Show 2 new, remove 3
+ * closed" button) redraw the list.
  */
 export const INBOX_JS = `'use strict';
 (function () {
@@ -528,9 +529,15 @@ export const INBOX_JS = `'use strict';
     summary.textContent = filtering() ? slots.size + ' of ' + total + ' shown' : total === 1 ? '1 approval' : total + ' approvals';
     empty.hidden = !loaded || total > 0;
     noMatch.hidden = total === 0 || slots.size > 0 || held.size > 0;
-    showNew.textContent = 'Show ' + held.size + ' new';
-    showNew.classList.toggle('is-idle', held.size === 0);
-    showNew.disabled = held.size === 0;
+    // One button for what live updates left for the approver to take in: arrivals held back, closed cards' notes.
+    var closed = list.querySelectorAll('li.slot.is-closed').length;
+    var parts = [];
+    if (held.size) parts.push('show ' + held.size + ' new');
+    if (closed) parts.push('remove ' + closed + ' closed');
+    var label = parts.join(', ');
+    showNew.textContent = label.charAt(0).toUpperCase() + label.slice(1);
+    showNew.classList.toggle('is-idle', parts.length === 0);
+    showNew.disabled = parts.length === 0;
     sources();
     document.title = (total ? '(' + total + ') ' : '') + 'Approvals waiting on you';
   }

@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { WebInboxNotifier } from '../../adapters/chat-web/web-inbox-notifier.js';
 import { loadDeployment } from '../../core/host/deployment.js';
+import { RecordingNotifier } from '../../core/testing/index.js';
 import { Host } from '../../core/host/host.js';
 import { createLogger } from '../../core/host/logging.js';
 import { startConcurSandbox, type ConcurSandbox, type SandboxUserInfo, type V3Report } from '../../plugins/concur/sandbox/index.js';
@@ -67,6 +68,7 @@ describe('web inbox accessibility and live updates in Chromium (two Concur sourc
   let carl: SandboxUserInfo;
   const reports: { sandbox: ConcurSandbox; source: string; report: V3Report }[] = [];
   let focusedKey = '';
+  const chat = new RecordingNotifier('chat');
   const moved: string[] = [];
 
   const email = (u: SandboxUserInfo) => u.email.toLowerCase();
@@ -159,6 +161,8 @@ describe('web inbox accessibility and live updates in Chromium (two Concur sourc
     host = await Host.create(loadDeployment(undefined, { raw, env: { ...one.env, ...two.env, AH_TEST_WEB_KEY: KEY } }), {
       clock: { now: () => new Date(acme.admin.now()) },
       logger: createLogger({ level: 'warn', destination: { write: () => undefined } as never }),
+      // A second channel, as in most deployments: the pages without an inbox then offer "Send me a new link".
+      notifiers: [chat],
     });
     await host.start();
     await host.runOnce();
@@ -205,7 +209,17 @@ describe('web inbox accessibility and live updates in Chromium (two Concur sourc
     await p.goto(`${host.url}/inbox/login?token=not-a-token`);
     found.push(...(await axeEverywhere(p, 'refused link page')));
     await p.goto(`${host.url}/inbox`);
-    found.push(...(await axeEverywhere(p, 'signed-out page')));
+    await p.getByRole('button', { name: 'Send me a new link' }).waitFor();
+    found.push(...(await axeEverywhere(p, 'signed-out page with the new-link form')));
+    await p.getByLabel('Your work e-mail').fill(email(ann));
+    await p.getByRole('button', { name: 'Send me a new link' }).click();
+    await p.waitForURL(`${host.url}/inbox/link-request`);
+    found.push(...(await axeEverywhere(p, 'new-link answer page')));
+    // Ann has approvals waiting, so her new link went out through the other channel.
+    for (let i = 0; i < 100 && !chat.messages.some((m) => m.action === 'link'); i++) await p.waitForTimeout(50);
+    const sent = chat.messages.filter((m) => m.action === 'link');
+    expect(sent.map((m) => m.recipient.email)).to.deep.equal([email(ann)]);
+    expect(sent[0]!.card.actions[0]).to.include({ type: 'link' });
     await own.close();
     expect(found).to.deep.equal([]);
   });
@@ -501,16 +515,31 @@ describe('web inbox accessibility and live updates in Chromium (two Concur sourc
     expect(wide).to.deep.equal([]);
   });
 
+  it('offers one button to take in what live updates left: notes of closed cards go, held arrivals show', async () => {
+    const closed = await page.locator('li.slot.is-closed').count();
+    expect(closed).to.be.greaterThan(0);
+    const button = page.locator('#show-new');
+    expect(await button.textContent()).to.equal(`Remove ${closed} closed`);
+    await button.click();
+    expect(await page.locator('li.slot.is-closed').count()).to.equal(0);
+    expect(await page.locator('article.card').count()).to.equal(pendingOf(0).length);
+    expect(await button.isDisabled()).to.equal(true);
+  });
+
   it('takes the README pictures: desktop and phone, light and dark', async () => {
+    // A fresh page, as the approver opens it in the morning.
+    const p = await context.newPage();
     for (const scheme of SCHEMES) {
-      await page.emulateMedia({ colorScheme: scheme });
+      await p.emulateMedia({ colorScheme: scheme });
       const suffix = scheme === 'dark' ? '-dark' : '';
-      await page.setViewportSize({ width: 1280, height: 900 });
-      await page.screenshot({ path: join(SHOTS, `web-inbox${suffix}.png`) });
-      await page.setViewportSize({ width: 390, height: 844 });
-      await page.screenshot({ path: join(SHOTS, `web-inbox-phone${suffix}.png`) });
+      await p.setViewportSize({ width: 1280, height: 900 });
+      await p.goto(`${host.url}/inbox`);
+      await p.locator('#main[aria-busy="false"]').waitFor();
+      await p.screenshot({ path: join(SHOTS, `web-inbox${suffix}.png`) });
+      await p.setViewportSize({ width: 390, height: 844 });
+      await p.screenshot({ path: join(SHOTS, `web-inbox-phone${suffix}.png`) });
     }
-    await page.emulateMedia({ colorScheme: 'light' });
+    await p.close();
     expect(existsSync(join(SHOTS, 'web-inbox-phone-dark.png'))).to.equal(true);
   });
 

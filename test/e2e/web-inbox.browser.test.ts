@@ -1,9 +1,9 @@
 import { expect } from 'chai';
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core';
 import { escapeHtml } from '../../adapters/chat-web/inbox-page.js';
 import { WebInboxNotifier } from '../../adapters/chat-web/web-inbox-notifier.js';
@@ -15,10 +15,6 @@ import { SMALL_COMPANY, sandboxSource } from '../support/sandbox-deployment.js';
 
 /** Debian's Chromium; never downloaded by the tests. */
 const CHROMIUM = '/usr/bin/chromium';
-/** The README's picture is refreshed only on request (UPDATE_SCREENSHOT=1), so a test run leaves the tree clean. */
-const SHOTS = process.env.UPDATE_SCREENSHOT ? resolve(process.cwd(), 'docs') : mkdtempSync(join(tmpdir(), 'ah-shot-'));
-const SCREENSHOT = join(SHOTS, 'web-inbox.png');
-const PHONE_SCREENSHOT = join(SHOTS, 'web-inbox-phone.png');
 /** The narrowest phone the inbox is made for, a common phone (the README's picture) and a laptop. */
 const WIDTHS = [320, 390, 1280] as const;
 /** A description squeezed narrower than this reads as a column of letters (issue 9.8). */
@@ -248,9 +244,6 @@ describe('web inbox in Chromium (real host, Concur sandbox, SQLite queue)', func
     expect(await annPage.locator('article.card .title').last().textContent()).to.equal('Client dinner Munich');
     expect(await card(annPage, live).getByRole('link', { name: 'View Expense Report' }).getAttribute('href')).to.equal(viewUrl(live));
     expect(await annPage.evaluate(() => (globalThis as unknown as { __sameDocument?: boolean }).__sameDocument)).to.equal(true);
-
-    mkdirSync(dirname(SCREENSHOT), { recursive: true });
-    await annPage.screenshot({ path: SCREENSHOT });
   });
 
   it('reads well from 320 px up: no description squeezed, flags below it on a phone, nothing scrolls sideways', async () => {
@@ -279,7 +272,6 @@ describe('web inbox in Chromium (real host, Concur sandbox, SQLite queue)', func
         expect(flags.y, `${width}px: flags beside the description`).to.be.below(label.y + label.height);
         expect(flags.x).to.be.at.least(label.x + label.width);
       }
-      if (width === 390) await annPage.screenshot({ path: PHONE_SCREENSHOT });
     }
     console.log(`      text widths: ${measured.join('; ')}`);
     await annPage.setViewportSize({ width: 1200, height: 800 });
