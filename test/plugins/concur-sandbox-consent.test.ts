@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import type { SandboxUserInfo } from '../../plugins/concur/sandbox/sandbox-admin.js';
 import { callsTo } from '../../plugins/concur/sandbox/sandbox-calls.js';
 import { startConcurSandbox, type ConcurSandbox, type ConcurSandboxOptions } from '../../plugins/concur/sandbox/concur-sandbox.js';
+import { call, tokenRequest, type Json, type Res } from '../support/sandbox-http.js';
 
 /**
  * The Concur sandbox's user side over real HTTP on 127.0.0.1: the authorization grant (consent
@@ -10,14 +11,6 @@ import { startConcurSandbox, type ConcurSandbox, type ConcurSandboxOptions } fro
  * approve / sendBack calls an approver makes with their own token (docs/concur-api.md 2.4, 4, 13).
  */
 
-interface Json {
-  [key: string]: unknown;
-}
-interface Res<T = Json> {
-  status: number;
-  headers: Headers;
-  body: T;
-}
 interface User {
   readonly id: string;
   readonly loginId: string;
@@ -26,21 +19,6 @@ interface User {
 const REDIRECT = 'http://127.0.0.1:9/callback?tenant=t1';
 const WORKFLOW_SCOPE = 'expense.report.workflowstatus.write';
 const APPROVE_KEY = 'PATCH /expensereports/v4/users/:userId/context/:contextType/reports/:reportId/approve';
-
-async function call<T = Json>(url: string, init: RequestInit = {}): Promise<Res<T>> {
-  const res = await fetch(url, init);
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : undefined) as T };
-}
-
-function tokenRequest(sb: ConcurSandbox, params: Record<string, string>): Promise<Res> {
-  const form = new URLSearchParams({ client_id: sb.credentials.clientId, client_secret: sb.credentials.clientSecret, ...params });
-  return call(`${sb.baseUrl}/oauth2/v0/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: form.toString(),
-  });
-}
 
 /** A PKCE pair (RFC 7636 4.1, 4.2). */
 function pkce(): { verifier: string; challenge: string } {

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { callsTo } from '../../plugins/concur/sandbox/sandbox-calls.js';
 import { startConcurSandbox, type ConcurSandbox, type ConcurSandboxOptions } from '../../plugins/concur/sandbox/concur-sandbox.js';
+import { call, tokenRequest, type Json, type Res } from '../support/sandbox-http.js';
 
 /**
  * The Concur sandbox over real HTTP on 127.0.0.1. Facts it must follow are in
@@ -111,31 +112,8 @@ const V3_ENTRY_KEYS = [
 const REPORTS = '/api/v3.0/expense/reports';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-interface Json {
-  [key: string]: unknown;
-}
-interface Res<T = Json> {
-  status: number;
-  headers: Headers;
-  body: T;
-}
 type Report = Json & { ID: string; ApprovalStatusCode: string; ApproverLoginID: string | null; LastModifiedDate: string };
 type Page = { Items: Report[]; NextPage?: string | null };
-
-async function call<T = Json>(url: string, init: RequestInit = {}): Promise<Res<T>> {
-  const res = await fetch(url, init);
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : undefined) as T };
-}
-
-function tokenRequest(sb: ConcurSandbox, params: Record<string, string>): Promise<Res> {
-  const form = new URLSearchParams({ client_id: sb.credentials.clientId, client_secret: sb.credentials.clientSecret, ...params });
-  return call(`${sb.baseUrl}/oauth2/v0/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: form.toString(),
-  });
-}
 
 /** A company access token via the request-token grant (reusable; leaves the refresh token alone). */
 async function companyToken(sb: ConcurSandbox): Promise<string> {
