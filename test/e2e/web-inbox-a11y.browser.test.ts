@@ -37,6 +37,27 @@ interface InPage {
 }
 /** The approval key of the slot holding keyboard focus. */
 const FOCUSED_KEY = `document.activeElement?.closest('li.slot')?.getAttribute('data-key') ?? null`;
+/** The focused element's outline colour and its card's background, as computed. */
+const FOCUS_COLOURS = `(() => {
+  const e = document.activeElement;
+  return [getComputedStyle(e).outlineColor, getComputedStyle(e.closest('article')).backgroundColor];
+})()`;
+/** WCAG's contrast ratio of a CSS `rgb()`/`rgba()` colour drawn over an opaque one (a translucent ring is blended first, as it is seen). */
+function contrast(over: string, under: string): number {
+  const parse = (css: string) => (css.match(/\d+(\.\d+)?/g) ?? []).map(Number);
+  const [br, bg, bb] = parse(under) as [number, number, number];
+  const [r, g, b, alpha = 1] = parse(over) as [number, number, number, number?];
+  const seen = [r * alpha + br * (1 - alpha), g * alpha + bg * (1 - alpha), b * alpha + bb * (1 - alpha)];
+  const luminance = ([red, green, blue]: number[]) => {
+    const [lr, lg, lb] = [red!, green!, blue!].map((v) => {
+      const c = v / 255;
+      return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    }) as [number, number, number];
+    return 0.2126 * lr + 0.7152 * lg + 0.0722 * lb;
+  };
+  const [hi, lo] = [luminance(seen), luminance([br, bg, bb])].sort((x, y) => y - x) as [number, number];
+  return (hi + 0.05) / (lo + 0.05);
+}
 /** WCAG 1.4.12's text spacing, set through the CSSOM (the page's CSP refuses a style element, as it should). */
 const TEXT_SPACING = `(() => {
   for (const e of document.querySelectorAll('*')) {
@@ -496,6 +517,29 @@ describe('web inbox accessibility and live updates in Chromium (two Concur sourc
     await slot(keyOf(nudged.source, nudged.report)).locator('.badge.reminder:not([hidden])').waitFor();
     found.push(...(await axeEverywhere(page, 'after a reminder')));
     expect(found).to.deep.equal([]);
+  });
+
+  it('draws focus rings at 3:1 or more against the card in light and dark, and keeps button boxes in forced colours', async () => {
+    const link = page.locator('article.card a.button').first();
+    const ratios: string[] = [];
+    for (const scheme of SCHEMES) {
+      await page.emulateMedia({ colorScheme: scheme });
+      await link.focus();
+      await page.keyboard.press('Shift+Tab');
+      await page.keyboard.press('Tab');
+      const [ring, card] = await page.evaluate<[string, string]>(FOCUS_COLOURS);
+      const ratio = contrast(ring, card);
+      ratios.push(`${scheme} ${ratio.toFixed(2)}:1`);
+      expect(ratio, `${scheme}: focus ring ${ring} on card ${card}`).to.be.at.least(3);
+    }
+    console.log(`      focus ring contrast against the card: ${ratios.join(', ')}`);
+    await page.emulateMedia({ colorScheme: 'light', forcedColors: 'active' });
+    const border = await link.evaluate((e) =>
+      (globalThis as unknown as { getComputedStyle(e: unknown): { borderTopStyle: string; borderTopWidth: string } }).getComputedStyle(e),
+    );
+    expect(border.borderTopStyle).to.equal('solid');
+    expect(parseFloat(border.borderTopWidth)).to.be.at.least(1);
+    await page.emulateMedia({ colorScheme: 'light', forcedColors: 'none' });
   });
 
   it('holds from 320 px with WCAG text spacing raised: nothing scrolls sideways', async () => {
