@@ -1,6 +1,7 @@
 import type { ServiceIdentifier } from '../di.js';
 import type { Approval, Approver } from '../model/approval.js';
 import type { Completion } from '../model/queue-types.js';
+import type { ActionResult, SourceActRequest } from './approval-actions.js';
 
 /** What a source can do besides being read. */
 export interface SourceCapabilities {
@@ -88,6 +89,12 @@ export interface ApprovalSource {
 
   /** Optional, cheap: queued approvals the backfill has not reached yet (diagnostics, metrics). */
   backfillPending?(): Promise<number>;
+
+  /**
+   * Takes one of `capabilities.actions` on a queued approval as its approver (see `ActingSource`);
+   * the core calls it only after checking the click. Absent: the source's cards link out only.
+   */
+  act?(request: SourceActRequest): Promise<ActionResult>;
 }
 export const ApprovalSource: ServiceIdentifier<ApprovalSource> = Symbol.for('approvals.core.ApprovalSource');
 

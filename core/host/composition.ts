@@ -5,6 +5,8 @@ import { DeliveryFeed } from '../contracts/delivery-feed.js';
 import { ApprovalSource, SourceState, type SourceCapabilities } from '../contracts/approval-source.js';
 import { Clock, systemClock } from '../contracts/clock.js';
 import { CredentialStore } from '../contracts/credential-store.js';
+import { ApprovalActions } from '../contracts/approval-actions.js';
+import { ActionService } from '../pipeline/action-service.js';
 import { EncryptedCredentialStore } from './credentials.js';
 import { IdentityDirectory } from '../contracts/identity-directory.js';
 import { HttpRoutes } from '../contracts/http-routes.js';
@@ -62,6 +64,8 @@ export interface Composition {
   readonly sources: ReadonlyMap<string, ApprovalSource>;
   readonly schedules: readonly SourceSchedule[];
   readonly render: CardRenderer;
+  /** Buttons to actions: the service channels call (bound as `ApprovalActions`), and the tokens the outbox puts on cards. */
+  readonly actions: ActionService;
   /** Routes the plugins contribute to the HTTP server. */
   readonly routes: readonly HttpRoutes[];
   /**
@@ -122,6 +126,7 @@ class Composer {
     const credentials = this.bindCredentials(queue);
     const lookup = this.bindLookup(queue);
     this.bindDeliveryFeed(queue);
+    const actions = this.bindActions(queue, credentials, metrics);
     await this.loadNotifiers();
     const schedules = await this.loadSources(queue);
     const render = createCardRenderer(new Map([...this.sources].map(([id, source]) => [id, source.capabilities] as [string, SourceCapabilities])));
@@ -138,6 +143,7 @@ class Composer {
       sources,
       schedules,
       render,
+      actions,
       routes,
       backfillPending: () => this.backfillPending(),
       close: () => this.close(),
@@ -180,6 +186,19 @@ class Composer {
   }
 
   /** What plugins read the queue through: pending approvals within retention, by approver. */
+  /** Channels reach sources' actions through this; the sources map fills as they load (they load after the notifiers). */
+  private bindActions(queue: ApprovalQueue, credentials: CredentialStore, metrics: PrometheusMetrics): ActionService {
+    const actions = new ActionService(queue, this.sources, credentials, this.clock, this.options.logger.child({ component: 'actions' }), {
+      tokenTtlMs: this.deployment.retentionDays * DAY_MS,
+      onResult: (labels, seconds) => {
+        metrics.actions.inc(labels);
+        metrics.actionSeconds.observe({ source: labels.source, action: labels.action }, seconds);
+      },
+    });
+    this.root.bind(ApprovalActions).toConstantValue(actions);
+    return actions;
+  }
+
   private bindLookup(queue: ApprovalQueue): ApprovalLookup {
     const cutOff = () => notBefore(this.deployment, this.clock.now());
     const lookup: ApprovalLookup = {

@@ -11,6 +11,9 @@ import { ApproverResolver } from '../pipeline/approver-resolver.js';
 import { OutboxWorker, defaultOutboxWorkerOptions, type DrainReport } from '../pipeline/outbox-worker.js';
 import type { CardRenderer, CommitContext } from '../pipeline/planner.js';
 import { SourceRunner, type CycleReport } from '../pipeline/source-runner.js';
+import type { ActionRefresh } from '../pipeline/action-service.js';
+import type { ApprovalActions } from '../contracts/approval-actions.js';
+import type { QueuedApproval } from '../model/queue-types.js';
 import { problemLabel } from '../pipeline/source-output-check.js';
 import { ReminderScheduler, type ReminderReport } from '../pipeline/reminder-scheduler.js';
 import { DEFAULT_ADMIN_LISTENER, type Deployment } from './deployment.js';
@@ -58,6 +61,28 @@ export class Host {
     this.runners = composed.schedules.map((schedule) => this.runner(schedule));
     this.reminders = this.reminderScheduler();
     this.worker = this.outboxWorker();
+    composed.actions.setRefresh((approval, change) => this.afterAction(approval, change));
+  }
+
+  /**
+   * After a button's action (or a click the source found stale): reads the approval again and
+   * commits it through its source's runner, so every channel's card shows the outcome now, with
+   * who acted where (`note`) and the audit row in the same transaction.
+   */
+  private async afterAction(approval: QueuedApproval, change: Parameters<ActionRefresh>[1]): Promise<void> {
+    const runner = this.runners.find((r) => r.source.id === approval.source);
+    if (!runner) return;
+    const ctx = { signal: this.stopping.signal, now: this.clock.now() };
+    const [read] = await runner.source.verify([{ externalId: approval.externalId, sourceData: approval.sourceData }], ctx);
+    const audit = change.audit ? [change.audit] : undefined;
+    const notes = change.note ? new Map([[approval.key, change.note]]) : undefined;
+    if (read?.found) await runner.apply({ approvals: [read.approval], audit }, undefined, notes);
+    else if (change.action) {
+      // Gone from the source's reads right after the action: the action's own outcome closes it.
+      const status = change.action === 'sendBack' ? 'sent_back' : change.action === 'reject' ? 'rejected' : 'approved';
+      await runner.apply({ approvals: [], completions: [{ key: approval.key, status }], audit }, undefined, notes);
+    } else return;
+    void this.drain();
   }
 
   static async create(deployment: Deployment, options: HostOptions): Promise<Host> {
@@ -97,6 +122,10 @@ export class Host {
   }
   get notifiers(): ReadonlyMap<string, Notifier> {
     return this.composed.notifiers;
+  }
+  /** From a button to the source: what channels call (also bound as `ApprovalActions` for plugins). */
+  get actions(): ApprovalActions {
+    return this.composed.actions;
   }
   get render(): CardRenderer {
     return this.composed.render;
@@ -154,6 +183,7 @@ export class Host {
           metrics.detectionLag.observe({ source: entry.source, stage: 'delivered' }, Math.max(0, clock.now().getTime() - Date.parse(entry.createdAt)) / 1000);
         }
       },
+      (card, generation, email) => this.composed.actions.withTokens(card, generation, email),
     );
   }
 

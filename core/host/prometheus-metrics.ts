@@ -17,6 +17,8 @@ export class PrometheusMetrics implements Metrics {
   readonly detectionLag: Histogram<'source' | 'stage'>;
   readonly drift: Counter<'source' | 'cause'>;
   readonly rejected: Counter<'source' | 'field'>;
+  readonly actions: Counter<'source' | 'action' | 'outcome' | 'channel'>;
+  readonly actionSeconds: Histogram<'source' | 'action'>;
   readonly deliveries: Counter<'channel' | 'outcome'>;
   readonly purged: Counter<'kind'>;
   /** The metrics this instance registered, for {@link unregister}. */
@@ -76,6 +78,19 @@ export class PrometheusMetrics implements Metrics {
       name: 'approvals_hub_source_rejected_total',
       help: 'Records a source plugin yielded that the host refused (not committed), by the field at fault (key, sourceUpdatedAt, approvers.sourceUserId, cursor, ...).',
       labelNames: ['source', 'field'],
+      registers: [this.registry],
+    });
+    this.actions = new Counter({
+      name: 'approvals_hub_actions_total',
+      help: 'Buttons pressed in chat (approve, sendBack), by source, action, channel and outcome (done, consent_needed, already_decided, not_yours, changed, in_progress, refused).',
+      labelNames: ['source', 'action', 'outcome', 'channel'],
+      registers: [this.registry],
+    });
+    this.actionSeconds = new Histogram({
+      name: 'approvals_hub_action_seconds',
+      help: 'From a click reaching the host to its answer, including the source calls (the guard read and the action).',
+      labelNames: ['source', 'action'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
       registers: [this.registry],
     });
     this.deliveries = new Counter({

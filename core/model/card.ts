@@ -6,7 +6,17 @@ export type CardOutcome = Exclude<ApprovalStatus, 'pending'> | 'reassigned';
 /** A button. `link` opens a URL (Concur: View Expense Report); `act` calls back into the source. */
 export type CardAction =
   | { readonly type: 'link'; readonly label: string; readonly url: string }
-  | { readonly type: 'act'; readonly label: string; readonly action: string; readonly style?: 'primary' | 'danger' };
+  | {
+      readonly type: 'act';
+      readonly label: string;
+      readonly action: string;
+      readonly style?: 'primary' | 'danger';
+      /**
+       * The opaque, signed token the channel hands back with the click (`ApprovalActions.act`): bound to
+       * this card's approval, revision, recipient and action. Added at delivery, per recipient.
+       */
+      readonly token?: string | undefined;
+    };
 
 /**
  * The channel-neutral notification. Notifiers render it (Block Kit, Adaptive Card, HTML, text);
@@ -33,6 +43,8 @@ export interface Card {
   readonly flags: readonly string[];
   /** Set once the approval left the approver's hands; a card with an outcome has no buttons. */
   readonly outcome?: CardOutcome | undefined;
+  /** With an outcome: who acted, where and when, from an action taken in chat ("Approved by ann@… in Slack at …"). */
+  readonly outcomeNote?: string | undefined;
   readonly actions: readonly CardAction[];
 }
 

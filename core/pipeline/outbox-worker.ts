@@ -6,6 +6,7 @@ import type { Clock } from '../contracts/clock.js';
 import type { Logger } from '../contracts/logger.js';
 import { isPermanentDeliveryError, isRetryLaterError, type Notifier } from '../contracts/notifier.js';
 import { digestTitle } from './reminder-scheduler.js';
+import type { Card } from '../model/card.js';
 
 export interface OutboxWorkerOptions {
   readonly batchSize: number;
@@ -52,6 +53,8 @@ export class OutboxWorker {
     private readonly logger: Logger,
     private readonly options: OutboxWorkerOptions = defaultOutboxWorkerOptions,
     private readonly onSettled: (entry: OutboxEntry, outcome: OutboxOutcome) => void = () => {},
+    /** Puts the recipient's action tokens on a card's act buttons (the host's `ActionService.withTokens`). */
+    private readonly withTokens: ((card: Card, generation: string, email: string) => Promise<Card>) | undefined = undefined,
   ) {
     this.notifiers = new Map(notifiers.map((n) => [n.id, n]));
   }
@@ -94,7 +97,7 @@ export class OutboxWorker {
         idempotencyKey: entry.idempotencyKey,
         action,
         recipient: { ...entry.approver, email },
-        card: entry.card,
+        card: await this.cardFor(entry, email),
         previous: action === 'notify' ? undefined : previous,
       });
       // A reminder is a message of its own (a thread reply, a line of text): the card's receipt
@@ -115,6 +118,13 @@ export class OutboxWorker {
       this.logger.warn({ channel: entry.channel, key: entry.approvalKey, attempt: entry.attempts + 1, err: message }, 'delivery failed; will retry');
       return { state: 'retry', error: message, nextAttemptAt: new Date(this.clock.now().getTime() + delay) };
     }
+  }
+
+  /** The entry's card as this recipient gets it: its act buttons carry tokens bound to them. */
+  private async cardFor(entry: OutboxEntry, email: string): Promise<Card> {
+    if (!this.withTokens || !entry.card.actions.some((a) => a.type === 'act')) return entry.card;
+    const names = parseIdempotencyKey(entry.idempotencyKey);
+    return names.kind === 'approval' ? this.withTokens(entry.card, names.generation, email) : entry.card;
   }
 
   /** Whether a delivered entry is the approver's card (a reminder is, when there was no card to remind of). */

@@ -187,13 +187,21 @@ export class SourceRunner {
     return this.lease !== undefined;
   }
 
-  private commitContext(): CommitContext {
+  /** `notes`: by approval key, what a card that closes in this commit says happened (an action taken in chat). */
+  private commitContext(notes?: ReadonlyMap<string, string>): CommitContext {
     const now = this.clock.now();
+    const render = this.options.render;
     return {
       now,
       channels: this.options.channels,
       notBefore: new Date(now.getTime() - this.options.retentionDays * DAY_MS),
-      render: this.options.render,
+      render: notes?.size
+        ? (approval, outcome) => {
+            const card = render(approval, outcome);
+            const note = outcome ? notes.get(approval.key) : undefined;
+            return note ? { ...card, outcomeNote: note } : card;
+          }
+        : render,
     };
   }
 
@@ -273,10 +281,11 @@ export class SourceRunner {
   async apply(
     batch: { approvals: readonly Approval[]; completions?: readonly Completion[]; cursor?: string | undefined; audit?: readonly AuditEntry[] },
     signal?: AbortSignal,
+    notes?: ReadonlyMap<string, string>,
   ): Promise<CommitResult> {
     const { approvals, completions } = this.checked('repair', batch.approvals, batch.completions ?? []);
     const resolved = await this.resolver.resolveBatch(approvals, signal ? AbortSignal.any([this.abort.signal, signal]) : this.abort.signal);
-    return this.queue.commit({ ...batch, source: this.source.id, approvals: resolved, completions }, this.commitContext());
+    return this.queue.commit({ ...batch, source: this.source.id, approvals: resolved, completions }, this.commitContext(notes));
   }
 
   private async cycle(): Promise<CycleReport | undefined> {

@@ -1,5 +1,6 @@
 import { approvalKey, type Approval, type ApprovalContent, type Approver, type ApprovalStatus } from '../model/approval.js';
 import type { ApprovalSource, SourceBatch, SyncContext, VerifyRef, VerifyResult } from '../contracts/approval-source.js';
+import type { ActionResult, SourceActRequest } from '../contracts/approval-actions.js';
 
 interface Truth {
   approval: Approval;
@@ -14,11 +15,16 @@ interface Truth {
  * completion from the feed (`silent`), so only a sweep finds it.
  */
 export class ScriptedSource implements ApprovalSource {
-  readonly capabilities = { actions: [] as string[] };
+  /** Empty: cards link out only. Set `actions` (e.g. `['approve', 'sendBack']`) to let approvers act through {@link act}. */
+  readonly capabilities: { actions: readonly string[] };
   private readonly truth = new Map<string, Truth>();
   private seq = 0;
   /** Calls served, by method, for cost assertions. */
-  readonly calls = { changes: 0, listPending: 0, verify: 0 };
+  readonly calls = { changes: 0, listPending: 0, verify: 0, act: 0 };
+  /** Approvers (by e-mail) who must consent before acting: `act` answers `consent_needed` for them. */
+  readonly needsConsent = new Set<string>();
+  /** Every action the source took, in order. */
+  readonly acted: { externalId: string; action: string; by: string; comment?: string | undefined }[] = [];
   /** When set, the next calls, and the next page of a `changes` under way, throw this error (a failing API). */
   failWith: Error | undefined;
   /** The refs of the last `verify` call (each with the queued `sourceData` the host handed back). */
@@ -29,7 +35,10 @@ export class ScriptedSource implements ApprovalSource {
     private readonly clock: { now(): Date },
     private readonly pageSize = 100,
     readonly kind = 'expense-report',
-  ) {}
+    actions: readonly string[] = [],
+  ) {
+    this.capabilities = { actions };
+  }
 
   submit(externalId: string, fields: { title?: string; approvers: Approver[]; amount?: string; requester?: string; content?: ApprovalContent }): Approval {
     const approval: Approval = {
@@ -111,5 +120,37 @@ export class ScriptedSource implements ApprovalSource {
       const t = this.truth.get(externalId);
       return t ? { found: true as const, approval: t.approval } : { found: false as const, externalId };
     });
+  }
+
+  /**
+   * Acts as a real source would: re-reads its truth, refuses a stale card (`changed`), an approval
+   * no longer pending (`already_decided`) or no longer on this approver (`not_yours`), asks for
+   * consent first where told to, requires a comment to send back, and then decides: `approve`
+   * completes the approval, `sendBack` sends it back.
+   */
+  async act(request: SourceActRequest): Promise<ActionResult> {
+    this.calls.act++;
+    if (this.failWith) throw this.failWith;
+    const t = this.truth.get(request.approval.externalId);
+    const email = request.approver.email.toLowerCase();
+    if (this.needsConsent.has(email)) {
+      return {
+        outcome: 'consent_needed',
+        message: 'Connect your account first.',
+        url: `https://consent.example.test/connect?user=${encodeURIComponent(email)}`,
+      };
+    }
+    if (!t || t.approval.status !== 'pending')
+      return { outcome: 'already_decided', message: `This was already ${t?.approval.status ?? 'withdrawn'} in the source.` };
+    if (!t.approval.approvers.some((a) => a.sourceUserId === request.approver.sourceUserId)) {
+      return { outcome: 'not_yours', message: 'This approval now waits on someone else.' };
+    }
+    if (t.approval.sourceUpdatedAt !== request.approval.sourceUpdatedAt)
+      return { outcome: 'changed', message: 'This approval changed since its card was drawn.' };
+    if (request.action === 'sendBack' && !request.input.comment?.trim())
+      return { outcome: 'refused', message: 'Say why you send it back: a comment is required.' };
+    this.acted.push({ externalId: t.approval.externalId, action: request.action, by: email, comment: request.input.comment });
+    this.change(t.approval.externalId, { status: request.action === 'sendBack' ? 'sent_back' : 'approved', approvers: [] });
+    return { outcome: 'done', action: request.action, message: request.action === 'sendBack' ? 'Sent back.' : 'Approved.', at: this.clock.now().toISOString() };
   }
 }
