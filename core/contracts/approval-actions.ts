@@ -1,5 +1,6 @@
 import type { ServiceIdentifier } from '../di.js';
 import type { Approver } from '../model/approval.js';
+import type { Card } from '../model/card.js';
 import type { QueuedApproval } from '../model/queue-types.js';
 
 /**
@@ -67,6 +68,12 @@ export interface ApprovalActions {
    * Undefined for a token that is forged, malformed or expired.
    */
   peek(token: string): Promise<(ActionTarget & { readonly title?: string | undefined }) | undefined>;
+  /**
+   * `card` with a token on each act button for `email`'s copy of it, at the queued approval's
+   * `generation`. The outbox does this for every delivered card; a channel that draws cards from
+   * the queue itself (the web inbox's list) calls it for the signed-in person.
+   */
+  withTokens(card: Card, generation: string, email: string): Promise<Card>;
 }
 export const ApprovalActions: ServiceIdentifier<ApprovalActions> = Symbol.for('approvals.core.ApprovalActions');
 
