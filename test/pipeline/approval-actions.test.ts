@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,7 @@ import type { ActionResult, ApprovalActions, CardAction } from '../../core/index
 import { loadDeployment } from '../../core/host/deployment.js';
 import { Host } from '../../core/host/host.js';
 import { ManualClock, RecordingNotifier, ScriptedSource } from '../../core/testing/index.js';
+import { DATABASE_URL, dropSchema, freshSchema } from '../soak/soak.js';
 
 const ANN = { sourceUserId: 'ann', name: 'Ann', email: 'ann@example.test' };
 const BOB = { sourceUserId: 'bob', name: 'Bob', email: 'bob@example.test' };
@@ -185,5 +187,48 @@ describe('approval actions: from a button to the source, through the core', func
     const text = await host.metrics.render();
     expect(text).to.match(/approvals_hub_actions_total\{source="src",action="approve",outcome="done",channel="chat"\} 1/);
     expect(text).to.match(/approvals_hub_actions_total\{source="unknown",action="unknown",outcome="refused",channel="chat"\} 1/);
+  });
+});
+
+/**
+ * Two hosts on one PostgreSQL schema, as a scaled-out deployment runs: the same button pressed
+ * on both at once (a double click that two load-balanced requests carry) reaches the source once.
+ */
+describe('approval actions across hosts (two hosts, one PostgreSQL schema)', function () {
+  this.timeout(30_000);
+  let schema: string;
+  const hosts: Host[] = [];
+
+  after(async () => {
+    for (const h of hosts) await h.stop().catch(() => undefined);
+    await dropSchema(DATABASE_URL, schema).catch(() => undefined);
+  });
+
+  it('calls the source once for simultaneous clicks on both hosts, and the second host refuses the replay', async () => {
+    schema = freshSchema('ah_actions');
+    const clock = new ManualClock('2026-03-02T09:00:00.000Z');
+    const source = new ScriptedSource('src', clock, 100, 'expense-report', ['approve', 'sendBack']);
+    const notifier = new RecordingNotifier('chat');
+    const raw = {
+      queue: { adapter: 'postgres', config: { connectionString: DATABASE_URL, schema } },
+      notifiers: [],
+      credentials: { key: { env: 'AH_TEST_ACTIONS_KEY' } },
+    };
+    const env = { AH_TEST_ACTIONS_KEY: randomBytes(32).toString('base64') };
+    for (let i = 0; i < 2; i++) {
+      hosts.push(
+        await Host.create(loadDeployment(undefined, { raw, env }), { logger: pino({ level: 'silent' }), clock, notifiers: [notifier], sources: [source] }),
+      );
+    }
+    source.submit('r1', { title: 'Report r1', approvers: [ANN] });
+    await hosts[0]!.runOnce();
+    const token = (notifier.messages.at(-1)!.card.actions.find((a) => a.type === 'act' && a.action === 'approve') as Act).token!;
+
+    const results = await Promise.all(hosts.flatMap((h) => [h.actions.act(token, chat), h.actions.act(token, chat)]));
+    expect(results.filter((r) => r.outcome === 'done')).to.have.length(1);
+    expect(source.calls.act).to.equal(1);
+    // The token the first host made is good on the second (one key, in the shared credential store).
+    expect((await hosts[1]!.actions.act(token, chat)).outcome).to.equal('already_decided');
+    expect(source.calls.act).to.equal(1);
   });
 });
