@@ -27,7 +27,7 @@ export function formatCard(card: Card): string[] {
     lines.push(`  • ${l.label}${l.amount ? ` ${moneyText(l.amount)}` : ''}${l.flags?.length ? ` (${l.flags.join(', ')})` : ''}`);
   }
   if (card.flags.length) lines.push(`  ⚠ ${card.flags.join(', ')}`);
-  if (card.outcome) lines.push(`  ✔ ${card.outcome.replaceAll('_', ' ')}`);
+  if (card.outcome) lines.push(`  ✔ ${card.outcome.replaceAll('_', ' ')}${card.outcomeNote ? ` (${card.outcomeNote})` : ''}`);
   for (const a of card.actions) lines.push(a.type === 'link' ? `  [${a.label}] ${a.url}` : `  [${a.label}]`);
   return lines;
 }

@@ -43,6 +43,17 @@ describe('console notifier', () => {
     ]);
   });
 
+  it('prints who acted where on a closed card, and no button', async () => {
+    const closed: Card = {
+      ...card('src:r:2', 'Client dinner'),
+      outcome: 'approved',
+      outcomeNote: 'Approved by grace@acme.test in Slack at 2026-03-02 09:01 UTC',
+      actions: [],
+    };
+    await notifier.deliver({ idempotencyKey: 'k#g.2:grace:console:close', action: 'close', recipient, card: closed, previous: { ref: 'console-1' } });
+    expect(printed[0]!.split('\n')).to.include('  ✔ approved (Approved by grace@acme.test in Slack at 2026-03-02 09:01 UTC)');
+  });
+
   it('prints a sign-in link (`link`) as its title, its fields and the link only', async () => {
     const url = 'https://inbox.example.test/inbox/login?token=abc.def';
     const link: Card = {
