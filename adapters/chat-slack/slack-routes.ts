@@ -25,6 +25,7 @@ const UNAVAILABLE = 'I could not look up your approvals just now. Please try aga
 const NOT_YOURS = 'That approval is not waiting on you.';
 const NO_MODAL = 'I could not open the comment form. Please press the button again.';
 const COMMENT_MISSING = 'Write a comment for the requester.';
+const ACT_FAILED = 'Something went wrong while acting on that. Look at the card again before you retry.';
 
 /**
  * Actions that tell the requester why: their button opens a modal asking for a comment first.
@@ -280,7 +281,7 @@ export class SlackRoutes implements HttpRoutes {
     if (!isRecord(action)) return;
     const kind = actionKind(str(action.action_id) ?? '');
     if (!kind) return;
-    if (kind === 'act') return this.background('button', () => this.clicked(payload, action));
+    if (kind === 'act') return this.background('button', this.teller(str(payload.response_url)), () => this.clicked(payload, action));
     const user = isRecord(payload.user) ? payload.user.id : undefined;
     const fromHome = isRecord(payload.container) && payload.container.type === 'view';
     const responseUrl = str(payload.response_url);
@@ -317,12 +318,18 @@ export class SlackRoutes implements HttpRoutes {
 
   /**
    * Work after the acknowledgement: Slack wants an answer within three seconds, and an action
-   * waits on the source. Failures are logged; the clicker is told by the work itself.
+   * waits on the source. A failure is logged and the clicker told (`tell`), since nothing else will.
    */
-  private background(what: string, work: () => Promise<void>): void {
-    void work().catch((error: unknown) => {
+  private background(what: string, tell: (message: SlackReply) => Promise<void>, work: () => Promise<void>): void {
+    void work().catch(async (error: unknown) => {
       this.logger.error({ err: error instanceof Error ? error.message : String(error) }, `Slack ${what} failed after its acknowledgement`);
+      await tell(ephemeral(ACT_FAILED));
     });
+  }
+
+  /** Answers the clicker through an interaction's `response_url`, when it has one. */
+  private teller(responseUrl: string | undefined): (message: SlackReply) => Promise<void> {
+    return (message) => (responseUrl ? this.respond(responseUrl, message) : Promise.resolve());
   }
 
   /** The clicker as the core takes them: the e-mail Slack's directory gives for the signed request's user. */
@@ -338,7 +345,7 @@ export class SlackRoutes implements HttpRoutes {
    */
   private async clicked(payload: Record<string, unknown>, action: Record<string, unknown>): Promise<void> {
     const responseUrl = str(payload.response_url);
-    const tell = (message: SlackReply) => (responseUrl ? this.respond(responseUrl, message) : Promise.resolve());
+    const tell = this.teller(responseUrl);
     const token = str(action.value);
     if (!token) return;
     const who = await this.caller(isRecord(payload.user) ? payload.user.id : undefined);
@@ -377,8 +384,8 @@ export class SlackRoutes implements HttpRoutes {
     const comment = isRecord(input) ? (str(input.value)?.trim() ?? '') : '';
     if (!comment) return { response_action: 'errors', errors: { [COMMENT_BLOCK]: COMMENT_MISSING } };
     const user = isRecord(payload.user) ? payload.user.id : undefined;
-    this.background('comment', async () => {
-      const tell = (message: SlackReply) => (request.responseUrl ? this.respond(request.responseUrl, message) : Promise.resolve());
+    const tell = this.teller(request.responseUrl);
+    this.background('comment', tell, async () => {
       const who = await this.caller(user);
       if ('refusal' in who) return tell(ephemeral(who.refusal));
       const result = await this.actions.act(request.token, this.actor(who.email), { comment });

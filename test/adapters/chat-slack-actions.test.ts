@@ -233,6 +233,17 @@ describe('Slack: approve and send back from a card (real host, fake Slack on loo
     expect(buttonsOf(cardOf('r1'))).to.have.length(3);
   });
 
+  it('acts on nothing when Slack cannot say who clicked (users.info fails), and says so', async () => {
+    await start('r1');
+    fake.fail({ kind: 'http', status: 503 }, { methods: ['users.info'] });
+    const { payload, responseUrl } = click(SLACK_ANN, cardOf('r1'), button(cardOf('r1'), 'Approve'));
+    expect((await post(payload)).status).to.equal(200);
+    expect(await replyTo(responseUrl))
+      .to.have.property('text')
+      .that.matches(/try again/);
+    expect(source.calls.act).to.equal(0);
+  });
+
   it('refuses a click with a forged signature with 401 and acts on nothing', async () => {
     await start('r1');
     const forged = click(SLACK_ANN, cardOf('r1'), button(cardOf('r1'), 'Approve'));
