@@ -1,5 +1,5 @@
-import type { ActionsBlock, Button, ContextBlock, HomeView, KnownBlock, PlainTextElement, SectionBlock } from '@slack/web-api';
-import { dayText, moneyText, outcomeLabel, personText, type Card, type QueuedApproval } from '../../core/index.js';
+import type { ActionsBlock, Button, ContextBlock, HomeView, KnownBlock, ModalView, PlainTextElement, SectionBlock } from '@slack/web-api';
+import { dayText, moneyText, outcomeLabel, personText, type ActionResult, type Card, type CardAction, type QueuedApproval } from '../../core/index.js';
 
 /**
  * Card → Block Kit, and the lists the slash command, App Home and "also waiting on you" replies
@@ -12,18 +12,30 @@ import { dayText, moneyText, outcomeLabel, personText, type Card, type QueuedApp
 /** Action ids the interactivity route answers; the value of each button is the approval key. */
 export const OPEN_ACTION = 'approvals.open';
 export const MORE_ACTION = 'approvals.more';
+/**
+ * Act buttons: `approvals.act.<action>` (action ids must differ within a block), each with its
+ * recipient's action token as the value; the route hands the token to `ApprovalActions`.
+ */
+export const ACT_ACTION = 'approvals.act';
+
+/** `callback_id` of the modal that asks for a comment, and the block and element ids of its input. */
+export const COMMENT_CALLBACK = 'approvals.comment';
+export const COMMENT_BLOCK = 'comment';
 
 /** `event_type` of the message metadata every card carries (idempotency key, approval, revision). */
 export const CARD_EVENT_TYPE = 'approvals_hub_card';
 
-const LIMIT = { header: 150, text: 3000, field: 2000, button: 75, url: 3000, value: 2000, fields: 10 } as const;
+const LIMIT = { header: 150, text: 3000, field: 2000, button: 75, url: 3000, value: 2000, fields: 10, modalTitle: 24, metadata: 3000 } as const;
+/** The longest comment the modal takes: Concur's limit for a send-back or approval comment. */
+const COMMENT_MAX = 2000;
 /** Lines of line items a card shows before "and N more". */
 const LINE_ITEMS_SHOWN = 10;
 
-/** `approvals.open`, `approvals.more`: what an action id asks for, or undefined for anything else. */
-export function actionKind(actionId: string): 'open' | 'more' | undefined {
+/** `approvals.open`, `approvals.more`, `approvals.act.*`: what an action id asks for, or undefined for anything else. */
+export function actionKind(actionId: string): 'open' | 'more' | 'act' | undefined {
   if (actionId === OPEN_ACTION || actionId.startsWith(`${OPEN_ACTION}.`)) return 'open';
   if (actionId === MORE_ACTION) return 'more';
+  if (actionId.startsWith(`${ACT_ACTION}.`)) return 'act';
   return undefined;
 }
 
@@ -74,12 +86,30 @@ function linkButton(label: string, url: string, actionId: string, approvalKey: s
   return button;
 }
 
+/**
+ * An act button: the recipient's token as its value. A button without a token (never delivered
+ * through the outbox) or with one longer than Slack keeps is left out: it could not act.
+ */
+function actButton(action: Extract<CardAction, { type: 'act' }>): Button | undefined {
+  if (!action.token || action.token.length > LIMIT.value) return undefined;
+  const button: Button = {
+    type: 'button',
+    text: plain(action.label, LIMIT.button),
+    action_id: `${ACT_ACTION}.${action.action}`.slice(0, 255),
+    value: action.token,
+  };
+  if (action.style) button.style = action.style;
+  return button;
+}
+
 export { outcomeLabel };
 
 /** The blocks of one approval card. A card with an outcome has no actions block, so no button outlives the approval. */
 export function cardBlocks(card: Card): KnownBlock[] {
   const blocks: KnownBlock[] = [{ type: 'header', text: plain(card.title, LIMIT.header) }];
   if (card.outcome) blocks.push({ type: 'section', text: plain(outcomeLabel(card.outcome)) });
+  // Who acted, where and when ("Approved by ann@x in Slack at ..."), right under the outcome.
+  if (card.outcome && card.outcomeNote) blocks.push({ type: 'context', elements: [plain(card.outcomeNote)] } satisfies ContextBlock);
 
   const facts: [string, string | undefined][] = [
     ['Requester', personText(card.requester)],
@@ -108,15 +138,92 @@ export function cardBlocks(card: Card): KnownBlock[] {
   }
 
   if (!card.outcome) {
-    // Only link buttons: acting from Slack needs an inbound action contract core does not have yet.
-    const buttons = card.actions.flatMap((a, i) => {
-      const url = a.type === 'link' ? safeUrl(a.url) : undefined;
-      return url ? [linkButton(a.label, url, i === 0 ? OPEN_ACTION : `${OPEN_ACTION}.${i}`, card.approvalKey)] : [];
+    // Links are numbered among links, so a card without act buttons keeps its action ids.
+    let links = 0;
+    const buttons = card.actions.flatMap((a): Button[] => {
+      if (a.type === 'act') {
+        const button = actButton(a);
+        return button ? [button] : [];
+      }
+      const i = links++;
+      const url = safeUrl(a.url);
+      if (!url) return [];
+      return [linkButton(a.label, url, i === 0 ? OPEN_ACTION : `${OPEN_ACTION}.${i}`, card.approvalKey)];
     });
     if (buttons.length > 0) blocks.push({ type: 'actions', elements: buttons.slice(0, 25) } satisfies ActionsBlock);
   }
   return blocks;
 }
+
+/** What the comment modal carries to its `view_submission`: the button's token, and where to answer the clicker. */
+export interface CommentRequest {
+  readonly token: string;
+  readonly responseUrl?: string | undefined;
+}
+
+/**
+ * The modal a button that needs a comment opens (Send back): the approval's title, one required
+ * multiline input, and the token in `private_metadata`, which Slack returns with the submission
+ * and never shows. The `response_url` of the click rides along when it fits in Slack's 3000
+ * characters, so the result can be told in the conversation the card is in.
+ */
+export function commentModal(label: string, title: string | undefined, request: CommentRequest): ModalView {
+  const full = JSON.stringify(request);
+  const metadata = full.length <= LIMIT.metadata ? full : JSON.stringify({ token: request.token });
+  const blocks: KnownBlock[] = [];
+  if (title) blocks.push({ type: 'section', text: plain(title) });
+  blocks.push({
+    type: 'input',
+    block_id: COMMENT_BLOCK,
+    label: plain('Comment for the requester', LIMIT.field),
+    element: { type: 'plain_text_input', action_id: COMMENT_BLOCK, multiline: true, max_length: COMMENT_MAX },
+  });
+  return {
+    type: 'modal',
+    callback_id: COMMENT_CALLBACK,
+    title: plain(label, LIMIT.modalTitle),
+    submit: plain(label, LIMIT.modalTitle),
+    close: plain('Cancel', LIMIT.modalTitle),
+    private_metadata: metadata,
+    blocks,
+  };
+}
+
+/** The comment modal's `private_metadata` read back, or undefined when it is not one. */
+export function readCommentRequest(metadata: string | undefined): CommentRequest | undefined {
+  if (!metadata) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(metadata);
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null) return undefined;
+  const { token, responseUrl } = parsed as Record<string, unknown>;
+  if (typeof token !== 'string' || token.length === 0) return undefined;
+  return { token, responseUrl: typeof responseUrl === 'string' ? responseUrl : undefined };
+}
+
+/**
+ * What the clicker is told about an action's result: its sentence, and for `consent_needed` a
+ * button to the source's consent page. The card itself is redrawn by the outbox.
+ */
+export function resultMessage(result: ActionResult): { text: string; blocks?: KnownBlock[] } {
+  const text = fit(result.message, 1000);
+  const url = result.outcome === 'consent_needed' ? safeUrl(result.url) : undefined;
+  if (!url) return { text };
+  const connect: Button = { type: 'button', text: plain('Connect your account', LIMIT.button), url, action_id: CONNECT_ACTION, style: 'primary' };
+  return {
+    text,
+    blocks: [
+      { type: 'section', text: plain(result.message) },
+      { type: 'actions', elements: [connect] },
+    ],
+  };
+}
+
+/** Action id of the consent link's button: not one the interactivity route answers, so a click only opens it. */
+export const CONNECT_ACTION = 'approvals.connect';
 
 /** The message `text`: what notifications and screen readers show. mrkdwn by default, so escaped too. */
 export function cardText(card: Card): string {

@@ -1,5 +1,5 @@
 import { WebClient } from '@slack/web-api';
-import { ApprovalLookup, Clock, ContainerModule, HttpRoutes, Logger, Notifier, type PluginContext } from '../../core/index.js';
+import { ApprovalActions, ApprovalLookup, Clock, ContainerModule, HttpRoutes, Logger, Notifier, type PluginContext } from '../../core/index.js';
 import { SLACK_DEFAULTS, SlackDirectory, SlackNotifier, createSlackClient, type SlackConfig } from './slack-notifier.js';
 import { SlackRoutes } from './slack-routes.js';
 import { SlackSignatureVerifier } from './slack-signature.js';
@@ -34,9 +34,9 @@ export default function slackModule(context: PluginContext<Partial<SlackConfig>>
       .inSingletonScope();
     bind(SlackRoutes)
       .toResolvedValue(
-        (verifier: SlackSignatureVerifier, directory: SlackDirectory, client: WebClient, lookup: ApprovalLookup, logger: Logger) =>
-          new SlackRoutes(context.instanceId, config, verifier, directory, client, lookup, log(logger)),
-        [SlackSignatureVerifier, SlackDirectory, WebClient, ApprovalLookup, Logger],
+        (verifier: SlackSignatureVerifier, directory: SlackDirectory, client: WebClient, lookup: ApprovalLookup, actions: ApprovalActions, logger: Logger) =>
+          new SlackRoutes(context.instanceId, config, verifier, directory, client, lookup, actions, log(logger)),
+        [SlackSignatureVerifier, SlackDirectory, WebClient, ApprovalLookup, ApprovalActions, Logger],
       )
       .inSingletonScope();
     bind(HttpRoutes).toService(SlackRoutes);

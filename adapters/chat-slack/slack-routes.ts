@@ -1,7 +1,17 @@
 import type { HomeView, KnownBlock, WebClient } from '@slack/web-api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { ApprovalLookup, HttpRoutes, Logger, QueuedApproval } from '../../core/index.js';
-import { actionKind, approvalListBlocks, homeView, listText } from './block-kit.js';
+import type { Actor, ApprovalActions, ApprovalLookup, HttpRoutes, Logger, QueuedApproval } from '../../core/index.js';
+import {
+  COMMENT_BLOCK,
+  COMMENT_CALLBACK,
+  actionKind,
+  approvalListBlocks,
+  commentModal,
+  homeView,
+  listText,
+  readCommentRequest,
+  resultMessage,
+} from './block-kit.js';
 import { slackCall, type SlackConfig, type SlackDirectory } from './slack-notifier.js';
 import type { SlackSignatureVerifier } from './slack-signature.js';
 
@@ -13,13 +23,28 @@ const SLACK_HOOKS_ORIGIN = 'https://hooks.slack.com';
 const NO_EMAIL = 'I cannot match your Slack account to a work e-mail address, so I cannot show you any approvals.';
 const UNAVAILABLE = 'I could not look up your approvals just now. Please try again in a minute.';
 const NOT_YOURS = 'That approval is not waiting on you.';
+const NO_MODAL = 'I could not open the comment form. Please press the button again.';
+const COMMENT_MISSING = 'Write a comment for the requester.';
+const ACT_FAILED = 'Something went wrong while acting on that. Look at the card again before you retry.';
+
+/**
+ * Actions that tell the requester why: their button opens a modal asking for a comment first.
+ * The others act on the click.
+ */
+const COMMENTED: ReadonlySet<string> = new Set(['sendBack', 'reject']);
 
 /** A message as a slash command response or a `response_url` post takes it. */
 interface SlackReply {
   readonly response_type: 'ephemeral';
   readonly replace_original?: boolean;
   readonly text: string;
-  readonly blocks?: KnownBlock[];
+  readonly blocks?: KnownBlock[] | undefined;
+}
+
+/** The answer to a `view_submission` (https://docs.slack.dev/surfaces/modals#displaying_errors): errors keyed by block id. */
+interface SubmissionErrors {
+  readonly response_action: 'errors';
+  readonly errors: Record<string, string>;
 }
 
 type Caller = { readonly email: string } | { readonly refusal: string };
@@ -70,7 +95,12 @@ function ephemeral(text: string, blocks?: KnownBlock[]): SlackReply {
  * - `POST /commands`: the `/approvals` slash command; answers ephemerally with what waits on the caller;
  * - `POST /interactivity`: `block_actions`; the View button (`approvals.open`, value = approval key)
  *   opens the approval in the browser and, here, offers the others waiting on the same person;
- *   `approvals.more` lists them all;
+ *   `approvals.more` lists them all; an act button (`approvals.act.<action>`, value = the
+ *   recipient's action token) is acknowledged at once and acted on afterwards through
+ *   `ApprovalActions`, as the Slack user behind the signed request (their e-mail from `users.info`,
+ *   never from the payload's text); a button whose action needs a comment (Send back) opens a
+ *   modal first, and its `view_submission` acts with the comment. The result is told to the
+ *   clicker through the click's `response_url`; the card is redrawn by the outbox.
  * - `POST /events`: `url_verification`, and `app_home_opened` → `views.publish` of the Home tab.
  *
  * Every request is verified against its raw body before it is parsed, and then must come from the
@@ -80,9 +110,9 @@ function ephemeral(text: string, blocks?: KnownBlock[]): SlackReply {
  * approvals where they are an approver (invariant 4): the Slack user of the signed request is
  * resolved to their e-mail with `users.info`, lists come from `ApprovalLookup.waitingOn(thatEmail)`,
  * and an action naming an approval key is answered only if `forApprover(key, thatEmail)` returns it.
- * Work is done before the acknowledgement: the queue is local and at most two Slack calls are
+ * Lists are answered before the acknowledgement: the queue is local and at most two Slack calls are
  * made, which fits Slack's three-second window; a late answer to an event is retried by Slack and
- * publishing the Home tab again is harmless.
+ * publishing the Home tab again is harmless. Actions are not: the source may take seconds.
  */
 export class SlackRoutes implements HttpRoutes {
   readonly id: string;
@@ -91,12 +121,13 @@ export class SlackRoutes implements HttpRoutes {
   private learned: Promise<string> | undefined;
 
   constructor(
-    instanceId: string,
+    private readonly instanceId: string,
     private readonly config: Pick<SlackConfig, 'callbackPath' | 'appHome' | 'apiUrl' | 'teamId'>,
     private readonly verifier: SlackSignatureVerifier,
     private readonly directory: SlackDirectory,
     private readonly client: WebClient,
     private readonly lookup: ApprovalLookup,
+    private readonly actions: ApprovalActions,
     private readonly logger: Logger,
   ) {
     this.id = `${instanceId}:callbacks`;
@@ -138,6 +169,10 @@ export class SlackRoutes implements HttpRoutes {
           const enterprise = isRecord(payload.enterprise) ? str(payload.enterprise.id) : str(team?.enterprise_id);
           const refusal = await this.refusal(request, { team: str(team?.id), enterprise });
           if (refusal) return reply.code(refusal.status).send({ error: refusal.error });
+          if (payload.type === 'view_submission') {
+            const errors = this.submission(payload);
+            return errors ? reply.code(200).send(errors) : reply.code(200).send();
+          }
           await this.interaction(payload);
           return reply.code(200).send();
         });
@@ -246,6 +281,7 @@ export class SlackRoutes implements HttpRoutes {
     if (!isRecord(action)) return;
     const kind = actionKind(str(action.action_id) ?? '');
     if (!kind) return;
+    if (kind === 'act') return this.background('button', this.teller(str(payload.response_url)), () => this.clicked(payload, action));
     const user = isRecord(payload.user) ? payload.user.id : undefined;
     const fromHome = isRecord(payload.container) && payload.container.type === 'view';
     const responseUrl = str(payload.response_url);
@@ -278,6 +314,85 @@ export class SlackRoutes implements HttpRoutes {
       this.logger.error({ err: error instanceof Error ? error.message : String(error) }, 'approval lookup failed');
       return answer(ephemeral(UNAVAILABLE));
     }
+  }
+
+  /**
+   * Work after the acknowledgement: Slack wants an answer within three seconds, and an action
+   * waits on the source. A failure is logged and the clicker told (`tell`), since nothing else will.
+   */
+  private background(what: string, tell: (message: SlackReply) => Promise<void>, work: () => Promise<void>): void {
+    void work().catch(async (error: unknown) => {
+      this.logger.error({ err: error instanceof Error ? error.message : String(error) }, `Slack ${what} failed after its acknowledgement`);
+      await tell(ephemeral(ACT_FAILED));
+    });
+  }
+
+  /** Answers the clicker through an interaction's `response_url`, when it has one. */
+  private teller(responseUrl: string | undefined): (message: SlackReply) => Promise<void> {
+    return (message) => (responseUrl ? this.respond(responseUrl, message) : Promise.resolve());
+  }
+
+  /** The clicker as the core takes them: the e-mail Slack's directory gives for the signed request's user. */
+  private actor(email: string): Actor {
+    return { email, channel: this.instanceId, channelName: 'Slack' };
+  }
+
+  /**
+   * An act button, after the acknowledgement. A button whose action needs a comment opens the
+   * comment modal for the card's own approver (anyone else is refused by the core straight away);
+   * any other acts now. The button's token says which approval, revision, approver and action;
+   * the core checks it.
+   */
+  private async clicked(payload: Record<string, unknown>, action: Record<string, unknown>): Promise<void> {
+    const responseUrl = str(payload.response_url);
+    const tell = this.teller(responseUrl);
+    const token = str(action.value);
+    if (!token) return;
+    const who = await this.caller(isRecord(payload.user) ? payload.user.id : undefined);
+    if ('refusal' in who) return tell(ephemeral(who.refusal));
+
+    const target = await this.actions.peek(token);
+    if (target && COMMENTED.has(target.action) && target.approverEmail === who.email) {
+      const label = isRecord(action.text) ? (str(action.text.text) ?? target.action) : target.action;
+      const view = commentModal(label, target.title, { token, responseUrl });
+      try {
+        // https://docs.slack.dev/reference/methods/views.open: the trigger is valid for three seconds, once.
+        await slackCall('views.open', () => this.client.views.open({ trigger_id: str(payload.trigger_id) ?? '', view }));
+      } catch (error) {
+        this.logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not open the comment modal');
+        await tell(ephemeral(NO_MODAL));
+      }
+      return;
+    }
+    const result = await this.actions.act(token, this.actor(who.email));
+    const { text, blocks } = resultMessage(result);
+    await tell(ephemeral(text, blocks));
+  }
+
+  /**
+   * A `view_submission` of the comment modal (https://docs.slack.dev/reference/interaction-payloads/view-interactions-payload#view_submission):
+   * an empty comment is answered with Slack's `errors` response, which keeps the modal open with
+   * the error under the input; otherwise the modal closes and the action runs after the answer.
+   */
+  private submission(payload: Record<string, unknown>): SubmissionErrors | undefined {
+    const view = isRecord(payload.view) ? payload.view : undefined;
+    if (!view || view.callback_id !== COMMENT_CALLBACK) return undefined;
+    const request = readCommentRequest(str(view.private_metadata));
+    if (!request) return undefined;
+    const values = isRecord(view.state) && isRecord(view.state.values) ? view.state.values[COMMENT_BLOCK] : undefined;
+    const input = isRecord(values) ? values[COMMENT_BLOCK] : undefined;
+    const comment = isRecord(input) ? (str(input.value)?.trim() ?? '') : '';
+    if (!comment) return { response_action: 'errors', errors: { [COMMENT_BLOCK]: COMMENT_MISSING } };
+    const user = isRecord(payload.user) ? payload.user.id : undefined;
+    const tell = this.teller(request.responseUrl);
+    this.background('comment', tell, async () => {
+      const who = await this.caller(user);
+      if ('refusal' in who) return tell(ephemeral(who.refusal));
+      const result = await this.actions.act(request.token, this.actor(who.email), { comment });
+      const { text, blocks } = resultMessage(result);
+      await tell(ephemeral(text, blocks));
+    });
+    return undefined;
   }
 
   /** Posts to an interaction's `response_url` (https://docs.slack.dev/interactivity/handling-user-interaction#message_responses). */

@@ -10,6 +10,7 @@ import { Container } from '../../core/di.js';
 import { ConfigError, loadDeployment } from '../../core/host/deployment.js';
 import { PluginCatalog } from '../../core/host/plugin-catalog.js';
 import {
+  ApprovalActions,
   ApprovalLookup,
   Clock,
   HttpRoutes,
@@ -122,6 +123,12 @@ describe('Slack notifier plugin (adapters/chat-slack) against a fake Slack on lo
   async function harness(config: Partial<SlackConfig> = {}): Promise<Harness> {
     const root = new Container({ defaultScope: 'Singleton' });
     root.bind(ApprovalLookup).toConstantValue(new TwoPeopleLookup([G1, G2, A1]));
+    // Acting from Slack is tested with a real host in chat-slack-actions.test.ts; nothing here acts.
+    root.bind(ApprovalActions).toConstantValue({
+      act: () => Promise.reject(new Error('no action expected')),
+      peek: () => Promise.resolve(undefined),
+      withTokens: (c: Card) => Promise.resolve(c),
+    });
     root.bind(Clock).toConstantValue({ now: () => new Date() });
     root.bind(Logger).toConstantValue(pino({ level: 'silent' }));
     const child = new Container({ parent: root, defaultScope: 'Singleton' });

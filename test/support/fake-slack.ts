@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
  * sends them (POST, form-encoded, complex arguments as JSON strings, `Authorization: Bearer`)
  * or as JSON bodies; API errors are HTTP 200 with `{ok: false, error}`, as Slack answers them.
  * Every call is recorded. Faults: HTTP 5xx, 429 with `Retry-After`, a reply lost after the call
- * took effect, and `users_not_found` for chosen e-mails.
+ * took effect, and `users_not_found` for chosen e-mails; a method can be held until released, to
+ * see what an app does while Slack has not answered. `views.open` takes each trigger id once.
  */
 
 export interface FakeSlackUser {
@@ -113,6 +114,7 @@ function textObject(value: unknown, max: number, plainOnly = false): boolean {
 
 function button(value: unknown): boolean {
   if (!isRecord(value) || value.type !== 'button' || !textObject(value.text, 75, true)) return false;
+  if (value.style !== undefined && value.style !== 'primary' && value.style !== 'danger') return false;
   if (value.url !== undefined && (typeof value.url !== 'string' || value.url.length > 3000)) return false;
   if (value.value !== undefined && (typeof value.value !== 'string' || value.value.length > 2000)) return false;
   if (value.action_id !== undefined && (typeof value.action_id !== 'string' || value.action_id.length > 255)) return false;
@@ -120,11 +122,25 @@ function button(value: unknown): boolean {
 }
 
 /**
- * The Block Kit limits the notifier must respect (docs.slack.dev/reference/block-kit/blocks):
- * 50 blocks in a message, 100 in a Home tab; header plain_text ≤ 150; section text ≤ 3000 and at
- * most 10 fields of ≤ 2000; actions ≤ 25 elements; context ≤ 10 elements; button text plain_text ≤ 75.
+ * An input block (docs.slack.dev/reference/block-kit/blocks/input-block), modals only: label
+ * plain_text ≤ 2000, block_id ≤ 255; here with the one element the app uses, a
+ * plain_text_input (action_id ≤ 255, max_length ≤ 3000).
  */
-function validBlocks(blocks: unknown, maxBlocks: number): boolean {
+function inputBlock(b: Record<string, unknown>): boolean {
+  if (!textObject(b.label, 2000, true) || (b.block_id !== undefined && (typeof b.block_id !== 'string' || b.block_id.length > 255))) return false;
+  const e = b.element;
+  if (!isRecord(e) || e.type !== 'plain_text_input') return false;
+  if (e.action_id !== undefined && (typeof e.action_id !== 'string' || e.action_id.length > 255)) return false;
+  return e.max_length === undefined || (typeof e.max_length === 'number' && e.max_length >= 1 && e.max_length <= 3000);
+}
+
+/**
+ * The Block Kit limits the notifier must respect (docs.slack.dev/reference/block-kit/blocks):
+ * 50 blocks in a message, 100 in a Home tab or modal; header plain_text ≤ 150; section text ≤ 3000 and at
+ * most 10 fields of ≤ 2000; actions ≤ 25 elements; context ≤ 10 elements; button text plain_text ≤ 75;
+ * input blocks only in modals.
+ */
+function validBlocks(blocks: unknown, maxBlocks: number, modal = false): boolean {
   if (!Array.isArray(blocks) || blocks.length > maxBlocks) return false;
   return blocks.every((b) => {
     if (!isRecord(b)) return false;
@@ -145,6 +161,8 @@ function validBlocks(blocks: unknown, maxBlocks: number): boolean {
         return Array.isArray(b.elements) && b.elements.length >= 1 && b.elements.length <= 10 && b.elements.every((e) => textObject(e, 3000));
       case 'divider':
         return true;
+      case 'input':
+        return modal && inputBlock(b);
       default:
         return false;
     }
@@ -171,6 +189,11 @@ export class FakeSlack {
   readonly channels = new Map<string, FakeSlackMessage[]>();
   /** Slack user id → the Home tab view last published. */
   readonly homeViews = new Map<string, Record<string, unknown>>();
+  /** Modals opened with `views.open`, in order, with the trigger id each used. */
+  readonly modals: { triggerId: string; view: Record<string, unknown> }[] = [];
+  private readonly triggersUsed = new Set<string>();
+  private readonly held = new Map<string, Promise<void>>();
+  private readonly watchers = new Set<() => void>();
   private readonly users = new Map<string, FakeSlackUser>();
   private readonly hidden = new Set<string>();
   private faults: { fault: FakeSlackFault; methods?: ReadonlySet<string>; remaining: number }[] = [];
@@ -224,6 +247,47 @@ export class FakeSlack {
     this.faults = [];
   }
 
+  /** Calls to `method` wait, unanswered, until the returned function is called. */
+  hold(method: string): () => void {
+    let release!: () => void;
+    this.held.set(
+      method,
+      new Promise<void>((resolve) => {
+        release = resolve;
+      }),
+    );
+    return () => {
+      this.held.delete(method);
+      release();
+    };
+  }
+
+  /**
+   * Resolves with `check()`'s first defined answer, asked now and again after every call and
+   * `response_url` post this fake records: waiting for what an app does after it has answered.
+   */
+  until<T>(check: () => T | undefined): Promise<T> {
+    return new Promise((resolve) => {
+      const look = () => {
+        const found = check();
+        if (found === undefined) return;
+        this.watchers.delete(look);
+        resolve(found);
+      };
+      this.watchers.add(look);
+      look();
+    });
+  }
+
+  /** A trigger id as Slack puts one in an interaction payload (`views.open` takes each once). */
+  triggerId(): string {
+    return `${Date.now()}.${++this.seq}.${Math.random().toString(16).slice(2, 14).padEnd(12, '0')}`;
+  }
+
+  private changed(): void {
+    for (const look of [...this.watchers]) look();
+  }
+
   callsTo(method: string): FakeSlackCall[] {
     return this.calls.filter((c) => c.method === method);
   }
@@ -262,6 +326,7 @@ export class FakeSlack {
       this.responses.push({ path: url.pathname, body });
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.end('ok');
+      this.changed();
       return;
     }
     if (!url.pathname.startsWith('/api/') || req.method !== 'POST') {
@@ -282,7 +347,16 @@ export class FakeSlack {
     } else args = Object.fromEntries(url.searchParams);
     const call: FakeSlackCall = { method, args, contentType, status: 200 };
     this.calls.push(call);
+    this.changed();
+    await this.held.get(method);
+    try {
+      this.answer(req, res, method, args, contentType, call);
+    } finally {
+      this.changed();
+    }
+  }
 
+  private answer(req: IncomingMessage, res: ServerResponse, method: string, args: Args, contentType: string, call: FakeSlackCall): void {
     const fault = this.takeFault(method);
     if (fault?.kind === 'http') {
       call.status = fault.status;
@@ -358,6 +432,8 @@ export class FakeSlack {
         return this.history(args);
       case 'views.publish':
         return this.publish(args);
+      case 'views.open':
+        return this.openView(args);
       default:
         throw new SlackApiError('unknown_method');
     }
@@ -509,6 +585,46 @@ export class FakeSlack {
         blocks: view.blocks,
         private_metadata: '',
         callback_id: '',
+        hash: `${Date.now()}.fake`,
+        app_id: APP_ID,
+        bot_id: BOT_ID,
+      },
+    };
+  }
+
+  /**
+   * https://docs.slack.dev/reference/methods/views.open with a modal (docs.slack.dev/reference/views/modal-views):
+   * title plain_text ≤ 24, ≤ 100 blocks, `submit` (≤ 24) required with an input block, `close` ≤ 24,
+   * `private_metadata` ≤ 3000, `callback_id` ≤ 255. A trigger id opens one view.
+   */
+  private openView(args: Args): Record<string, unknown> {
+    required(args, 'view');
+    const triggerId = text(args, 'trigger_id');
+    if (!triggerId && !text(args, 'interactivity_pointer')) throw new SlackApiError('invalid_arguments', ['[ERROR] missing required field: trigger_id']);
+    const view = json(args, 'view', 'invalid_arguments');
+    const bad = (why: string) => new SlackApiError('invalid_arguments', [`[ERROR] ${why}`]);
+    if (!isRecord(view) || view.type !== 'modal') throw bad('view must be a modal');
+    if (!textObject(view.title, 24, true)) throw bad('title must be plain_text of at most 24 characters');
+    if (!validBlocks(view.blocks, 100, true)) throw bad('blocks are not valid');
+    const hasInput = (view.blocks as Record<string, unknown>[]).some((b) => b.type === 'input');
+    if (hasInput ? !textObject(view.submit, 24, true) : view.submit !== undefined && !textObject(view.submit, 24, true))
+      throw bad('submit is required with an input block');
+    if (view.close !== undefined && !textObject(view.close, 24, true)) throw bad('close must be plain_text of at most 24 characters');
+    if (view.private_metadata !== undefined && (typeof view.private_metadata !== 'string' || view.private_metadata.length > 3000))
+      throw bad('private_metadata');
+    if (view.callback_id !== undefined && (typeof view.callback_id !== 'string' || view.callback_id.length > 255)) throw bad('callback_id');
+    if (triggerId) {
+      if (this.triggersUsed.has(triggerId)) throw new SlackApiError('exchanged_trigger_id');
+      this.triggersUsed.add(triggerId);
+    }
+    this.modals.push({ triggerId: triggerId ?? '', view });
+    return {
+      view: {
+        id: `V${String(++this.seq).padStart(8, '0')}`,
+        team_id: FAKE_TEAM_ID,
+        type: 'modal',
+        ...view,
+        state: { values: {} },
         hash: `${Date.now()}.fake`,
         app_id: APP_ID,
         bot_id: BOT_ID,
