@@ -390,16 +390,20 @@ export class TeamsNotifier implements Notifier {
       return receipt;
     }
     const { action } = message;
-    const content = action === 'digest' ? digestCard(card.title, message.digest ?? []) : action === 'link' ? linkCard(card) : approvalCard(card);
+    const fresh = action === 'notify' || action === 'digest' || action === 'link' || !message.previous;
+    // A card with act buttons refreshes itself for its approver, named by Teams user id (see approvalCard).
+    const acts = action !== 'digest' && action !== 'link' && !card.outcome && card.actions.some((a) => a.type === 'act');
+    const user = fresh || acts ? await this.directory.userIdFor(message.recipient.email) : undefined;
+    const content =
+      action === 'digest' ? digestCard(card.title, message.digest ?? []) : action === 'link' ? linkCard(card) : approvalCard(card, { refreshUserId: user });
     const activity: OutgoingActivity = {
       type: 'message',
       summary: action === 'digest' || action === 'link' ? card.title : cardSummary(card),
       attachments: [attachment(content)],
     };
 
-    if (action === 'notify' || action === 'digest' || action === 'link' || !message.previous) {
-      const user = await this.directory.userIdFor(message.recipient.email);
-      const conversationId = await this.conversations.with(user);
+    if (fresh || !message.previous) {
+      const conversationId = await this.conversations.with(user ?? (await this.directory.userIdFor(message.recipient.email)));
       const activityId = await this.connector.sendToConversation(conversationId, activity);
       const receipt = { ref: `${conversationId}/${activityId}` };
       this.delivered.set(message.idempotencyKey, receipt);
