@@ -350,7 +350,8 @@ const TEAMS_ACTIONS: ReadonlySet<string> = new Set<MessageAction>(['notify', 'up
  * Delivers cards as 1:1 messages from the bot. `notify` creates (or gets: Teams answers the same
  * id) the personal conversation with the approver, posts the Adaptive Card and returns
  * `<conversationId>/<activityId>`; `update` and `close` replace that activity with `PUT`, so no stale
- * button stays live. `remind` replies to the card with a text-only activity; `digest` posts one
+ * button stays live. A card with act buttons carries Universal Actions and a `refresh` for its
+ * approver (see approvalCard); the clicks reach the messages route (teams-routes.ts). `remind` replies to the card with a text-only activity; `digest` posts one
  * Adaptive Card listing the approvals with View links only; `link` posts one Adaptive Card with a sign-in link button. The Bot Connector has no call that reads a chat's history (Microsoft Graph
  * has one, behind tenant-wide chat permissions this adapter does not ask for), so
  * {@link findDelivered} only knows deliveries made by this process: a crash between the post and

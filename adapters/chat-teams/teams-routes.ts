@@ -35,6 +35,7 @@ const HELP = 'Ask me "approvals" (or "what\'s waiting on me?") to see the approv
 const NO_EMAIL = 'I cannot match your Teams account to a work e-mail address, so I cannot show you any approvals.';
 const UNAVAILABLE = 'I could not look up your approvals just now. Please try again in a minute.';
 const PERSONAL_ONLY = 'I list approvals only in a 1:1 chat with me, so nobody else sees them. Send me "approvals" there.';
+const UNAVAILABLE_ACTION = 'I could not act on this just now; nothing was changed. Please try again in a minute.';
 const NOT_OWN_CHAT = 'Act on an approval from its card in your own chat with me.';
 const STILL_WORKING = 'Still working on it: the card will show the outcome in a moment.';
 const GONE = 'This approval no longer waits on you; its card is being updated.';
@@ -45,6 +46,9 @@ const GONE = 'This approval no longer waits on you; its card is being updated.';
  * invoke is not answered within a few seconds; the exact limit is not documented.
  */
 const INVOKE_DEADLINE_MS = 4_000;
+
+/** Act buttons a redrawn card may have. */
+const MAX_ACTIONS = 5;
 
 /** The outcome a card shows after each action done from it; any other action closes it as "no longer needs you". */
 const OUTCOME_OF: Readonly<Record<string, CardOutcome>> = { approve: 'approved', sendBack: 'sent_back', reject: 'rejected' };
@@ -185,6 +189,14 @@ const QUESTIONS = new Set([
  * you") goes only into a conversation the connector confirms `from.id` is a member of. Anything
  * else is logged and not answered: an edited `from` can at most show a person their own list in
  * their own chat.
+ *
+ * A click on a card's act button arrives as the `adaptiveCard/action` invoke and is answered in the
+ * HTTP response (Universal Actions): the button's opaque token, the clicker as `from` maps to an
+ * e-mail (never one stated in the card's data), and the typed comment go to
+ * {@link ApprovalActions.act}, which checks that the token is this person's, for this card. The
+ * answer replaces the clicked card (the outcome, or a consent link) or shows the result's message;
+ * every other copy of the card is updated through the outbox. The card's `refresh` invoke is answered
+ * with the card as the queue has it now, with fresh buttons for that person.
  */
 export class TeamsRoutes implements HttpRoutes {
   readonly id: string;
@@ -226,7 +238,15 @@ export class TeamsRoutes implements HttpRoutes {
               return reply.code(status).send({ error: status === 401 ? 'unauthorized' : 'cannot verify the request now' });
             }
           }
-          if (activity.type === 'invoke' && activity.name === 'adaptiveCard/action') return reply.code(200).send(await this.cardAction(activity));
+          if (activity.type === 'invoke' && activity.name === 'adaptiveCard/action') {
+            // Universal Actions: HTTP 200 whenever the bot handled the invoke; the outcome is in the body.
+            return reply.code(200).send(
+              await this.cardAction(activity).catch((error: unknown): CardActionResponse => {
+                this.logger.error({ err: error instanceof Error ? error.message : String(error) }, 'a Teams card action failed');
+                return messageResponse(UNAVAILABLE_ACTION);
+              }),
+            );
+          }
           if (activity.type === 'message') await this.answer(activity);
           return reply.code(200).send();
         });
@@ -334,7 +354,9 @@ export class TeamsRoutes implements HttpRoutes {
       this.logger.error({ err: error instanceof Error ? error.message : String(error) }, 'resolving the sender of a Teams card action failed');
       return messageResponse(UNAVAILABLE);
     }
-    const names = Array.isArray(data.actions) ? data.actions.filter((a): a is string => typeof a === 'string').slice(0, 5) : [];
+    // Which buttons to draw again. Not trusted for more: a name the source does not support draws a
+    // button whose click the core refuses; bounded so an edited request cannot draw a wall of them.
+    const names = Array.isArray(data.actions) ? data.actions.filter((a): a is string => typeof a === 'string' && a.length <= 40).slice(0, MAX_ACTIONS) : [];
     if (verb === REFRESH_VERB) return this.refreshed(str(data.key), email, names, senderId);
 
     const token = str(data.token);

@@ -286,6 +286,11 @@ describe('Teams: acting on an approval from its card (Universal Actions)', funct
     expect(drawn.version).to.equal('1.4');
     expect(drawn.refresh).to.equal(undefined);
     expect(drawn.actions).to.deep.equal([{ type: 'Action.OpenUrl', title: 'View Expense Report', url: 'https://example.test/r9' }]);
+    // A user id that is not an MRI (an Entra object id from `users`) is left out of `userIds`: in a
+    // chat of 60 or fewer, such as the 1:1 chat, Teams refreshes automatically for everyone.
+    const acting = approvalCard({ ...card, actions: [{ type: 'act', label: 'Approve', action: 'approve', token: 't.1' }] }, { refreshUserId: ANN.aadObjectId });
+    expect(acting.refresh).to.not.have.property('userIds');
+    expect(acting.version).to.equal('1.5');
     // An act button the outbox has not put a token on yet is not drawn.
     expect(approvalCard({ ...card, actions: [...card.actions, { type: 'act', label: 'Approve', action: 'approve' }] })).to.deep.equal(drawn);
   });
