@@ -203,11 +203,32 @@ describe('Teams: acting on an approval from its card (Universal Actions)', funct
   it('does not act for someone else: not with the approver’s button in their own chat, nor in the approver’s chat', async () => {
     await submitted('r1');
     const approve = button(cardIn(ANN), 'approve');
-    const own = await click(BOB, approve);
+    // An e-mail in the card's data is not who clicked: the verified sender is.
+    const own = await click(BOB, approve, { inputs: { email: ANN.email } });
     expect(own.body!.type).to.equal('application/vnd.microsoft.activity.message');
     expect(own.body!.value).to.match(/only its approver can act/);
     const theirs = await click(BOB, approve, { conversationId: fake.personalConversation(ANN.id) });
     expect(theirs.body!.value).to.match(/your own chat/);
+    expect(source.calls.act).to.equal(0);
+  });
+
+  it('answers a click from another tenant with an error and acts on nothing', async () => {
+    await submitted('r1');
+    const invoke = cardActionInvoke({
+      user: ANN,
+      action: button(cardIn(ANN), 'approve'),
+      conversationId: fake.personalConversation(ANN.id),
+      tenantId: 'another-tenant',
+      serviceUrl: fake.serviceUrl,
+    });
+    const response = await fetch(endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${fake.channelToken({ appId: APP_ID, serviceUrl: fake.serviceUrl })}` },
+      body: JSON.stringify(invoke),
+    });
+    const body = (await response.json()) as Json;
+    expect(validInvokeResponse(body)).to.equal(true);
+    expect(body).to.include({ statusCode: 400, type: 'application/vnd.microsoft.error' });
     expect(source.calls.act).to.equal(0);
   });
 
