@@ -29,7 +29,7 @@ export const COMMENT_INPUT = 'comment';
 /** Actions that need a reason for the requester: their button unfolds a required comment box first. */
 const NEEDS_COMMENT: ReadonlySet<string> = new Set(['sendBack', 'reject']);
 /** Characters a comment may have; Concur's send-back comment is far longer, chat comments are short. */
-const COMMENT_MAX = 500;
+export const COMMENT_MAX = 500;
 
 export interface TextBlock {
   readonly type: 'TextBlock';

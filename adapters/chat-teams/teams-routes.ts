@@ -16,6 +16,7 @@ import {
   ACT_VERB,
   ADAPTIVE_CARD_CONTENT_TYPE,
   COMMENT_INPUT,
+  COMMENT_MAX,
   REFRESH_VERB,
   UNIVERSAL_ACTIONS_VERSION,
   approvalCard,
@@ -362,6 +363,8 @@ export class TeamsRoutes implements HttpRoutes {
     const token = str(data.token);
     if (!token) return badRequest('a card action without a token');
     const comment = typeof data[COMMENT_INPUT] === 'string' ? data[COMMENT_INPUT].trim() || undefined : undefined;
+    // The client enforces the box's maxLength; an edited request is refused rather than cut.
+    if (comment && comment.length > COMMENT_MAX) return messageResponse(`A comment may have at most ${COMMENT_MAX} characters; nothing was changed.`);
     // What the card showed, read before acting: after `done` the approval no longer waits on anyone.
     const target = await this.actions.peek(token);
     const before = target && emailKey(target.approverEmail) === email ? await this.lookup.forApprover(target.approvalKey, email) : undefined;

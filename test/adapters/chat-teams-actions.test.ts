@@ -193,6 +193,10 @@ describe('Teams: acting on an approval from its card (Universal Actions)', funct
     expect(refused.body!.value).to.match(/comment is required/);
     expect(source.acted).to.deep.equal([]);
 
+    const long = await click(ANN, sendBack, { inputs: { comment: 'x'.repeat(501) } });
+    expect(long.body!.value).to.match(/at most 500 characters/);
+    expect(source.calls.act).to.equal(1);
+
     const done = await click(ANN, sendBack, { inputs: { comment: '  Receipt for the taxi is missing ' } });
     expect(done.body!.type).to.equal('application/vnd.microsoft.card.adaptive');
     expect(texts(done.body!.value)).to.include('↩️ Sent back');
