@@ -15,6 +15,21 @@ import { dayText, moneyText, outcomeLabel, personText, type Card, type CardOutco
 export const ADAPTIVE_CARD_CONTENT_TYPE = 'application/vnd.microsoft.card.adaptive';
 /** 1.4 is the newest schema every Teams client (desktop, web, mobile) renders for bot messages. */
 export const ADAPTIVE_CARD_VERSION = '1.4';
+/**
+ * A card with `Action.Execute` or `refresh` says 1.5: Teams documents Universal Actions with that
+ * version, and a lower one may leave them unrendered (…/work-with-universal-actions-for-adaptive-cards).
+ */
+export const UNIVERSAL_ACTIONS_VERSION = '1.5';
+/** The `verb` of an act button; its `data` carries the button's opaque token and the action's name. */
+export const ACT_VERB = 'approvals.act';
+/** The `verb` of the card's `refresh`: the approver's client asks for the current card when it shows this one. */
+export const REFRESH_VERB = 'approvals.refresh';
+/** The id of the comment box, so its value arrives as `data.comment`. */
+export const COMMENT_INPUT = 'comment';
+/** Actions that need a reason for the requester: their button unfolds a required comment box first. */
+const NEEDS_COMMENT: ReadonlySet<string> = new Set(['sendBack', 'reject']);
+/** Characters a comment may have; Concur's send-back comment is far longer, chat comments are short. */
+export const COMMENT_MAX = 500;
 
 export interface TextBlock {
   readonly type: 'TextBlock';
@@ -33,9 +48,42 @@ export interface OpenUrlAction {
   readonly url: string;
 }
 
+/**
+ * Universal Actions (learn.microsoft.com/adaptive-cards/authoring-cards/universal-action-model): the
+ * client sends an `adaptiveCard/action` invoke with `verb` and `data` (merged with the values of the
+ * inputs on this card and, inside a ShowCard, its parent cards) to the bot.
+ */
+export interface ExecuteAction {
+  readonly type: 'Action.Execute';
+  readonly title: string;
+  readonly verb: string;
+  readonly data: Readonly<Record<string, unknown>>;
+  readonly style?: 'positive' | 'destructive';
+}
+
+/** A button that unfolds a card under it (here: the comment box and the button that sends it). */
+export interface ShowCardAction {
+  readonly type: 'Action.ShowCard';
+  readonly title: string;
+  readonly card: AdaptiveCard;
+}
+
+export type CardActionElement = OpenUrlAction | ExecuteAction | ShowCardAction;
+
 export interface ActionSet {
   readonly type: 'ActionSet';
-  readonly actions: readonly OpenUrlAction[];
+  readonly actions: readonly CardActionElement[];
+}
+
+/** Input.Text; `isRequired` is checked by the client before it sends (input validation, schema 1.3+). */
+export interface TextInput {
+  readonly type: 'Input.Text';
+  readonly id: string;
+  readonly label: string;
+  readonly isRequired: boolean;
+  readonly isMultiline: true;
+  readonly maxLength: number;
+  readonly errorMessage?: string;
 }
 
 export interface CardContainer {
@@ -44,15 +92,27 @@ export interface CardContainer {
   readonly separator?: boolean;
 }
 
-export type CardElement = TextBlock | ActionSet | CardContainer;
+export type CardElement = TextBlock | ActionSet | CardContainer | TextInput;
+
+/**
+ * `refresh`: the client runs `action` when the card is shown, and shows the card the bot answers
+ * instead. Automatic for the users (MRIs, `29:…`) in `userIds`, at most 60; without `userIds`,
+ * automatic for everyone in a chat of 60 or fewer, such as the approver's 1:1 chat with the bot
+ * (learn.microsoft.com/microsoftteams/platform/task-modules-and-cards/cards/universal-actions-for-adaptive-cards/work-with-universal-actions-for-adaptive-cards).
+ */
+export interface CardRefresh {
+  readonly action: ExecuteAction;
+  readonly userIds?: readonly string[];
+}
 
 export interface AdaptiveCard {
   readonly type: 'AdaptiveCard';
-  readonly $schema: 'http://adaptivecards.io/schemas/adaptive-card.json';
+  readonly $schema?: 'http://adaptivecards.io/schemas/adaptive-card.json';
   readonly version: string;
   readonly body: readonly CardElement[];
+  readonly refresh?: CardRefresh;
   /** Absent on a card with an outcome, so no button outlives the approval. */
-  readonly actions?: readonly OpenUrlAction[];
+  readonly actions?: readonly CardActionElement[];
 }
 
 export interface AdaptiveCardAttachment {
@@ -131,10 +191,24 @@ function fact(label: string, value: string): TextBlock {
   return text(`${escapeMarkdown(label, 100)}: ${escapeMarkdown(value)}`, { spacing: 'Small' });
 }
 
-/** The Adaptive Card of one approval. A card with an outcome shows it and has no `actions`. */
-export function approvalCard(card: Card): AdaptiveCard {
+/** How the card's `refresh` reaches its approver: their Teams user id when it is an MRI (`29:…`). */
+export interface ApprovalCardOptions {
+  readonly refreshUserId?: string | undefined;
+}
+
+type ActButton = Extract<Card['actions'][number], { type: 'act' }>;
+
+/**
+ * The Adaptive Card of one approval. A card with an outcome shows it (and its `outcomeNote`) and has
+ * no `actions`. Act buttons that carry a token become Universal Actions: `Action.Execute`, or for an
+ * action that needs a reason a ShowCard with a required comment box and its own `Action.Execute`;
+ * such a card also gets a `refresh`, so the approver's client redraws it from the queue when shown.
+ * Without act buttons the card is the plain 1.4 card with link buttons.
+ */
+export function approvalCard(card: Card, options: ApprovalCardOptions = {}): AdaptiveCard {
   const body: CardElement[] = [text(escapeMarkdown(card.title, 300), { size: 'Medium', weight: 'Bolder' })];
   if (card.outcome) body.push(text(outcomeLabel(card.outcome), { weight: 'Bolder', color: OUTCOME_COLORS[card.outcome] }));
+  if (card.outcome && card.outcomeNote) body.push(text(escapeMarkdown(card.outcomeNote), { spacing: 'None' }));
 
   const facts: [string, string | undefined][] = [
     ['Requester', personText(card.requester)],
@@ -159,14 +233,64 @@ export function approvalCard(card: Card): AdaptiveCard {
 
   const adaptive: AdaptiveCard = { type: 'AdaptiveCard', $schema: 'http://adaptivecards.io/schemas/adaptive-card.json', version: ADAPTIVE_CARD_VERSION, body };
   if (card.outcome) return adaptive;
-  // Only link buttons: acting from Teams needs an inbound action contract core does not have yet.
   // Action titles are plain text in every host, so labels are not escaped.
-  const actions = card.actions.flatMap((a): OpenUrlAction[] => {
+  const links = card.actions.flatMap((a): OpenUrlAction[] => {
     const url = a.type === 'link' ? safeUrl(a.url) : undefined;
     return url ? [{ type: 'Action.OpenUrl', title: clean(a.label, BUTTON_TITLE), url }] : [];
   });
-  return actions.length > 0 ? { ...adaptive, actions } : adaptive;
+  const acts = card.actions.filter((a): a is ActButton & { token: string } => a.type === 'act' && typeof a.token === 'string' && a.token.length > 0);
+  if (acts.length === 0) return links.length > 0 ? { ...adaptive, actions: links } : adaptive;
+
+  const names = acts.map((a) => a.action);
+  const refresh: CardRefresh = {
+    action: { type: 'Action.Execute', title: 'Refresh', verb: REFRESH_VERB, data: { key: card.approvalKey, actions: names } },
+    ...(options.refreshUserId?.startsWith('29:') ? { userIds: [options.refreshUserId] } : {}),
+  };
+  return { ...adaptive, version: UNIVERSAL_ACTIONS_VERSION, refresh, actions: [...acts.map((a) => actButton(a, names)), ...links] };
 }
+
+/** One act button: `Action.Execute`, or a ShowCard asking for the comment first when the action needs one. */
+function actButton(a: ActButton & { token: string }, names: readonly string[]): ExecuteAction | ShowCardAction {
+  const title = clean(a.label, BUTTON_TITLE);
+  const execute: ExecuteAction = {
+    type: 'Action.Execute',
+    title,
+    verb: ACT_VERB,
+    // `actions` only says which buttons to draw again on a redraw; the token alone says what may be done.
+    data: { token: a.token, action: a.action, actions: names },
+    ...(a.style === 'primary' ? { style: 'positive' as const } : a.style === 'danger' ? { style: 'destructive' as const } : {}),
+  };
+  if (!NEEDS_COMMENT.has(a.action)) return execute;
+  const input: TextInput = {
+    type: 'Input.Text',
+    id: COMMENT_INPUT,
+    label: 'Comment for the requester',
+    isRequired: true,
+    isMultiline: true,
+    maxLength: COMMENT_MAX,
+    errorMessage: 'Say why: a comment is required.',
+  };
+  return { type: 'Action.ShowCard', title, card: { type: 'AdaptiveCard', version: UNIVERSAL_ACTIONS_VERSION, body: [input], actions: [execute] } };
+}
+
+/**
+ * The card that answers a click whose source needs the approver's consent first: the approval card
+ * as it is now (with its buttons, to press again once connected) under a notice with the link.
+ */
+export function consentCard(card: AdaptiveCard, message: string, url: string): AdaptiveCard {
+  const link = safeUrl(url);
+  const notice: CardContainer = {
+    type: 'Container',
+    items: [
+      text(escapeMarkdown(message), { weight: 'Bolder', color: 'Attention' }),
+      ...(link ? [{ type: 'ActionSet' as const, actions: [{ type: 'Action.OpenUrl' as const, title: CONNECT_TITLE, url: link }] }] : []),
+    ],
+  };
+  return { ...card, version: UNIVERSAL_ACTIONS_VERSION, body: [notice, ...card.body] };
+}
+
+/** The title of the consent link button. */
+export const CONNECT_TITLE = 'Connect your Concur account';
 
 /** The activity `summary`: what notifications and the chat list show. Plain text, not rendered. */
 export function cardSummary(card: Card): string {

@@ -1,4 +1,4 @@
-import { ApprovalLookup, Clock, ContainerModule, HttpRoutes, Logger, Notifier, type PluginContext } from '../../core/index.js';
+import { ApprovalActions, ApprovalLookup, Clock, ContainerModule, HttpRoutes, Logger, Notifier, type PluginContext } from '../../core/index.js';
 import {
   BotConnector,
   PersonalConversations,
@@ -47,7 +47,14 @@ export default function teamsModule(context: PluginContext<Partial<TeamsConfig>>
     bind(Notifier).toService(TeamsNotifier);
     bind(TeamsRoutes)
       .toResolvedValue(
-        (connector: BotConnector, directory: TeamsDirectory, conversations: PersonalConversations, lookup: ApprovalLookup, logger: Logger) =>
+        (
+          connector: BotConnector,
+          directory: TeamsDirectory,
+          conversations: PersonalConversations,
+          lookup: ApprovalLookup,
+          actions: ApprovalActions,
+          logger: Logger,
+        ) =>
           new TeamsRoutes(
             context.instanceId,
             config,
@@ -56,9 +63,10 @@ export default function teamsModule(context: PluginContext<Partial<TeamsConfig>>
             conversations,
             connector,
             lookup,
+            actions,
             log(logger),
           ),
-        [BotConnector, TeamsDirectory, PersonalConversations, ApprovalLookup, Logger],
+        [BotConnector, TeamsDirectory, PersonalConversations, ApprovalLookup, ApprovalActions, Logger],
       )
       .inSingletonScope();
     bind(HttpRoutes).toService(TeamsRoutes);

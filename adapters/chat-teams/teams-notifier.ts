@@ -350,7 +350,8 @@ const TEAMS_ACTIONS: ReadonlySet<string> = new Set<MessageAction>(['notify', 'up
  * Delivers cards as 1:1 messages from the bot. `notify` creates (or gets: Teams answers the same
  * id) the personal conversation with the approver, posts the Adaptive Card and returns
  * `<conversationId>/<activityId>`; `update` and `close` replace that activity with `PUT`, so no stale
- * button stays live. `remind` replies to the card with a text-only activity; `digest` posts one
+ * button stays live. A card with act buttons carries Universal Actions and a `refresh` for its
+ * approver (see approvalCard); the clicks reach the messages route (teams-routes.ts). `remind` replies to the card with a text-only activity; `digest` posts one
  * Adaptive Card listing the approvals with View links only; `link` posts one Adaptive Card with a sign-in link button. The Bot Connector has no call that reads a chat's history (Microsoft Graph
  * has one, behind tenant-wide chat permissions this adapter does not ask for), so
  * {@link findDelivered} only knows deliveries made by this process: a crash between the post and
@@ -390,16 +391,20 @@ export class TeamsNotifier implements Notifier {
       return receipt;
     }
     const { action } = message;
-    const content = action === 'digest' ? digestCard(card.title, message.digest ?? []) : action === 'link' ? linkCard(card) : approvalCard(card);
+    const fresh = action === 'notify' || action === 'digest' || action === 'link' || !message.previous;
+    // A card with act buttons refreshes itself for its approver, named by Teams user id (see approvalCard).
+    const acts = action !== 'digest' && action !== 'link' && !card.outcome && card.actions.some((a) => a.type === 'act');
+    const user = fresh || acts ? await this.directory.userIdFor(message.recipient.email) : undefined;
+    const content =
+      action === 'digest' ? digestCard(card.title, message.digest ?? []) : action === 'link' ? linkCard(card) : approvalCard(card, { refreshUserId: user });
     const activity: OutgoingActivity = {
       type: 'message',
       summary: action === 'digest' || action === 'link' ? card.title : cardSummary(card),
       attachments: [attachment(content)],
     };
 
-    if (action === 'notify' || action === 'digest' || action === 'link' || !message.previous) {
-      const user = await this.directory.userIdFor(message.recipient.email);
-      const conversationId = await this.conversations.with(user);
+    if (fresh || !message.previous) {
+      const conversationId = await this.conversations.with(user ?? (await this.directory.userIdFor(message.recipient.email)));
       const activityId = await this.connector.sendToConversation(conversationId, activity);
       const receipt = { ref: `${conversationId}/${activityId}` };
       this.delivered.set(message.idempotencyKey, receipt);

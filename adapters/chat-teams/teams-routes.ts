@@ -1,7 +1,32 @@
 import { ConfigurationBotFrameworkAuthentication, ConfigurationServiceClientCredentialFactory, type Activity } from 'botbuilder';
 import type { FastifyInstance } from 'fastify';
-import type { ApprovalLookup, HttpRoutes, Logger } from '../../core/index.js';
-import { approvalListCard, attachment, listSummary } from './adaptive-card.js';
+import {
+  createCardRenderer,
+  emailKey,
+  type ActionResult,
+  type ApprovalActions,
+  type ApprovalLookup,
+  type Card,
+  type CardOutcome,
+  type HttpRoutes,
+  type Logger,
+  type QueuedApproval,
+} from '../../core/index.js';
+import {
+  ACT_VERB,
+  ADAPTIVE_CARD_CONTENT_TYPE,
+  COMMENT_INPUT,
+  COMMENT_MAX,
+  REFRESH_VERB,
+  UNIVERSAL_ACTIONS_VERSION,
+  approvalCard,
+  approvalListCard,
+  attachment,
+  consentCard,
+  escapeMarkdown,
+  listSummary,
+  type AdaptiveCard,
+} from './adaptive-card.js';
 import type { BotConnector, OutgoingActivity, PersonalConversations, TeamsConfig, TeamsDirectory } from './teams-notifier.js';
 
 /** Approvals a reply lists before "and N more". */
@@ -11,6 +36,40 @@ const HELP = 'Ask me "approvals" (or "what\'s waiting on me?") to see the approv
 const NO_EMAIL = 'I cannot match your Teams account to a work e-mail address, so I cannot show you any approvals.';
 const UNAVAILABLE = 'I could not look up your approvals just now. Please try again in a minute.';
 const PERSONAL_ONLY = 'I list approvals only in a 1:1 chat with me, so nobody else sees them. Send me "approvals" there.';
+const UNAVAILABLE_ACTION = 'I could not act on this just now; nothing was changed. Please try again in a minute.';
+const NOT_OWN_CHAT = 'Act on an approval from its card in your own chat with me.';
+const STILL_WORKING = 'Still working on it: the card will show the outcome in a moment.';
+const GONE = 'This approval no longer waits on you; its card is being updated.';
+
+/**
+ * How long a click waits for the action before it answers "still working" and lets the action end
+ * in the background (its card is then updated through the outbox). Teams shows an error when an
+ * invoke is not answered within a few seconds; the exact limit is not documented.
+ */
+const INVOKE_DEADLINE_MS = 4_000;
+
+/** Act buttons a redrawn card may have. */
+const MAX_ACTIONS = 5;
+
+/** The outcome a card shows after each action done from it; any other action closes it as "no longer needs you". */
+const OUTCOME_OF: Readonly<Record<string, CardOutcome>> = { approve: 'approved', sendBack: 'sent_back', reject: 'rejected' };
+
+/**
+ * The body of the HTTP 200 that answers an `adaptiveCard/action` invoke: a card that replaces the
+ * clicked one, a message the client shows, or an error (learn.microsoft.com/adaptive-cards/authoring-cards/universal-action-model#response-format).
+ */
+export type CardActionResponse =
+  | { readonly statusCode: 200; readonly type: typeof ADAPTIVE_CARD_CONTENT_TYPE; readonly value: AdaptiveCard }
+  | { readonly statusCode: 200; readonly type: 'application/vnd.microsoft.activity.message'; readonly value: string }
+  | { readonly statusCode: 400; readonly type: 'application/vnd.microsoft.error'; readonly value: { readonly code: string; readonly message: string } };
+
+const cardResponse = (value: AdaptiveCard): CardActionResponse => ({ statusCode: 200, type: ADAPTIVE_CARD_CONTENT_TYPE, value });
+const messageResponse = (value: string): CardActionResponse => ({ statusCode: 200, type: 'application/vnd.microsoft.activity.message', value });
+const badRequest = (message: string): CardActionResponse => ({
+  statusCode: 400,
+  type: 'application/vnd.microsoft.error',
+  value: { code: 'BadRequest', message },
+});
 
 /**
  * Checks the `Authorization` header of a request from the Bot Framework channel; throws when it
@@ -57,6 +116,16 @@ export function botFrameworkAuthenticator(
   return async (activity, authHeader) => {
     await auth.authenticateRequest(activity as Partial<Activity> as Activity, authHeader);
   };
+}
+
+/** The channel-neutral card of a queued approval with the act buttons the clicked card had (the token decides what may be done). */
+function render(approval: QueuedApproval, actions: readonly string[], outcome?: CardOutcome): Card {
+  return createCardRenderer(new Map([[approval.source, { actions }]]))(approval, outcome);
+}
+
+/** Resolves undefined after `ms`; the timer does not keep the process alive. */
+function delay(ms: number): Promise<undefined> {
+  return new Promise((resolve) => setTimeout(() => resolve(undefined), ms).unref());
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -121,21 +190,31 @@ const QUESTIONS = new Set([
  * you") goes only into a conversation the connector confirms `from.id` is a member of. Anything
  * else is logged and not answered: an edited `from` can at most show a person their own list in
  * their own chat.
+ *
+ * A click on a card's act button arrives as the `adaptiveCard/action` invoke and is answered in the
+ * HTTP response (Universal Actions): the button's opaque token, the clicker as `from` maps to an
+ * e-mail (never one stated in the card's data), and the typed comment go to
+ * {@link ApprovalActions.act}, which checks that the token is this person's, for this card. The
+ * answer replaces the clicked card (the outcome, or a consent link) or shows the result's message;
+ * every other copy of the card is updated through the outbox. The card's `refresh` invoke is answered
+ * with the card as the queue has it now, with fresh buttons for that person.
  */
 export class TeamsRoutes implements HttpRoutes {
   readonly id: string;
 
   constructor(
-    instanceId: string,
+    /** The notifier instance's id: the `channel` of an action taken through this bot. */
+    private readonly notifierId: string,
     private readonly config: Pick<TeamsConfig, 'callbackPath' | 'tenantId' | 'serviceUrl'>,
     private readonly authenticate: ChannelAuthenticator | undefined,
     private readonly directory: TeamsDirectory,
     private readonly conversations: PersonalConversations,
     private readonly connector: BotConnector,
     private readonly lookup: ApprovalLookup,
+    private readonly actions: ApprovalActions,
     private readonly logger: Logger,
   ) {
-    this.id = `teams:${instanceId}`;
+    this.id = `teams:${notifierId}`;
   }
 
   async register(app: FastifyInstance): Promise<void> {
@@ -159,6 +238,15 @@ export class TeamsRoutes implements HttpRoutes {
               this.logger.warn({ status, err: error instanceof Error ? error.message : String(error) }, 'refused a Teams request that failed authentication');
               return reply.code(status).send({ error: status === 401 ? 'unauthorized' : 'cannot verify the request now' });
             }
+          }
+          if (activity.type === 'invoke' && activity.name === 'adaptiveCard/action') {
+            // Universal Actions: HTTP 200 whenever the bot handled the invoke; the outcome is in the body.
+            return reply.code(200).send(
+              await this.cardAction(activity).catch((error: unknown): CardActionResponse => {
+                this.logger.error({ err: error instanceof Error ? error.message : String(error) }, 'a Teams card action failed');
+                return messageResponse(UNAVAILABLE_ACTION);
+              }),
+            );
           }
           if (activity.type === 'message') await this.answer(activity);
           return reply.code(200).send();
@@ -229,6 +317,106 @@ export class TeamsRoutes implements HttpRoutes {
     }
     await this.reply(activity, own, answer);
     return undefined;
+  }
+
+  /**
+   * A click on a card (`Action.Execute`) or the card's refresh. The clicker is who the verified
+   * activity's `from` maps to through the `users` map or roster, never an e-mail in the card's
+   * data, and only in their own 1:1 chat with the bot (where their cards are): the channel's token
+   * does not vouch for the body, so a replay with an edited `from` must also name that person's
+   * own chat, and still needs that person's button token.
+   */
+  private async cardAction(activity: Record<string, unknown>): Promise<CardActionResponse> {
+    const value = isRecord(activity.value) ? activity.value : {};
+    const action = isRecord(value.action) ? value.action : {};
+    const data = isRecord(action.data) ? action.data : {};
+    const verb = str(action.verb);
+    if (verb !== ACT_VERB && verb !== REFRESH_VERB) return badRequest('unknown card action');
+
+    const conversation = isRecord(activity.conversation) ? activity.conversation : {};
+    const channelData = isRecord(activity.channelData) ? activity.channelData : {};
+    const tenant = str(conversation.tenantId) ?? (isRecord(channelData.tenant) ? str(channelData.tenant.id) : undefined);
+    if (tenant !== this.config.tenantId) {
+      this.logger.warn({ tenant }, 'ignored a Teams card action from another tenant');
+      return badRequest('wrong tenant');
+    }
+    const from = isRecord(activity.from) ? activity.from : {};
+    const senderId = str(from.id);
+    let email: string | undefined;
+    try {
+      email = senderId ? await this.directory.emailOf({ id: senderId, aadObjectId: str(from.aadObjectId) }) : undefined;
+      if (!email) return messageResponse(NO_EMAIL);
+      const own = await this.conversations.with(await this.directory.userIdFor(email));
+      if (own !== str(conversation.id)) {
+        this.logger.warn({ sender: senderId }, "refused a Teams card action outside the sender's own 1:1 chat");
+        return messageResponse(NOT_OWN_CHAT);
+      }
+    } catch (error) {
+      this.logger.error({ err: error instanceof Error ? error.message : String(error) }, 'resolving the sender of a Teams card action failed');
+      return messageResponse(UNAVAILABLE);
+    }
+    // Which buttons to draw again. Not trusted for more: a name the source does not support draws a
+    // button whose click the core refuses; bounded so an edited request cannot draw a wall of them.
+    const names = Array.isArray(data.actions) ? data.actions.filter((a): a is string => typeof a === 'string' && a.length <= 40).slice(0, MAX_ACTIONS) : [];
+    if (verb === REFRESH_VERB) return this.refreshed(str(data.key), email, names, senderId);
+
+    const token = str(data.token);
+    if (!token) return badRequest('a card action without a token');
+    const comment = typeof data[COMMENT_INPUT] === 'string' ? data[COMMENT_INPUT].trim() || undefined : undefined;
+    // The client enforces the box's maxLength; an edited request is refused rather than cut.
+    if (comment && comment.length > COMMENT_MAX) return messageResponse(`A comment may have at most ${COMMENT_MAX} characters; nothing was changed.`);
+    // What the card showed, read before acting: after `done` the approval no longer waits on anyone.
+    const target = await this.actions.peek(token);
+    const before = target && emailKey(target.approverEmail) === email ? await this.lookup.forApprover(target.approvalKey, email) : undefined;
+    const acting = this.actions.act(token, { email, channel: this.notifierId, channelName: 'Teams' }, { comment });
+    const result = await Promise.race([acting, delay(INVOKE_DEADLINE_MS)]);
+    if (!result) {
+      acting.then(
+        (late) => this.logger.info({ outcome: late.outcome }, 'a Teams card action ended after its click was answered'),
+        (error: unknown) => this.logger.error({ err: error instanceof Error ? error.message : String(error) }, 'a Teams card action failed'),
+      );
+      return messageResponse(STILL_WORKING);
+    }
+    return this.answerAction(result, before, email, names, comment, senderId);
+  }
+
+  /** The answer to a click: the closed card, the card under a consent link, or the result's message. */
+  private async answerAction(
+    result: ActionResult,
+    before: QueuedApproval | undefined,
+    email: string,
+    names: readonly string[],
+    comment: string | undefined,
+    senderId: string | undefined,
+  ): Promise<CardActionResponse> {
+    if (result.outcome === 'done' && before) {
+      const at = result.at.slice(0, 16).replace('T', ' ');
+      const card = render(before, names, OUTCOME_OF[result.action] ?? 'no_longer_required');
+      return cardResponse(approvalCard({ ...card, outcomeNote: `By you in Teams at ${at} UTC${comment ? `: “${comment}”` : ''}` }));
+    }
+    if (result.outcome === 'consent_needed') {
+      const current = before ? await this.actions.withTokens(render(before, names), before.generation, email) : undefined;
+      const base: AdaptiveCard = current
+        ? approvalCard(current, { refreshUserId: senderId })
+        : { type: 'AdaptiveCard', $schema: 'http://adaptivecards.io/schemas/adaptive-card.json', version: UNIVERSAL_ACTIONS_VERSION, body: [] };
+      return cardResponse(consentCard(base, result.message, result.url));
+    }
+    return messageResponse(result.message);
+  }
+
+  /** The card as the queue has it now, with fresh buttons for this approver; a short closed note once it no longer waits on them. */
+  private async refreshed(key: string | undefined, email: string, names: readonly string[], senderId: string | undefined): Promise<CardActionResponse> {
+    const approval = key ? await this.lookup.forApprover(key, email) : undefined;
+    if (!approval) {
+      return cardResponse({
+        type: 'AdaptiveCard',
+        $schema: 'http://adaptivecards.io/schemas/adaptive-card.json',
+        version: UNIVERSAL_ACTIONS_VERSION,
+        body: [{ type: 'TextBlock', text: escapeMarkdown(GONE), wrap: true, isSubtle: true }],
+      });
+    }
+    const card = await this.actions.withTokens(render(approval, names), approval.generation, email);
+    return cardResponse(approvalCard(card, { refreshUserId: senderId }));
   }
 
   /** Whether the connector names `userId` a member of the conversation; a text answer goes nowhere else. */

@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import {
+  ApprovalActions,
   ApprovalLookup,
   Clock,
   Container,
@@ -104,6 +105,13 @@ const APPROVALS = [
 const lookup: ApprovalLookup = {
   waitingOn: async (email) => APPROVALS.filter((a) => a.approvers.some((p) => p.email === email)),
   forApprover: async (key, email) => APPROVALS.find((a) => a.key === key && a.approvers.some((p) => p.email === email)),
+};
+
+/** The messages route's action service where no test acts: a click is refused. */
+const NO_ACTIONS: ApprovalActions = {
+  act: async () => ({ outcome: 'refused', message: 'no actions here' }),
+  peek: async () => undefined,
+  withTokens: async (c) => c,
 };
 
 /** Every string of an Adaptive Card's TextBlocks, depth first. */
@@ -358,6 +366,7 @@ describe('Teams messages route', () => {
       conversations,
       connector,
       lookup,
+      NO_ACTIONS,
       silent(),
     );
     app = Fastify();
@@ -540,6 +549,7 @@ describe('Teams plugin', () => {
       root.bind(Logger).toConstantValue(silent());
       root.bind(Clock).toConstantValue(systemClock);
       root.bind(ApprovalLookup).toConstantValue(lookup);
+      root.bind(ApprovalActions).toConstantValue(NO_ACTIONS);
       const child = new Container({ parent: root, defaultScope: 'Singleton' });
       const config = { tenantId: TENANT, serviceUrl: fake.serviceUrl, users: USERS };
       child.bind(PluginContext).toConstantValue({ instanceId: 'teams', config, baseDir: '.' });

@@ -108,7 +108,13 @@ class ConnectorError extends Error {
   }
 }
 
-/** The Adaptive Card subset the adapter sends, checked as the schema (adaptivecards.io/explorer) defines it. */
+/**
+ * The Adaptive Card subset the adapter sends, checked as the schema (adaptivecards.io/explorer) defines it,
+ * with Universal Actions (learn.microsoft.com/adaptive-cards/authoring-cards/universal-action-model):
+ * `Action.Execute` (optional `verb`, `data` an object), `Action.ShowCard` with a card, `Input.Text` with
+ * an `id`, and `refresh` whose `action` is an `Action.Execute` and whose `userIds`, when given, are at
+ * most 60 strings. A card using any of them must say version 1.5 or later, as Teams documents.
+ */
 function validCardElement(element: unknown): boolean {
   if (!isRecord(element)) return false;
   switch (element.type) {
@@ -118,31 +124,100 @@ function validCardElement(element: unknown): boolean {
       return Array.isArray(element.actions) && element.actions.every(validAction);
     case 'Container':
       return Array.isArray(element.items) && element.items.every(validCardElement);
+    case 'Input.Text':
+      return typeof element.id === 'string' && element.id.length > 0;
     default:
       return false;
   }
 }
 
+function validExecute(action: Record<string, unknown>): boolean {
+  return (action.verb === undefined || typeof action.verb === 'string') && (action.data === undefined || isRecord(action.data));
+}
+
 function validAction(action: unknown): boolean {
-  return (
-    isRecord(action) &&
-    action.type === 'Action.OpenUrl' &&
-    typeof action.title === 'string' &&
-    typeof action.url === 'string' &&
-    /^https?:\/\//.test(action.url)
-  );
+  if (!isRecord(action) || typeof action.title !== 'string') return false;
+  switch (action.type) {
+    case 'Action.OpenUrl':
+      return typeof action.url === 'string' && /^https?:\/\//.test(action.url);
+    case 'Action.Execute':
+      return validExecute(action);
+    case 'Action.ShowCard':
+      return validCard(action.card);
+    default:
+      return false;
+  }
+}
+
+/** Whether the card (or any card inside it) uses Universal Actions. */
+function usesUniversalActions(card: unknown): boolean {
+  return JSON.stringify(card).includes('"Action.Execute"');
+}
+
+function validCard(card: unknown): boolean {
+  if (!isRecord(card) || card.type !== 'AdaptiveCard' || typeof card.version !== 'string') return false;
+  if (!Array.isArray(card.body) || !card.body.every(validCardElement)) return false;
+  if (card.actions !== undefined && !(Array.isArray(card.actions) && card.actions.every(validAction))) return false;
+  if (card.refresh !== undefined) {
+    const refresh = card.refresh;
+    if (!isRecord(refresh) || !isRecord(refresh.action) || refresh.action.type !== 'Action.Execute' || !validExecute(refresh.action)) return false;
+    if (
+      refresh.userIds !== undefined &&
+      !(Array.isArray(refresh.userIds) && refresh.userIds.length <= 60 && refresh.userIds.every((u) => typeof u === 'string'))
+    ) {
+      return false;
+    }
+  }
+  return !usesUniversalActions(card) || Number(card.version) >= 1.5;
 }
 
 function validActivity(body: unknown): boolean {
   if (!isRecord(body) || body.type !== 'message') return false;
   if (body.attachments === undefined) return typeof body.text === 'string' && body.text.length > 0;
   if (!Array.isArray(body.attachments) || body.attachments.length === 0) return false;
-  return body.attachments.every((a) => {
-    if (!isRecord(a) || a.contentType !== 'application/vnd.microsoft.card.adaptive' || !isRecord(a.content)) return false;
-    const card = a.content;
-    if (card.type !== 'AdaptiveCard' || typeof card.version !== 'string' || !Array.isArray(card.body) || !card.body.every(validCardElement)) return false;
-    return card.actions === undefined || (Array.isArray(card.actions) && card.actions.every(validAction));
-  });
+  return body.attachments.every((a) => isRecord(a) && a.contentType === 'application/vnd.microsoft.card.adaptive' && validCard(a.content));
+}
+
+/** Whether an `adaptiveCard/action` invoke response body has the documented shape (universal-action-model#response-format). */
+export function validInvokeResponse(body: unknown): boolean {
+  if (!isRecord(body) || typeof body.statusCode !== 'number') return false;
+  if (body.statusCode === 200 && body.type === 'application/vnd.microsoft.card.adaptive') return validCard(body.value);
+  if (body.statusCode === 200 && body.type === 'application/vnd.microsoft.activity.message') return typeof body.value === 'string' && body.value.length > 0;
+  if (body.type === 'application/vnd.microsoft.error') return isRecord(body.value) && typeof body.value.message === 'string';
+  return false;
+}
+
+/**
+ * The `adaptiveCard/action` invoke Teams posts when `user` presses `action` (an `Action.Execute` of a
+ * card, or its `refresh` action with `trigger: automatic`): `value.action` is a copy of the action with
+ * the inputs' values merged into its `data` by input id (universal-action-model#request-format).
+ */
+export function cardActionInvoke(options: {
+  readonly user: FakeTeamsUser;
+  readonly conversationId: string;
+  readonly tenantId: string;
+  readonly serviceUrl: string;
+  readonly action: Record<string, unknown>;
+  readonly inputs?: Readonly<Record<string, string>>;
+  readonly trigger?: 'manual' | 'automatic';
+  readonly replyToId?: string;
+}): Record<string, unknown> {
+  const { user, action } = options;
+  const data = { ...(isRecord(action.data) ? action.data : {}), ...options.inputs };
+  return {
+    type: 'invoke',
+    name: 'adaptiveCard/action',
+    id: `f:${randomBytes(8).toString('hex')}`,
+    channelId: 'msteams',
+    serviceUrl: options.serviceUrl,
+    timestamp: new Date().toISOString(),
+    from: { id: user.id, name: user.name, aadObjectId: user.aadObjectId },
+    recipient: { id: '28:bot', name: 'Approvals' },
+    conversation: { id: options.conversationId, conversationType: 'personal', tenantId: options.tenantId },
+    channelData: { tenant: { id: options.tenantId } },
+    ...(options.replyToId ? { replyToId: options.replyToId } : {}),
+    value: { action: { type: 'Action.Execute', id: '', verb: action.verb, data }, trigger: options.trigger ?? 'manual' },
+  };
 }
 
 function readBody(request: IncomingMessage): Promise<string> {
