@@ -251,7 +251,6 @@ export const configSchema = {
       },
       then: {
         properties: { consent: { required: ['publicUrl'] } },
-        required: ['consent'],
       },
     },
   ],

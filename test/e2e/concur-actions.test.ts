@@ -1,8 +1,16 @@
 import { expect } from 'chai';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ActionResult, CardAction } from '../../core/index.js';
+import { loadDeployment } from '../../core/host/deployment.js';
+import { Host } from '../../core/host/host.js';
+import { createLogger } from '../../core/host/logging.js';
 import { ConcurApprovalSource } from '../../plugins/concur/concur-approval-source.js';
-import { callsTo, type CallCounts } from '../../plugins/concur/sandbox/index.js';
+import { callsTo, startConcurSandbox, type CallCounts } from '../../plugins/concur/sandbox/index.js';
+import { runCli } from '../support/cli.js';
 import { concurHarness, SOURCE, type ConcurHarness } from '../support/concur-harness.js';
+import { SMALL_COMPANY, sandboxSource } from '../support/sandbox-deployment.js';
 
 /**
  * Approve and send back from chat as the approver, under their own Concur user token, against the
@@ -208,6 +216,41 @@ describe('Concur actions: approve and send back as the approver (sandbox, real H
     expect(await consents().list()).to.deep.equal([]);
     // The state was used up by that callback: the same link does not start a connection again.
     expect((await fetch(local(first.url), { redirect: 'manual' })).status).to.equal(400);
+  });
+
+  it('lists connected approvers and forgets one with approvals-hub consent list / revoke, from another process', async () => {
+    await start();
+    const r = await submitted();
+    await connected(r);
+    const dir = mkdtempSync(join(tmpdir(), 'ah-consent-cli-'));
+    const { source, env } = sandboxSource(h.sandbox, { id: SOURCE, config: { actions: ['approve', 'sendBack'], consent: { publicUrl: PUBLIC_URL } } });
+    writeFileSync(join(dir, 'approvals.config.json'), JSON.stringify({ queue: { adapter: 'sqlite', config: { path: h.dbPath } }, sources: [source] }));
+    const cli = async (...args: string[]) => {
+      const result = await runCli([...args, '--config', join(dir, 'approvals.config.json')], { cwd: dir, env });
+      expect(result.code, result.stderr).to.equal(0);
+      return result.stdout;
+    };
+    expect(await cli('consent', 'list')).to.match(new RegExp(`^${SOURCE}\\t${r.email.replace(/[.]/g, '\\.')}\\tconnected 2026-`));
+    expect(await cli('consent', 'revoke', r.email.toUpperCase())).to.contain(`forgot the Concur token of ${r.email}`);
+    expect(await consents().list()).to.deep.equal([]);
+    expect((await h.host.actions.act(tokenOf(r.id, r.email, 'approve'), chat(r.email))).outcome).to.equal('consent_needed');
+    expect(await cli('consent', 'list')).to.contain('(nobody connected)');
+  });
+
+  it('refuses a deployment that turns actions on without consent.publicUrl', async () => {
+    const sandbox = await startConcurSandbox(SMALL_COMPANY);
+    try {
+      const { source, env } = sandboxSource(sandbox, { config: { actions: ['approve'] } });
+      const raw = { queue: { adapter: 'sqlite', config: { path: join(mkdtempSync(join(tmpdir(), 'ah-consent-cfg-')), 'q.db') } }, sources: [source] };
+      let error: unknown;
+      await Host.create(loadDeployment(undefined, { raw, env }), { logger: createLogger({ level: 'silent' }) }).then(
+        (host) => host.stop(),
+        (e: unknown) => (error = e),
+      );
+      expect(String(error)).to.match(/consent.*publicUrl/);
+    } finally {
+      await sandbox.close();
+    }
   });
 
   it('leaves cards as they were without actions configured', async () => {

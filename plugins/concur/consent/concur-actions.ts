@@ -67,11 +67,17 @@ export class ConcurActions {
     };
   }
 
-  /** A 403 on the guard read: the token lacks the read scope (consent given before the app asked for it). */
-  private async scopeMissing(email: string, result: UserCallResult<unknown>): Promise<ActionResult> {
+  /**
+   * A 403 on the guard read: the user lacks an approver role, or the token lacks the read scope (a
+   * consent given before the app asked for it). Reconnecting fixes only the second, so the token
+   * is kept and the clicker told; `approvals-hub consent revoke` makes them connect anew.
+   */
+  private scopeMissing(email: string, result: UserCallResult<unknown>): ActionResult {
     this.logger.warn({ approver: email, correlationId: result.correlationId, err: result.message }, 'Concur refused the approver token for reportsToApprove');
-    await this.consents.forget(email);
-    return this.consentNeeded(email);
+    return refused(
+      'Concur did not let approvals-hub see the reports waiting on you (HTTP 403): your Concur account may lack the approver role, or your ' +
+        'connection predates a scope the app now needs. Ask your approvals-hub operator; nothing was done.',
+    );
   }
 
   /** The report is not in the approver's queue: read it (company token) to say why, never act. */
