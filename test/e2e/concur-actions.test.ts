@@ -129,6 +129,13 @@ describe('Concur actions: approve and send back as the approver (sandbox, real H
     expect(delta(before, 'GET /api/v3.0/expense/reports/:id', 200)).to.equal(1);
     expect(h.sandbox.calls().total - before.total).to.equal(3);
     expect(reportState(r.id)).to.include({ status: 'A_APPR' });
+    const metrics = await (await fetch(`${h.host.url!}/metrics`)).text();
+    expect(metrics).to.contain(
+      'approvals_hub_source_calls_total{source="acme",endpoint="PATCH /expensereports/v4/users/{userId}/context/MANAGER/reports/{reportId}/approve",status="204"} 1',
+    );
+    expect(metrics).to.match(
+      /approvals_hub_source_calls_total\{source="acme",endpoint="GET \/expensereports\/v4\/users\/\{userId\}\/context\/MANAGER\/reportsToApprove",status="200"\} 1\n/,
+    );
 
     await h.cycle();
     const close = h.notifier.for(r.email, `${SOURCE}:expense-report:${r.id}`).at(-1)!;
