@@ -1,10 +1,12 @@
 import { LRUCache } from 'lru-cache';
 import type {
+  ActionResult,
   Approval,
   ApprovalContent,
   ApprovalSource,
   Logger,
   SourceBatch,
+  SourceActRequest,
   SourceCapabilities,
   SourceState,
   SyncContext,
@@ -14,6 +16,8 @@ import type {
 import { approvalKey } from '../../core/index.js';
 import type { ConcurClient, ReportQuery } from './client/concur-client.js';
 import type { ConcurSourceConfig } from './concur-config.js';
+import type { ApproverConsents } from './consent/approver-consents.js';
+import type { ConcurActions } from './consent/concur-actions.js';
 import { formatModifiedDateAfter, maxConcurDate } from './mappers/concur-dates.js';
 import { summariseEntries } from './mappers/entry-mapper.js';
 import { EXPENSE_REPORT_KIND, mapReport, type ReportCollection, type ReportGet } from './mappers/report-mapper.js';
@@ -60,7 +64,8 @@ const MAX_PAGES = 10_000;
  * those of a multi-page first sync's backlog are taken in without and get them from `backfill`.
  */
 export class ConcurApprovalSource implements ApprovalSource {
-  readonly capabilities: SourceCapabilities = { actions: [] };
+  /** `actions` as configured (opt-in); empty without a consent setup, so cards only link to Concur. */
+  readonly capabilities: SourceCapabilities;
   /** Card content per `<report id>@<LastModifiedDate>`; {@link BACKLOG} for a version taken in unenriched. */
   private readonly enrichment = new LRUCache<string, ApprovalContent>({ max: 200_000 });
   /** The backlog's report ids, once read from (or written to) the source state. */
@@ -76,7 +81,22 @@ export class ConcurApprovalSource implements ApprovalSource {
     private readonly client: ConcurClient,
     private readonly logger: Logger,
     private readonly state?: SourceState,
-  ) {}
+    /** Set when `actions` is configured: acting as each approver, and their stored consents (for the CLI). */
+    private readonly acting?: { readonly actions: ConcurActions; readonly consents: ApproverConsents },
+  ) {
+    this.capabilities = { actions: acting ? [...config.actions] : [] };
+  }
+
+  /** Approvers' stored consents, when actions are on. */
+  get consents(): ApproverConsents | undefined {
+    return this.acting?.consents;
+  }
+
+  /** Approve or send back as the approver, under their own Concur token (see ConcurActions). */
+  act(request: SourceActRequest): Promise<ActionResult> {
+    if (!this.acting) return Promise.resolve({ outcome: 'refused', message: `Actions are not turned on for Concur source "${this.id}".` });
+    return this.acting.actions.act(request);
+  }
 
   private map(report: ReportGet): Approval {
     const approval = mapReport(report, {

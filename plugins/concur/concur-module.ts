@@ -3,6 +3,7 @@ import {
   Clock,
   ContainerModule,
   CredentialStore,
+  HttpRoutes,
   IdentityDirectory,
   Logger,
   Metrics,
@@ -13,9 +14,13 @@ import { ConcurClient } from './client/concur-client.js';
 import { DeprecationWatch } from './client/deprecation-watch.js';
 import { defaultResilience, identityBreaker, resilientFetch } from './client/resilient-fetch.js';
 import { ConcurTokenManager } from './client/token-manager.js';
+import { ConcurUserClient } from './client/user-client.js';
 import { ConcurApprovalSource } from './concur-approval-source.js';
 import type { ConcurSourceConfig } from './concur-config.js';
 import { ConcurIdentityDirectory } from './concur-identity-directory.js';
+import { ApproverConsents } from './consent/approver-consents.js';
+import { ConcurActions } from './consent/concur-actions.js';
+import { ConsentRoutes, consentPath } from './consent/consent-routes.js';
 import type { EmbeddedSandbox } from './sandbox-mode.js';
 
 /**
@@ -59,13 +64,22 @@ export default function concurModule(context: PluginContext<ConcurSourceConfig>)
         [Logger, CredentialStore, SourceState, Clock, Metrics],
       )
       .inSingletonScope();
-    bind(ConcurApprovalSource)
-      .toResolvedValue(
-        (client: ConcurClient, logger: Logger, state) =>
-          new ConcurApprovalSource(context.instanceId, config, client, logger.child({ source: context.instanceId }), state as SourceState),
-        [ConcurClient, Logger, SourceState],
-      )
-      .inSingletonScope();
+    const acting = config.actions.length > 0;
+    if (acting) bindActing(bind, context.instanceId, config);
+    const source = (client: ConcurClient, logger: Logger, state: unknown, actions?: ConcurActions, consents?: ApproverConsents) =>
+      new ConcurApprovalSource(
+        context.instanceId,
+        config,
+        client,
+        logger.child({ source: context.instanceId }),
+        state as SourceState,
+        actions && consents ? { actions, consents } : undefined,
+      );
+    if (acting) bind(ConcurApprovalSource).toResolvedValue(source, [ConcurClient, Logger, SourceState, ConcurActions, ApproverConsents]).inSingletonScope();
+    else
+      bind(ConcurApprovalSource)
+        .toResolvedValue((client: ConcurClient, logger: Logger, state) => source(client, logger, state), [ConcurClient, Logger, SourceState])
+        .inSingletonScope();
     bind(ApprovalSource).toService(ConcurApprovalSource);
     bind(ConcurIdentityDirectory)
       .toResolvedValue(
@@ -77,6 +91,81 @@ export default function concurModule(context: PluginContext<ConcurSourceConfig>)
     bind(IdentityDirectory).toService(ConcurIdentityDirectory);
     if (embedded) onDeactivation(ConcurApprovalSource, () => embedded.close());
   });
+}
+
+const DEFAULT_AUTHORIZE_URL = 'https://www-us.api.concursolutions.com/oauth2/v0/authorize';
+
+/**
+ * Acting as each approver (`actions` configured): their consents in the credential store, the
+ * client for their own tokens, the act logic and the consent routes on the host's HTTP server.
+ */
+function bindActing(bind: Parameters<ConstructorParameters<typeof ContainerModule>[0]>[0]['bind'], instanceId: string, config: ConcurSourceConfig): void {
+  const publicUrl = config.consent.publicUrl;
+  if (!publicUrl) throw new Error(`concur source "${instanceId}": actions need consent.publicUrl (this host's URL as approvers' browsers reach it)`);
+  const prefix = `${publicUrl.replace(/\/+$/, '')}${consentPath(instanceId)}`;
+  const configuredOrigins = [config.authBaseUrl, config.baseUrl].filter((u): u is string => u !== undefined);
+  bind(ConcurUserClient)
+    .toResolvedValue(
+      (logger: Logger, metrics: Metrics) => {
+        const log = logger.child({ source: instanceId });
+        const count = (endpoint: string, status: number | 'error') => metrics.sourceCall(instanceId, endpoint, status);
+        const resilience = { ...defaultResilience, timeoutMs: config.timeoutSeconds * 1000, maxAttempts: config.maxAttempts };
+        const reads = resilientFetch(log, resilience, undefined, undefined, count);
+        // A click is sent once: a retried PATCH could act twice, or fail on a report it already moved.
+        const writes = resilientFetch(log, { ...resilience, maxAttempts: 1 }, undefined, undefined, count);
+        return new ConcurUserClient({ clientId: config.clientId ?? '', clientSecret: config.clientSecret ?? '', configuredOrigins }, reads, reads, writes);
+      },
+      [Logger, Metrics],
+    )
+    .inSingletonScope();
+  bind(ApproverConsents)
+    .toResolvedValue(
+      (credentials: CredentialStore, user: ConcurUserClient, clock: Clock, logger: Logger) =>
+        new ApproverConsents(instanceId, credentials, user, clock, logger.child({ source: instanceId }), {
+          linkTtlMs: config.consent.linkTtlMinutes * 60_000,
+          baseUrl: config.baseUrl,
+          configuredOrigins,
+        }),
+      [CredentialStore, ConcurUserClient, Clock, Logger],
+    )
+    .inSingletonScope();
+  bind(ConcurActions)
+    .toResolvedValue(
+      (consents: ApproverConsents, user: ConcurUserClient, client: ConcurClient, clock: Clock, logger: Logger) =>
+        new ConcurActions(
+          consents,
+          user,
+          client,
+          config.pendingStatusCodes,
+          (state) => `${prefix}/connect?state=${encodeURIComponent(state)}`,
+          clock,
+          logger.child({ source: instanceId }),
+        ),
+      [ApproverConsents, ConcurUserClient, ConcurClient, Clock, Logger],
+    )
+    .inSingletonScope();
+  bind(ConsentRoutes)
+    .toResolvedValue(
+      (consents: ApproverConsents, user: ConcurUserClient, client: ConcurClient, clock: Clock, logger: Logger) =>
+        new ConsentRoutes(
+          {
+            sourceId: instanceId,
+            clientId: config.clientId ?? '',
+            authorizeUrl: config.consent.authorizeUrl ?? (config.baseUrl ? `${config.baseUrl.replace(/\/+$/, '')}/oauth2/v0/authorize` : DEFAULT_AUTHORIZE_URL),
+            tokenBase: config.baseUrl ?? config.authBaseUrl,
+            redirectUri: `${prefix}/callback`,
+            scopes: config.consent.scopes,
+          },
+          consents,
+          user,
+          client,
+          clock,
+          logger.child({ source: instanceId }),
+        ),
+      [ApproverConsents, ConcurUserClient, ConcurClient, Clock, Logger],
+    )
+    .inSingletonScope();
+  bind(HttpRoutes).toService(ConsentRoutes);
 }
 
 /** Loads the sandbox's code on first use only: `import()` here, never a static import in this module. */

@@ -131,6 +131,47 @@ export const configSchema = {
         },
       },
     },
+    actions: {
+      type: 'array',
+      items: { type: 'string', enum: ['approve', 'sendBack'] },
+      uniqueItems: true,
+      default: [],
+      description:
+        'Actions approvers may take from chat, each under their own Concur user token (they consent once); empty (the default): cards only link to Concur. Needs consent.publicUrl.',
+    },
+    consent: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: 'How an approver connects their Concur account (the OAuth2 authorization grant with PKCE), for actions.',
+      properties: {
+        publicUrl: {
+          type: 'string',
+          httpsUrl: true,
+          description:
+            "Origin (and optional path) of this host as the approver's browser reaches it; the consent callback is <publicUrl>/concur/<source id>/callback and must be the app's registered redirect URI.",
+        },
+        authorizeUrl: {
+          type: 'string',
+          httpsUrl: true,
+          description: "Concur's authorize endpoint; default: <baseUrl>/oauth2/v0/authorize, else https://www-us.api.concursolutions.com/oauth2/v0/authorize.",
+        },
+        scopes: {
+          type: 'array',
+          items: { type: 'string', pattern: '^[A-Za-z0-9._:-]+$' },
+          minItems: 1,
+          default: ['openid', 'expense.report.read', 'expense.report.workflowstatus.write'],
+          description: 'Scopes asked of each approver: reading their reportsToApprove and approving / sending back.',
+        },
+        linkTtlMinutes: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 1440,
+          default: 30,
+          description: 'How long a "Connect your Concur account" link works, in minutes.',
+        },
+      },
+    },
     sandbox: {
       type: 'object',
       additionalProperties: false,
@@ -201,6 +242,15 @@ export const configSchema = {
       },
       then: {
         required: ['companyId'],
+      },
+    },
+    {
+      if: {
+        properties: { actions: { minItems: 1 } },
+        required: ['actions'],
+      },
+      then: {
+        properties: { consent: { required: ['publicUrl'] } },
       },
     },
   ],

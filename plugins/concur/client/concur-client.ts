@@ -3,7 +3,7 @@ import type { Logger } from '../../../core/index.js';
 import type { paths as ExpenseV3 } from '../generated/expense-v3.js';
 import type { paths as IdentityV4 } from '../generated/identity-v4.js';
 import { parseEntryCollection, type Entry } from '../mappers/entry-mapper.js';
-import { parseIdentityUserPage, type IdentityUserPage } from '../mappers/identity-mapper.js';
+import { parseIdentityUser, parseIdentityUserPage, type IdentityUser, type IdentityUserPage } from '../mappers/identity-mapper.js';
 import { parseReport, parseReportCollection, type ReportCollection, type ReportGet } from '../mappers/report-mapper.js';
 import type { FetchLike } from './resilient-fetch.js';
 import type { ConcurTokenManager } from './token-manager.js';
@@ -134,6 +134,14 @@ export class ConcurClient {
     const { data, error, response } = await this.identity.GET('/profile/identity/v4/Users', { params: { query }, signal, parseAs: 'text' });
     if (!response.ok) this.fail('list users', response, error);
     return parseIdentityUserPage(parseJsonBody(data as unknown as string, 'users page', response));
+  }
+
+  /** Identity v4 `GET /profile/identity/v4/Users/{id}` (v4.identity.md): one user by UUID; undefined when Concur has none (404). */
+  async getUser(id: string, signal: AbortSignal): Promise<IdentityUser | undefined> {
+    const { data, error, response } = await this.identity.GET('/profile/identity/v4/Users/{id}', { params: { path: { id } }, signal, parseAs: 'text' });
+    if (response.status === 404) return undefined;
+    if (!response.ok) this.fail('get user', response, error);
+    return parseIdentityUser(parseJsonBody(data as unknown as string, 'user', response));
   }
 }
 

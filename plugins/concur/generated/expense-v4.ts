@@ -114,9 +114,13 @@ export interface components {
             comment?: string;
             /** @description Required when some expenses on the report were rejected. */
             expenseRejectedComment?: string;
+            /** @description The step the report must be on (v4.workflows.markdown); a string in the doc's schema. */
+            expectedStepSequence?: string;
         };
         SendBackReport: {
             comment: string;
+            /** @description The step the report must be on (v4.workflows.markdown); a string in the doc's schema. */
+            expectedStepSequence?: string;
         };
         ValidationError: {
             id?: string;
@@ -155,6 +159,8 @@ export interface components {
         reportId: string;
         /** @description Locale for the response's texts. */
         acceptLanguage: string;
+        /** @description The caller's id for this call, carried into Concur's logs (every response sends one back). */
+        correlationId: string;
     };
     requestBodies: never;
     headers: never;
@@ -173,6 +179,8 @@ export interface operations {
             header?: {
                 /** @description Locale for the response's texts. */
                 "accept-language"?: components["parameters"]["acceptLanguage"];
+                /** @description The caller's id for this call, carried into Concur's logs (every response sends one back). */
+                "concur-correlationid"?: components["parameters"]["correlationId"];
             };
             path: {
                 /** @description The Concur user UUID (from Identity v4). */
@@ -214,6 +222,8 @@ export interface operations {
             header?: {
                 /** @description Locale for the response's texts. */
                 "accept-language"?: components["parameters"]["acceptLanguage"];
+                /** @description The caller's id for this call, carried into Concur's logs (every response sends one back). */
+                "concur-correlationid"?: components["parameters"]["correlationId"];
             };
             path: {
                 reportId: components["parameters"]["reportId"];
@@ -259,6 +269,8 @@ export interface operations {
             header?: {
                 /** @description Locale for the response's texts. */
                 "accept-language"?: components["parameters"]["acceptLanguage"];
+                /** @description The caller's id for this call, carried into Concur's logs (every response sends one back). */
+                "concur-correlationid"?: components["parameters"]["correlationId"];
             };
             path: {
                 reportId: components["parameters"]["reportId"];

@@ -49,6 +49,18 @@ export interface components {
              */
             credtype?: "password" | "authtoken";
         };
+        AuthorizationCodeGrant: {
+            /** @enum {string} */
+            grant_type: "authorization_code";
+            client_id: string;
+            client_secret: string;
+            /** @description The code the authorize redirect carried; single use. */
+            code: string;
+            /** @description The redirect_uri the code was issued for. */
+            redirect_uri: string;
+            /** @description RFC 7636 PKCE verifier of the code_challenge sent to /oauth2/v0/authorize. */
+            code_verifier?: string;
+        };
         TokenResponse: {
             /** @description Access-token lifetime in seconds; a string ("3600") or a number (3600) depending on the doc page. */
             expires_in: string | number;
@@ -92,7 +104,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/x-www-form-urlencoded": components["schemas"]["RefreshTokenGrant"] | components["schemas"]["PasswordGrant"];
+                "application/x-www-form-urlencoded": components["schemas"]["RefreshTokenGrant"] | components["schemas"]["PasswordGrant"] | components["schemas"]["AuthorizationCodeGrant"];
             };
         };
         responses: {
