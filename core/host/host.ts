@@ -65,23 +65,26 @@ export class Host {
   }
 
   /**
-   * After a button's action (or a click the source found stale): reads the approval again and
-   * commits it through its source's runner, so every channel's card shows the outcome now, with
-   * who acted where (`note`) and the audit row in the same transaction.
+   * After a button's action, or a click the source found stale. An action the source took closes
+   * the approver's cards at once with its own outcome (who acted where, in `note`, and the audit row
+   * in the same transaction), without another read: where the source moves the approval on to a
+   * next approver, its next poll brings that as a new card. A stale click re-reads the approval, so
+   * the cards show what the source holds now.
    */
   private async afterAction(approval: QueuedApproval, change: Parameters<ActionRefresh>[1]): Promise<void> {
     const runner = this.runners.find((r) => r.source.id === approval.source);
     if (!runner) return;
-    const ctx = { signal: this.stopping.signal, now: this.clock.now() };
-    const [read] = await runner.source.verify([{ externalId: approval.externalId, sourceData: approval.sourceData }], ctx);
     const audit = change.audit ? [change.audit] : undefined;
     const notes = change.note ? new Map([[approval.key, change.note]]) : undefined;
-    if (read?.found) await runner.apply({ approvals: [read.approval], audit }, undefined, notes);
-    else if (change.action) {
-      // Gone from the source's reads right after the action: the action's own outcome closes it.
+    if (change.action) {
       const status = change.action === 'sendBack' ? 'sent_back' : change.action === 'reject' ? 'rejected' : 'approved';
       await runner.apply({ approvals: [], completions: [{ key: approval.key, status }], audit }, undefined, notes);
-    } else return;
+    } else {
+      const ctx = { signal: this.stopping.signal, now: this.clock.now() };
+      const [read] = await runner.source.verify([{ externalId: approval.externalId, sourceData: approval.sourceData }], ctx);
+      if (!read?.found) return;
+      await runner.apply({ approvals: [read.approval], audit }, undefined, notes);
+    }
     void this.drain();
   }
 
