@@ -212,7 +212,13 @@ export function resultMessage(result: ActionResult): { text: string; blocks?: Kn
   const text = fit(result.message, 1000);
   const url = result.outcome === 'consent_needed' ? safeUrl(result.url) : undefined;
   if (!url) return { text };
-  const connect: Button = { type: 'button', text: plain('Connect your account', LIMIT.button), url, action_id: CONNECT_ACTION, style: 'primary' };
+  const connect: Button = {
+    type: 'button',
+    text: plain(result.outcome === 'consent_needed' && result.label ? result.label : 'Connect your account', LIMIT.button),
+    url,
+    action_id: CONNECT_ACTION,
+    style: 'primary',
+  };
   return {
     text,
     blocks: [

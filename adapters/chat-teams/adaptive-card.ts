@@ -277,20 +277,20 @@ function actButton(a: ActButton & { token: string }, names: readonly string[]): 
  * The card that answers a click whose source needs the approver's consent first: the approval card
  * as it is now (with its buttons, to press again once connected) under a notice with the link.
  */
-export function consentCard(card: AdaptiveCard, message: string, url: string): AdaptiveCard {
+export function consentCard(card: AdaptiveCard, message: string, url: string, title: string = CONNECT_TITLE): AdaptiveCard {
   const link = safeUrl(url);
   const notice: CardContainer = {
     type: 'Container',
     items: [
       text(escapeMarkdown(message), { weight: 'Bolder', color: 'Attention' }),
-      ...(link ? [{ type: 'ActionSet' as const, actions: [{ type: 'Action.OpenUrl' as const, title: CONNECT_TITLE, url: link }] }] : []),
+      ...(link ? [{ type: 'ActionSet' as const, actions: [{ type: 'Action.OpenUrl' as const, title, url: link }] }] : []),
     ],
   };
   return { ...card, version: UNIVERSAL_ACTIONS_VERSION, body: [notice, ...card.body] };
 }
 
-/** The title of the consent link button. */
-export const CONNECT_TITLE = 'Connect your Concur account';
+/** The consent link button's title when the source names none. */
+export const CONNECT_TITLE = 'Connect your account';
 
 /** The activity `summary`: what notifications and the chat list show. Plain text, not rendered. */
 export function cardSummary(card: Card): string {

@@ -399,7 +399,7 @@ export class TeamsRoutes implements HttpRoutes {
       const base: AdaptiveCard = current
         ? approvalCard(current, { refreshUserId: senderId })
         : { type: 'AdaptiveCard', $schema: 'http://adaptivecards.io/schemas/adaptive-card.json', version: UNIVERSAL_ACTIONS_VERSION, body: [] };
-      return cardResponse(consentCard(base, result.message, result.url));
+      return cardResponse(consentCard(base, result.message, result.url, result.label));
     }
     return messageResponse(result.message);
   }

@@ -36,7 +36,13 @@ export interface ActionInput {
  */
 export type ActionResult =
   | { readonly outcome: 'done'; readonly action: string; readonly message: string; readonly at: string; readonly correlationId?: string | undefined }
-  | { readonly outcome: 'consent_needed'; readonly message: string; readonly url: string }
+  | {
+      readonly outcome: 'consent_needed';
+      readonly message: string;
+      readonly url: string;
+      /** The button's words, naming the source ("Connect your Concur account"); channels fall back to "Connect your account". */
+      readonly label?: string | undefined;
+    }
   | { readonly outcome: 'already_decided' | 'not_yours' | 'changed' | 'in_progress' | 'refused'; readonly message: string };
 
 export type ActionOutcome = ActionResult['outcome'];

@@ -256,7 +256,7 @@ describe('Teams: acting on an approval from its card (Universal Actions)', funct
     expect(source.calls.act).to.equal(1);
   });
 
-  it('answers consent_needed with the card under a "Connect your Concur account" link, and the button works once connected', async () => {
+  it('answers consent_needed with the card under a "Connect your account" link (the source names none), and the button works once connected', async () => {
     await submitted('r1');
     source.needsConsent.add(ANN.email);
     const approve = button(cardIn(ANN), 'approve');

@@ -62,6 +62,7 @@ export class ConcurActions {
   private async consentNeeded(email: string): Promise<ActionResult> {
     return {
       outcome: 'consent_needed',
+      label: 'Connect your Concur account',
       message: 'Connect your Concur account once so approvals-hub can act as you in Concur; then press the button again.',
       url: this.connectUrl(await this.consents.issueState(email)),
     };
