@@ -9,14 +9,15 @@ import { p2Lag } from './p2-lag.js';
 import { liveLatency, queueBenchmarks } from './p3-p5-queue.js';
 import { benchDir, removeBenchDirs } from './bench-host.js';
 import { p4Backfill } from './p4-backfill.js';
+import { p6Actions } from './p6-actions.js';
 
 /**
- * `npm run bench`: P1–P5 from the scale-out issue. Prints each figure with its target and the
+ * `npm run bench`: P1–P5 from the scale-out issue, and P6 (acting from chat). Prints each figure with its target and the
  * ratio to a baseline measured in the same run, and writes everything to bench-results/bench.json.
  * `--quick` stops the queue benchmarks at 100,000 approvals and P4 at 20,000 reports.
  */
 const quick = process.argv.includes('--quick');
-/** `--only p3` (or p1, p2, p4; comma-separated) runs just those. */
+/** `--only p3` (or p1, p2, p4, p6; comma-separated) runs just those. */
 const only = process.argv
   .find((a) => a.startsWith('--only='))
   ?.slice('--only='.length)
@@ -145,6 +146,13 @@ if (wanted('p4')) {
   process.stdout.write('   after go-live, every card of the backlog gets its line items (backfillCallsPerCycle 20, scaled down, projected):\n');
   table([backfill]);
   results.p4 = { realistic: p4, noLatency: p4cpu, backfill };
+}
+
+if (wanted('p6')) {
+  heading('P6 Approve from chat: click → Concur answered, p50/p99, and Concur calls per action (target: one guard read + one write)');
+  const p6 = await p6Actions(quick ? 50 : 200);
+  table(p6.rows as Record<string, unknown>[]);
+  results.p6 = p6;
 }
 
 removeBenchDirs();

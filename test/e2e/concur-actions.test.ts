@@ -10,6 +10,7 @@ import { ConcurApprovalSource } from '../../plugins/concur/concur-approval-sourc
 import { callsTo, startConcurSandbox, type CallCounts } from '../../plugins/concur/sandbox/index.js';
 import { runCli } from '../support/cli.js';
 import { concurHarness, SOURCE, type ConcurHarness } from '../support/concur-harness.js';
+import { connectAs } from '../support/concur-consent.js';
 import { SMALL_COMPANY, sandboxSource } from '../support/sandbox-deployment.js';
 
 /**
@@ -62,40 +63,12 @@ describe('Concur actions: approve and send back as the approver (sandbox, real H
     return button!.token!;
   }
 
-  /** The consent page's form: action and hidden fields. */
-  function consentForm(html: string): { action: string; fields: Record<string, string> } {
-    const action = /<form method="post" action="([^"]+)">/.exec(html)![1]!;
-    const fields: Record<string, string> = {};
-    for (const m of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) {
-      fields[m[1]!] = m[2]!
-        .replace(/&quot;/g, '"')
-        .replace(/&#39;/g, "'")
-        .replace(/&lt;/g, '<')
-        .replace(/&gt;/g, '>')
-        .replace(/&amp;/g, '&');
-    }
-    return { action, fields };
-  }
-
-  /** Follows a consent URL as a browser would (redirects by hand), signing in to the sandbox's consent page as `login`; the callback's answer. */
+  /** Follows a consent URL as a browser would, signing in to the sandbox's consent page as `login`; the callback's answer. */
   async function connect(url: string, login: string): Promise<{ status: number; html: string }> {
-    const connectRes = await fetch(local(url), { redirect: 'manual' });
-    expect(connectRes.status, await connectRes.clone().text()).to.equal(302);
-    const authorize = new URL(connectRes.headers.get('location')!);
-    expect(authorize.searchParams.get('code_challenge_method')).to.equal('S256');
-    expect(authorize.searchParams.get('redirect_uri')).to.equal(`${PUBLIC_URL}/concur/${SOURCE}/callback`);
-    const page = await fetch(authorize, { redirect: 'manual' });
-    expect(page.status).to.equal(200);
-    const form = consentForm(await page.text());
-    const allowed = await fetch(`${h.sandbox.baseUrl}${form.action}`, {
-      method: 'POST',
-      redirect: 'manual',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ ...form.fields, loginId: login, decision: 'allow' }).toString(),
-    });
-    expect(allowed.status).to.equal(302);
-    const callback = await fetch(local(allowed.headers.get('location')!), { redirect: 'manual' });
-    return { status: callback.status, html: await callback.text() };
+    const steps = await connectAs(h.sandbox, url, login, local);
+    expect(steps.authorize.searchParams.get('code_challenge_method')).to.equal('S256');
+    expect(steps.authorize.searchParams.get('redirect_uri')).to.equal(`${PUBLIC_URL}/concur/${SOURCE}/callback`);
+    return steps;
   }
 
   /** The first click answers consent_needed; the approver connects; the same button then works. */
