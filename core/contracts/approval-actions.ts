@@ -80,6 +80,21 @@ export interface ApprovalActions {
    * the queue itself (the web inbox's list) calls it for the signed-in person.
    */
   withTokens(card: Card, generation: string, email: string): Promise<Card>;
+  /** The sources `email` has connected to for actions (see {@link SourceConnections}), with when. */
+  connections(email: string): Promise<{ readonly source: string; readonly connectedAt: string }[]>;
+  /** Forgets `email`'s connection to `source` (the approver's own "Disconnect"); true if there was one. */
+  disconnect(email: string, source: string): Promise<boolean>;
+}
+
+/**
+ * A source whose actions need each approver's own consent (Concur's user tokens) lists and
+ * forgets those connections through this, so any channel can offer "Disconnect".
+ */
+export interface SourceConnections {
+  /** When `email` connected (ISO-8601), or undefined when they have not. */
+  connectedAt(email: string): Promise<string | undefined>;
+  /** Forgets `email`'s connection; their next press asks them to connect again. True if there was one. */
+  disconnect(email: string): Promise<boolean>;
 }
 export const ApprovalActions: ServiceIdentifier<ApprovalActions> = Symbol.for('approvals.core.ApprovalActions');
 

@@ -1,7 +1,7 @@
 import type { ServiceIdentifier } from '../di.js';
 import type { Approval, Approver } from '../model/approval.js';
 import type { Completion } from '../model/queue-types.js';
-import type { ActionResult, SourceActRequest } from './approval-actions.js';
+import type { ActionResult, SourceActRequest, SourceConnections } from './approval-actions.js';
 
 /** What a source can do besides being read. */
 export interface SourceCapabilities {
@@ -95,6 +95,9 @@ export interface ApprovalSource {
    * the core calls it only after checking the click. Absent: the source's cards link out only.
    */
   act?(request: SourceActRequest): Promise<ActionResult>;
+
+  /** Approvers' connections to the source for `act`, where it keeps them (per-approver consent). */
+  readonly connections?: SourceConnections | undefined;
 }
 export const ApprovalSource: ServiceIdentifier<ApprovalSource> = Symbol.for('approvals.core.ApprovalSource');
 

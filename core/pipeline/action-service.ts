@@ -100,6 +100,23 @@ export class ActionService implements ApprovalActions {
     return { ...card, actions };
   }
 
+  async connections(email: string): Promise<{ source: string; connectedAt: string }[]> {
+    const key = emailKey(email) ?? email;
+    const found: { source: string; connectedAt: string }[] = [];
+    for (const [id, source] of this.sources) {
+      const at = await source.connections?.connectedAt(key);
+      if (at) found.push({ source: id, connectedAt: at });
+    }
+    return found;
+  }
+
+  async disconnect(email: string, source: string): Promise<boolean> {
+    const key = emailKey(email) ?? email;
+    const done = (await this.sources.get(source)?.connections?.disconnect(key)) ?? false;
+    if (done) this.logger.info({ source, email: key }, 'approver disconnected their account for actions');
+    return done;
+  }
+
   async mint(target: ActionTarget): Promise<string> {
     const payload = Buffer.from(
       JSON.stringify([TOKEN_VERSION, target.approvalKey, target.generation, target.revision, target.approverEmail, target.action, target.expiresAt]),

@@ -7,6 +7,7 @@ import type {
   Logger,
   SourceBatch,
   SourceActRequest,
+  SourceConnections,
   SourceCapabilities,
   SourceState,
   SyncContext,
@@ -90,6 +91,16 @@ export class ConcurApprovalSource implements ApprovalSource {
   /** Approvers' stored consents, when actions are on. */
   get consents(): ApproverConsents | undefined {
     return this.acting?.consents;
+  }
+
+  /** Connections for actions, as every channel sees them: when an approver connected, and their own "Disconnect". */
+  get connections(): SourceConnections | undefined {
+    const consents = this.acting?.consents;
+    if (!consents) return undefined;
+    return {
+      connectedAt: async (email) => (await consents.list()).find((e) => e.email === email)?.connectedAt,
+      disconnect: (email) => consents.forget(email),
+    };
   }
 
   /** Approve or send back as the approver, under their own Concur token (see ConcurActions). */

@@ -128,6 +128,8 @@ describe('Slack notifier plugin (adapters/chat-slack) against a fake Slack on lo
       act: () => Promise.reject(new Error('no action expected')),
       peek: () => Promise.resolve(undefined),
       withTokens: (c: Card) => Promise.resolve(c),
+      connections: () => Promise.resolve([]),
+      disconnect: () => Promise.resolve(false),
     });
     root.bind(Clock).toConstantValue({ now: () => new Date() });
     root.bind(Logger).toConstantValue(pino({ level: 'silent' }));

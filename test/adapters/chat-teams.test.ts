@@ -112,6 +112,8 @@ const NO_ACTIONS: ApprovalActions = {
   act: async () => ({ outcome: 'refused', message: 'no actions here' }),
   peek: async () => undefined,
   withTokens: async (c) => c,
+  connections: async () => [],
+  disconnect: async () => false,
 };
 
 /** Every string of an Adaptive Card's TextBlocks, depth first. */

@@ -216,6 +216,20 @@ describe('Concur actions: approve and send back as the approver (sandbox, real H
     expect(await cli('consent', 'list')).to.contain('(nobody connected)');
   });
 
+  it('lets an approver see and end their own connection through the core, whatever the channel: the next press asks to connect again', async () => {
+    await start();
+    const r = await submitted();
+    expect(await h.host.actions.connections(r.email)).to.deep.equal([]);
+    await connected(r);
+    const [connection] = await h.host.actions.connections(r.email);
+    expect(connection).to.include({ source: SOURCE });
+    expect(Date.parse(connection!.connectedAt)).to.be.a('number').and.not.NaN;
+    expect(await h.host.actions.disconnect(r.email, SOURCE)).to.equal(true);
+    expect(await h.host.actions.connections(r.email)).to.deep.equal([]);
+    expect((await h.host.actions.act(tokenOf(r.id, r.email, 'approve'), chat(r.email))).outcome).to.equal('consent_needed');
+    expect(reportState(r.id)).to.include({ status: 'A_PEND' });
+  });
+
   it('refuses a deployment that turns actions on without consent.publicUrl', async () => {
     const sandbox = await startConcurSandbox(SMALL_COMPANY);
     try {
