@@ -74,6 +74,11 @@ export interface ApprovalActions {
    * the queue itself (the web inbox's list) calls it for the signed-in person.
    */
   withTokens(card: Card, generation: string, email: string): Promise<Card>;
+  /**
+   * The actions `source` offers on its cards (its `capabilities.actions`), for a channel that
+   * renders cards from the queue itself; empty for a source this host does not run.
+   */
+  actionsOf(source: string): readonly string[];
 }
 export const ApprovalActions: ServiceIdentifier<ApprovalActions> = Symbol.for('approvals.core.ApprovalActions');
 
