@@ -104,7 +104,9 @@ function inboxEvents(action: MessageAction, card: Card, digest: readonly Card[] 
     return (action === 'remind' ? [card] : (digest ?? [])).map((c) => ({ type: 'reminder', key: c.approvalKey, revision: c.revision, title: c.title }));
   }
   if (action === 'close' || card.outcome)
-    return [{ type: 'closed', key: card.approvalKey, revision: card.revision, title: card.title, outcome: card.outcome ?? null, note: card.outcomeNote ?? null }];
+    return [
+      { type: 'closed', key: card.approvalKey, revision: card.revision, title: card.title, outcome: card.outcome ?? null, note: card.outcomeNote ?? null },
+    ];
   return [{ type: 'approval', item: inboxItem(card) }];
 }
 
