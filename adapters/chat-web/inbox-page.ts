@@ -360,7 +360,7 @@ export const INBOX_JS = `'use strict';
   var API = '/inbox/api/approvals';
   var ACT = '/inbox/api/act';
   var ACT_BULK = '/inbox/api/act-bulk';
-  /** The most the act API takes in one bulk request; more selected are sent in turns. */
+  /** The most the act API takes in one bulk request (BULK_MAX in inbox-routes.ts); more selected are sent in turns. */
   var BULK_MAX = 50;
   var EVENTS = '/inbox/api/events';
   var NEW_FOR_MS = 15000;

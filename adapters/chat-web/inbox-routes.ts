@@ -45,7 +45,7 @@ const MAX_TOKEN_LENGTH = 2048;
 /** Concur's send-back comment holds 2,000 characters; no source needs more. */
 const MAX_COMMENT_LENGTH = 2000;
 /** Reports one bulk approval may carry: a page of selected cards, not the whole queue at once. */
-export const BULK_MAX = 50;
+const BULK_MAX = 50;
 /** Actions of one bulk approval in flight at a time: each is a call to the source, which has rate limits of its own. */
 const BULK_CONCURRENCY = 4;
 
