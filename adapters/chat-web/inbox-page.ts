@@ -74,7 +74,10 @@ export function inboxHtml(): string {
   </form>
   <div class="list-bar">
     <p id="summary" class="summary"></p>
-    <button type="button" id="show-new" class="button secondary is-idle">Show new</button>
+    <div class="bar-buttons">
+      <button type="button" id="approve-selected" class="button secondary bulk" aria-disabled="true" hidden>Approve selected (0)</button>
+      <button type="button" id="show-new" class="button secondary is-idle">Show new</button>
+    </div>
   </div>
   <h2 id="approvals-heading" class="visually-hidden" tabindex="-1">Pending approvals</h2>
   <ul id="approvals" class="approvals" aria-labelledby="approvals-heading"></ul>
@@ -86,7 +89,30 @@ export function inboxHtml(): string {
     <p id="closed-none" class="closed-none">Nothing has left your queue since you opened this page.</p>
     <ul id="closed-list" class="closed-list"></ul>
   </section>
-</main>`,
+</main>
+<dialog id="comment-dialog" class="dialog" aria-labelledby="comment-heading" aria-describedby="comment-about">
+  <form id="comment-form" method="dialog" novalidate>
+    <h2 id="comment-heading">Send back</h2>
+    <p id="comment-about" class="dialog-about"></p>
+    <p class="field"><label for="comment">Comment for the requester (required)</label>
+      <textarea id="comment" rows="4" maxlength="2000" required aria-describedby="comment-hint comment-error"></textarea></p>
+    <p id="comment-hint" class="hint">Say what to change; the requester sees this comment.</p>
+    <p id="comment-error" class="error" hidden></p>
+    <div class="dialog-buttons">
+      <button type="submit" id="comment-submit" class="button">Send back</button>
+      <button type="button" id="comment-cancel" class="button secondary">Cancel</button>
+    </div>
+  </form>
+</dialog>
+<dialog id="bulk-dialog" class="dialog" aria-labelledby="bulk-heading" aria-describedby="bulk-text">
+  <h2 id="bulk-heading" tabindex="-1">Approve selected</h2>
+  <p id="bulk-text" class="dialog-about"></p>
+  <ul id="bulk-list" class="bulk-list"></ul>
+  <div class="dialog-buttons">
+    <button type="button" id="bulk-confirm" class="button">Approve</button>
+    <button type="button" id="bulk-cancel" class="button secondary">Cancel</button>
+  </div>
+</dialog>`,
     '<script src="/inbox/app.js" defer></script>\n',
   );
 }
@@ -133,13 +159,14 @@ export const INBOX_CSS = `:root {
   --bg: #f3f5f8; --card: #fff; --text: #1b2430; --muted: #4f5b6a; --line: #d5dce6; --field-line: #75818f;
   --accent: #0b62d6; --accent-hover: #084ca8; --accent-text: #fff; --focus: #0b62d6;
   --warn-bg: #fff4d6; --warn-text: #6e4300; --new: #15803d; --remind: #b45309; --badge-text: #fff;
-  --closed-bg: #e9edf2; --offline: #c2410c; --idle: #75818f;
+  --closed-bg: #e9edf2; --offline: #c2410c; --idle: #75818f; --error: #b42318; --new-text: #166534;
 }
 @media (prefers-color-scheme: dark) {
   :root {
     --bg: #0f141b; --card: #18202b; --text: #e6ebf2; --muted: #a9b4c2; --line: #2e3a48; --field-line: #7d8a99;
     --accent: #6ea8ff; --accent-hover: #9cc4ff; --accent-text: #0b1420; --focus: #8cbcff;
     --warn-bg: #3a2a05; --warn-text: #ffd98a; --closed-bg: #141b24; --offline: #fb923c; --idle: #7d8a99;
+    --error: #ff9b8f; --new-text: #86efac;
   }
 }
 * { box-sizing: border-box; }
@@ -243,6 +270,40 @@ select, input[type="search"], input[type="email"] {
 .button.secondary { padding: 6px 14px; background: var(--card); color: var(--accent); border-color: var(--accent); }
 .button.secondary:hover { background: var(--bg); }
 .button.is-idle { visibility: hidden; }
+.button[aria-disabled="true"] { background: var(--card); color: var(--muted); border-color: var(--line); cursor: default; }
+.bar-buttons { display: flex; flex-wrap: wrap; gap: 8px 10px; margin-left: auto; }
+/* Wide enough for "Approve selected (50)": the count changing never moves what is beside it. */
+.button.bulk { min-width: 13.5em; }
+.pick { display: inline-flex; align-items: center; gap: 8px; min-height: 38px; margin-left: auto; cursor: pointer; }
+.pick input { width: 18px; height: 18px; margin: 0; accent-color: var(--accent); }
+.act-note { margin: 10px 0 0; padding: 8px 12px; border-radius: 8px; background: var(--closed-bg); overflow-wrap: anywhere; }
+.act-note.is-refused { background: var(--warn-bg); color: var(--warn-text); }
+.act-note a { color: inherit; font-weight: 600; }
+.card[aria-busy="true"] .actions .button { cursor: progress; }
+.tombstone-note, .closed-note { color: var(--muted); }
+.tombstone .tombstone-note { margin-top: 6px; }
+.closed-note { display: block; }
+.dialog {
+  width: min(34rem, calc(100vw - 24px)); padding: 20px 24px; border: 1px solid var(--line); border-radius: 12px;
+  background: var(--card); color: var(--text);
+}
+.dialog::backdrop { background: rgba(15, 20, 27, .6); }
+.dialog h2 { margin: 0 0 6px; font-size: 19px; }
+.dialog h2:focus { outline: none; }
+.dialog-about { margin: 0 0 12px; overflow-wrap: anywhere; }
+.dialog textarea {
+  width: 100%; min-height: 6em; padding: 7px 10px; border: 1px solid var(--field-line); border-radius: 8px;
+  background: var(--card); color: var(--text); font: inherit; resize: vertical;
+}
+.dialog textarea[aria-invalid="true"] { border-color: var(--error); }
+.hint { margin: 0; color: var(--muted); font-size: 14px; }
+.error { margin: 6px 0 0; color: var(--error); font-weight: 600; }
+.dialog-buttons { display: flex; flex-wrap: wrap; gap: 10px; margin-top: 16px; }
+.bulk-list { margin: 0; padding: 0; list-style: none; border-top: 1px solid var(--line); }
+.bulk-list li { padding: 6px 0; border-bottom: 1px solid var(--line); overflow-wrap: anywhere; }
+.bulk-list .result { display: block; color: var(--muted); }
+.bulk-list .result.is-done { color: var(--new-text); }
+.bulk-list .result.is-refused { color: var(--warn-text); }
 .tombstone { display: flex; align-items: flex-start; height: 100%; padding: 16px 20px; border: 1px dashed var(--field-line); border-radius: 12px; background: var(--closed-bg); }
 .tombstone p { margin: 0; overflow-wrap: anywhere; }
 .slot.is-closed { display: flex; flex-direction: column; }
@@ -269,7 +330,7 @@ select, input[type="search"], input[type="email"] {
   .message { margin: 24px 12px; padding: 20px; }
 }
 @media (forced-colors: active) {
-  .card, .tombstone, .badge, .flag, .line-flag, .count, .button, select, input { border: 1px solid CanvasText; }
+  .card, .tombstone, .badge, .flag, .line-flag, .count, .button, select, input, textarea, .dialog, .act-note { border: 1px solid CanvasText; }
   .button { border-color: ButtonText; }
   .card.is-new, .card.is-reminded { outline: 2px solid Highlight; }
   .live::before { forced-color-adjust: none; }
@@ -287,10 +348,20 @@ select, input[type="search"], input[type="email"] {
  * without giving up their space. Focus stays where it was, or moves to the next card when its
  * card closes. Only the approver's own actions (sort, filter, search, the "Show 2 new, remove 3
  * closed" button) redraw the list.
+ *
+ * Act buttons (Approve, Send back) post the card's token to the act API as JSON; Send back asks
+ * for the comment in a modal dialog first, and "Approve selected" confirms in one, then lists a
+ * result per report there. An answer is said through the live region and, unless the card is
+ * closing, shown on the card until the approver acts on it again; a card that was acted on
+ * closes when the outbox's close arrives, like any other.
  */
 export const INBOX_JS = `'use strict';
 (function () {
   var API = '/inbox/api/approvals';
+  var ACT = '/inbox/api/act';
+  var ACT_BULK = '/inbox/api/act-bulk';
+  /** The most the act API takes in one bulk request (BULK_MAX in inbox-routes.ts); more selected are sent in turns. */
+  var BULK_MAX = 50;
   var EVENTS = '/inbox/api/events';
   var NEW_FOR_MS = 15000;
   var CLOSED_KEPT = 20;
@@ -298,7 +369,10 @@ export const INBOX_JS = `'use strict';
   var list = byId('approvals'), count = byId('count'), who = byId('who'), live = byId('live'), announcer = byId('announcer');
   var main = byId('main'), empty = byId('empty'), noMatch = byId('no-match'), notice = byId('notice'), summary = byId('summary');
   var showNew = byId('show-new'), sortBox = byId('sort'), sourceBox = byId('source'), flaggedBox = byId('flagged'), searchBox = byId('search');
-  var closedList = byId('closed-list'), closedNone = byId('closed-none');
+  var closedList = byId('closed-list'), closedNone = byId('closed-none'), bulkButton = byId('approve-selected');
+  var commentDialog = byId('comment-dialog'), commentForm = byId('comment-form'), commentBox = byId('comment'), commentError = byId('comment-error');
+  var bulkDialog = byId('bulk-dialog'), bulkHeading = byId('bulk-heading'), bulkText = byId('bulk-text'), bulkList = byId('bulk-list');
+  var bulkConfirm = byId('bulk-confirm'), bulkCancel = byId('bulk-cancel');
   /** Every pending approval, shown or not, by key. */
   var items = new Map();
   /** The list's slot of each approval it shows. */
@@ -307,6 +381,12 @@ export const INBOX_JS = `'use strict';
   var pending = null, loads = 0, loaded = false, ended = false, lost = false, ids = 0;
   var view = { sort: stored('sort') || 'oldest', source: '', flagged: false, q: '' };
   var said = [], sayTimer = 0;
+  /** Cards the approver ticked for "Approve selected"; cards with an action on its way; each card's last answer. */
+  var selected = new Set(), acting = new Set(), answers = new Map();
+  /** The card whose comment the dialog asks for: { key, action, opener }. */
+  var asking = null;
+  /** The reports of the open bulk dialog, and whether their approval was started. */
+  var bulk = null;
 
   var OUTCOMES = {
     approved: ['Approved', 'was approved and left your queue.'],
@@ -469,8 +549,56 @@ export const INBOX_JS = `'use strict';
       b.rel = 'noopener noreferrer';
       actions.append(b);
     });
+    var acts = item.actions || [];
+    acts.forEach(function (act) {
+      var b = el('button', act.action === 'approve' ? 'button' : 'button secondary', act.label);
+      b.type = 'button';
+      b.dataset.act = act.action;
+      b.setAttribute('aria-label', act.label + ': ' + item.title);
+      if (acting.has(item.key)) b.setAttribute('aria-disabled', 'true');
+      b.addEventListener('click', function () { press(item.key, act.action, b); });
+      actions.append(b);
+    });
+    if (approveOf(item)) {
+      var pick = el('label', 'pick');
+      var box = el('input');
+      var pickText = el('span', null, 'Select');
+      pickText.id = 'pick-' + ids;
+      box.type = 'checkbox';
+      box.checked = selected.has(item.key);
+      // Named "Select <title>": the word a voice user sees, then which report.
+      box.setAttribute('aria-labelledby', pickText.id + ' ' + titleId);
+      box.addEventListener('change', function () {
+        if (box.checked) selected.add(item.key);
+        else selected.delete(item.key);
+        updateBulk();
+      });
+      pick.append(box, pickText);
+      actions.append(pick);
+    }
+    if (acting.has(item.key)) a.setAttribute('aria-busy', 'true');
     if (actions.childElementCount) a.append(actions);
+    var answer = answers.get(item.key);
+    if (answer) a.append(answerNote(answer));
     return a;
+  }
+
+  function approveOf(item) {
+    return item && (item.actions || []).filter(function (x) { return x.action === 'approve'; })[0];
+  }
+
+  /** A card's last answer: the message, and the link to connect the account when the source asks for consent. */
+  function answerNote(answer) {
+    var p = el('p', answer.refused ? 'act-note is-refused' : 'act-note', answer.text);
+    var url = answer.url && webUrl(answer.url);
+    if (url) {
+      var link = el('a', null, 'Connect your account');
+      link.href = url;
+      link.target = '_blank';
+      link.rel = 'noopener noreferrer';
+      p.append(' ', link);
+    }
+    return p;
   }
 
   /** Exact, not rounded as offsetHeight is: a slot kept at a rounded height moves the row after it by a pixel. */
@@ -486,7 +614,7 @@ export const INBOX_JS = `'use strict';
 
   /** The focusable things of a slot, in order: its links, else the card itself. */
   function focusables(li) {
-    var links = Array.prototype.slice.call(li.querySelectorAll('a[href], button'));
+    var links = Array.prototype.slice.call(li.querySelectorAll('a[href], button, input'));
     var article = li.querySelector('article');
     return links.length ? links : article ? [article] : [];
   }
@@ -538,6 +666,7 @@ export const INBOX_JS = `'use strict';
     showNew.textContent = label.charAt(0).toUpperCase() + label.slice(1);
     showNew.classList.toggle('is-idle', parts.length === 0);
     showNew.disabled = parts.length === 0;
+    updateBulk();
     sources();
     document.title = (total ? '(' + total + ') ' : '') + 'Approvals waiting on you';
   }
@@ -569,6 +698,8 @@ export const INBOX_JS = `'use strict';
     slots.clear();
     var shown = Array.from(items.values()).filter(matches).sort(compare);
     list.replaceChildren.apply(list, shown.map(slot));
+    // Only what the approver sees stays selected: nothing hidden by a filter is approved with the rest.
+    selected.forEach(function (key) { if (!slots.has(key)) selected.delete(key); });
     if (focusedKey && slots.has(focusedKey)) focusSlot(slots.get(focusedKey), index);
     refresh();
   }
@@ -609,16 +740,11 @@ export const INBOX_JS = `'use strict';
     if (had && had.revision > item.revision) return;
     items.set(item.key, item);
     if (had) {
-      var li = slots.get(item.key);
-      if (!li) {
+      if (!slots.has(item.key)) {
         if (!held.has(item.key)) place(item);
         return;
       }
-      var index = focusIndex(li), before = height(li);
-      li.replaceChildren(card(item));
-      // A card that got shorter keeps its height, so the cards after it stay where they are.
-      if (height(li) < before) li.style.minHeight = before + 'px';
-      if (index >= 0) focusSlot(li, index);
+      redraw(item.key);
       return;
     }
     markFresh(item.key);
@@ -629,35 +755,50 @@ export const INBOX_JS = `'use strict';
     say('New approval: ' + item.title + from + amount + '.' + where);
   }
 
+  /** Draws a shown card again in place, keeping focus on the same control. */
+  function redraw(key) {
+    var li = slots.get(key), item = items.get(key);
+    if (!li || !item) return;
+    var index = focusIndex(li), before = height(li);
+    li.replaceChildren(card(item));
+    // A card that got shorter keeps its height, so the cards after it stay where they are.
+    if (height(li) < before) li.style.minHeight = before + 'px';
+    if (index >= 0) focusSlot(li, index);
+  }
+
   function remember(entry) {
     var li = el('li');
     li.append(el('strong', null, entry.label), ' ' + entry.title + ' ');
     li.append(el('span', 'when', '(' + [entry.source, entry.at].filter(Boolean).join(', ') + ')'));
+    if (entry.note) li.append(el('span', 'closed-note', entry.note));
     closedList.prepend(li);
     while (closedList.childElementCount > CLOSED_KEPT) closedList.lastElementChild.remove();
     closedNone.hidden = true;
   }
 
-  function close(key, title, outcome) {
+  function close(key, title, outcome, note) {
     var item = items.get(key);
     if (!item) return;
     items.delete(key);
     held.delete(key);
     fresh.delete(key);
     reminded.delete(key);
+    selected.delete(key);
+    answers.delete(key);
     var words = OUTCOMES[outcome] || LEFT;
     var li = slots.get(key);
     if (li) {
       var focused = focusIndex(li) >= 0;
       li.style.minHeight = height(li) + 'px';
       li.classList.add('is-closed');
-      var note = el('div', 'tombstone');
-      note.append(el('p', null, '“' + title + '” ' + words[1]));
-      li.replaceChildren(note);
+      var tombstone = el('div', 'tombstone');
+      tombstone.append(el('p', null, '“' + title + '” ' + words[1]));
+      if (note) tombstone.append(el('p', 'tombstone-note', note));
+      li.replaceChildren(tombstone);
       slots.delete(key);
       if (focused) focusNeighbour(li);
     }
-    remember({ label: words[0], title: title, source: item.source, at: clock(new Date()) });
+    remember({ label: words[0], title: title, source: item.source, at: clock(new Date()), note: note });
     say('“' + title + '” ' + words[1]);
   }
 
@@ -676,7 +817,7 @@ export const INBOX_JS = `'use strict';
   function apply(ev) {
     if (ev.type === 'approval') upsert(ev.item);
     else if (ev.type === 'reminder') remind(ev.key);
-    else if (ev.type === 'closed') close(ev.key, ev.title, ev.outcome);
+    else if (ev.type === 'closed') close(ev.key, ev.title, ev.outcome, ev.note);
   }
 
   function receive(ev) {
@@ -692,6 +833,9 @@ export const INBOX_JS = `'use strict';
 
   function signedOut() {
     ended = true;
+    if (commentDialog.open) commentDialog.close();
+    if (bulkDialog.open) bulkDialog.close();
+    selected.clear();
     setLive('offline', 'Signed out');
     items = new Map();
     slots.clear();
@@ -716,7 +860,7 @@ export const INBOX_JS = `'use strict';
       return;
     }
     var next = new Map(approvals.map(function (i) { return [i.key, i]; }));
-    Array.from(items.values()).forEach(function (item) { if (!next.has(item.key)) close(item.key, item.title, null); });
+    Array.from(items.values()).forEach(function (item) { if (!next.has(item.key)) close(item.key, item.title, null, null); });
     next.forEach(upsert);
   }
 
@@ -761,7 +905,7 @@ export const INBOX_JS = `'use strict';
     es.addEventListener('reminder', function (e) { receive({ type: 'reminder', key: JSON.parse(e.data).key }); });
     es.addEventListener('closed', function (e) {
       var d = JSON.parse(e.data);
-      receive({ type: 'closed', key: d.key, title: d.title, outcome: d.outcome });
+      receive({ type: 'closed', key: d.key, title: d.title, outcome: d.outcome, note: d.note || null });
     });
     es.addEventListener('error', function () {
       if (!lost && !ended && loaded) {
@@ -778,6 +922,220 @@ export const INBOX_JS = `'use strict';
         .then(function () { if (!ended) setTimeout(connect, 5000); });
     });
   }
+
+  /** POSTs JSON to the act API (same origin, JSON: what the API requires against cross-site posts); null when signed out. */
+  function post(url, body) {
+    return fetch(url, {
+      method: 'POST',
+      credentials: 'same-origin',
+      cache: 'no-store',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify(body)
+    }).then(function (r) {
+      if (r.status === 401) {
+        signedOut();
+        return null;
+      }
+      if (!r.ok) throw new Error('HTTP ' + r.status);
+      return r.json();
+    });
+  }
+
+  function setActing(key, on) {
+    if (on) acting.add(key);
+    else acting.delete(key);
+    var li = slots.get(key);
+    if (!li) return;
+    var article = li.querySelector('article');
+    if (on) article.setAttribute('aria-busy', 'true');
+    else article.removeAttribute('aria-busy');
+    li.querySelectorAll('button[data-act]').forEach(function (b) {
+      if (on) b.setAttribute('aria-disabled', 'true');
+      else b.removeAttribute('aria-disabled');
+    });
+  }
+
+  /** An act button pressed: approve at once; any other action (send back) asks for a comment first. */
+  function press(key, action, button) {
+    var item = items.get(key);
+    if (!item || acting.has(key)) return;
+    var act = item.actions.filter(function (x) { return x.action === action; })[0];
+    if (!act) return;
+    if (action === 'approve') return run(item, act, undefined);
+    askComment(item, act, button);
+  }
+
+  function run(item, act, comment) {
+    var key = item.key, title = item.title;
+    answers.delete(key);
+    setActing(key, true);
+    post(ACT, { token: act.token, comment: comment })
+      .then(function (result) {
+        setActing(key, false);
+        if (result) answer(key, title, result);
+      })
+      .catch(function () {
+        setActing(key, false);
+        answer(key, title, { outcome: 'refused', message: 'The inbox could not be reached; try again.' });
+      });
+  }
+
+  /** What an action came to: said, and shown on its card (a card acted on closes when its close arrives). */
+  function answer(key, title, result) {
+    var text = result.message || '';
+    var refused = result.outcome !== 'done';
+    answers.set(key, { text: text, refused: refused, url: result.outcome === 'consent_needed' ? result.url : null });
+    if (items.has(key)) redraw(key);
+    else answers.delete(key);
+    var more = result.outcome === 'consent_needed' ? ' Use Connect your account on its card, then press the button again.' : '';
+    say('“' + title + '”: ' + text + more);
+  }
+
+  /** Send back: the modal dialog asks for the comment; focus stays in it until it closes, then returns to the button. */
+  function askComment(item, act, opener) {
+    asking = { key: item.key, action: act.action, opener: opener };
+    byId('comment-heading').textContent = act.label;
+    byId('comment-submit').textContent = act.label;
+    byId('comment-about').textContent = item.title + (item.requester ? ', from ' + item.requester : '');
+    commentBox.value = '';
+    commentBox.removeAttribute('aria-invalid');
+    commentError.hidden = true;
+    commentError.textContent = '';
+    commentDialog.showModal();
+    commentBox.focus();
+  }
+
+  commentForm.addEventListener('submit', function (e) {
+    e.preventDefault();
+    var text = commentBox.value.trim();
+    if (!text) {
+      commentError.textContent = 'Enter a comment: the requester needs to know what to change.';
+      commentError.hidden = false;
+      commentBox.setAttribute('aria-invalid', 'true');
+      commentBox.focus();
+      return;
+    }
+    var ask = asking;
+    commentDialog.close();
+    var item = ask && items.get(ask.key);
+    var act = item && item.actions.filter(function (x) { return x.action === ask.action; })[0];
+    if (!act) return say('That approval no longer waits on you; nothing was sent.');
+    run(item, act, text);
+  });
+  byId('comment-cancel').addEventListener('click', function () { commentDialog.close(); });
+  commentDialog.addEventListener('close', function () {
+    var ask = asking;
+    asking = null;
+    if (!ask) return;
+    if (ask.opener.isConnected) return ask.opener.focus();
+    // Its card was redrawn meanwhile: the same button of the new drawing, else the next card.
+    var li = slots.get(ask.key);
+    var again = li && Array.prototype.filter.call(li.querySelectorAll('button[data-act]'), function (b) { return b.dataset.act === ask.action; })[0];
+    if (again) again.focus();
+    else byId('approvals-heading').focus();
+  });
+
+  /** The "Approve selected (N)" button: shown once any card can be approved here, then always (no layout shift). */
+  function updateBulk() {
+    var any = false;
+    slots.forEach(function (li, key) { if (approveOf(items.get(key))) any = true; });
+    selected.forEach(function (key) { if (!slots.has(key) || !approveOf(items.get(key))) selected.delete(key); });
+    if (any) bulkButton.hidden = false;
+    bulkButton.textContent = 'Approve selected (' + selected.size + ')';
+    bulkButton.setAttribute('aria-disabled', selected.size ? 'false' : 'true');
+  }
+
+  function plural(n) { return n === 1 ? '1 report' : n + ' reports'; }
+
+  bulkButton.addEventListener('click', function () {
+    if (!selected.size) return say('Nothing is selected: tick Select on the cards to approve first.');
+    var chosen = Array.prototype.map.call(list.children, function (li) { return li.dataset.key; })
+      .filter(function (key) { return selected.has(key) && items.has(key); })
+      .map(function (key) { return items.get(key); });
+    bulk = { items: chosen, started: false, rows: new Map() };
+    bulkHeading.textContent = 'Approve ' + plural(chosen.length) + '?';
+    bulkText.textContent = 'Each is approved in your name, as if you pressed its Approve button.';
+    bulkList.replaceChildren.apply(bulkList, chosen.map(function (item) {
+      var li = el('li');
+      var result = el('span', 'result');
+      li.append(el('strong', null, item.title), ' ' + [item.requester, money(item.amount)].filter(Boolean).join(', '), result);
+      bulk.rows.set(item.key, result);
+      return li;
+    }));
+    bulkConfirm.hidden = false;
+    bulkConfirm.removeAttribute('aria-disabled');
+    bulkConfirm.textContent = 'Approve ' + chosen.length;
+    bulkCancel.textContent = 'Cancel';
+    bulkDialog.showModal();
+    bulkConfirm.focus();
+  });
+
+  bulkConfirm.addEventListener('click', function () {
+    if (!bulk || bulk.started) return;
+    var run = bulk;
+    run.started = true;
+    bulkConfirm.setAttribute('aria-disabled', 'true');
+    bulkConfirm.textContent = 'Approving…';
+    var byToken = new Map();
+    run.items.forEach(function (item) {
+      var act = approveOf(item);
+      run.rows.get(item.key).textContent = 'Approving…';
+      selected.delete(item.key);
+      setActing(item.key, true);
+      byToken.set(act.token, item);
+    });
+    updateBulk();
+    slots.forEach(function (li) { li.querySelectorAll('.pick input').forEach(function (b) { b.checked = false; }); });
+    var tokens = Array.from(byToken.keys());
+    var done = 0, failed = 0;
+    var turns = [];
+    for (var i = 0; i < tokens.length; i += BULK_MAX) turns.push(tokens.slice(i, i + BULK_MAX));
+    function report(item, result) {
+      setActing(item.key, false);
+      var ok = result.outcome === 'done';
+      if (ok) done++;
+      else failed++;
+      var row = run.rows.get(item.key);
+      row.className = ok ? 'result is-done' : 'result is-refused';
+      row.textContent = result.message || (ok ? 'Approved.' : 'Not approved.');
+      if (!ok) {
+        answers.set(item.key, { text: result.message, refused: true, url: result.outcome === 'consent_needed' ? result.url : null });
+        if (items.has(item.key)) redraw(item.key);
+      }
+    }
+    function next() {
+      var turn = turns.shift();
+      if (!turn) return finish();
+      return post(ACT_BULK, { tokens: turn })
+        .then(function (body) {
+          if (!body) return;
+          body.results.forEach(function (r) { report(byToken.get(r.token), r.result); });
+          return next();
+        })
+        .catch(function () {
+          turn.concat.apply(turn, turns).forEach(function (token) {
+            report(byToken.get(token), { outcome: 'refused', message: 'The inbox could not be reached; this one was not approved. Try again.' });
+          });
+          turns = [];
+          finish();
+        });
+    }
+    function finish() {
+      var summaryText = 'Approved ' + done + ' of ' + plural(run.items.length) + '.' + (failed ? ' ' + failed + ' not: the list says why.' : '');
+      bulkHeading.textContent = summaryText;
+      bulkText.textContent = done ? 'Approved cards leave your list as their approvals close.' : '';
+      bulkConfirm.hidden = true;
+      bulkCancel.textContent = 'Close';
+      if (bulkDialog.open) bulkHeading.focus();
+      say(summaryText);
+    }
+    next();
+  });
+  bulkCancel.addEventListener('click', function () { bulkDialog.close(); });
+  bulkDialog.addEventListener('close', function () {
+    bulk = null;
+    bulkButton.focus();
+  });
 
   function setView(change) {
     Object.assign(view, change);

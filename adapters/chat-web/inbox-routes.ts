@@ -2,6 +2,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import {
+  ApprovalActions,
   ApprovalLookup,
   Clock,
   emailKey,
@@ -10,9 +11,13 @@ import {
   isPermanentDeliveryError,
   Logger,
   Notifiers,
+  type ActionResult,
+  type Actor,
   type Card,
   type HttpRoutes,
   type Notifier,
+  type QueuedApproval,
+  type SourceCapabilities,
 } from '../../core/index.js';
 import { createCardRenderer } from '../../core/index.js';
 import { CONTENT_SECURITY_POLICY, INBOX_CSS, INBOX_JS, inboxHtml, messageHtml, openInboxHtml, signInHtml } from './inbox-page.js';
@@ -31,6 +36,18 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /** A sign-in form holds one token (under 1 KiB), a link request one address; nothing else is posted here. */
 const FORM_BODY_LIMIT = 4096;
 const HTML = 'text/html; charset=utf-8';
+/** How the page names this channel in a card's outcome ("Approved by ann@… in the web inbox at …"). */
+const CHANNEL_NAME = 'the web inbox';
+/** A token is under 1 KiB and a comment a few sentences; a bulk approval carries at most {@link BULK_MAX} tokens. */
+const ACT_BODY_LIMIT = 16 * 1024;
+const BULK_BODY_LIMIT = 128 * 1024;
+const MAX_TOKEN_LENGTH = 2048;
+/** Concur's send-back comment holds 2,000 characters; no source needs more. */
+const MAX_COMMENT_LENGTH = 2000;
+/** Reports one bulk approval may carry: a page of selected cards, not the whole queue at once. */
+const BULK_MAX = 50;
+/** Actions of one bulk approval in flight at a time: each is a call to the source, which has rate limits of its own. */
+const BULK_CONCURRENCY = 4;
 
 const SECURITY_HEADERS: Record<string, string> = {
   'content-security-policy': CONTENT_SECURITY_POLICY,
@@ -84,10 +101,47 @@ function eventFrame(event: InboxEvent): string {
     event.type === 'approval'
       ? event.item
       : event.type === 'closed'
-        ? { key: event.key, revision: event.revision, title: event.title, outcome: event.outcome }
+        ? { key: event.key, revision: event.revision, title: event.title, outcome: event.outcome, note: event.note }
         : { key: event.key, revision: event.revision, title: event.title };
   // JSON.stringify escapes CR and LF, the only line breaks SSE knows, so one `data:` line always holds the event.
   return `event: ${event.type}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+/** Whether a request says it carries JSON: a cross-site form cannot send this content type (it would need a CORS preflight, which we never grant). */
+function isJson(request: FastifyRequest): boolean {
+  return /^application\/json\s*(;|$)/i.test(request.headers['content-type'] ?? '');
+}
+
+/** The `{ token, comment? }` of `POST /inbox/api/act`, or what is wrong with it. */
+function actBody(body: unknown): { token: string; comment: string | undefined } | { error: string } {
+  const { token, comment } = (body ?? {}) as Record<string, unknown>;
+  if (typeof token !== 'string' || !token || token.length > MAX_TOKEN_LENGTH) return { error: 'token must be the button’s token (a string)' };
+  if (comment !== undefined && comment !== null && typeof comment !== 'string') return { error: 'comment must be a string' };
+  const text = typeof comment === 'string' ? comment.trim() : '';
+  if (text.length > MAX_COMMENT_LENGTH) return { error: `comment must be at most ${MAX_COMMENT_LENGTH} characters` };
+  return { token, comment: text || undefined };
+}
+
+/** The `{ tokens }` of `POST /inbox/api/act-bulk` (duplicates dropped), or what is wrong with it. */
+function bulkBody(body: unknown): { tokens: string[] } | { error: string } {
+  const { tokens } = (body ?? {}) as Record<string, unknown>;
+  if (!Array.isArray(tokens) || tokens.length === 0 || !tokens.every((t) => typeof t === 'string' && t && t.length <= MAX_TOKEN_LENGTH)) {
+    return { error: 'tokens must be a non-empty list of button tokens' };
+  }
+  const unique = [...new Set(tokens as string[])];
+  if (unique.length > BULK_MAX) return { error: `at most ${BULK_MAX} reports can be approved at once` };
+  return { tokens: unique };
+}
+
+/** `work` on each item, at most `limit` at a time; results in the items' order. */
+async function inTurn<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < items.length; i = next++) results[i] = await work(items[i]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
 }
 
 /** A form body as fields; only the first value of each counts. */
@@ -105,6 +159,10 @@ function formField(body: unknown, name: string): string {
  * - `GET /inbox`, `/inbox/app.js`, `/inbox/app.css`: the page (401 without a session) and its assets.
  * - `GET /inbox/api/approvals`: the session's pending approvals, read from the queue.
  * - `GET /inbox/api/events`: server-sent events for the session's e-mail only (`approval`, `closed`, `reminder`).
+ * - `POST /inbox/api/act` (same-origin, JSON only): one act button pressed, `{ token, comment? }`;
+ *   the session's e-mail is the actor. Answers the {@link ActionResult}.
+ * - `POST /inbox/api/act-bulk` (same-origin, JSON only): `{ tokens }`, up to {@link BULK_MAX}
+ *   buttons pressed together (bulk approve), each a single action; answers a result per token.
  * - `POST /inbox/link-request` (same-origin only, rate-limited per IP): "Send me a new link"; the
  *   pages without an inbox (no session, a refused link, signed out) carry its form whenever the
  *   host has a channel besides web inboxes to send the link through.
@@ -127,6 +185,7 @@ export class InboxRoutes implements HttpRoutes {
     @inject(Clock) private readonly clock: Clock,
     @inject(Logger) private readonly logger: Logger,
     @inject(Notifiers) private readonly notifiers: ReadonlyMap<string, Notifier>,
+    @inject(ApprovalActions) private readonly actions: ApprovalActions,
   ) {
     this.id = `${settings.instanceId}:inbox`;
     this.publicOrigin = new URL(settings.publicUrl).origin;
@@ -160,7 +219,23 @@ export class InboxRoutes implements HttpRoutes {
       const rows = await this.lookup.waitingOn(session.email, { limit: 500 });
       // waitingOn already filters by approver; the check is repeated here because a leak would be silent.
       const mine = rows.filter((row) => row.approvers.some((a) => emailKey(a.email) === session.email));
-      return reply.send({ email: session.email, approvals: mine.map((row) => inboxItem(this.render(row))) });
+      const items = await Promise.all(mine.map(async (row) => inboxItem(await this.card(row, session.email))));
+      return reply.send({ email: session.email, approvals: items });
+    });
+    app.post('/inbox/api/act', { bodyLimit: ACT_BODY_LIMIT }, async (request, reply) => {
+      const actor = await this.actor(request, reply);
+      if (!actor) return reply;
+      const body = actBody(request.body);
+      if ('error' in body) return reply.code(400).send({ error: body.error });
+      return reply.send(await this.actions.act(body.token, actor, { comment: body.comment }));
+    });
+    app.post('/inbox/api/act-bulk', { bodyLimit: BULK_BODY_LIMIT }, async (request, reply) => {
+      const actor = await this.actor(request, reply);
+      if (!actor) return reply;
+      const body = bulkBody(request.body);
+      if ('error' in body) return reply.code(400).send({ error: body.error });
+      const results = await inTurn(body.tokens, BULK_CONCURRENCY, async (token) => ({ token, result: await this.bulkOne(token, actor) }));
+      return reply.send({ results });
     });
     app.get('/inbox/api/events', async (request, reply) => {
       const session = await this.session(request);
@@ -180,6 +255,50 @@ export class InboxRoutes implements HttpRoutes {
       });
       scope.post('/inbox/link-request', { config: { rateLimit: LINK_REQUEST_LIMIT } }, async (request, reply) => this.requestLink(request, reply));
     });
+  }
+
+  /**
+   * `email`'s card for a queued approval, as a channel would have been sent it: the View link,
+   * the act buttons its source offers, and tokens on them for this person.
+   */
+  private async card(row: QueuedApproval, email: string): Promise<Card> {
+    const actions = this.actions.actionsOf(row.source);
+    const render = actions.length ? createCardRenderer(new Map<string, SourceCapabilities>([[row.source, { actions }]])) : this.render;
+    return this.actions.withTokens(render(row), row.generation, email);
+  }
+
+  /**
+   * Who presses a button, for a POST of the act API: the signed-in person, if the request came
+   * from the inbox's own page as JSON (CSRF: a page on another site can neither pass the origin
+   * check nor send JSON without a preflight). Otherwise answers the refusal and returns undefined.
+   */
+  private async actor(request: FastifyRequest, reply: FastifyReply): Promise<Actor | undefined> {
+    if (!this.sameOrigin(request) || !isJson(request)) {
+      this.logger.warn(
+        { channel: this.settings.instanceId, origin: request.headers.origin ?? null, fetchSite: request.headers['sec-fetch-site'] ?? null },
+        'web inbox action refused: not from the inbox’s own page',
+      );
+      reply.code(403).send({ error: 'This request did not come from the inbox’s own page.' });
+      return undefined;
+    }
+    const session = await this.session(request);
+    if (!session) {
+      reply.code(401).send({ error: 'not signed in' });
+      return undefined;
+    }
+    return { email: session.email, channel: this.notifier.id, channelName: CHANNEL_NAME };
+  }
+
+  /** One report of a bulk approval: only approve buttons are taken, and a failure is that report's answer, not the request's. */
+  private async bulkOne(token: string, actor: Actor): Promise<ActionResult> {
+    const target = await this.actions.peek(token);
+    if (target && target.action !== 'approve') return { outcome: 'refused', message: 'Only approvals can be done in bulk; send back one report at a time.' };
+    try {
+      return await this.actions.act(token, actor);
+    } catch (error) {
+      this.logger.error({ channel: this.settings.instanceId, err: (error as Error).message }, 'web inbox bulk approval: one action failed');
+      return { outcome: 'refused', message: 'This report could not be approved just now; nothing was changed. Try again.' };
+    }
   }
 
   /** GET of a link: what it would do, and a button to do it. Changes nothing. */

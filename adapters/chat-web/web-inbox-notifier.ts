@@ -1,12 +1,16 @@
 import {
+  ApprovalActions,
   Clock,
   DeliveryFeed,
   inject,
   injectable,
   Logger,
+  optional,
+  parseIdempotencyKey,
   PermanentDeliveryError,
   type Card,
   type CardOutcome,
+  type DeliveredEntry,
   type DeliveryReceipt,
   type Money,
   type Notifier,
@@ -36,14 +40,35 @@ export interface InboxItem {
   readonly fields: readonly { readonly label: string; readonly value: string }[];
   readonly lineItems: readonly { readonly label: string; readonly amount: Money | null; readonly flags: readonly string[] }[];
   readonly flags: readonly string[];
-  /** Link buttons (View Expense Report). The inbox does not act in the source, so act buttons are left out. */
+  /** Link buttons (View Expense Report). */
   readonly links: readonly { readonly label: string; readonly url: string }[];
+  /**
+   * Act buttons (Approve, Send Back) for the person the item was made for, each with its opaque
+   * token for `POST /inbox/api/act`; empty when the source offers no actions. A button without a
+   * token (a card not drawn for one person) is left out: it could not be pressed.
+   */
+  readonly actions: readonly InboxAction[];
+}
+
+/** One act button of an {@link InboxItem}. */
+export interface InboxAction {
+  readonly action: string;
+  readonly label: string;
+  readonly token: string;
 }
 
 /** What an open inbox page is told: a card to show (new or changed), one to take away, or one still waiting to point out. */
 export type InboxEvent =
   | { readonly type: 'approval'; readonly item: InboxItem }
-  | { readonly type: 'closed'; readonly key: string; readonly revision: number; readonly title: string; readonly outcome: CardOutcome | null }
+  | {
+      readonly type: 'closed';
+      readonly key: string;
+      readonly revision: number;
+      readonly title: string;
+      readonly outcome: CardOutcome | null;
+      /** Who acted where, when the approval was decided from a channel ("Approved by ann@… in Slack at …"). */
+      readonly note: string | null;
+    }
   | { readonly type: 'reminder'; readonly key: string; readonly revision: number; readonly title: string };
 
 /** One open page's event stream (inbox-routes.ts serves them as server-sent events). */
@@ -79,7 +104,9 @@ function inboxEvents(action: MessageAction, card: Card, digest: readonly Card[] 
     return (action === 'remind' ? [card] : (digest ?? [])).map((c) => ({ type: 'reminder', key: c.approvalKey, revision: c.revision, title: c.title }));
   }
   if (action === 'close' || card.outcome)
-    return [{ type: 'closed', key: card.approvalKey, revision: card.revision, title: card.title, outcome: card.outcome ?? null }];
+    return [
+      { type: 'closed', key: card.approvalKey, revision: card.revision, title: card.title, outcome: card.outcome ?? null, note: card.outcomeNote ?? null },
+    ];
   return [{ type: 'approval', item: inboxItem(card) }];
 }
 
@@ -108,6 +135,7 @@ export function inboxItem(card: Card): InboxItem {
     lineItems: card.lineItems.map((l) => ({ label: l.label, amount: l.amount ?? null, flags: [...(l.flags ?? [])] })),
     flags: [...card.flags],
     links: card.actions.flatMap((a) => (a.type === 'link' && isWebUrl(a.url) ? [{ label: a.label, url: a.url }] : [])),
+    actions: card.actions.flatMap((a) => (a.type === 'act' && a.token ? [{ action: a.action, label: a.label, token: a.token }] : [])),
   };
 }
 
@@ -142,6 +170,8 @@ export class WebInboxNotifier implements Notifier {
     @inject(Logger) private readonly logger: Logger,
     @inject(DeliveryFeed) private readonly feed: DeliveryFeed,
     @inject(InboxSessions) private readonly sessions: InboxSessions,
+    /** The host always binds it; without it (a notifier built alone), cards from the feed show no act buttons. */
+    @inject(ApprovalActions) @optional() private readonly actions?: ApprovalActions,
   ) {
     this.id = settings.instanceId;
   }
@@ -187,7 +217,7 @@ export class WebInboxNotifier implements Notifier {
         if (this.pushed.has(entry.idempotencyKey)) continue;
         this.pushed.set(entry.idempotencyKey, settled);
         const email = entry.approver.email && (normaliseEmail(entry.approver.email) ?? entry.approver.email);
-        if (email) this.push(email, inboxEvents(entry.action, entry.card, entry.digest));
+        if (email) this.push(email, inboxEvents(entry.action, await this.cardFor(entry, email), entry.digest));
       }
       if (entries.length < FEED_PAGE) break;
       // A full page: the next starts just before its last millisecond, so entries that share it are
@@ -198,6 +228,16 @@ export class WebInboxNotifier implements Notifier {
     // What settled before the window can never be read again: forget it.
     const horizon = this.feedAfter - 2 * FEED_MARGIN_MS;
     for (const [key, settled] of this.pushed) if (settled < horizon) this.pushed.delete(key);
+  }
+
+  /**
+   * A card from the feed as its recipient gets it: the feed holds the card as queued, and the
+   * tokens on its act buttons are made per recipient at delivery, so they are made again here.
+   */
+  private async cardFor(entry: DeliveredEntry, email: string): Promise<Card> {
+    if (!this.actions || !entry.card.actions.some((a) => a.type === 'act' && !a.token)) return entry.card;
+    const names = parseIdempotencyKey(entry.idempotencyKey);
+    return names.kind === 'approval' ? this.actions.withTokens(entry.card, names.generation, email) : entry.card;
   }
 
   /** Follows the feed while this host holds open pages (shared queue only). */

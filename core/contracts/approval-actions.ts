@@ -84,7 +84,13 @@ export interface ApprovalActions {
   connections(email: string): Promise<{ readonly source: string; readonly connectedAt: string }[]>;
   /** Forgets `email`'s connection to `source` (the approver's own "Disconnect"); true if there was one. */
   disconnect(email: string, source: string): Promise<boolean>;
+  /**
+   * The actions `source` offers on its cards (its `capabilities.actions`), for a channel that
+   * renders cards from the queue itself; empty for a source this host does not run.
+   */
+  actionsOf(source: string): readonly string[];
 }
+export const ApprovalActions: ServiceIdentifier<ApprovalActions> = Symbol.for('approvals.core.ApprovalActions');
 
 /**
  * A source whose actions need each approver's own consent (Concur's user tokens) lists and
@@ -96,7 +102,6 @@ export interface SourceConnections {
   /** Forgets `email`'s connection; their next press asks them to connect again. True if there was one. */
   disconnect(email: string): Promise<boolean>;
 }
-export const ApprovalActions: ServiceIdentifier<ApprovalActions> = Symbol.for('approvals.core.ApprovalActions');
 
 /** What the core asks a source to do: one action on one queued approval, by its approver. */
 export interface SourceActRequest {

@@ -117,6 +117,10 @@ export class ActionService implements ApprovalActions {
     return done;
   }
 
+  actionsOf(source: string): readonly string[] {
+    return this.sources.get(source)?.capabilities.actions ?? [];
+  }
+
   async mint(target: ActionTarget): Promise<string> {
     const payload = Buffer.from(
       JSON.stringify([TOKEN_VERSION, target.approvalKey, target.generation, target.revision, target.approverEmail, target.action, target.expiresAt]),

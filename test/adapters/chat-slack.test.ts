@@ -130,6 +130,7 @@ describe('Slack notifier plugin (adapters/chat-slack) against a fake Slack on lo
       withTokens: (c: Card) => Promise.resolve(c),
       connections: () => Promise.resolve([]),
       disconnect: () => Promise.resolve(false),
+      actionsOf: () => [],
     });
     root.bind(Clock).toConstantValue({ now: () => new Date() });
     root.bind(Logger).toConstantValue(pino({ level: 'silent' }));

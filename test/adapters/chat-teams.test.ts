@@ -114,6 +114,7 @@ const NO_ACTIONS: ApprovalActions = {
   withTokens: async (c) => c,
   connections: async () => [],
   disconnect: async () => false,
+  actionsOf: () => [],
 };
 
 /** Every string of an Adaptive Card's TextBlocks, depth first. */

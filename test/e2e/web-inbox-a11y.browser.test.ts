@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { WebInboxNotifier } from '../../adapters/chat-web/web-inbox-notifier.js';
 import { loadDeployment } from '../../core/host/deployment.js';
-import { RecordingNotifier } from '../../core/testing/index.js';
+import { ManualClock, RecordingNotifier, ScriptedSource } from '../../core/testing/index.js';
 import { Host } from '../../core/host/host.js';
 import { createLogger } from '../../core/host/logging.js';
 import { startConcurSandbox, type ConcurSandbox, type SandboxUserInfo, type V3Report } from '../../plugins/concur/sandbox/index.js';
@@ -30,6 +30,19 @@ const RECTS = `(() => Object.fromEntries([...document.querySelectorAll('#approva
 const WATCH_SHIFTS = `(() => {
   window.__shift = 0;
   new PerformanceObserver((list) => { for (const e of list.getEntries()) if (!e.hadRecentInput) window.__shift += e.value; }).observe({ type: 'layout-shift' });
+})()`;
+/**
+ * Chromium's layout shifts of anything in the list of cards, described. (The "Recently closed"
+ * list below it takes each closed card at its top, which moves its older entries when in view.)
+ */
+const WATCH_CARD_SHIFTS = `(() => {
+  window.__cardShifts = [];
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) for (const s of e.sources) {
+      const node = s.node && (s.node.nodeType === 1 ? s.node : s.node.parentElement);
+      if (node && node.closest('#approvals')) window.__cardShifts.push((node.closest('li.slot')?.dataset.key ?? '') + ' ' + node.className);
+    }
+  }).observe({ type: 'layout-shift' });
 })()`;
 /** The little of the DOM the page functions below use (the tests compile without the DOM library; the page's CSP forbids string predicates). */
 interface InPage {
@@ -67,6 +80,23 @@ const TEXT_SPACING = `(() => {
   }
   for (const p of document.querySelectorAll('p')) p.style.setProperty('margin-bottom', '2em', 'important');
 })()`;
+
+/** axe-core on the page as it is now, at every width and in both schemes; returns the violations found, described. */
+async function axeEverywhere(p: Page, what: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const scheme of SCHEMES) {
+    await p.emulateMedia({ colorScheme: scheme });
+    for (const width of WIDTHS) {
+      await p.setViewportSize({ width, height: 900 });
+      const result = await new AxeBuilder({ page: p }).analyze();
+      for (const v of result.violations)
+        found.push(`${what} @${width}px ${scheme}: ${v.id} (${v.help}) at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+    }
+  }
+  await p.emulateMedia({ colorScheme: 'light' });
+  await p.setViewportSize({ width: 1280, height: 900 });
+  return found;
+}
 
 /**
  * The web inbox as its users meet it, checked in Chromium: axe-core on every page at four widths
@@ -108,23 +138,6 @@ describe('web inbox accessibility and live updates in Chromium (two Concur sourc
     await p.waitForURL(`${host.url}/inbox`);
     await p.locator('#main[aria-busy="false"]').waitFor();
     await p.locator('#live[data-state="live"]').waitFor();
-  }
-
-  /** axe-core on the page as it is now, at every width and in both schemes; returns the violations found, described. */
-  async function axeEverywhere(p: Page, what: string): Promise<string[]> {
-    const found: string[] = [];
-    for (const scheme of SCHEMES) {
-      await p.emulateMedia({ colorScheme: scheme });
-      for (const width of WIDTHS) {
-        await p.setViewportSize({ width, height: 900 });
-        const result = await new AxeBuilder({ page: p }).analyze();
-        for (const v of result.violations)
-          found.push(`${what} @${width}px ${scheme}: ${v.id} (${v.help}) at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-      }
-    }
-    await p.emulateMedia({ colorScheme: 'light' });
-    await p.setViewportSize({ width: 1280, height: 900 });
-    return found;
   }
 
   /**
@@ -597,4 +610,183 @@ describe('web inbox accessibility and live updates in Chromium (two Concur sourc
       previous: { ref: 'web' },
     });
   }
+});
+
+/**
+ * The act controls (Approve, Send back, Select, Approve selected) and their dialogs, checked in
+ * Chromium like the rest of the inbox: axe-core at four widths in light and dark with each dialog
+ * open, focus across a live close of another card, no layout shift when selecting, and nothing
+ * scrolling sideways at 320 px. A ScriptedSource acts; the Concur sandbox above has no actions yet.
+ */
+describe('web inbox act controls: accessibility in Chromium (ScriptedSource that acts, SQLite queue)', function () {
+  this.timeout(180_000);
+  const ANN = { sourceUserId: 'ann', name: 'Ann', email: 'ann@example.test' };
+  let clock: ManualClock;
+  let source: ScriptedSource;
+  let host: Host;
+  let browser: Browser;
+  let page: Page;
+  const slot = (id: string) => page.locator(`#approvals > li.slot[data-key="src:expense-report:${id}"]`);
+
+  before(async function () {
+    if (!existsSync(CHROMIUM)) {
+      if (process.env.CI) throw new Error(`${CHROMIUM} is missing: CI must install Debian's chromium package for the browser tests`);
+      this.skip();
+    }
+    clock = new ManualClock('2026-03-02T09:00:00.000Z');
+    source = new ScriptedSource('src', clock, 100, 'expense-report', ['approve', 'sendBack']);
+    const raw = {
+      queue: { adapter: 'sqlite', config: { path: join(mkdtempSync(join(tmpdir(), 'ah-a11y-act-')), 'queue.db') } },
+      notifiers: [{ id: 'web', plugin: 'web', config: { signingKey: { env: 'AH_TEST_WEB_KEY' } } }],
+      http: { host: '127.0.0.1', port: 0 },
+    };
+    host = await Host.create(loadDeployment(undefined, { raw, env: { AH_TEST_WEB_KEY: KEY } }), {
+      logger: createLogger({ level: 'warn', destination: { write: () => undefined } as never }),
+      clock,
+      sources: [source],
+    });
+    await host.start();
+    await host.runOnce();
+    const titles = [
+      'Customer visits Berlin',
+      'Cloud conference Las Vegas',
+      'Team offsite Lisbon',
+      'Trade fair Hannover',
+      'Client dinner Munich',
+      'Training Zurich',
+    ];
+    titles.forEach((title, i) => {
+      clock.advance(1000);
+      source.submit(`r${i + 1}`, {
+        title,
+        approvers: [ANN],
+        amount: `${(i + 1) * 111}.50`,
+        content: { fields: [{ label: 'Policy', value: 'Travel' }], lineItems: [{ label: 'Hotel · Marriott', amount: { value: '99.00', currency: 'USD' } }] },
+      });
+    });
+    clock.advance(60_000);
+    await host.runOnce();
+    await host.drain();
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+    });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'UTC' });
+    page = await context.newPage();
+    const web = host.notifiers.get('web') as WebInboxNotifier;
+    await page.goto((await web.signInUrl(ANN.email, { baseUrl: host.url })).url);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.waitForURL(`${host.url}/inbox`);
+    await page.locator('#main[aria-busy="false"]').waitFor();
+    await page.locator('#live[data-state="live"]').waitFor();
+  });
+
+  after(async () => {
+    await browser?.close().catch(() => undefined);
+    await host?.stop().catch(() => undefined);
+  });
+
+  it('has no axe violations with the act buttons, Select boxes and Approve selected, some ticked, at 320 to 1280 px in light and dark', async () => {
+    expect(await page.locator('article.card button[data-act]').count()).to.equal(12);
+    await page.getByRole('checkbox', { name: 'Select Customer visits Berlin' }).check();
+    await page.getByRole('checkbox', { name: 'Select Team offsite Lisbon' }).check();
+    expect(await page.locator('#approve-selected').textContent()).to.equal('Approve selected (2)');
+    expect(await axeEverywhere(page, 'inbox with act controls')).to.deep.equal([]);
+  });
+
+  it('has no axe violations with the Send back dialog open, empty and with its error shown; nothing scrolls sideways at 320 px', async () => {
+    await slot('r2').getByRole('button', { name: 'Send Back: Cloud conference Las Vegas' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Send Back' });
+    await dialog.waitFor();
+    const found = await axeEverywhere(page, 'send back dialog');
+    await dialog.getByRole('button', { name: 'Send Back' }).click();
+    await dialog.locator('#comment-error:not([hidden])').waitFor();
+    found.push(...(await axeEverywhere(page, 'send back dialog with its error')));
+    await page.setViewportSize({ width: 320, height: 700 });
+    const { scroll, client } = await page.evaluate<{ scroll: number; client: number }>(
+      '({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth })',
+    );
+    await page.setViewportSize({ width: 1280, height: 900 });
+    expect(scroll, '320 px with the dialog open').to.be.at.most(client);
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    expect(found).to.deep.equal([]);
+  });
+
+  it('has no axe violations in the bulk dialog, before and after approving, nor with an answer on a card', async () => {
+    await page.getByRole('button', { name: 'Approve selected (2)' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Approve 2 reports?' });
+    await dialog.waitFor();
+    const found = await axeEverywhere(page, 'bulk dialog');
+    await dialog.getByRole('button', { name: 'Approve 2' }).click();
+    const done = page.getByRole('dialog', { name: 'Approved 2 of 2 reports.' });
+    await done.waitFor({ timeout: 20_000 });
+    found.push(...(await axeEverywhere(page, 'bulk dialog with results')));
+    await done.getByRole('button', { name: 'Close' }).click();
+    await slot('r1').and(page.locator('.is-closed')).waitFor();
+
+    source.needsConsent.add(ANN.email);
+    await slot('r4').getByRole('button', { name: 'Approve: Trade fair Hannover' }).click();
+    await slot('r4').locator('.act-note').waitFor();
+    source.needsConsent.delete(ANN.email);
+    found.push(...(await axeEverywhere(page, 'card with an answer and closed cards with notes')));
+    expect(found).to.deep.equal([]);
+  });
+
+  it('keeps focus on an Approve button, and untouched cards in place, while another card is approved elsewhere and closes', async () => {
+    await page.evaluate(WATCH_CARD_SHIFTS);
+    const button = slot('r5').getByRole('button', { name: 'Approve: Client dinner Munich' });
+    await button.focus();
+    await page.evaluate('window.__focused = document.activeElement, true');
+    const before = await page.evaluate<Rects>(RECTS);
+    // Approved in another channel: its token as the outbox put it on that channel's card.
+    const row = (await host.queue.get('src:expense-report:r6'))!;
+    const card = await host.actions.withTokens(
+      {
+        approvalKey: row.key,
+        kind: row.kind,
+        revision: row.revision,
+        title: row.title,
+        requester: {},
+        fields: [],
+        lineItems: [],
+        flags: [],
+        actions: [{ type: 'act', label: 'Approve', action: 'approve' }],
+      },
+      row.generation,
+      ANN.email,
+    );
+    const token = (card.actions[0] as { token: string }).token;
+    expect((await host.actions.act(token, { email: ANN.email, channel: 'chat', channelName: 'Chat' })).outcome).to.equal('done');
+    await slot('r6').and(page.locator('.is-closed')).waitFor({ timeout: 10_000 });
+    await slot('r6').locator('.tombstone-note', { hasText: 'in Chat at' }).waitFor();
+    await page.waitForTimeout(500);
+    const after = await page.evaluate<Rects>(RECTS);
+    const moved = Object.keys(before).filter((k) => !k.endsWith(':r6') && JSON.stringify(before[k]) !== JSON.stringify(after[k]));
+    expect(moved, 'untouched cards that moved').to.deep.equal([]);
+    expect(await page.evaluate<boolean>('document.activeElement === window.__focused')).to.equal(true);
+    expect(await page.evaluate<string[]>('window.__cardShifts'), 'what Chromium saw shift in the list').to.deep.equal([]);
+  });
+
+  it('draws the focus rings of the new controls at 3:1 or more against the card, and keeps their boxes in forced colours', async () => {
+    const ratios: string[] = [];
+    for (const scheme of SCHEMES) {
+      await page.emulateMedia({ colorScheme: scheme });
+      for (const control of [slot('r5').getByRole('button', { name: 'Send Back: Client dinner Munich' }), slot('r5').getByRole('checkbox')]) {
+        await control.focus();
+        await page.keyboard.press('Shift+Tab');
+        await page.keyboard.press('Tab');
+        const [ring, card] = await page.evaluate<[string, string]>(FOCUS_COLOURS);
+        ratios.push(`${scheme} ${contrast(ring, card).toFixed(2)}:1`);
+        expect(contrast(ring, card), `${scheme}: focus ring ${ring} on card ${card}`).to.be.at.least(3);
+      }
+    }
+    await page.emulateMedia({ colorScheme: 'light', forcedColors: 'active' });
+    const border = await slot('r5')
+      .getByRole('button', { name: 'Send Back: Client dinner Munich' })
+      .evaluate((e) => (globalThis as unknown as { getComputedStyle(e: unknown): { borderTopStyle: string } }).getComputedStyle(e).borderTopStyle);
+    expect(border).to.equal('solid');
+    await page.emulateMedia({ colorScheme: 'light', forcedColors: 'none' });
+  });
 });

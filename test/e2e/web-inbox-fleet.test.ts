@@ -5,6 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { Host } from '../../core/host/host.js';
 import { loadDeployment } from '../../core/host/deployment.js';
@@ -12,6 +13,7 @@ import { WebInboxNotifier, type InboxEvent } from '../../adapters/chat-web/web-i
 import { startConcurSandbox, type ConcurSandbox, type SandboxUserInfo } from '../../plugins/concur/sandbox/index.js';
 import { dropSchema, freshSchema } from '../soak/soak.js';
 import { SMALL_COMPANY, sandboxSource } from '../support/sandbox-deployment.js';
+import { ManualClock, ScriptedSource } from '../../core/testing/index.js';
 
 const DATABASE_URL = process.env.APPROVALS_HUB_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
 const KEY = 'web-inbox-fleet-signing-key-0123456789abcdef';
@@ -105,6 +107,57 @@ describe('web inbox across hosts (two hosts, one PostgreSQL schema)', function (
     await b.runOnce();
     await webOf(a).readFeed();
     expect(onBob).to.deep.equal([]);
+  });
+});
+
+/**
+ * Act buttons on a card another host delivered: the feed holds the card as queued, without the
+ * per-recipient tokens the delivering host added, so the host serving the page makes them for
+ * the page's person, and they act.
+ */
+describe('web inbox act buttons across hosts (two hosts, one PostgreSQL schema)', function () {
+  this.timeout(60_000);
+  const ANN = { sourceUserId: 'ann', name: 'Ann', email: 'ann@example.test' };
+  let schema: string;
+  let a: Host;
+  let b: Host;
+
+  afterEach(async () => {
+    await a?.stop().catch(() => undefined);
+    await b?.stop().catch(() => undefined);
+    await dropSchema(DATABASE_URL, schema).catch(() => undefined);
+  });
+
+  it('gives a card from the feed the page person’s tokens, and they act through either host', async () => {
+    schema = freshSchema('ah_inbox_act');
+    const clock = new ManualClock('2026-03-02T09:00:00.000Z');
+    const source = new ScriptedSource('src', clock, 100, 'expense-report', ['approve', 'sendBack']);
+    const raw = {
+      queue: { adapter: 'postgres', config: { connectionString: DATABASE_URL, schema } },
+      credentials: { key: { env: 'AH_CREDENTIALS_KEY' } },
+      notifiers: [{ id: 'web', plugin: 'web', config: { signingKey: { env: 'AH_WEB_KEY' } } }],
+    };
+    const env = { AH_WEB_KEY: KEY, AH_CREDENTIALS_KEY: randomBytes(32).toString('base64') };
+    const create = () =>
+      Host.create(loadDeployment(undefined, { raw: structuredClone(raw), env }), { clock, logger: pino({ level: 'silent' }), sources: [source] });
+    a = await create();
+    b = await create();
+    const onA: InboxEvent[] = [];
+    const web = a.notifiers.get('web') as WebInboxNotifier;
+    web.attach(ANN.email, { send: (event) => onA.push(event), end: () => undefined });
+
+    source.submit('r1', { approvers: [ANN] });
+    clock.advance(60_000);
+    await b.runOnce();
+    await web.readFeed();
+    const [pushed] = onA;
+    expect(pushed?.type).to.equal('approval');
+    const actions = pushed?.type === 'approval' ? pushed.item.actions : [];
+    expect(actions.map((x) => x.action)).to.deep.equal(['approve', 'sendBack']);
+    const approve = actions.find((x) => x.action === 'approve')!;
+    expect(await b.actions.peek(approve.token)).to.include({ approverEmail: ANN.email, action: 'approve' });
+    expect((await b.actions.act(approve.token, { email: ANN.email, channel: 'web' })).outcome).to.equal('done');
+    expect(source.acted).to.deep.equal([{ externalId: 'r1', action: 'approve', by: ANN.email, comment: undefined }]);
   });
 });
 
