@@ -89,6 +89,11 @@ export function inboxHtml(): string {
     <p id="closed-none" class="closed-none">Nothing has left your queue since you opened this page.</p>
     <ul id="closed-list" class="closed-list"></ul>
   </section>
+  <section id="accounts" class="closed" aria-labelledby="accounts-heading" hidden>
+    <h2 id="accounts-heading">Connected accounts</h2>
+    <p class="closed-none">To approve from here as yourself, an approval system asks you to connect once. Disconnect to take that back; your next Approve asks again.</p>
+    <ul id="accounts-list" class="closed-list"></ul>
+  </section>
 </main>
 <dialog id="comment-dialog" class="dialog" aria-labelledby="comment-heading" aria-describedby="comment-about">
   <form id="comment-form" method="dialog" novalidate>
@@ -882,6 +887,7 @@ export const INBOX_JS = `'use strict';
         sync(body.approvals);
         replay.forEach(apply);
         refresh();
+        accounts();
         if (lost) {
           lost = false;
           say('Reconnected. Your list is up to date.');
@@ -893,6 +899,39 @@ export const INBOX_JS = `'use strict';
         say('Could not load your approvals; retrying.');
         setTimeout(load, 5000);
       });
+  }
+
+  /** The approver's connections for actions, each with its own Disconnect. */
+  function accounts() {
+    var section = byId('accounts'), accountList = byId('accounts-list');
+    fetch('/inbox/api/connections', { credentials: 'same-origin', cache: 'no-store', headers: { accept: 'application/json' } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (body) {
+        if (!body) return;
+        accountList.replaceChildren.apply(accountList, body.connections.map(function (c) {
+          var li = el('li');
+          var button = el('button', 'link-button', 'Disconnect');
+          button.type = 'button';
+          button.setAttribute('aria-label', 'Disconnect ' + c.source);
+          button.addEventListener('click', function () {
+            button.disabled = true;
+            post('/inbox/api/disconnect', { source: c.source })
+              .then(function (answer) {
+                if (!answer) return;
+                say('Disconnected from ' + c.source + '. Your next Approve there asks you to connect again.');
+                accounts();
+              })
+              .catch(function () {
+                button.disabled = false;
+                say('Could not disconnect just now; try again.');
+              });
+          });
+          li.append(el('strong', null, c.source), ' connected ' + day(c.connectedAt) + ' ', button);
+          return li;
+        }));
+        section.hidden = body.connections.length === 0;
+      })
+      .catch(function () {});
   }
 
   function connect() {

@@ -163,6 +163,8 @@ function formField(body: unknown, name: string): string {
  *   the session's e-mail is the actor. Answers the {@link ActionResult}.
  * - `POST /inbox/api/act-bulk` (same-origin, JSON only): `{ tokens }`, up to {@link BULK_MAX}
  *   buttons pressed together (bulk approve), each a single action; answers a result per token.
+ * - `GET /inbox/api/connections`, `POST /inbox/api/disconnect` (same-origin, JSON only, `{ source }`):
+ *   the approver's connections to sources for actions (Concur's consent), and their own Disconnect.
  * - `POST /inbox/link-request` (same-origin only, rate-limited per IP): "Send me a new link"; the
  *   pages without an inbox (no session, a refused link, signed out) carry its form whenever the
  *   host has a channel besides web inboxes to send the link through.
@@ -236,6 +238,18 @@ export class InboxRoutes implements HttpRoutes {
       if ('error' in body) return reply.code(400).send({ error: body.error });
       const results = await inTurn(body.tokens, BULK_CONCURRENCY, async (token) => ({ token, result: await this.bulkOne(token, actor) }));
       return reply.send({ results });
+    });
+    app.get('/inbox/api/connections', async (request, reply) => {
+      const session = await this.session(request);
+      if (!session) return reply.code(401).send({ error: 'not signed in' });
+      return reply.send({ connections: await this.actions.connections(session.email) });
+    });
+    app.post('/inbox/api/disconnect', { bodyLimit: ACT_BODY_LIMIT }, async (request, reply) => {
+      const actor = await this.actor(request, reply);
+      if (!actor) return reply;
+      const source = (request.body as { source?: unknown } | undefined)?.source;
+      if (typeof source !== 'string' || source === '') return reply.code(400).send({ error: 'body must be { "source": "<source id>" }' });
+      return reply.send({ disconnected: await this.actions.disconnect(actor.email, source) });
     });
     app.get('/inbox/api/events', async (request, reply) => {
       const session = await this.session(request);

@@ -23,6 +23,16 @@ export class ScriptedSource implements ApprovalSource {
   readonly calls = { changes: 0, listPending: 0, verify: 0, act: 0 };
   /** Approvers (by e-mail) who must consent before acting: `act` answers `consent_needed` for them. */
   readonly needsConsent = new Set<string>();
+  /** Approvers (by e-mail) connected for actions, with when: what `connections` lists; a disconnect puts them in `needsConsent`. */
+  readonly connected = new Map<string, string>();
+  readonly connections = {
+    connectedAt: async (email: string): Promise<string | undefined> => this.connected.get(email),
+    disconnect: async (email: string): Promise<boolean> => {
+      const had = this.connected.delete(email);
+      if (had) this.needsConsent.add(email);
+      return had;
+    },
+  };
   /** Every action the source took, in order. */
   readonly acted: { externalId: string; action: string; by: string; comment?: string | undefined }[] = [];
   /** When set, the next calls, and the next page of a `changes` under way, throw this error (a failing API). */

@@ -256,6 +256,26 @@ describe('web inbox act API: Approve, Send back and bulk approve over HTTP (real
     expect(source.acted).to.deep.equal([]);
   });
 
+  it('lists the approver’s connected accounts, and their own Disconnect (same-origin JSON only) makes the next press ask to connect', async () => {
+    await submitted(['r1']);
+    source.connected.set(ANN.email, '2026-03-01T10:00:00.000Z');
+    source.connected.set(BOB.email, '2026-03-01T11:00:00.000Z');
+    const cookie = await signIn(ANN.email);
+    const connections = async () =>
+      ((await (await fetch(`${base}/inbox/api/connections`, { headers: { cookie } })).json()) as { connections: unknown[] }).connections;
+    expect(await connections()).to.deep.equal([{ source: 'src', connectedAt: '2026-03-01T10:00:00.000Z' }]);
+    expect((await fetch(`${base}/inbox/api/connections`)).status).to.equal(401);
+
+    expect((await act('/inbox/api/disconnect', { source: 'src' }, { cookie })).status, 'no origin: refused').to.equal(403);
+    expect(await connections()).to.have.length(1);
+    const res = await act('/inbox/api/disconnect', { source: 'src' }, { cookie, ...sameOrigin() });
+    expect(await res.json()).to.deep.equal({ disconnected: true });
+    expect(await connections()).to.deep.equal([]);
+    expect(source.connected.has(BOB.email), 'only the signed-in person’s own').to.equal(true);
+    const next = await act('/inbox/api/act', { token: tokenOf(await list(cookie), 'r1', 'approve') }, { cookie, ...sameOrigin() });
+    expect(((await next.json()) as { outcome: string }).outcome).to.equal('consent_needed');
+  });
+
   it('approves in bulk: one action per token, a result per token, send back and forged tokens refused singly', async () => {
     const ids = Array.from({ length: 20 }, (_, i) => `b${i + 1}`);
     await submitted([...ids, 'keep']);

@@ -207,6 +207,19 @@ describe('web inbox actions in Chromium (ScriptedSource that acts, SQLite queue)
     source.needsConsent.delete(ANN.email);
   });
 
+  it('lists the approver’s connected account with a Disconnect that works from the page', async () => {
+    source.connected.set(ANN.email, '2026-03-01T10:00:00.000Z');
+    await page.reload();
+    await page.locator('#main[aria-busy="false"]').waitFor();
+    const section = page.getByRole('region', { name: 'Connected accounts' });
+    await section.getByRole('button', { name: 'Disconnect src' }).click();
+    await page.locator('#announcer', { hasText: 'Disconnected from src.' }).waitFor();
+    await section.waitFor({ state: 'hidden' });
+    expect(source.connected.has(ANN.email)).to.equal(false);
+    expect(source.needsConsent.has(ANN.email)).to.equal(true);
+    source.needsConsent.delete(ANN.email);
+  });
+
   it('ran without script errors or Content-Security-Policy violations', () => {
     expect(problems).to.deep.equal([]);
   });
