@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { WebInboxNotifier } from '../../adapters/chat-web/web-inbox-notifier.js';
 import { loadDeployment } from '../../core/host/deployment.js';
 import { ManualClock, RecordingNotifier, ScriptedSource } from '../../core/testing/index.js';
@@ -11,8 +11,8 @@ import { Host } from '../../core/host/host.js';
 import { createLogger } from '../../core/host/logging.js';
 import { startConcurSandbox, type ConcurSandbox, type SandboxUserInfo, type V3Report } from '../../plugins/concur/sandbox/index.js';
 import { SMALL_COMPANY, sandboxSource } from '../support/sandbox-deployment.js';
+import { CHROMIUM, launchChromium, signInPage } from '../support/inbox-browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 /** The README's pictures are refreshed only on request (UPDATE_SCREENSHOT=1), so a test run leaves the tree clean. */
 const SHOTS = process.env.UPDATE_SCREENSHOT ? resolve(process.cwd(), 'docs') : mkdtempSync(join(tmpdir(), 'ah-a11y-shot-'));
 /** The widths the issue names: the narrowest phone, a common phone, a tablet and a laptop. */
@@ -217,11 +217,7 @@ describe('web inbox accessibility and live updates in Chromium (two Concur sourc
     globex.admin.edit(reports[7]!.report.ID, { hasException: true });
     await cycle();
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-    });
+    browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'UTC' });
     page = await context.newPage();
     await signIn(page, ann);
@@ -337,125 +333,85 @@ describe('web inbox accessibility and live updates in Chromium (two Concur sourc
 
     const others = () => pendingOf(0).filter((r) => keyOf(r.source, r.report) !== target);
     const isFocusKept = () => page.evaluate<boolean>('document.activeElement === window.__focused');
-    const steps: [string, () => Promise<string | undefined>][] = [
-      [
-        'insert',
-        async () => {
-          const r = submit(acme, 'acme', 'Workshop Oslo');
-          await liveUpdate('insert', undefined, cycle, () => slot(keyOf('acme', r)).waitFor());
-          return keyOf('acme', r);
-        },
-      ],
+    type Pending = ReturnType<typeof pendingOf>[number];
+    /** A report submitted in `company` reaches the page: a card at the end of the list. */
+    const insert = (label: string, company: ConcurSandbox, source: string, name: string) => async () => {
+      const r = submit(company, source, name);
+      await liveUpdate(label, undefined, cycle, () => slot(keyOf(source, r)).waitFor());
+    };
+    /** Something happens to another card's report in Concur, and the page shows `shows` on that card. */
+    const change = (label: string, pick: () => Pending, act: (r: Pending) => void, shows: (key: string) => Locator) => async () => {
+      const r = pick();
+      const key = keyOf(r.source, r.report);
+      await liveUpdate(
+        label,
+        key,
+        () => (tick(), act(r), cycle()),
+        () => shows(key).waitFor(),
+      );
+    };
+    /** Another card's approver is reminded of it. */
+    const nudge = (label: string, pick: () => Pending) => async () => {
+      const r = pick();
+      const key = keyOf(r.source, r.report);
+      await liveUpdate(
+        label,
+        key,
+        () => remind(key, r.report.Name),
+        () => slot(key).locator('.badge.reminder:not([hidden])').waitFor(),
+      );
+    };
+    const closed = (key: string) => slot(key).and(page.locator('.is-closed'));
+    const steps: [string, () => Promise<void>][] = [
+      ['insert', insert('insert', acme, 'acme', 'Workshop Oslo')],
       [
         'approve',
-        async () => {
-          const r = others()[0]!;
-          await liveUpdate(
-            'approve',
-            keyOf(r.source, r.report),
-            () => (tick(), r.sandbox.admin.approve(r.report.ID), cycle()),
-            () => slot(keyOf(r.source, r.report)).and(page.locator('.is-closed')).waitFor(),
-          );
-          return undefined;
-        },
+        change(
+          'approve',
+          () => others()[0]!,
+          (r) => r.sandbox.admin.approve(r.report.ID),
+          closed,
+        ),
       ],
-      [
-        'reminder',
-        async () => {
-          const r = others()[1]!;
-          const key = keyOf(r.source, r.report);
-          await liveUpdate(
-            'reminder',
-            key,
-            () => remind(key, r.report.Name),
-            () => slot(key).locator('.badge.reminder:not([hidden])').waitFor(),
-          );
-          return undefined;
-        },
-      ],
+      ['reminder', nudge('reminder', () => others()[1]!)],
       [
         'rename',
-        async () => {
-          const r = others()[2]!;
-          const key = keyOf(r.source, r.report);
-          await liveUpdate(
-            'rename',
-            key,
-            () => (tick(), r.sandbox.admin.edit(r.report.ID, { name: `${r.report.Name} (v2)` }), cycle()),
-            () => slot(key).locator('.title', { hasText: '(v2)' }).waitFor(),
-          );
-          return undefined;
-        },
+        change(
+          'rename',
+          () => others()[2]!,
+          (r) => r.sandbox.admin.edit(r.report.ID, { name: `${r.report.Name} (v2)` }),
+          (k) => slot(k).locator('.title', { hasText: '(v2)' }),
+        ),
       ],
-      [
-        'insert globex',
-        async () => {
-          const r = submit(globex, 'globex', 'Customer workshop Prague');
-          await liveUpdate('insert globex', undefined, cycle, () => slot(keyOf('globex', r)).waitFor());
-          return undefined;
-        },
-      ],
+      ['insert globex', insert('insert globex', globex, 'globex', 'Customer workshop Prague')],
       [
         'send back',
-        async () => {
-          const r = others()[3]!;
-          await liveUpdate(
-            'send back',
-            keyOf(r.source, r.report),
-            () => (tick(), r.sandbox.admin.sendBack(r.report.ID, 'receipt missing'), cycle()),
-            () => slot(keyOf(r.source, r.report)).and(page.locator('.is-closed')).waitFor(),
-          );
-          return undefined;
-        },
+        change(
+          'send back',
+          () => others()[3]!,
+          (r) => r.sandbox.admin.sendBack(r.report.ID, 'receipt missing'),
+          closed,
+        ),
       ],
       [
         'new total',
-        async () => {
-          const r = others()[4]!;
-          const key = keyOf(r.source, r.report);
-          await liveUpdate(
-            'new total',
-            key,
-            () => (tick(), r.sandbox.admin.edit(r.report.ID, { total: 4321.5 }), cycle()),
-            () => slot(key).locator('.amount', { hasText: '4,321.50' }).waitFor(),
-          );
-          return undefined;
-        },
+        change(
+          'new total',
+          () => others()[4]!,
+          (r) => r.sandbox.admin.edit(r.report.ID, { total: 4321.5 }),
+          (k) => slot(k).locator('.amount', { hasText: '4,321.50' }),
+        ),
       ],
-      [
-        'reminder 2',
-        async () => {
-          const r = others()[5]!;
-          const key = keyOf(r.source, r.report);
-          await liveUpdate(
-            'reminder 2',
-            key,
-            () => remind(key, r.report.Name),
-            () => slot(key).locator('.badge.reminder:not([hidden])').waitFor(),
-          );
-          return undefined;
-        },
-      ],
-      [
-        'insert 3',
-        async () => {
-          const r = submit(acme, 'acme', 'Site visit Gdansk');
-          await liveUpdate('insert 3', undefined, cycle, () => slot(keyOf('acme', r)).waitFor());
-          return undefined;
-        },
-      ],
+      ['reminder 2', nudge('reminder 2', () => others()[5]!)],
+      ['insert 3', insert('insert 3', acme, 'acme', 'Site visit Gdansk')],
       [
         'reassign',
-        async () => {
-          const r = others().find((o) => o.sandbox === acme)!;
-          await liveUpdate(
-            'reassign',
-            keyOf(r.source, r.report),
-            () => (tick(), acme.admin.reassign(r.report.ID, bob.loginId), cycle()),
-            () => slot(keyOf(r.source, r.report)).and(page.locator('.is-closed')).waitFor(),
-          );
-          return undefined;
-        },
+        change(
+          'reassign',
+          () => others().find((o) => o.sandbox === acme)!,
+          (r) => acme.admin.reassign(r.report.ID, bob.loginId),
+          closed,
+        ),
       ],
     ];
     const kept: string[] = [];
@@ -667,19 +623,11 @@ describe('web inbox act controls: accessibility in Chromium (ScriptedSource that
     clock.advance(60_000);
     await host.runOnce();
     await host.drain();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-    });
+    browser = await launchChromium();
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'UTC' });
     page = await context.newPage();
     const web = host.notifiers.get('web') as WebInboxNotifier;
-    await page.goto((await web.signInUrl(ANN.email, { baseUrl: host.url })).url);
-    await page.getByRole('button', { name: 'Continue' }).click();
-    await page.waitForURL(`${host.url}/inbox`);
-    await page.locator('#main[aria-busy="false"]').waitFor();
-    await page.locator('#live[data-state="live"]').waitFor();
+    await signInPage(page, web, host.url!, ANN.email);
   });
 
   after(async () => {

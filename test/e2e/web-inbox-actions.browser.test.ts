@@ -3,13 +3,13 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { chromium, type Browser, type ConsoleMessage, type Page } from 'playwright-core';
+import { type Browser, type ConsoleMessage, type Page } from 'playwright-core';
 import { WebInboxNotifier } from '../../adapters/chat-web/web-inbox-notifier.js';
 import { loadDeployment } from '../../core/host/deployment.js';
 import { Host } from '../../core/host/host.js';
 import { ManualClock, ScriptedSource } from '../../core/testing/index.js';
+import { CHROMIUM, launchChromium, signInPage } from '../support/inbox-browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const KEY = 'e2e-web-inbox-actions-signing-key-0123456789';
 const ANN = { sourceUserId: 'ann', name: 'Ann', email: 'ann@example.test' };
 const BULK = Array.from({ length: 20 }, (_, i) => `b${String(i + 1).padStart(2, '0')}`);
@@ -69,11 +69,7 @@ describe('web inbox actions in Chromium (ScriptedSource that acts, SQLite queue)
     await host.runOnce();
     await host.drain();
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-    });
+    browser = await launchChromium();
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'UTC' });
     page = await context.newPage();
     const watch = (what: string) => (msg: ConsoleMessage | Error) => {
@@ -84,11 +80,7 @@ describe('web inbox actions in Chromium (ScriptedSource that acts, SQLite queue)
     page.on('console', watch('console'));
     page.on('pageerror', watch('page error'));
     const web = host.notifiers.get('web') as WebInboxNotifier;
-    await page.goto((await web.signInUrl(ANN.email, { baseUrl: host.url })).url);
-    await page.getByRole('button', { name: 'Continue' }).click();
-    await page.waitForURL(`${host.url}/inbox`);
-    await page.locator('#main[aria-busy="false"]').waitFor();
-    await page.locator('#live[data-state="live"]').waitFor();
+    await signInPage(page, web, host.url!, ANN.email);
   });
 
   after(async () => {
