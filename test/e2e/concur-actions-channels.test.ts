@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { existsSync } from 'node:fs';
+import { chromium } from 'playwright-core';
 import type { ActionResult } from '../../core/index.js';
 import type { InboxEvent, InboxItem, WebInboxNotifier } from '../../adapters/chat-web/web-inbox-notifier.js';
 import { callsTo, startConcurSandbox, type CallCounts } from '../../plugins/concur/sandbox/index.js';
@@ -9,10 +11,10 @@ import { connectAs } from '../support/concur-consent.js';
 import { SMALL_COMPANY } from '../support/sandbox-deployment.js';
 
 /**
- * Issue 13's first "must show", on the real Concur plugin and sandbox: one host with Slack, Teams and
- * the web inbox (each against its fake on loopback), where approvers connect their Concur account from
- * the channel they clicked in, approve, send back with a comment and bulk approve 20; the report's
- * state in the sandbox changes and every channel's card about it tells the outcome.
+ * Issue 13's first "must show", on the real Concur plugin and sandbox: one host with Slack and Teams
+ * (each against its fake on loopback) and the web inbox (over HTTP and in Chromium), where approvers
+ * connect their Concur account from the channel they clicked in, approve, send back with a comment
+ * and bulk approve 20; the report's state in the sandbox changes and every channel's card tells the outcome.
  */
 
 const PUBLIC_URL = 'https://approvals.example.test';
@@ -22,6 +24,7 @@ const TENANT = '6e3b0f5c-1f0a-4c52-9a6e-3d8f3c0e9a11';
 const GUARD = 'GET /expensereports/v4/users/:userId/context/:contextType/reportsToApprove';
 const APPROVE = 'PATCH /expensereports/v4/users/:userId/context/:contextType/reports/:reportId/approve';
 const TOKEN = 'POST /oauth2/v0/token';
+const CHROMIUM = '/usr/bin/chromium';
 
 type Json = Record<string, unknown>;
 
@@ -317,27 +320,48 @@ describe('Concur actions through Slack, Teams and the web inbox (sandbox, real p
     expect(nodes(card.blocks).filter((n) => n.type === 'button')).to.deep.equal([]);
   });
 
-  it('web inbox: bulk approves 20 reports of a connected approver with one guard read and one write each; every card closes', async () => {
-    const cat = approvers[2]!;
-    const ids = await submitted(cat, 20);
-    const cookie = await signIn(cat);
+  /** Twenty reports carded to `approver`, who connects from the web inbox's answer to a first press; their inbox items. */
+  async function twentyConnected(approver: Approver): Promise<{ ids: string[]; cookie: string; items: InboxItem[] }> {
+    const ids = await submitted(approver, 20);
+    const cookie = await signIn(approver);
     const items = await inbox(cookie);
     expect(items.map((i) => i.key).sort()).to.deep.equal(ids.map(key).sort());
-
     const first = await webAct<ActionResult>(cookie, '/inbox/api/act', { token: webToken(items, ids[0]!, 'approve') });
     expect(first.outcome).to.equal('consent_needed');
-    await connect((first as Extract<ActionResult, { outcome: 'consent_needed' }>).url, cat);
+    await connect((first as Extract<ActionResult, { outcome: 'consent_needed' }>).url, approver);
+    await h.cycle(); // the host's own polling, done before counting
+    return { ids, cookie, items };
+  }
+
+  /** The 20 reports left A_PEND in Concur through one guard read and one write each, and nothing else. */
+  function approvedInConcur(ids: readonly string[], before: CallCounts): void {
+    for (const id of ids) expect(reportState(id).status, id).to.equal('A_APPR');
+    expect([delta(before, GUARD, 200), delta(before, APPROVE, 204)]).to.deep.equal([20, 20]);
+    expect(h.sandbox.calls().total - before.total).to.equal(40);
+  }
+
+  /** Each of the 20 cards in Slack and Teams redrawn with who approved them in the web inbox. */
+  async function chatCardsClosed(approver: Approver, ids: readonly string[]): Promise<void> {
+    const note = new RegExp(`Approved by ${escape(approver.email)} in the web inbox at `);
+    for (const id of ids) await slackRedrawn(approver, id, note);
+    const conversation = teams.personalConversation(approver.teams.id);
+    await delivered('20 closed Teams cards', () => {
+      const all = teams.messagesIn(conversation).map((a) => texts((a as { attachments?: { content: Json }[] }).attachments?.[0]?.content));
+      return all.length === 20 && all.every((t) => note.test(t));
+    });
+  }
+
+  it('web inbox: bulk approves 20 reports of a connected approver with one guard read and one write each; every card closes', async () => {
+    const cat = approvers[2]!;
+    const { ids, cookie, items } = await twentyConnected(cat);
     const page = openPage(cat);
 
-    await h.cycle(); // the host's own polling, done before counting
     const before = h.sandbox.calls();
     const tokens = ids.map((id) => webToken(items, id, 'approve'));
     const { results } = await webAct<{ results: { token: string; result: ActionResult }[] }>(cookie, '/inbox/api/act-bulk', { tokens });
     expect(results.map((r) => r.token)).to.deep.equal(tokens);
     expect(results.map((r) => r.result.outcome)).to.deep.equal(ids.map(() => 'done'));
-    for (const id of ids) expect(reportState(id).status, id).to.not.equal('A_PEND');
-    expect([delta(before, GUARD, 200), delta(before, APPROVE, 204)]).to.deep.equal([20, 20]);
-    expect(h.sandbox.calls().total - before.total).to.equal(40);
+    approvedInConcur(ids, before);
 
     const note = new RegExp(`^Approved by ${escape(cat.email)} in the web inbox at `);
     const closed = await delivered('20 web closed events', () => {
@@ -346,12 +370,46 @@ describe('Concur actions through Slack, Teams and the web inbox (sandbox, real p
     });
     expect([...closed].sort()).to.deep.equal(ids.map(key).sort());
     expect(await inbox(cookie)).to.deep.equal([]);
-    for (const id of ids) await slackRedrawn(cat, id, /Approved by .* in the web inbox at /);
-    const conversation = teams.personalConversation(cat.teams.id);
-    const cards = await delivered('20 closed Teams cards', () => {
-      const all = teams.messagesIn(conversation).map((a) => texts((a as { attachments?: { content: Json }[] }).attachments?.[0]?.content));
-      return all.length === 20 && all.every((t) => /Approved by .* in the web inbox at /.test(t)) ? all : undefined;
-    });
-    expect(cards).to.have.length(20);
+    await chatCardsClosed(cat, ids);
+  });
+
+  it('web inbox in Chromium: selects 20 cards and approves them after the confirmation; Concur and every card follow', async function () {
+    if (!existsSync(CHROMIUM)) {
+      if (process.env.CI) throw new Error(`${CHROMIUM} is missing: CI must install Debian's chromium package for the browser tests`);
+      this.skip();
+    }
+    const cat = approvers[2]!;
+    const { ids } = await twentyConnected(cat);
+    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+    try {
+      const page = await (await browser.newContext({ locale: 'en-US', timezoneId: 'UTC' })).newPage();
+      const problems: string[] = [];
+      page.on('pageerror', (e) => problems.push(e.message));
+      await page.goto((await web.signInUrl(cat.email, { baseUrl: h.host.url! })).url);
+      await page.getByRole('button', { name: 'Continue' }).click();
+      await page.waitForURL(`${h.host.url!}/inbox`);
+      await page.locator('#main[aria-busy="false"]').waitFor();
+      await page.locator('#live[data-state="live"]').waitFor();
+      const slot = (id: string) => page.locator(`#approvals > li.slot[data-key="${key(id)}"]`);
+
+      const before = h.sandbox.calls();
+      for (const id of ids) await slot(id).getByRole('checkbox').check();
+      await page.getByRole('button', { name: 'Approve selected (20)' }).click();
+      await page.getByRole('dialog', { name: 'Approve 20 reports?' }).getByRole('button', { name: 'Approve 20' }).click();
+      const done = page.getByRole('dialog', { name: 'Approved 20 of 20 reports.' });
+      await done.waitFor({ timeout: 20_000 });
+      expect(await done.locator('#bulk-list .result').allTextContents()).to.have.length(20);
+      approvedInConcur(ids, before);
+      await done.getByRole('button', { name: 'Close' }).click();
+      for (const id of ids) {
+        const tombstone = page.locator(`#approvals > li.slot.is-closed[data-key="${key(id)}"] .tombstone-note`);
+        await tombstone.waitFor({ timeout: 10_000 });
+        expect(await tombstone.textContent()).to.match(new RegExp(`^Approved by ${escape(cat.email)} in the web inbox at 2026-03-02 `));
+      }
+      expect(problems).to.deep.equal([]);
+    } finally {
+      await browser.close();
+    }
+    await chatCardsClosed(cat, ids);
   });
 });
