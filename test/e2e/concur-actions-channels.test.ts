@@ -109,11 +109,14 @@ describe('Concur actions through Slack, Teams and the web inbox (sandbox, real p
   };
   const delta = (before: CallCounts, endpoint: string, status?: number) => callsTo(h.sandbox.calls(), endpoint, status) - callsTo(before, endpoint, status);
 
-  /** Reports submitted in Concur to `approver`, then carded and delivered on every channel. */
+  /** Reports submitted in Concur to `approver`, then carded and delivered in Slack and Teams (the web inbox reads the queue). */
   async function submitted(approver: Approver, count = 1): Promise<string[]> {
     const ids = Array.from({ length: count }, () => h.sandbox.admin.submit({ approver: approver.login, entries: 1 }).ID);
     await h.cycle();
-    await h.host.drain();
+    await delivered(`${count} cards to ${approver.email}`, () => {
+      const inSlack = slack.messagesTo(approver.slackId).filter((m) => ids.some((id) => m.metadata?.event_payload.approval_key === key(id)));
+      return inSlack.length === count && teams.messagesIn(teams.personalConversation(approver.teams.id)).length === count;
+    });
     return ids;
   }
 
