@@ -44,7 +44,7 @@ export async function p6Actions(reports: number): Promise<Record<string, unknown
       }
       h.sandbox.admin.setFaults(profile);
       progress(`P6: ${reports} approvals with the sandbox's '${profile}' latency profile`);
-      const before = h.sandbox.calls().total;
+      const before = h.sandbox.calls();
       const samples: number[] = [];
       let done = 0;
       for (const r of submitted) {
@@ -55,7 +55,16 @@ export async function p6Actions(reports: number): Promise<Record<string, unknown
         samples.push(performance.now() - started);
         if (result.outcome === 'done') done++;
       }
-      const calls = h.sandbox.calls().total - before;
+      const after = h.sandbox.calls();
+      // Which endpoints the actions cost, so a figure above 2 says what it was (a token refresh, a retry).
+      const byEndpoint = Object.fromEntries(
+        Object.entries(after.byEndpoint)
+          .map(([key, e]) => [key, e.total - (before.byEndpoint[key]?.total ?? 0)] as const)
+          .filter(([, n]) => n > 0),
+      );
+      // The host keeps polling meanwhile (its 60 s timer runs during the slow run): those company reads are not the actions'.
+      const ofActions = (key: string) => key.startsWith('GET /expensereports/v4/') || key.startsWith('PATCH ') || key.startsWith('POST /oauth2/');
+      const calls = Object.entries(byEndpoint).reduce((n, [key, count]) => n + (ofActions(key) ? count : 0), 0);
       const s = summarise(samples);
       rows.push({
         profile,
@@ -63,6 +72,7 @@ export async function p6Actions(reports: number): Promise<Record<string, unknown
         done,
         clickToAnswerMs: { p50: round(s.p50, 1), p99: round(s.p99, 1), max: round(s.max, 1) },
         concurCallsPerAction: round(calls / reports, 2),
+        byEndpoint,
         target: 'one guard read + one write = 2',
         met: calls / reports <= 2,
       });
