@@ -16,7 +16,7 @@ export interface ConsentRouteConfig {
   readonly clientId: string;
   /** Concur's `/oauth2/v0/authorize`. */
   readonly authorizeUrl: string;
-  /** Where the code is exchanged (GLZ, or the configured base URL). */
+  /** Where the code is exchanged (GLZ, or the configured base URL). One-time codes go to the user's geolocation instead: the company's. */
   readonly tokenBase: string;
   /** `<publicUrl>/concur/<source id>/callback`: must be the app's registered redirect URI. */
   readonly redirectUri: string;
@@ -144,6 +144,8 @@ export class ConsentRoutes implements HttpRoutes {
    *   link redeem; the answer is the form to type the code.
    * - `POST …/otp/verify`: exchanges the code with the same parameter, then the callback's checks
    *   and storage. A wrong code may be retried a few times on the same link; success uses it up.
+   * Both Concur calls go to the user's geolocation (docs/concur-api.md 4.1); before the approver
+   * has a token, the best known one is the company's.
    */
   private registerOtp(app: FastifyInstance, prefix: string): void {
     // This plugin scope only (the host registers each HttpRoutes in its own).
@@ -157,7 +159,7 @@ export class ConsentRoutes implements HttpRoutes {
       const step = await this.consents.startOtp(state);
       if (!step) return this.deadLink(request, reply);
       try {
-        await this.user.requestOtp(this.config.tokenBase, step.email, { [OTP_BINDING_PARAM]: step.binding });
+        await this.user.requestOtp(await this.company.apiBase(), step.email, { [OTP_BINDING_PARAM]: step.binding });
       } catch (err) {
         const code = err instanceof ConcurAuthError ? err.code : undefined;
         this.logger.warn({ approver: step.email, code, err: (err as Error).message }, 'Concur did not send a one-time code');
@@ -182,7 +184,7 @@ export class ConsentRoutes implements HttpRoutes {
         return this.deadLink(request, reply, 'It has expired, was already used, or too many codes were typed. Press Approve or Send back on the card again.');
       let token: ConcurToken;
       try {
-        token = await this.user.exchangeOtp(this.config.tokenBase, step.email, otp, this.config.scopes.join(' '), {
+        token = await this.user.exchangeOtp(await this.company.apiBase(), step.email, otp, this.config.scopes.join(' '), {
           [OTP_BINDING_PARAM]: step.binding,
         });
       } catch (err) {
