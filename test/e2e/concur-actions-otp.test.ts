@@ -163,6 +163,21 @@ describe('Concur actions: connecting with an e-mailed one-time code (sandbox, re
     expect(await consents().list()).to.deep.equal([]);
   });
 
+  it('tells the approver when Concur has too many codes open for their address, and keeps the form for one already sent', async () => {
+    await start(['otp']);
+    const r = await submitted();
+    const { send } = await connectPage(r);
+    for (let i = 0; i < 5; i++) expect((await post('otp/send', send)).status).to.equal(200);
+    const refused = await post('otp/send', send);
+    expect(refused.status).to.equal(400);
+    expect(refused.html).to.contain('Concur has too many codes waiting for your address');
+    expect(h.sandbox.admin.otpOutbox()).to.have.length(5);
+    // Every code sent for the link carries the same binding, so an earlier one still connects.
+    const done = await post('otp/verify', { ...formOf(refused.html, 'otp/verify'), code: h.sandbox.admin.otpOutbox()[0]!.otp });
+    expect(done.status, done.html).to.equal(200);
+    expect((await consents().list()).map((e) => e.email)).to.deep.equal([r.email]);
+  });
+
   it('refuses cross-site posts and forged states without asking Concur for a code', async () => {
     await start(['otp']);
     const r = await submitted();

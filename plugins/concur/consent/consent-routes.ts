@@ -81,7 +81,7 @@ export class ConsentRoutes implements HttpRoutes {
       const query = request.query as Record<string, unknown>;
       const state = String(query['state'] ?? '');
       const redirect = !methods.includes('otp') || (query['method'] === 'authorization_code' && methods.includes('authorization_code'));
-      if (!redirect) return this.offerOtp(reply, state, methods.includes('authorization_code'));
+      if (!redirect) return this.offerOtp(request, reply, state, methods.includes('authorization_code'));
       const started = await this.consents.startConnect(state);
       if (!started) {
         this.logger.warn({ path: request.url.split('?')[0] }, 'refused a Concur connect link with an unknown, used or expired state');
@@ -207,8 +207,14 @@ export class ConsentRoutes implements HttpRoutes {
             `${OTP_REFUSALS[code]} Check the e-mail and try again (${step.triesLeft} ${step.triesLeft === 1 ? 'try' : 'tries'} left).`,
           );
         }
-        const why = (code && OTP_REFUSALS[code]) ?? 'Concur did not complete the connection. Try again in a minute.';
-        return page(reply, 502, 'Not connected', why);
+        // No answer from Concur: the code was not redeemed, so the same one may work in a minute.
+        if (!code) return codePage(reply, 502, state, 'Concur did not answer. Try the code again in a minute.');
+        return page(
+          reply,
+          502,
+          'Not connected',
+          OTP_REFUSALS[code] ?? `Concur refused the connection (code ${code}). Press the button on the card again later.`,
+        );
       }
       await this.consents.consume(state);
       return this.keep(reply, step.email, token, `That code belongs to a Concur account other than ${step.email}'s; nothing was stored.`);
@@ -216,10 +222,10 @@ export class ConsentRoutes implements HttpRoutes {
   }
 
   /** The connect page with OTP on: "E-mail me a code" for the state's approver, and the sign-in link when that method is on too. */
-  private async offerOtp(reply: FastifyReply, state: string, withSignIn: boolean): Promise<FastifyReply> {
+  private async offerOtp(request: FastifyRequest, reply: FastifyReply, state: string, withSignIn: boolean): Promise<FastifyReply> {
     const email = await this.consents.peek(state);
     if (!email) {
-      this.logger.warn({}, 'refused a Concur connect link with an unknown, used or expired state');
+      this.logger.warn({ path: request.url.split('?')[0] }, 'refused a Concur connect link with an unknown, used or expired state');
       return page(reply, 400, 'This link does not work', DEAD_LINK);
     }
     const signIn = withSignIn
