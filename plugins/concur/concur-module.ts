@@ -155,6 +155,7 @@ function bindActing(bind: Parameters<ConstructorParameters<typeof ContainerModul
             tokenBase: config.baseUrl ?? config.authBaseUrl,
             redirectUri: `${prefix}/callback`,
             scopes: config.consent.scopes,
+            methods: config.consent.methods,
           },
           consents,
           user,

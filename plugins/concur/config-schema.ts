@@ -143,7 +143,8 @@ export const configSchema = {
       type: 'object',
       additionalProperties: false,
       default: {},
-      description: 'How an approver connects their Concur account (the OAuth2 authorization grant with PKCE), for actions.',
+      description:
+        'How an approver connects their Concur account (the OAuth2 authorization grant with PKCE, or the e-mailed one-time password grant), for actions.',
       properties: {
         publicUrl: {
           type: 'string',
@@ -162,6 +163,15 @@ export const configSchema = {
           minItems: 1,
           default: ['openid', 'expense.report.read', 'expense.report.workflowstatus.write'],
           description: 'Scopes asked of each approver: reading their reportsToApprove and approving / sending back.',
+        },
+        methods: {
+          type: 'array',
+          items: { type: 'string', enum: ['authorization_code', 'otp'] },
+          minItems: 1,
+          uniqueItems: true,
+          default: ['authorization_code'],
+          description:
+            "Ways the connect page offers: authorization_code (Concur's sign-in and consent page, then the callback) and otp (Concur e-mails the approver a one-time code they type on this host; no redirect).",
         },
         linkTtlMinutes: {
           type: 'integer',

@@ -71,6 +71,11 @@ export class ConcurClient {
     this.identity = createClient<IdentityV4>({ baseUrl: PLACEHOLDER_ORIGIN, fetch: authenticatedFetch(tokens, identityFetch) });
   }
 
+  /** The company's API origin (the configured base URL, else the company token's geolocation): its users' data centre too. */
+  apiBase(): Promise<string> {
+    return this.tokens.apiBase();
+  }
+
   private fail(operation: string, response: Response, error: unknown): never {
     const correlationId = response.headers.get('concur-correlationid') ?? undefined;
     const detail = typeof error === 'object' && error !== null ? JSON.stringify(error).slice(0, 300) : '';

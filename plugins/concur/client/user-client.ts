@@ -37,7 +37,7 @@ export type WorkflowAction = 'approve' | 'sendBack';
 
 /**
  * The calls an approver makes with their own user token (docs/concur-api.md 2.2, 2.4, 4.4): the
- * authorization-code exchange and refreshes at the token endpoint, `reportsToApprove` for the
+ * authorization-code and one-time-password exchanges and refreshes at the token endpoint, `reportsToApprove` for the
  * stale-step guard and the long-URL approve / sendBack. Reads go through the retrying fetch; the
  * write goes through one that never retries (`writeFetch`), so a click is never sent twice.
  */
@@ -67,6 +67,27 @@ export class ConcurUserClient {
     return this.token(base, { grant_type: 'refresh_token', refresh_token: refreshToken });
   }
 
+  /**
+   * `POST /oauth2/v0/otp`: Concur e-mails `email` a one-time token (docs/concur-api.md 4.4). `params`
+   * are the client's own parameters, which {@link exchangeOtp} must send back unchanged. A refusal
+   * throws {@link ConcurAuthError} with Concur's code (55 unknown e-mail, 82 too many open requests…).
+   */
+  async requestOtp(base: string, email: string, params: Readonly<Record<string, string>>): Promise<void> {
+    const { error, response } = await this.oauth.POST('/oauth2/v0/otp', {
+      baseUrl: base,
+      body: { ...params, client_id: this.app.clientId, client_secret: this.app.clientSecret, channel_type: 'email', channel_handle: email },
+      bodySerializer: (b) => new URLSearchParams(b as Record<string, string>).toString(),
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      parseAs: 'json',
+    });
+    if (!response.ok) throw authError('otp request', response, error);
+  }
+
+  /** `grant_type=otp` for the one-time token sent to `email`, with the same client `params` as its request. */
+  exchangeOtp(base: string, email: string, otp: string, scope: string, params: Readonly<Record<string, string>>): Promise<ConcurToken> {
+    return this.token(base, { ...params, grant_type: 'otp', channel_type: 'email', channel_handle: email, otp, scope });
+  }
+
   private async token(base: string, grant: Record<string, string>): Promise<ConcurToken> {
     const { data, error, response } = await this.oauth.POST('/oauth2/v0/token', {
       baseUrl: base,
@@ -81,12 +102,7 @@ export class ConcurUserClient {
       registerSecret(token.refreshToken);
       return token;
     }
-    const problem = parseTokenError(error);
-    const correlationId = response.headers.get('concur-correlationid') ?? undefined;
-    throw new ConcurAuthError(
-      `Concur ${grant['grant_type']} grant failed: HTTP ${response.status}${problem ? ` ${problem.error ?? ''} (code ${problem.code ?? '?'}): ${problem.error_description ?? ''}` : ''}${correlationId ? ` [concur-correlationid ${correlationId}]` : ''}`,
-      problem?.code === undefined ? undefined : String(problem.code),
-    );
+    throw authError(`${grant['grant_type']} grant`, response, error);
   }
 
   /** `GET …/users/{uuid}/context/MANAGER/reportsToApprove` as the approver, without delegate approvals: what waits on them now. */
@@ -133,6 +149,16 @@ export class ConcurUserClient {
           });
     return { status: response.status, correlationId: response.headers.get('concur-correlationid') ?? undefined, message: messageOf(error) };
   }
+}
+
+/** A refusal at Concur's OAuth2 endpoints as a {@link ConcurAuthError} carrying Concur's code. */
+function authError(what: string, response: Response, error: unknown): ConcurAuthError {
+  const problem = parseTokenError(error);
+  const correlationId = response.headers.get('concur-correlationid') ?? undefined;
+  return new ConcurAuthError(
+    `Concur ${what} failed: HTTP ${response.status}${problem ? ` ${problem.error ?? ''} (code ${problem.code ?? '?'}): ${problem.error_description ?? ''}` : ''}${correlationId ? ` [concur-correlationid ${correlationId}]` : ''}`,
+    problem?.code === undefined ? undefined : String(problem.code),
+  );
 }
 
 function readReportToApprove(r: Record<string, unknown>): ReportToApprove {

@@ -31,12 +31,24 @@ interface PendingState {
   /** Epoch ms. */
   readonly expiresAt: number;
   readonly verifier?: string | undefined;
+  /** Set once a one-time code was e-mailed for this link: the client parameter that binds codes to it. */
+  readonly otpBinding?: string | undefined;
+  /** Codes typed for this link so far. */
+  readonly otpTries?: number | undefined;
+}
+
+/** A link's one-time-password step: its approver and the client parameter its codes were requested with. */
+export interface OtpStep {
+  readonly email: string;
+  readonly binding: string;
 }
 
 /** The index of connected approvers (the store has no listing); `#` never starts an e-mail. */
 const INDEX = '#index';
 /** Links open at once per approver: a few clicks before connecting each get a working link, the oldest go first. */
 const MAX_PENDING = 5;
+/** Codes that may be typed for one link: a guess at an 8-digit code gets this many chances per press on the card. */
+export const MAX_OTP_TRIES = 5;
 /** Refresh this long before the access token expires. */
 const EXPIRY_SKEW_MS = 60_000;
 /** Concur's code for a refresh token it no longer accepts: revoked in Concur, or expired (docs/concur-api.md 4.2). */
@@ -112,6 +124,69 @@ export class ApproverConsents {
       if (!found) return { result: undefined };
       return { value: JSON.stringify(all.filter((s) => s !== found && s.expiresAt > now)), result: { email: parsed.email, verifier: found.verifier! } };
     });
+  }
+
+  /** The approver an open `state` was made for, without using it (the connect page); undefined when it is unknown, expired or used. */
+  async peek(state: string): Promise<string | undefined> {
+    const parsed = parseState(state);
+    if (!parsed) return undefined;
+    const now = this.clock.now().getTime();
+    const open = readStates(await this.credentials.get(this.states, parsed.email)).some((s) => s.nonce === parsed.nonce && s.expiresAt > now);
+    return open ? parsed.email : undefined;
+  }
+
+  /**
+   * "E-mail me a code": the approver of an open `state` and a random binding stored beside it,
+   * sent to Concur as a client parameter so that only codes requested for this link redeem here.
+   * A second press keeps the binding, so any code sent for the link works. Undefined when the
+   * state is unknown, expired or used.
+   */
+  async startOtp(state: string): Promise<OtpStep | undefined> {
+    const parsed = parseState(state);
+    if (!parsed) return undefined;
+    const now = this.clock.now().getTime();
+    return this.credentials.rotate(this.states, parsed.email, async (raw) => {
+      const open = readStates(raw).filter((s) => s.expiresAt > now);
+      const found = open.find((s) => s.nonce === parsed.nonce);
+      if (!found) return { result: undefined };
+      const binding = found.otpBinding ?? randomBytes(24).toString('base64url');
+      return {
+        value: JSON.stringify(open.map((s) => (s === found ? { ...s, otpBinding: binding } : s))),
+        result: { email: parsed.email, binding },
+      };
+    });
+  }
+
+  /**
+   * One typed code for `state`: counts the try and answers the link's approver and binding;
+   * undefined when the state is unknown, expired, used, never e-mailed or out of tries
+   * ({@link MAX_OTP_TRIES}). The state stays open until {@link consume}, so a mistyped code can be retried.
+   */
+  async tryOtp(state: string): Promise<(OtpStep & { triesLeft: number }) | undefined> {
+    const parsed = parseState(state);
+    if (!parsed) return undefined;
+    const now = this.clock.now().getTime();
+    return this.credentials.rotate(this.states, parsed.email, async (raw) => {
+      const open = readStates(raw).filter((s) => s.expiresAt > now);
+      const found = open.find((s) => s.nonce === parsed.nonce && s.otpBinding !== undefined && (s.otpTries ?? 0) < MAX_OTP_TRIES);
+      if (!found) return { result: undefined };
+      const tries = (found.otpTries ?? 0) + 1;
+      return {
+        value: JSON.stringify(open.map((s) => (s === found ? { ...s, otpTries: tries } : s))),
+        result: { email: parsed.email, binding: found.otpBinding!, triesLeft: MAX_OTP_TRIES - tries },
+      };
+    });
+  }
+
+  /** Uses `state` up: its one-time code connected the approver, or proved to be someone else's. */
+  async consume(state: string): Promise<void> {
+    const parsed = parseState(state);
+    if (!parsed) return;
+    const now = this.clock.now().getTime();
+    await this.credentials.rotate(this.states, parsed.email, async (raw) => ({
+      value: JSON.stringify(readStates(raw).filter((s) => s.nonce !== parsed.nonce && s.expiresAt > now)),
+      result: undefined,
+    }));
   }
 
   /** Stores `email`'s consent (replacing an older one) and lists them as connected. */

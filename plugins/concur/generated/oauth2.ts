@@ -21,6 +21,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/oauth2/v0/otp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** E-mails a user a one-time token for the otp grant */
+        post: operations["requestOtp"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -60,6 +77,44 @@ export interface components {
             redirect_uri: string;
             /** @description RFC 7636 PKCE verifier of the code_challenge sent to /oauth2/v0/authorize. */
             code_verifier?: string;
+        };
+        /** @description Any further parameter is the client's own (the reserved names are client_id, client_secret, channel_type and channel_handle); the otp grant must send each back unchanged. */
+        OtpRequest: {
+            client_id: string;
+            client_secret: string;
+            /** @enum {string} */
+            channel_type: "email";
+            /** @description The e-mail address the one-time token is sent to. */
+            channel_handle: string;
+            /** @description Shown in the e-mail. */
+            name?: string;
+            /** @description Shown in the e-mail. */
+            company?: string;
+            /** @description A callback URL the e-mail offers. */
+            link?: string;
+        } & {
+            [key: string]: string;
+        };
+        OtpSent: {
+            /** @description "otp sent". */
+            message?: string;
+        };
+        /** @description Also every client parameter sent to /oauth2/v0/otp, unchanged (reserved here: those of /otp plus scope, grant_type and otp). Codes: 56 (otp missing), 83 (otp not found), 84 (fact verification failed), 85 (otp verification failed: the parameters differ). */
+        OtpGrant: {
+            /** @enum {string} */
+            grant_type: "otp";
+            client_id: string;
+            client_secret: string;
+            /** @enum {string} */
+            channel_type: "email";
+            /** @description The address the one-time token was sent to. */
+            channel_handle: string;
+            /** @description The one-time token from the e-mail. */
+            otp: string;
+            /** @description The scopes asked for, space-separated. */
+            scope?: string;
+        } & {
+            [key: string]: string;
         };
         TokenResponse: {
             /** @description Access-token lifetime in seconds; a string ("3600") or a number (3600) depending on the doc page. */
@@ -104,7 +159,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/x-www-form-urlencoded": components["schemas"]["RefreshTokenGrant"] | components["schemas"]["PasswordGrant"] | components["schemas"]["AuthorizationCodeGrant"];
+                "application/x-www-form-urlencoded": components["schemas"]["RefreshTokenGrant"] | components["schemas"]["PasswordGrant"] | components["schemas"]["AuthorizationCodeGrant"] | components["schemas"]["OtpGrant"];
             };
         };
         responses: {
@@ -118,6 +173,48 @@ export interface operations {
                 };
             };
             /** @description Token error. Codes seen in the docs: 5 (bad credentials), 16 (user lives elsewhere: retry against the geolocation returned), 108 (bad or expired refresh token), 134 (company under maintenance). */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenError"];
+                };
+            };
+            /** @description Server error. */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenError"];
+                };
+            };
+        };
+    };
+    requestOtp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["OtpRequest"];
+            };
+        };
+        responses: {
+            /** @description The one-time token was sent. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OtpSent"];
+                };
+            };
+            /** @description Refused. Codes in the docs: 55 (e-mail unknown), 57 / 58 (channel type / handle missing), 80 (channel type not email), 81 (bad channel handle), 82 (too many open otp requests), 61-64 (client id / secret). */
             "4XX": {
                 headers: {
                     [name: string]: unknown;
