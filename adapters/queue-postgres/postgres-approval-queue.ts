@@ -482,22 +482,15 @@ export class PostgresApprovalQueue implements ApprovalQueue {
     this.open();
     const turn = this.stateLockTail
       .catch(() => undefined)
-      .then(async () => {
-        const client = await this.open().connect();
-        let broken: Error | undefined;
-        const onError = (error: Error): void => {
-          broken = error;
-        };
-        client.on('error', onError);
-        try {
-          await client.query('BEGIN');
+      .then(() =>
+        this.once(async (client) => {
           await client.query(`SET LOCAL lock_timeout = '${STATE_LOCK_WAIT_SECONDS}s'`);
           try {
             await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [advisoryKey(`approvals-hub:state:${this.schema}:${namespace}:${key}`)]);
           } catch (error) {
             if ((error as { code?: unknown }).code === '55P03') {
               throw new Error(
-                `timed out after ${STATE_LOCK_WAIT_SECONDS} s waiting for the credential lock on ${namespace}/${key} in schema ${this.schema}: another host holds it`,
+                `timed out after ${STATE_LOCK_WAIT_SECONDS} s waiting for the state lock on ${namespace}/${key} in schema ${this.schema}: another host holds it`,
               );
             }
             throw error;
@@ -514,16 +507,9 @@ export class PostgresApprovalQueue implements ApprovalQueue {
               [namespace, key, update.value],
             );
           }
-          await client.query('COMMIT');
           return update.result;
-        } catch (error) {
-          if (!broken) await client.query('ROLLBACK').catch((e: Error) => (broken = e));
-          throw error;
-        } finally {
-          client.removeListener('error', onError);
-          client.release(broken);
-        }
-      });
+        }),
+      );
     this.stateLockTail = turn;
     return turn;
   }
@@ -757,26 +743,38 @@ export class PostgresApprovalQueue implements ApprovalQueue {
    */
   private async transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const client = await this.open().connect();
-      let broken: Error | undefined;
-      // The connection may fail between two statements, while no query is waiting to be told.
-      const onError = (error: Error): void => {
-        broken = error;
-      };
-      client.on('error', onError);
       try {
-        await client.query('BEGIN');
-        const result = await work(client);
-        await client.query('COMMIT');
-        return result;
+        return await this.once(work);
       } catch (error) {
-        if (!broken) await client.query('ROLLBACK').catch((e: Error) => (broken = e));
         if (attempt < MAX_ATTEMPTS && isRetryable(error)) continue;
         throw error;
-      } finally {
-        client.removeListener('error', onError);
-        client.release(broken);
       }
+    }
+  }
+
+  /**
+   * One transaction on one pooled connection: BEGIN, `work`, COMMIT; on an error, ROLLBACK and
+   * rethrow. A connection that failed (even between two statements, while no query was waiting
+   * to be told) goes back to the pool as broken, so it is discarded rather than reused.
+   */
+  private async once<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.open().connect();
+    let broken: Error | undefined;
+    const onError = (error: Error): void => {
+      broken = error;
+    };
+    client.on('error', onError);
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      if (!broken) await client.query('ROLLBACK').catch((e: Error) => (broken = e));
+      throw error;
+    } finally {
+      client.removeListener('error', onError);
+      client.release(broken);
     }
   }
 
