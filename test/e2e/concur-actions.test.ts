@@ -230,6 +230,19 @@ describe('Concur actions: approve and send back as the approver (sandbox, real H
     expect(reportState(r.id)).to.include({ status: 'A_PEND' });
   });
 
+  it("explains Concur's expenseRejectedComment rule: a report with expenses rejected in Concur is approved there, and nothing changes", async () => {
+    await start();
+    const r = await submitted();
+    await connected(r);
+    h.sandbox.admin.edit(r.id, { rejectedExpenses: true });
+    const before = h.sandbox.calls();
+    const answer = await h.host.actions.act(tokenOf(r.id, r.email, 'approve'), chat(r.email));
+    expect(answer.outcome).to.equal('refused');
+    expect(answer.message).to.match(/were rejected in Concur, and Concur then needs a comment about them: approve it in Concur/);
+    expect(delta(before, APPROVE, 400)).to.equal(1);
+    expect(reportState(r.id)).to.include({ status: 'A_PEND' });
+  });
+
   it('refuses a deployment that turns actions on without consent.publicUrl', async () => {
     const sandbox = await startConcurSandbox(SMALL_COMPANY);
     try {

@@ -124,6 +124,12 @@ export class ConcurActions {
     );
     switch (write.status) {
       case 400:
+        // Concur asks for this only when the approver rejected some expenses in its UI; chat cannot show which.
+        if (action === 'approve' && write.message?.includes('expenseRejectedComment')) {
+          return refused(
+            `Some expenses on ${title} were rejected in Concur, and Concur then needs a comment about them: approve it in Concur (View Expense Report).`,
+          );
+        }
         return refused(`Concur refused to ${action === 'approve' ? 'approve' : 'send back'} ${title}.${said}`);
       case 401:
         await this.consents.forget(email);

@@ -82,6 +82,8 @@ export interface ReportRecord {
   readonly receiptsReceived: boolean;
   readonly everSentBack: boolean;
   readonly hasException: boolean;
+  /** The approver rejected some of its expenses in Concur's UI: approving it then needs `expenseRejectedComment`. */
+  readonly rejectedExpenses?: boolean;
   readonly lastComment: string;
   readonly entrySeed: number;
   readonly entryCount: number;
@@ -134,6 +136,8 @@ export interface EditSpec {
   readonly name?: string;
   readonly total?: number;
   readonly hasException?: boolean;
+  /** The approver rejected some expenses in Concur (its approve then needs `expenseRejectedComment`). */
+  readonly rejectedExpenses?: boolean;
   readonly receiptsReceived?: boolean;
   readonly lastComment?: string;
   readonly paymentStatusCode?: string;
@@ -384,6 +388,7 @@ export class SandboxCompany {
       ...(spec.name !== undefined ? { name: spec.name } : {}),
       ...(spec.total !== undefined ? { totalCents: Math.round(spec.total * 100) } : {}),
       ...(spec.hasException !== undefined ? { hasException: spec.hasException } : {}),
+      ...(spec.rejectedExpenses !== undefined ? { rejectedExpenses: spec.rejectedExpenses } : {}),
       ...(spec.receiptsReceived !== undefined ? { receiptsReceived: spec.receiptsReceived } : {}),
       ...(spec.lastComment !== undefined ? { lastComment: spec.lastComment } : {}),
       ...(spec.paymentStatusCode !== undefined ? { paymentStatus: spec.paymentStatusCode } : {}),

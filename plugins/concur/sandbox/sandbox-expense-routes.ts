@@ -333,6 +333,14 @@ export function registerExpenseRoutes(app: FastifyInstance, ctx: SandboxContext)
       }
       const record = ctx.company.get(reportId);
       if (!record) throw new SandboxError(404, `Report ${reportId} was not found`);
+      // v4.workflows: expenseRejectedComment is "required when some expenses were rejected".
+      const rejectedComment = typeof body['expenseRejectedComment'] === 'string' ? body['expenseRejectedComment'].trim() : '';
+      if (action === 'approve' && record.rejectedExpenses && rejectedComment === '') {
+        const missing = [
+          { id: 'expenseRejectedComment', message: 'expenseRejectedComment is required when some expenses were rejected', source: 'expenseRejectedComment' },
+        ];
+        return reply.code(400).send(v4Error(400, 'Validation failed', request.url.split('?')[0] ?? request.url, ctx.clock.nowMs(), missing));
+      }
       if (expected !== undefined && expected !== null && stepSequence(record) !== expected) {
         throw new SandboxError(409, `The report is not in workflow step ${String(expected)} any more`);
       }
