@@ -17,9 +17,18 @@ export const MORE_ACTION = 'approvals.more';
  * recipient's action token as the value; the route hands the token to `ApprovalActions`.
  */
 export const ACT_ACTION = 'approvals.act';
+/**
+ * The optional-comment twin of an act button (`approvals.act-comment.approve`): same token as its
+ * button, but the click opens the comment modal with the comment optional instead of acting at once.
+ */
+export const ACT_COMMENT_ACTION = 'approvals.act-comment';
+/** Actions whose button gets an optional-comment twin ("Approve with comment…"). */
+const OPTIONAL_COMMENT: ReadonlySet<string> = new Set(['approve']);
 
 /** `callback_id` of the modal that asks for a comment, and the block and element ids of its input. */
 export const COMMENT_CALLBACK = 'approvals.comment';
+/** `callback_id` of the modal whose comment may be left empty (Approve with comment). */
+export const OPTIONAL_COMMENT_CALLBACK = 'approvals.comment.optional';
 export const COMMENT_BLOCK = 'comment';
 
 /** `event_type` of the message metadata every card carries (idempotency key, approval, revision). */
@@ -31,11 +40,12 @@ const COMMENT_MAX = 2000;
 /** Lines of line items a card shows before "and N more". */
 const LINE_ITEMS_SHOWN = 10;
 
-/** `approvals.open`, `approvals.more`, `approvals.act.*`: what an action id asks for, or undefined for anything else. */
-export function actionKind(actionId: string): 'open' | 'more' | 'act' | undefined {
+/** `approvals.open`, `approvals.more`, `approvals.act.*`, `approvals.act-comment.*`: what an action id asks for, or undefined for anything else. */
+export function actionKind(actionId: string): 'open' | 'more' | 'act' | 'act-comment' | undefined {
   if (actionId === OPEN_ACTION || actionId.startsWith(`${OPEN_ACTION}.`)) return 'open';
   if (actionId === MORE_ACTION) return 'more';
   if (actionId.startsWith(`${ACT_ACTION}.`)) return 'act';
+  if (actionId.startsWith(`${ACT_COMMENT_ACTION}.`)) return 'act-comment';
   return undefined;
 }
 
@@ -102,6 +112,16 @@ function actButton(action: Extract<CardAction, { type: 'act' }>): Button | undef
   return button;
 }
 
+/** "Approve with comment…": unstyled, the same token as the button it follows, its own action id. */
+function optionalCommentButton(action: Extract<CardAction, { type: 'act' }>, token: string): Button {
+  return {
+    type: 'button',
+    text: plain(`${action.label} with comment…`, LIMIT.button),
+    action_id: `${ACT_COMMENT_ACTION}.${action.action}`.slice(0, 255),
+    value: token,
+  };
+}
+
 export { outcomeLabel };
 
 /** The blocks of one approval card. A card with an outcome has no actions block, so no button outlives the approval. */
@@ -143,7 +163,8 @@ export function cardBlocks(card: Card): KnownBlock[] {
     const buttons = card.actions.flatMap((a): Button[] => {
       if (a.type === 'act') {
         const button = actButton(a);
-        return button ? [button] : [];
+        if (!button) return [];
+        return OPTIONAL_COMMENT.has(a.action) && button.value ? [button, optionalCommentButton(a, button.value)] : [button];
       }
       const i = links++;
       const url = safeUrl(a.url);
@@ -165,9 +186,11 @@ export interface CommentRequest {
  * The modal a button that needs a comment opens (Send back): the approval's title, one required
  * multiline input, and the token in `private_metadata`, which Slack returns with the submission
  * and never shows. The `response_url` of the click rides along when it fits in Slack's 3000
- * characters, so the result can be told in the conversation the card is in.
+ * characters, so the result can be told in the conversation the card is in. With `optional`
+ * (Approve with comment) the input is marked `optional`, so Slack lets it be submitted empty, and
+ * the modal has its own `callback_id`, so the submission is not held to a required comment.
  */
-export function commentModal(label: string, title: string | undefined, request: CommentRequest): ModalView {
+export function commentModal(label: string, title: string | undefined, request: CommentRequest, optional = false): ModalView {
   const full = JSON.stringify(request);
   const metadata = full.length <= LIMIT.metadata ? full : JSON.stringify({ token: request.token });
   const blocks: KnownBlock[] = [];
@@ -177,11 +200,12 @@ export function commentModal(label: string, title: string | undefined, request: 
     block_id: COMMENT_BLOCK,
     label: plain('Comment for the requester', LIMIT.field),
     element: { type: 'plain_text_input', action_id: COMMENT_BLOCK, multiline: true, max_length: COMMENT_MAX },
+    ...(optional ? { optional: true } : {}),
   });
   return {
     type: 'modal',
-    callback_id: COMMENT_CALLBACK,
-    title: plain(label, LIMIT.modalTitle),
+    callback_id: optional ? OPTIONAL_COMMENT_CALLBACK : COMMENT_CALLBACK,
+    title: plain(optional ? `${label} with comment` : label, LIMIT.modalTitle),
     submit: plain(label, LIMIT.modalTitle),
     close: plain('Cancel', LIMIT.modalTitle),
     private_metadata: metadata,

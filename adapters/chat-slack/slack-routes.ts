@@ -4,6 +4,7 @@ import type { Actor, ApprovalActions, ApprovalLookup, HttpRoutes, Logger, Queued
 import {
   COMMENT_BLOCK,
   COMMENT_CALLBACK,
+  OPTIONAL_COMMENT_CALLBACK,
   actionKind,
   approvalListBlocks,
   commentModal,
@@ -99,7 +100,9 @@ function ephemeral(text: string, blocks?: KnownBlock[]): SlackReply {
  *   recipient's action token) is acknowledged at once and acted on afterwards through
  *   `ApprovalActions`, as the Slack user behind the signed request (their e-mail from `users.info`,
  *   never from the payload's text); a button whose action needs a comment (Send back) opens a
- *   modal first, and its `view_submission` acts with the comment. The result is told to the
+ *   modal first, and its `view_submission` acts with the comment; "Approve with comment…"
+ *   (`approvals.act-comment.approve`, the Approve button's token) opens the same modal with the
+ *   comment optional. The result is told to the
  *   clicker through the click's `response_url`; the card is redrawn by the outbox.
  * - `POST /events`: `url_verification`, and `app_home_opened` → `views.publish` of the Home tab.
  *
@@ -281,7 +284,9 @@ export class SlackRoutes implements HttpRoutes {
     if (!isRecord(action)) return;
     const kind = actionKind(str(action.action_id) ?? '');
     if (!kind) return;
-    if (kind === 'act') return this.background('button', this.teller(str(payload.response_url)), () => this.clicked(payload, action));
+    if (kind === 'act' || kind === 'act-comment') {
+      return this.background('button', this.teller(str(payload.response_url)), () => this.clicked(payload, action, kind === 'act-comment'));
+    }
     const user = isRecord(payload.user) ? payload.user.id : undefined;
     const fromHome = isRecord(payload.container) && payload.container.type === 'view';
     const responseUrl = str(payload.response_url);
@@ -339,11 +344,12 @@ export class SlackRoutes implements HttpRoutes {
 
   /**
    * An act button, after the acknowledgement. A button whose action needs a comment opens the
-   * comment modal for the card's own approver (anyone else is refused by the core straight away);
-   * any other acts now. The button's token says which approval, revision, approver and action;
-   * the core checks it.
+   * comment modal for the card's own approver (anyone else is refused by the core straight away),
+   * and so does an optional-comment twin ("Approve with comment…", `optional`), with the comment
+   * optional; any other acts now. The button's token says which approval, revision, approver and
+   * action; the core checks it.
    */
-  private async clicked(payload: Record<string, unknown>, action: Record<string, unknown>): Promise<void> {
+  private async clicked(payload: Record<string, unknown>, action: Record<string, unknown>, optional: boolean): Promise<void> {
     const responseUrl = str(payload.response_url);
     const tell = this.teller(responseUrl);
     const token = str(action.value);
@@ -352,9 +358,12 @@ export class SlackRoutes implements HttpRoutes {
     if ('refusal' in who) return tell(ephemeral(who.refusal));
 
     const target = await this.actions.peek(token);
-    if (target && COMMENTED.has(target.action) && target.approverEmail === who.email) {
-      const label = isRecord(action.text) ? (str(action.text.text) ?? target.action) : target.action;
-      const view = commentModal(label, target.title, { token, responseUrl });
+    const required = target ? COMMENTED.has(target.action) : false;
+    if (target && (required || optional) && target.approverEmail === who.email) {
+      // The optional twin says "Approve with comment…": its modal is titled and submitted with the action's own label.
+      const pressed = isRecord(action.text) ? str(action.text.text) : undefined;
+      const label = (optional ? pressed?.replace(/ with comment…$/, '') : pressed) || target.action;
+      const view = commentModal(label, target.title, { token, responseUrl }, !required);
       try {
         // https://docs.slack.dev/reference/methods/views.open: the trigger is valid for three seconds, once.
         await slackCall('views.open', () => this.client.views.open({ trigger_id: str(payload.trigger_id) ?? '', view }));
@@ -373,22 +382,25 @@ export class SlackRoutes implements HttpRoutes {
    * A `view_submission` of the comment modal (https://docs.slack.dev/reference/interaction-payloads/view-interactions-payload#view_submission):
    * an empty comment is answered with Slack's `errors` response, which keeps the modal open with
    * the error under the input; otherwise the modal closes and the action runs after the answer.
+   * In the optional-comment modal an empty comment acts without one; a token for an action that
+   * needs a comment still gets none from it, since the core refuses that action without one.
    */
   private submission(payload: Record<string, unknown>): SubmissionErrors | undefined {
     const view = isRecord(payload.view) ? payload.view : undefined;
-    if (!view || view.callback_id !== COMMENT_CALLBACK) return undefined;
+    if (!view || (view.callback_id !== COMMENT_CALLBACK && view.callback_id !== OPTIONAL_COMMENT_CALLBACK)) return undefined;
+    const optional = view.callback_id === OPTIONAL_COMMENT_CALLBACK;
     const request = readCommentRequest(str(view.private_metadata));
     if (!request) return undefined;
     const values = isRecord(view.state) && isRecord(view.state.values) ? view.state.values[COMMENT_BLOCK] : undefined;
     const input = isRecord(values) ? values[COMMENT_BLOCK] : undefined;
     const comment = isRecord(input) ? (str(input.value)?.trim() ?? '') : '';
-    if (!comment) return { response_action: 'errors', errors: { [COMMENT_BLOCK]: COMMENT_MISSING } };
+    if (!comment && !optional) return { response_action: 'errors', errors: { [COMMENT_BLOCK]: COMMENT_MISSING } };
     const user = isRecord(payload.user) ? payload.user.id : undefined;
     const tell = this.teller(request.responseUrl);
     this.background('comment', tell, async () => {
       const who = await this.caller(user);
       if ('refusal' in who) return tell(ephemeral(who.refusal));
-      const result = await this.actions.act(request.token, this.actor(who.email), { comment });
+      const result = await this.actions.act(request.token, this.actor(who.email), comment ? { comment } : undefined);
       const { text, blocks } = resultMessage(result);
       await tell(ephemeral(text, blocks));
     });

@@ -26,8 +26,15 @@ export const ACT_VERB = 'approvals.act';
 export const REFRESH_VERB = 'approvals.refresh';
 /** The id of the comment box, so its value arrives as `data.comment`. */
 export const COMMENT_INPUT = 'comment';
+/**
+ * The id of the optional comment box ("Approve with comment"): input ids must be unique within a
+ * card, and this box sits in its own ShowCard beside the required one.
+ */
+export const OPTIONAL_COMMENT_INPUT = 'optionalComment';
 /** Actions that need a reason for the requester: their button unfolds a required comment box first. */
 const NEEDS_COMMENT: ReadonlySet<string> = new Set(['sendBack', 'reject']);
+/** Actions that act at once and also get a second button unfolding an optional comment box ("Approve with comment"). */
+const OPTIONAL_COMMENT: ReadonlySet<string> = new Set(['approve']);
 /** Characters a comment may have; Concur's send-back comment is far longer, chat comments are short. */
 export const COMMENT_MAX = 500;
 
@@ -246,7 +253,33 @@ export function approvalCard(card: Card, options: ApprovalCardOptions = {}): Ada
     action: { type: 'Action.Execute', title: 'Refresh', verb: REFRESH_VERB, data: { key: card.approvalKey, actions: names } },
     ...(options.refreshUserId?.startsWith('29:') ? { userIds: [options.refreshUserId] } : {}),
   };
-  return { ...adaptive, version: UNIVERSAL_ACTIONS_VERSION, refresh, actions: [...acts.map((a) => actButton(a, names)), ...links] };
+  return { ...adaptive, version: UNIVERSAL_ACTIONS_VERSION, refresh, actions: [...acts.flatMap((a) => actButtons(a, names)), ...links] };
+}
+
+/**
+ * The buttons of one act action: `Action.Execute`, or a ShowCard asking for the comment first when
+ * the action needs one; an action that may carry a comment (Approve) also gets "Approve with
+ * comment", a ShowCard with an optional box and its own `Action.Execute` with the same token.
+ */
+function actButtons(a: ActButton & { token: string }, names: readonly string[]): (ExecuteAction | ShowCardAction)[] {
+  const button = actButton(a, names);
+  if (!OPTIONAL_COMMENT.has(a.action)) return [button];
+  const input: TextInput = {
+    type: 'Input.Text',
+    id: OPTIONAL_COMMENT_INPUT,
+    label: 'Comment for the requester (optional)',
+    isRequired: false,
+    isMultiline: true,
+    maxLength: COMMENT_MAX,
+  };
+  const execute: ExecuteAction = {
+    type: 'Action.Execute',
+    title: clean(a.label, BUTTON_TITLE),
+    verb: ACT_VERB,
+    data: { token: a.token, action: a.action, actions: names },
+  };
+  const title = clean(`${a.label} with comment`, BUTTON_TITLE);
+  return [button, { type: 'Action.ShowCard', title, card: { type: 'AdaptiveCard', version: UNIVERSAL_ACTIONS_VERSION, body: [input], actions: [execute] } }];
 }
 
 /** One act button: `Action.Execute`, or a ShowCard asking for the comment first when the action needs one. */

@@ -17,6 +17,7 @@ import {
   ADAPTIVE_CARD_CONTENT_TYPE,
   COMMENT_INPUT,
   COMMENT_MAX,
+  OPTIONAL_COMMENT_INPUT,
   REFRESH_VERB,
   UNIVERSAL_ACTIONS_VERSION,
   approvalCard,
@@ -362,7 +363,9 @@ export class TeamsRoutes implements HttpRoutes {
 
     const token = str(data.token);
     if (!token) return badRequest('a card action without a token');
-    const comment = typeof data[COMMENT_INPUT] === 'string' ? data[COMMENT_INPUT].trim() || undefined : undefined;
+    // The required box (Send back) or the optional one (Approve with comment); an empty box is no comment.
+    const typed = [data[COMMENT_INPUT], data[OPTIONAL_COMMENT_INPUT]].find((v): v is string => typeof v === 'string' && v.trim().length > 0);
+    const comment = typed?.trim();
     // The client enforces the box's maxLength; an edited request is refused rather than cut.
     if (comment && comment.length > COMMENT_MAX) return messageResponse(`A comment may have at most ${COMMENT_MAX} characters; nothing was changed.`);
     // What the card showed, read before acting: after `done` the approval no longer waits on anyone.

@@ -99,7 +99,7 @@ export function inboxHtml(): string {
   <form id="comment-form" method="dialog" novalidate>
     <h2 id="comment-heading">Send back</h2>
     <p id="comment-about" class="dialog-about"></p>
-    <p class="field"><label for="comment">Comment for the requester (required)</label>
+    <p class="field"><label id="comment-label" for="comment">Comment for the requester (required)</label>
       <textarea id="comment" rows="4" maxlength="2000" required aria-describedby="comment-hint comment-error"></textarea></p>
     <p id="comment-hint" class="hint">Say what to change; the requester sees this comment.</p>
     <p id="comment-error" class="error" hidden></p>
@@ -355,7 +355,8 @@ select, input[type="search"], input[type="email"] {
  * closed" button) redraw the list.
  *
  * Act buttons (Approve, Send back) post the card's token to the act API as JSON; Send back asks
- * for the comment in a modal dialog first, and "Approve selected" confirms in one, then lists a
+ * for the comment in a modal dialog first, "Approve with comment…" asks in the same dialog for an
+ * optional one (empty approves without), and "Approve selected" confirms in one, then lists a
  * result per report there. An answer is said through the live region and, unless the card is
  * closing, shown on the card until the approver acts on it again; a card that was acted on
  * closes when the outbox's close arrives, like any other.
@@ -378,6 +379,8 @@ export const INBOX_JS = `'use strict';
   var commentDialog = byId('comment-dialog'), commentForm = byId('comment-form'), commentBox = byId('comment'), commentError = byId('comment-error');
   var bulkDialog = byId('bulk-dialog'), bulkHeading = byId('bulk-heading'), bulkText = byId('bulk-text'), bulkList = byId('bulk-list');
   var bulkConfirm = byId('bulk-confirm'), bulkCancel = byId('bulk-cancel');
+  /** The comment hint the page was served with: Send back's. */
+  var HINT = byId('comment-hint').textContent;
   /** Every pending approval, shown or not, by key. */
   var items = new Map();
   /** The list's slot of each approval it shows. */
@@ -556,13 +559,9 @@ export const INBOX_JS = `'use strict';
     });
     var acts = item.actions || [];
     acts.forEach(function (act) {
-      var b = el('button', act.action === 'approve' ? 'button' : 'button secondary', act.label);
-      b.type = 'button';
-      b.dataset.act = act.action;
-      b.setAttribute('aria-label', act.label + ': ' + item.title);
-      if (acting.has(item.key)) b.setAttribute('aria-disabled', 'true');
-      b.addEventListener('click', function () { press(item.key, act.action, b); });
-      actions.append(b);
+      actions.append(actButton(item, act, act.action === 'approve' ? 'button' : 'button secondary', act.label, false));
+      // Approve also comes with an optional comment, asked for in the same dialog as Send back's.
+      if (act.action === 'approve') actions.append(actButton(item, act, 'button secondary', act.label + ' with comment…', true));
     });
     if (approveOf(item)) {
       var pick = el('label', 'pick');
@@ -586,6 +585,19 @@ export const INBOX_JS = `'use strict';
     var answer = answers.get(item.key);
     if (answer) a.append(answerNote(answer));
     return a;
+  }
+
+  /** An act button; with withComment it asks for an optional comment in the dialog before acting. */
+  function actButton(item, act, className, label, withComment) {
+    var b = el('button', className, label);
+    b.type = 'button';
+    b.dataset.act = act.action;
+    if (withComment) b.dataset.comment = 'optional';
+    // Named after its report, starting with the words it shows (the ellipsis is not spoken).
+    b.setAttribute('aria-label', label.replace(/…$/, '') + ': ' + item.title);
+    if (acting.has(item.key)) b.setAttribute('aria-disabled', 'true');
+    b.addEventListener('click', function () { press(item.key, act.action, b, withComment); });
+    return b;
   }
 
   function approveOf(item) {
@@ -994,14 +1006,17 @@ export const INBOX_JS = `'use strict';
     });
   }
 
-  /** An act button pressed: approve at once; any other action (send back) asks for a comment first. */
-  function press(key, action, button) {
+  /**
+   * An act button pressed: approve at once; "Approve with comment…" asks for an optional comment
+   * first, and any other action (send back) for a required one.
+   */
+  function press(key, action, button, withComment) {
     var item = items.get(key);
     if (!item || acting.has(key)) return;
     var act = item.actions.filter(function (x) { return x.action === action; })[0];
     if (!act) return;
-    if (action === 'approve') return run(item, act, undefined);
-    askComment(item, act, button);
+    if (action === 'approve' && !withComment) return run(item, act, undefined);
+    askComment(item, act, button, action === 'approve');
   }
 
   function run(item, act, comment) {
@@ -1030,12 +1045,18 @@ export const INBOX_JS = `'use strict';
     say('“' + title + '”: ' + text + more);
   }
 
-  /** Send back: the modal dialog asks for the comment; focus stays in it until it closes, then returns to the button. */
-  function askComment(item, act, opener) {
-    asking = { key: item.key, action: act.action, opener: opener };
-    byId('comment-heading').textContent = act.label;
+  /**
+   * Send back, or Approve with comment: the modal dialog asks for the comment (required, or
+   * optional); focus stays in it until it closes, then returns to the button.
+   */
+  function askComment(item, act, opener, optional) {
+    asking = { key: item.key, action: act.action, opener: opener, optional: optional };
+    byId('comment-heading').textContent = optional ? act.label + ' with comment' : act.label;
     byId('comment-submit').textContent = act.label;
     byId('comment-about').textContent = item.title + (item.requester ? ', from ' + item.requester : '');
+    byId('comment-label').textContent = 'Comment for the requester (' + (optional ? 'optional' : 'required') + ')';
+    byId('comment-hint').textContent = optional ? 'Leave it empty to approve without a comment; the requester sees any comment.' : HINT;
+    commentBox.required = !optional;
     commentBox.value = '';
     commentBox.removeAttribute('aria-invalid');
     commentError.hidden = true;
@@ -1047,7 +1068,7 @@ export const INBOX_JS = `'use strict';
   commentForm.addEventListener('submit', function (e) {
     e.preventDefault();
     var text = commentBox.value.trim();
-    if (!text) {
+    if (!text && !(asking && asking.optional)) {
       commentError.textContent = 'Enter a comment: the requester needs to know what to change.';
       commentError.hidden = false;
       commentBox.setAttribute('aria-invalid', 'true');
@@ -1059,7 +1080,7 @@ export const INBOX_JS = `'use strict';
     var item = ask && items.get(ask.key);
     var act = item && item.actions.filter(function (x) { return x.action === ask.action; })[0];
     if (!act) return say('That approval no longer waits on you; nothing was sent.');
-    run(item, act, text);
+    run(item, act, text || undefined);
   });
   byId('comment-cancel').addEventListener('click', function () { commentDialog.close(); });
   commentDialog.addEventListener('close', function () {
@@ -1069,7 +1090,9 @@ export const INBOX_JS = `'use strict';
     if (ask.opener.isConnected) return ask.opener.focus();
     // Its card was redrawn meanwhile: the same button of the new drawing, else the next card.
     var li = slots.get(ask.key);
-    var again = li && Array.prototype.filter.call(li.querySelectorAll('button[data-act]'), function (b) { return b.dataset.act === ask.action; })[0];
+    var again = li && Array.prototype.filter.call(li.querySelectorAll('button[data-act]'), function (b) {
+      return b.dataset.act === ask.action && (b.dataset.comment === 'optional') === Boolean(ask.optional);
+    })[0];
     if (again) again.focus();
     else byId('approvals-heading').focus();
   });

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { ACT_ACTION, cardBlocks } from '../../adapters/chat-slack/block-kit.js';
+import { ACT_ACTION, ACT_COMMENT_ACTION, cardBlocks } from '../../adapters/chat-slack/block-kit.js';
 import { loadDeployment } from '../../core/host/deployment.js';
 import { Host } from '../../core/host/host.js';
 import type { Card } from '../../core/index.js';
@@ -158,11 +158,15 @@ describe('Slack: approve and send back from a card (real host, fake Slack on loo
       return card.edited && note.test(JSON.stringify(card.blocks)) ? card : undefined;
     });
 
-  it('puts Approve (primary) and Send Back on the card, each carrying its token', async () => {
+  it('puts Approve (primary), Approve with comment… (same token) and Send Back on the card, each carrying its token', async () => {
     await start('r1');
     const card = cardOf('r1');
     const approve = button(card, 'Approve');
     const sendBack = button(card, 'Send Back');
+    expect(buttonsOf(card).map((b) => (b.text as Json).text)).to.deep.equal(['View Expense Report', 'Approve', 'Approve with comment…', 'Send Back']);
+    const withComment = button(card, 'Approve with comment…');
+    expect(withComment).to.include({ action_id: `${ACT_COMMENT_ACTION}.approve`, value: approve.value });
+    expect(withComment).to.not.have.property('style');
     expect(approve).to.include({ action_id: `${ACT_ACTION}.approve`, style: 'primary' });
     expect(sendBack).to.include({ action_id: `${ACT_ACTION}.sendBack` });
     expect(sendBack).to.not.have.property('style');
@@ -216,6 +220,55 @@ describe('Slack: approve and send back from a card (real host, fake Slack on loo
     await redrawn('r1', /Sent back by ann@example\.test in Slack at .*: “The taxi receipt is missing”/);
   });
 
+  it('approves with an optional comment through a modal: the comment reaches the source and the card', async () => {
+    await start('r1');
+    const { payload, responseUrl } = click(SLACK_ANN, cardOf('r1'), button(cardOf('r1'), 'Approve with comment…'));
+    expect((await post(payload)).status).to.equal(200);
+    const { triggerId, view } = await fake.until(() => fake.modals[0]);
+    expect(triggerId).to.equal(payload.trigger_id);
+    expect(view).to.deep.include({
+      type: 'modal',
+      callback_id: 'approvals.comment.optional',
+      title: { type: 'plain_text', text: 'Approve with comment', emoji: false },
+      submit: { type: 'plain_text', text: 'Approve', emoji: false },
+    });
+    const input = (view.blocks as Json[]).find((b) => b.type === 'input')!;
+    expect(input).to.include({ block_id: 'comment', optional: true });
+    expect(input.element).to.include({ type: 'plain_text_input', action_id: 'comment', multiline: true });
+    expect(JSON.stringify(view.blocks)).to.include('Report r1');
+    expect(source.calls.act).to.equal(0);
+
+    const sent = await post(submit(SLACK_ANN, '  Thanks, all in order '));
+    expect(sent).to.deep.equal({ status: 200, body: '' });
+    expect(await replyTo(responseUrl)).to.include({ text: 'Approved.' });
+    expect(source.acted).to.deep.equal([{ externalId: 'r1', action: 'approve', by: ANN.email, comment: 'Thanks, all in order' }]);
+    await redrawn('r1', /Approved by ann@example\.test in Slack at .*: “Thanks, all in order”/);
+  });
+
+  it('approves without a comment when the optional comment is left empty', async () => {
+    await start('r1');
+    const { payload, responseUrl } = click(SLACK_ANN, cardOf('r1'), button(cardOf('r1'), 'Approve with comment…'));
+    await post(payload);
+    await fake.until(() => fake.modals[0]);
+    const sent = await post(submit(SLACK_ANN, '   '));
+    expect(sent).to.deep.equal({ status: 200, body: '' });
+    expect(await replyTo(responseUrl)).to.include({ text: 'Approved.' });
+    expect(source.acted).to.deep.equal([{ externalId: 'r1', action: 'approve', by: ANN.email, comment: undefined }]);
+    const card = await redrawn('r1', /Approved by ann@example\.test in Slack at 2026-03-02 09:01 UTC/);
+    expect(JSON.stringify(card.blocks)).to.not.include('“');
+  });
+
+  it('does not open the optional-comment modal for someone other than the approver, and acts on nothing', async () => {
+    await start('r1');
+    const { payload, responseUrl } = click(SLACK_BOB, cardOf('r1'), button(cardOf('r1'), 'Approve with comment…'));
+    await post(payload);
+    expect(await replyTo(responseUrl))
+      .to.have.property('text')
+      .that.matches(/sent to someone else/);
+    expect(fake.modals).to.deep.equal([]);
+    expect(source.calls.act).to.equal(0);
+  });
+
   it('does not act for a Slack user other than the approver, whatever the button says', async () => {
     await start('r1');
     const approve = click(SLACK_BOB, cardOf('r1'), button(cardOf('r1'), 'Approve'));
@@ -230,7 +283,7 @@ describe('Slack: approve and send back from a card (real host, fake Slack on loo
       .that.matches(/sent to someone else/);
     expect(fake.modals).to.deep.equal([]);
     expect(source.calls.act).to.equal(0);
-    expect(buttonsOf(cardOf('r1'))).to.have.length(3);
+    expect(buttonsOf(cardOf('r1'))).to.have.length(4);
   });
 
   it('acts on nothing when Slack cannot say who clicked (users.info fails), and says so', async () => {
@@ -281,7 +334,7 @@ describe('Slack: approve and send back from a card (real host, fake Slack on loo
     expect(connect).to.have.length(1);
     expect(connect[0]).to.include({ type: 'button', url: `https://consent.example.test/connect?user=${encodeURIComponent(ANN.email)}` });
     expect(source.acted).to.deep.equal([]);
-    expect(buttonsOf(cardOf('r1'))).to.have.length(3);
+    expect(buttonsOf(cardOf('r1'))).to.have.length(4);
   });
 });
 

@@ -156,8 +156,18 @@ describe('Teams: acting on an approval from its card (Universal Actions)', funct
     expect((approve.data as Json).token)
       .to.be.a('string')
       .with.length.above(40);
-    const showCard = (card.actions as Json[]).find((a) => a.type === 'Action.ShowCard')!;
-    expect(showCard.title).to.equal('Send Back');
+    expect((card.actions as Json[]).map((a) => [a.type, a.title])).to.deep.equal([
+      ['Action.Execute', 'Approve'],
+      ['Action.ShowCard', 'Approve with comment'],
+      ['Action.ShowCard', 'Send Back'],
+      ['Action.OpenUrl', 'View Expense Report'],
+    ]);
+    const withComment = (card.actions as Json[]).find((a) => a.title === 'Approve with comment')!;
+    const optional = withComment.card as { body: Json[]; actions: Json[] };
+    expect(optional.body[0]).to.include({ type: 'Input.Text', id: 'optionalComment', isRequired: false });
+    expect(optional.actions[0]).to.include({ type: 'Action.Execute', verb: ACT_VERB, title: 'Approve' });
+    expect(optional.actions[0]!.data).to.deep.equal(approve.data);
+    const showCard = (card.actions as Json[]).find((a) => a.title === 'Send Back')!;
     const inner = showCard.card as { body: Json[]; actions: Json[] };
     expect(inner.body[0]).to.include({ type: 'Input.Text', id: 'comment', isRequired: true });
     expect(inner.actions[0]).to.include({ type: 'Action.Execute', verb: ACT_VERB });
@@ -183,6 +193,28 @@ describe('Teams: acting on an approval from its card (Universal Actions)', funct
     expect(texts(closed).join('\n')).to.contain('Approved by ann@example.test in Teams at 2026-03-02 09:01 UTC');
     expect(actionsOf(closed)).to.deep.equal([]);
     expect(closed.refresh).to.equal(undefined);
+  });
+
+  it('approves with the optional comment: the comment reaches the source, the answer card and the closed card', async () => {
+    await submitted('r1');
+    const withComment = (cardIn(ANN).actions as Json[]).find((a) => a.title === 'Approve with comment')!;
+    const execute = (withComment.card as { actions: Json[] }).actions[0]!;
+    const { body } = await click(ANN, execute, { inputs: { optionalComment: ' Fine, thanks ' } });
+    expect(texts(body!.value)).to.include('✅ Approved');
+    expect(texts(body!.value).join('\n')).to.contain('By you in Teams at 2026-03-02 09:01 UTC: “Fine, thanks”');
+    expect(source.acted).to.deep.equal([{ externalId: 'r1', action: 'approve', by: ANN.email, comment: 'Fine, thanks' }]);
+    await host.drain();
+    expect(texts(cardIn(ANN)).join('\n')).to.contain('Approved by ann@example.test in Teams at 2026-03-02 09:01 UTC: “Fine, thanks”');
+  });
+
+  it('approves without a comment when the optional comment box is left empty', async () => {
+    await submitted('r1');
+    const withComment = (cardIn(ANN).actions as Json[]).find((a) => a.title === 'Approve with comment')!;
+    const execute = (withComment.card as { actions: Json[] }).actions[0]!;
+    const { body } = await click(ANN, execute, { inputs: { optionalComment: '  ' } });
+    expect(texts(body!.value)).to.include('✅ Approved');
+    expect(texts(body!.value).join('\n')).to.not.contain('“');
+    expect(source.acted).to.deep.equal([{ externalId: 'r1', action: 'approve', by: ANN.email, comment: undefined }]);
   });
 
   it('sends back only with a comment: without one the refusal is shown, with one it is done', async () => {

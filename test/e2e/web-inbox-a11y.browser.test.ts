@@ -636,7 +636,7 @@ describe('web inbox act controls: accessibility in Chromium (ScriptedSource that
   });
 
   it('has no axe violations with the act buttons, Select boxes and Approve selected, some ticked, at 320 to 1280 px in light and dark', async () => {
-    expect(await page.locator('article.card button[data-act]').count()).to.equal(12);
+    expect(await page.locator('article.card button[data-act]').count()).to.equal(18);
     await page.getByRole('checkbox', { name: 'Select Customer visits Berlin' }).check();
     await page.getByRole('checkbox', { name: 'Select Team offsite Lisbon' }).check();
     expect(await page.locator('#approve-selected').textContent()).to.equal('Approve selected (2)');
@@ -657,6 +657,16 @@ describe('web inbox act controls: accessibility in Chromium (ScriptedSource that
     );
     await page.setViewportSize({ width: 1280, height: 900 });
     expect(scroll, '320 px with the dialog open').to.be.at.most(client);
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    expect(found).to.deep.equal([]);
+  });
+
+  it('has no axe violations with the Approve with comment dialog open', async () => {
+    await slot('r2').getByRole('button', { name: 'Approve with comment: Cloud conference Las Vegas' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Approve with comment' });
+    await dialog.waitFor();
+    const found = await axeEverywhere(page, 'approve with comment dialog');
     await page.keyboard.press('Escape');
     await dialog.waitFor({ state: 'hidden' });
     expect(found).to.deep.equal([]);

@@ -60,7 +60,7 @@ describe('web inbox actions in Chromium (ScriptedSource that acts, SQLite queue)
     });
     await host.start();
     await host.runOnce();
-    for (const id of ['one', 'back', ...BULK, 'consent']) {
+    for (const id of ['one', 'back', ...BULK, 'consent', 'noted', 'unnoted']) {
       clock.advance(1000);
       source.submit(id, { title: `Report ${id}`, approvers: [ANN], amount: '120.00' });
     }
@@ -89,11 +89,12 @@ describe('web inbox actions in Chromium (ScriptedSource that acts, SQLite queue)
   });
 
   it('shows Approve and Send Back after the View link, and a Select box, on cards whose source acts; a view-only card as before', async () => {
-    expect(await page.locator('article.card').count()).to.equal(24);
+    expect(await page.locator('article.card').count()).to.equal(26);
     const card = slot('one').locator('article');
     expect(await card.locator('.actions > *').evaluateAll((es) => es.map((e) => (e as unknown as { textContent: string }).textContent))).to.deep.equal([
       'View Expense Report',
       'Approve',
+      'Approve with comment…',
       'Send Back',
       'Select',
     ]);
@@ -183,6 +184,50 @@ describe('web inbox actions in Chromium (ScriptedSource that acts, SQLite queue)
     for (const id of BULK) await closed(id).waitFor({ timeout: 10_000 });
     expect(await page.locator('#approve-selected').textContent()).to.equal('Approve selected (0)');
     expect(await listTop()).to.equal(before);
+  });
+
+  it('approves with an optional comment through the same modal dialog, which keeps focus inside and returns it', async () => {
+    const opener = slot('noted').getByRole('button', { name: 'Approve with comment: Report noted' });
+    await opener.click();
+    const dialog = page.getByRole('dialog', { name: 'Approve with comment' });
+    await dialog.waitFor();
+    expect(await page.evaluate<Focus>(FOCUS)).to.include({ tag: 'TEXTAREA', id: 'comment', inDialog: true });
+    const box = dialog.getByLabel('Comment for the requester (optional)');
+    expect(await box.getAttribute('required')).to.equal(null);
+    for (const key of ['Tab', 'Tab', 'Tab', 'Shift+Tab', 'Shift+Tab', 'Shift+Tab', 'Shift+Tab']) {
+      await page.keyboard.press(key);
+      const focus = await page.evaluate<Focus>(FOCUS);
+      if (focus.tag !== 'BODY') expect(focus.inDialog, `${key}: ${JSON.stringify(focus)}`).to.equal(true);
+    }
+    // Cancel acts on nothing and gives focus back to the button that opened it.
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    expect(await page.evaluate<Focus>(FOCUS)).to.include({ tag: 'BUTTON', label: 'Approve with comment: Report noted' });
+    const before = source.acted.length;
+
+    await opener.click();
+    await box.fill('  All receipts are there, thanks ');
+    await dialog.getByRole('button', { name: 'Approve' }).click();
+    await closed('noted').waitFor({ timeout: 10_000 });
+    expect(source.acted.slice(before)).to.deep.equal([{ externalId: 'noted', action: 'approve', by: ANN.email, comment: 'All receipts are there, thanks' }]);
+    expect(await closed('noted').locator('.tombstone-note').textContent()).to.match(
+      /^Approved by ann@example.test in the web inbox at .*: “All receipts are there, thanks”$/,
+    );
+    await page.locator('#announcer', { hasText: '“Report noted” was approved and left your queue.' }).waitFor();
+  });
+
+  it('approves without a comment when the optional comment is left empty, with no error shown', async () => {
+    const before = source.acted.length;
+    await slot('unnoted').getByRole('button', { name: 'Approve with comment: Report unnoted' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Approve with comment' });
+    await dialog.waitFor();
+    // The dialog opened afresh: nothing typed before is left in it.
+    expect(await dialog.getByLabel('Comment for the requester (optional)').inputValue()).to.equal('');
+    await dialog.getByRole('button', { name: 'Approve' }).click();
+    await closed('unnoted').waitFor({ timeout: 10_000 });
+    expect(await page.locator('#comment-error').isHidden()).to.equal(true);
+    expect(source.acted.slice(before)).to.deep.equal([{ externalId: 'unnoted', action: 'approve', by: ANN.email, comment: undefined }]);
+    expect(await closed('unnoted').locator('.tombstone-note').textContent()).to.match(/^Approved by ann@example.test in the web inbox at [^“]*$/);
   });
 
   it('shows "Connect your account" on the card when the source needs the approver’s consent first', async () => {
