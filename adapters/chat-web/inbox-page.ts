@@ -4,6 +4,7 @@
  * so the strict Content-Security-Policy (no inline script or style) holds and a report named
  * `<img onerror=…>` is just a title.
  */
+import { escapeHtml } from '../../core/index.js';
 
 /** Served on every inbox response. `connect-src 'self'` covers the JSON API and the event stream. */
 export const CONTENT_SECURITY_POLICY = [
@@ -17,10 +18,6 @@ export const CONTENT_SECURITY_POLICY = [
   "form-action 'self'",
   "frame-ancestors 'none'",
 ].join('; ');
-
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
 
 /** A whole inbox document: the shared head (stylesheet, viewport, referrer policy) around `body`, which must already be escaped. */
 export function htmlPage(title: string, body: string, head = ''): string {

@@ -6,6 +6,7 @@ import {
   ApprovalLookup,
   Clock,
   emailKey,
+  isSameOriginPost,
   inject,
   injectable,
   isPermanentDeliveryError,
@@ -287,7 +288,7 @@ export class InboxRoutes implements HttpRoutes {
    * check nor send JSON without a preflight). Otherwise answers the refusal and returns undefined.
    */
   private async actor(request: FastifyRequest, reply: FastifyReply): Promise<Actor | undefined> {
-    if (!this.sameOrigin(request) || !isJson(request)) {
+    if (!isSameOriginPost(request, this.publicOrigin) || !isJson(request)) {
       this.logger.warn(
         { channel: this.settings.instanceId, origin: request.headers.origin ?? null, fetchSite: request.headers['sec-fetch-site'] ?? null },
         'web inbox action refused: not from the inbox’s own page',
@@ -331,7 +332,7 @@ export class InboxRoutes implements HttpRoutes {
 
   /** POST of a link from our own page: redeems it once for a session cookie. */
   private async login(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-    if (!this.sameOrigin(request)) return this.refuseCrossSite(request, reply, 'sign-in');
+    if (!isSameOriginPost(request, this.publicOrigin)) return this.refuseCrossSite(request, reply, 'sign-in');
     let redeemed;
     try {
       redeemed = await this.sessions.redeem(formField(request.body, 'token'));
@@ -349,7 +350,7 @@ export class InboxRoutes implements HttpRoutes {
 
   /** POST from our own page: ends this browser's session everywhere and clears its cookie. */
   private async logout(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-    if (!this.sameOrigin(request)) return this.refuseCrossSite(request, reply, 'sign-out');
+    if (!isSameOriginPost(request, this.publicOrigin)) return this.refuseCrossSite(request, reply, 'sign-out');
     const session = await this.session(request);
     if (session) {
       await this.sessions.signOut(session);
@@ -366,7 +367,7 @@ export class InboxRoutes implements HttpRoutes {
    * address is an approver's; the link, if any, is sent after (see {@link sendLink}).
    */
   private async requestLink(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-    if (!this.sameOrigin(request)) return this.refuseCrossSite(request, reply, 'link request');
+    if (!isSameOriginPost(request, this.publicOrigin)) return this.refuseCrossSite(request, reply, 'link request');
     const typed = formField(request.body, 'email').trim();
     const email = normaliseEmail(typed);
     if (!email) {
@@ -453,20 +454,6 @@ export class InboxRoutes implements HttpRoutes {
       `web inbox ${what} refused: not from the inbox's own page`,
     );
     return reply.code(403).type(HTML).send(messageHtml(CROSS_SITE.title, CROSS_SITE.text));
-  }
-
-  /**
-   * Whether a POST came from a page of this inbox: the browser's `Origin` is the configured
-   * publicUrl's or the one the request was addressed to, and `Sec-Fetch-Site`, when sent, says
-   * same-origin. A request with neither header is refused: every browser that can run the page
-   * sends at least one of them on a form post, and a page on another site cannot forge either.
-   */
-  private sameOrigin(request: FastifyRequest): boolean {
-    const site = request.headers['sec-fetch-site'];
-    if (site !== undefined && site !== 'same-origin') return false;
-    const origin = request.headers.origin;
-    if (origin === undefined || origin === 'null') return site === 'same-origin';
-    return origin === this.publicOrigin || origin === `${request.protocol}://${request.host}`;
   }
 
   /** The session cookie: HttpOnly, SameSite=Lax, scoped to /inbox, Secure whenever people reach us over https. */

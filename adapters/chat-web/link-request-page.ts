@@ -1,4 +1,5 @@
-import { escapeHtml, htmlPage } from './inbox-page.js';
+import { escapeHtml } from '../../core/index.js';
+import { htmlPage } from './inbox-page.js';
 
 /**
  * The "Send me a new link" pages: the form an approver without a working link fills in, and the

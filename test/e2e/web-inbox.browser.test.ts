@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core';
-import { escapeHtml } from '../../adapters/chat-web/inbox-page.js';
+import { escapeHtml } from '../../core/index.js';
 import { WebInboxNotifier } from '../../adapters/chat-web/web-inbox-notifier.js';
 import { loadDeployment } from '../../core/host/deployment.js';
 import { Host } from '../../core/host/host.js';

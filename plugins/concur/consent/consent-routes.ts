@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Clock, HttpRoutes, Logger } from '../../../core/index.js';
+import { escapeHtml, isSameOriginPost, type Clock, type HttpRoutes, type Logger } from '../../../core/index.js';
 import type { ConcurClient } from '../client/concur-client.js';
 import { ConcurAuthError } from '../client/token-manager.js';
 import type { ConcurUserClient } from '../client/user-client.js';
@@ -44,8 +44,6 @@ const WRONG_CODE = new Set(['83', '84', '85']);
 
 /** The path prefix of a source's consent routes. */
 export const consentPath = (sourceId: string): string => `/concur/${encodeURIComponent(sourceId)}`;
-
-const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /**
  * An approver's once-only "Connect your Concur account" (docs/concur-api.md 4.4, 13), the OAuth2
@@ -154,7 +152,7 @@ export class ConsentRoutes implements HttpRoutes {
     });
 
     app.post(`${prefix}/otp/send`, async (request, reply) => {
-      if (!this.sameOrigin(request)) return this.crossSite(request, reply);
+      if (!isSameOriginPost(request, new URL(this.config.redirectUri).origin)) return this.crossSite(request, reply);
       const state = formField(request, 'state');
       const step = await this.consents.startOtp(state);
       if (!step) return this.deadLink(request, reply);
@@ -172,7 +170,7 @@ export class ConsentRoutes implements HttpRoutes {
     });
 
     app.post(`${prefix}/otp/verify`, async (request, reply) => {
-      if (!this.sameOrigin(request)) return this.crossSite(request, reply);
+      if (!isSameOriginPost(request, new URL(this.config.redirectUri).origin)) return this.crossSite(request, reply);
       const state = formField(request, 'state');
       const otp = formField(request, 'code').replace(/\s+/g, '');
       if (!/^[A-Za-z0-9-]{1,64}$/.test(otp)) {
@@ -268,20 +266,6 @@ export class ConsentRoutes implements HttpRoutes {
       this.logger.warn({ approver, err: (err as Error).message }, 'Concur consent could not be completed');
       return page(reply, 502, 'Not connected', 'Concur did not complete the connection. Press the button on the card again in a minute.');
     }
-  }
-
-  /**
-   * Whether a form post came from a page of this host, as the web inbox checks it: the browser's
-   * `Origin` is the public URL's or the one the request was addressed to, and `Sec-Fetch-Site`,
-   * when sent, says same-origin. A post with neither header is refused: a browser that shows the
-   * page sends at least one, and a page on another site can forge neither.
-   */
-  private sameOrigin(request: FastifyRequest): boolean {
-    const site = request.headers['sec-fetch-site'];
-    if (site !== undefined && site !== 'same-origin') return false;
-    const origin = request.headers.origin;
-    if (origin === undefined || origin === 'null') return site === 'same-origin';
-    return origin === new URL(this.config.redirectUri).origin || origin === `${request.protocol}://${request.host}`;
   }
 
   private crossSite(request: FastifyRequest, reply: FastifyReply): FastifyReply {

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { escapeHtml } from '../../../core/index.js';
 import { USER_SCOPES } from './sandbox-auth.js';
 import { SandboxError } from './sandbox-company.js';
 import { addRoute, principalOf, QueryParams, type SandboxContext } from './sandbox-context.js';
@@ -80,8 +81,6 @@ function redirectTo(reply: FastifyReply, redirectUri: string, params: Record<str
   for (const [name, value] of Object.entries(params)) if (value !== undefined) url.searchParams.append(name, value);
   return reply.code(302).header('location', url.toString()).header('cache-control', 'no-store').send();
 }
-
-const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
 
 function page(reply: FastifyReply, status: number, title: string, body: string): FastifyReply {
   return reply
