@@ -1,5 +1,15 @@
 import type { ActionsBlock, Button, ContextBlock, HomeView, KnownBlock, ModalView, PlainTextElement, SectionBlock } from '@slack/web-api';
-import { dayText, moneyText, outcomeLabel, personText, type ActionResult, type Card, type CardAction, type QueuedApproval } from '../../core/index.js';
+import {
+  actionComment,
+  dayText,
+  moneyText,
+  outcomeLabel,
+  personText,
+  type ActionResult,
+  type Card,
+  type CardAction,
+  type QueuedApproval,
+} from '../../core/index.js';
 
 /**
  * Card → Block Kit, and the lists the slash command, App Home and "also waiting on you" replies
@@ -22,8 +32,6 @@ export const ACT_ACTION = 'approvals.act';
  * button, but the click opens the comment modal with the comment optional instead of acting at once.
  */
 export const ACT_COMMENT_ACTION = 'approvals.act-comment';
-/** Actions whose button gets an optional-comment twin ("Approve with comment…"). */
-const OPTIONAL_COMMENT: ReadonlySet<string> = new Set(['approve']);
 
 /** `callback_id` of the modal that asks for a comment, and the block and element ids of its input. */
 export const COMMENT_CALLBACK = 'approvals.comment';
@@ -164,7 +172,7 @@ export function cardBlocks(card: Card): KnownBlock[] {
       if (a.type === 'act') {
         const button = actButton(a);
         if (!button) return [];
-        return OPTIONAL_COMMENT.has(a.action) && button.value ? [button, optionalCommentButton(a, button.value)] : [button];
+        return actionComment(a.action) === 'optional' && button.value ? [button, optionalCommentButton(a, button.value)] : [button];
       }
       const i = links++;
       const url = safeUrl(a.url);

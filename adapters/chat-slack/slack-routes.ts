@@ -1,6 +1,6 @@
 import type { HomeView, KnownBlock, WebClient } from '@slack/web-api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Actor, ApprovalActions, ApprovalLookup, HttpRoutes, Logger, QueuedApproval } from '../../core/index.js';
+import { actionComment, type Actor, type ApprovalActions, type ApprovalLookup, type HttpRoutes, type Logger, type QueuedApproval } from '../../core/index.js';
 import {
   COMMENT_BLOCK,
   COMMENT_CALLBACK,
@@ -27,12 +27,6 @@ const NOT_YOURS = 'That approval is not waiting on you.';
 const NO_MODAL = 'I could not open the comment form. Please press the button again.';
 const COMMENT_MISSING = 'Write a comment for the requester.';
 const ACT_FAILED = 'Something went wrong while acting on that. Look at the card again before you retry.';
-
-/**
- * Actions that tell the requester why: their button opens a modal asking for a comment first.
- * The others act on the click.
- */
-const COMMENTED: ReadonlySet<string> = new Set(['sendBack', 'reject']);
 
 /** A message as a slash command response or a `response_url` post takes it. */
 interface SlackReply {
@@ -358,7 +352,7 @@ export class SlackRoutes implements HttpRoutes {
     if ('refusal' in who) return tell(ephemeral(who.refusal));
 
     const target = await this.actions.peek(token);
-    const required = target ? COMMENTED.has(target.action) : false;
+    const required = target ? actionComment(target.action) === 'required' : false;
     if (target && (required || optional) && target.approverEmail === who.email) {
       // The optional twin says "Approve with comment…": its modal is titled and submitted with the action's own label.
       const pressed = isRecord(action.text) ? str(action.text.text) : undefined;

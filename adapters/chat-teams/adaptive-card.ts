@@ -1,4 +1,4 @@
-import { dayText, moneyText, outcomeLabel, personText, type Card, type CardOutcome, type QueuedApproval } from '../../core/index.js';
+import { actionComment, dayText, moneyText, outcomeLabel, personText, type Card, type CardOutcome, type QueuedApproval } from '../../core/index.js';
 
 /**
  * Card → Adaptive Card, and the list a "what's waiting on me?" reply shows. Pure: no I/O.
@@ -31,10 +31,6 @@ export const COMMENT_INPUT = 'comment';
  * card, and this box sits in its own ShowCard beside the required one.
  */
 export const OPTIONAL_COMMENT_INPUT = 'optionalComment';
-/** Actions that need a reason for the requester: their button unfolds a required comment box first. */
-const NEEDS_COMMENT: ReadonlySet<string> = new Set(['sendBack', 'reject']);
-/** Actions that act at once and also get a second button unfolding an optional comment box ("Approve with comment"). */
-const OPTIONAL_COMMENT: ReadonlySet<string> = new Set(['approve']);
 /** Characters a comment may have; Concur's send-back comment is far longer, chat comments are short. */
 export const COMMENT_MAX = 500;
 
@@ -263,7 +259,7 @@ export function approvalCard(card: Card, options: ApprovalCardOptions = {}): Ada
  */
 function actButtons(a: ActButton & { token: string }, names: readonly string[]): (ExecuteAction | ShowCardAction)[] {
   const button = actButton(a, names);
-  if (!OPTIONAL_COMMENT.has(a.action)) return [button];
+  if (actionComment(a.action) !== 'optional') return [button];
   const input: TextInput = {
     type: 'Input.Text',
     id: OPTIONAL_COMMENT_INPUT,
@@ -293,7 +289,7 @@ function actButton(a: ActButton & { token: string }, names: readonly string[]): 
     data: { token: a.token, action: a.action, actions: names },
     ...(a.style === 'primary' ? { style: 'positive' as const } : a.style === 'danger' ? { style: 'destructive' as const } : {}),
   };
-  if (!NEEDS_COMMENT.has(a.action)) return execute;
+  if (actionComment(a.action) !== 'required') return execute;
   const input: TextInput = {
     type: 'Input.Text',
     id: COMMENT_INPUT,

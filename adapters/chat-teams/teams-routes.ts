@@ -1,6 +1,7 @@
 import { ConfigurationBotFrameworkAuthentication, ConfigurationServiceClientCredentialFactory, type Activity } from 'botbuilder';
 import type { FastifyInstance } from 'fastify';
 import {
+  actionStatus,
   createCardRenderer,
   emailKey,
   type ActionResult,
@@ -51,9 +52,6 @@ const INVOKE_DEADLINE_MS = 4_000;
 
 /** Act buttons a redrawn card may have. */
 const MAX_ACTIONS = 5;
-
-/** The outcome a card shows after each action done from it; any other action closes it as "no longer needs you". */
-const OUTCOME_OF: Readonly<Record<string, CardOutcome>> = { approve: 'approved', sendBack: 'sent_back', reject: 'rejected' };
 
 /**
  * The body of the HTTP 200 that answers an `adaptiveCard/action` invoke: a card that replaces the
@@ -394,7 +392,7 @@ export class TeamsRoutes implements HttpRoutes {
   ): Promise<CardActionResponse> {
     if (result.outcome === 'done' && before) {
       const at = result.at.slice(0, 16).replace('T', ' ');
-      const card = render(before, names, OUTCOME_OF[result.action] ?? 'no_longer_required');
+      const card = render(before, names, actionStatus(result.action) ?? 'no_longer_required');
       return cardResponse(approvalCard({ ...card, outcomeNote: `By you in Teams at ${at} UTC${comment ? `: “${comment}”` : ''}` }));
     }
     if (result.outcome === 'consent_needed') {

@@ -14,6 +14,7 @@ import { SourceRunner, type CycleReport } from '../pipeline/source-runner.js';
 import type { ActionRefresh } from '../pipeline/action-service.js';
 import type { ApprovalActions } from '../contracts/approval-actions.js';
 import type { QueuedApproval } from '../model/queue-types.js';
+import { actionStatus } from '../model/card.js';
 import { problemLabel } from '../pipeline/source-output-check.js';
 import { ReminderScheduler, type ReminderReport } from '../pipeline/reminder-scheduler.js';
 import { DEFAULT_ADMIN_LISTENER, type Deployment } from './deployment.js';
@@ -77,7 +78,7 @@ export class Host {
     const audit = change.audit ? [change.audit] : undefined;
     const notes = change.note ? new Map([[approval.key, change.note]]) : undefined;
     if (change.action) {
-      const status = change.action === 'sendBack' ? 'sent_back' : change.action === 'reject' ? 'rejected' : 'approved';
+      const status = actionStatus(change.action) ?? 'approved';
       await runner.apply({ approvals: [], completions: [{ key: approval.key, status }], audit }, undefined, notes);
     } else {
       const ctx = { signal: this.stopping.signal, now: this.clock.now() };

@@ -48,6 +48,22 @@ export interface Card {
   readonly actions: readonly CardAction[];
 }
 
+/**
+ * Whether an act button asks the approver for a comment, the same on every channel: `required`
+ * (a reason for the requester, before acting: send back, reject), `optional` (the button also comes
+ * as "… with comment": approve), or undefined (acts at once).
+ */
+export function actionComment(action: string): 'required' | 'optional' | undefined {
+  return ACTION_COMMENTS[action];
+}
+const ACTION_COMMENTS: Readonly<Record<string, 'required' | 'optional'>> = { approve: 'optional', sendBack: 'required', reject: 'required' };
+
+/** The status an approval reaches for its approver once they took `action` in the source (undefined: an action the core does not know). */
+export function actionStatus(action: string): Exclude<ApprovalStatus, 'pending'> | undefined {
+  return ACTION_STATUSES[action];
+}
+const ACTION_STATUSES: Readonly<Record<string, Exclude<ApprovalStatus, 'pending'>>> = { approve: 'approved', sendBack: 'sent_back', reject: 'rejected' };
+
 /** How each outcome reads on a closed card, the same on every channel. */
 export const OUTCOME_LABELS: Readonly<Record<CardOutcome, string>> = {
   approved: '✅ Approved',

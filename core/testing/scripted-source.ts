@@ -1,3 +1,4 @@
+import { actionStatus } from '../model/card.js';
 import { approvalKey, type Approval, type ApprovalContent, type Approver, type ApprovalStatus } from '../model/approval.js';
 import type { ApprovalSource, SourceBatch, SyncContext, VerifyRef, VerifyResult } from '../contracts/approval-source.js';
 import type { ActionResult, SourceActRequest } from '../contracts/approval-actions.js';
@@ -160,7 +161,7 @@ export class ScriptedSource implements ApprovalSource {
     if (request.action === 'sendBack' && !request.input.comment?.trim())
       return { outcome: 'refused', message: 'Say why you send it back: a comment is required.' };
     this.acted.push({ externalId: t.approval.externalId, action: request.action, by: email, comment: request.input.comment });
-    this.change(t.approval.externalId, { status: request.action === 'sendBack' ? 'sent_back' : 'approved', approvers: [] });
+    this.change(t.approval.externalId, { status: actionStatus(request.action) ?? 'approved', approvers: [] });
     return { outcome: 'done', action: request.action, message: request.action === 'sendBack' ? 'Sent back.' : 'Approved.', at: this.clock.now().toISOString() };
   }
 }
