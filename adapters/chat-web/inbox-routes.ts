@@ -175,7 +175,6 @@ function formField(body: unknown, name: string): string {
 @injectable()
 export class InboxRoutes implements HttpRoutes {
   readonly id: string;
-  private readonly render = createCardRenderer(new Map());
   private readonly publicOrigin: string;
   /** The tail of the link requests being worked through, one at a time. */
   private linkRequests: Promise<void> = Promise.resolve();
@@ -222,7 +221,7 @@ export class InboxRoutes implements HttpRoutes {
       const rows = await this.lookup.waitingOn(session.email, { limit: 500 });
       // waitingOn already filters by approver; the check is repeated here because a leak would be silent.
       const mine = rows.filter((row) => row.approvers.some((a) => emailKey(a.email) === session.email));
-      const items = await Promise.all(mine.map(async (row) => inboxItem(await this.card(row, session.email))));
+      const items = (await this.cards(mine, session.email)).map(inboxItem);
       return reply.send({ email: session.email, approvals: items });
     });
     app.post('/inbox/api/act', { bodyLimit: ACT_BODY_LIMIT }, async (request, reply) => {
@@ -273,13 +272,14 @@ export class InboxRoutes implements HttpRoutes {
   }
 
   /**
-   * `email`'s card for a queued approval, as a channel would have been sent it: the View link,
-   * the act buttons its source offers, and tokens on them for this person.
+   * `email`'s cards for queued approvals, as a channel would have been sent them: the View link,
+   * the act buttons each source offers, and tokens on them for this person. One renderer serves
+   * the whole list, knowing the actions of the sources in it.
    */
-  private async card(row: QueuedApproval, email: string): Promise<Card> {
-    const actions = this.actions.actionsOf(row.source);
-    const render = actions.length ? createCardRenderer(new Map<string, SourceCapabilities>([[row.source, { actions }]])) : this.render;
-    return this.actions.withTokens(render(row), row.generation, email);
+  private cards(rows: readonly QueuedApproval[], email: string): Promise<Card[]> {
+    const sources = new Set(rows.map((row) => row.source));
+    const render = createCardRenderer(new Map<string, SourceCapabilities>([...sources].map((source) => [source, { actions: this.actions.actionsOf(source) }])));
+    return Promise.all(rows.map((row) => this.actions.withTokens(render(row), row.generation, email)));
   }
 
   /**
