@@ -7,6 +7,7 @@ export * from './model/idempotency-key.js';
 export * from './model/queue-types.js';
 export * from './contracts/approval-queue.js';
 export * from './contracts/approval-source.js';
+export * from './contracts/source-triggers.js';
 export * from './contracts/approval-actions.js';
 export * from './contracts/identity-directory.js';
 export * from './contracts/notifier.js';

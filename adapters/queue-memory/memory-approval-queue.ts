@@ -5,6 +5,7 @@ import {
   type Approver,
   type AuditRecord,
   type ChangeBatch,
+  type ClaimedTrigger,
   type CommitContext,
   type CommitResult,
   type DeliveredEntry,
@@ -17,6 +18,7 @@ import {
   type QueuedApproval,
   type ReminderCandidate,
   type ReminderDraft,
+  type SourceTrigger,
 } from '../../core/index.js';
 import { bySource, isoTime, normEmail, planBatch, type BatchPlan, type OutboxDraft } from '../../core/queue-kit.js';
 
@@ -66,6 +68,11 @@ export class MemoryApprovalQueue implements ApprovalQueue {
   private readonly state = new Map<string, string>();
   private readonly audit: AuditRecord[] = [];
   private lastOutboxId = 0;
+  /** Pending triggers by seq. */
+  private readonly triggers = new Map<number, { source: string; trigger: SourceTrigger; attempts: number; claimableAt: string }>();
+  /** Trigger ids by `[source, id]`: the seq while pending, or when it was settled. */
+  private readonly triggerIds = new Map<string, { seq: number } | { settledAt: string }>();
+  private lastTriggerSeq = 0;
 
   async init(): Promise<void> {
     if (this.status === 'closed') throw new Error('memory queue is closed');
@@ -376,6 +383,78 @@ export class MemoryApprovalQueue implements ApprovalQueue {
   async setState(namespace: string, key: string, value: string): Promise<void> {
     this.assertOpen();
     this.state.set(JSON.stringify([namespace, key]), value);
+  }
+
+  async addTriggers(source: string, triggers: readonly SourceTrigger[]): Promise<{ added: number; duplicates: number }> {
+    this.assertOpen();
+    let added = 0;
+    for (const trigger of triggers) {
+      const id = JSON.stringify([source, trigger.id]);
+      if (this.triggerIds.has(id)) continue;
+      const seq = ++this.lastTriggerSeq;
+      this.triggers.set(seq, { source, trigger: copy(trigger), attempts: 0, claimableAt: '' });
+      this.triggerIds.set(id, { seq });
+      added++;
+    }
+    return { added, duplicates: triggers.length - added };
+  }
+
+  async claimTriggers(source: string, limit: number, now: Date, leaseMs: number): Promise<ClaimedTrigger[]> {
+    this.assertOpen();
+    const at = now.toISOString();
+    const until = new Date(now.getTime() + leaseMs).toISOString();
+    const out: ClaimedTrigger[] = [];
+    for (const [seq, row] of this.triggers) {
+      if (out.length >= limit) break;
+      if (row.source !== source || row.claimableAt > at) continue;
+      row.attempts++;
+      row.claimableAt = until;
+      out.push({ ...copy(row.trigger), seq, attempts: row.attempts });
+    }
+    return out;
+  }
+
+  async settleTriggers(source: string, seqs: readonly number[], now: Date): Promise<void> {
+    this.assertOpen();
+    for (const seq of seqs) {
+      const row = this.triggers.get(seq);
+      if (row?.source !== source) continue;
+      this.triggers.delete(seq);
+      this.triggerIds.set(JSON.stringify([source, row.trigger.id]), { settledAt: now.toISOString() });
+    }
+  }
+
+  async releaseTriggers(source: string, seqs: readonly number[], retryAt: Date): Promise<void> {
+    this.assertOpen();
+    for (const seq of seqs) {
+      const row = this.triggers.get(seq);
+      if (row?.source === source) row.claimableAt = retryAt.toISOString();
+    }
+  }
+
+  async pendingTriggers(source: string): Promise<{ count: number; oldestReceivedAt: string | undefined }> {
+    this.assertOpen();
+    let count = 0;
+    let oldest: string | undefined;
+    for (const row of this.triggers.values()) {
+      if (row.source !== source) continue;
+      count++;
+      if (oldest === undefined || row.trigger.receivedAt < oldest) oldest = row.trigger.receivedAt;
+    }
+    return { count, oldestReceivedAt: oldest };
+  }
+
+  async purgeTriggers(before: Date): Promise<number> {
+    this.assertOpen();
+    const cut = before.toISOString();
+    let purged = 0;
+    for (const [id, entry] of this.triggerIds) {
+      if ('settledAt' in entry && entry.settledAt < cut) {
+        this.triggerIds.delete(id);
+        purged++;
+      }
+    }
+    return purged;
   }
 
   /** Holders of state locks in this process (the only one that sees this queue), by entry. */

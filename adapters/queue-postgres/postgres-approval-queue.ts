@@ -90,6 +90,25 @@ const MAX_ATTEMPTS = 5;
  * the configured schema.
  */
 export class PostgresApprovalQueue implements ApprovalQueue {
+  // Triggers: being written (the store helper replaces these before this lands).
+  async addTriggers(): Promise<{ added: number; duplicates: number }> {
+    throw new Error('triggers: not yet stored by this adapter');
+  }
+  async claimTriggers(): Promise<never[]> {
+    throw new Error('triggers: not yet stored by this adapter');
+  }
+  async settleTriggers(): Promise<void> {
+    throw new Error('triggers: not yet stored by this adapter');
+  }
+  async releaseTriggers(): Promise<void> {
+    throw new Error('triggers: not yet stored by this adapter');
+  }
+  async pendingTriggers(): Promise<{ count: number; oldestReceivedAt: string | undefined }> {
+    return { count: 0, oldestReceivedAt: undefined };
+  }
+  async purgeTriggers(): Promise<number> {
+    return 0;
+  }
   readonly schema: string;
   readonly poolSize: number;
   private readonly connectionString: string;

@@ -83,6 +83,25 @@ export const DEFAULT_MMAP_MB = ['ia32', 'arm', 'mips', 'mipsel', 'ppc', 's390'].
 
 /** The embedded queue: one SQLite file in WAL mode, every multi-row change in one transaction. */
 export class SqliteApprovalQueue implements ApprovalQueue {
+  // Triggers: being written (the store helper replaces these before this lands).
+  async addTriggers(): Promise<{ added: number; duplicates: number }> {
+    throw new Error('triggers: not yet stored by this adapter');
+  }
+  async claimTriggers(): Promise<never[]> {
+    throw new Error('triggers: not yet stored by this adapter');
+  }
+  async settleTriggers(): Promise<void> {
+    throw new Error('triggers: not yet stored by this adapter');
+  }
+  async releaseTriggers(): Promise<void> {
+    throw new Error('triggers: not yet stored by this adapter');
+  }
+  async pendingTriggers(): Promise<{ count: number; oldestReceivedAt: string | undefined }> {
+    return { count: 0, oldestReceivedAt: undefined };
+  }
+  async purgeTriggers(): Promise<number> {
+    return 0;
+  }
   private db: Database.Database | undefined;
   /** The credential lock's connection (see withStateLock), opened on first use. */
   private lockDb: Database.Database | undefined;

@@ -1,4 +1,5 @@
 import type { ServiceIdentifier } from '../di.js';
+import type { TriggerStore } from './source-triggers.js';
 import type { Approver } from '../model/approval.js';
 import type {
   AuditRecord,
@@ -197,10 +198,10 @@ export interface LeaseProvider {
  * Every adapter passes the contract kit `describeApprovalQueueContract` (`approvals-hub/testing`).
  *
  * It is the sum of role slices ({@link ApprovalStore}, {@link OutboxStore}, {@link ReminderStore},
- * {@link SourceStateStore}, {@link LeaseProvider}): adapters implement the whole, each consumer types its
+ * {@link SourceStateStore}, {@link LeaseProvider}, {@link TriggerStore}): adapters implement the whole, each consumer types its
  * dependency as the slices it uses, so what it can touch is visible in its constructor.
  */
-export interface ApprovalQueue extends ApprovalStore, OutboxStore, ReminderStore, SourceStateStore, LeaseProvider {
+export interface ApprovalQueue extends ApprovalStore, OutboxStore, ReminderStore, SourceStateStore, LeaseProvider, TriggerStore {
   /** Opens the store and applies pending migrations. Idempotent. */
   init(): Promise<void>;
   /** Releases connections; later calls fail. */

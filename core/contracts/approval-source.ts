@@ -2,11 +2,27 @@ import type { ServiceIdentifier } from '../di.js';
 import type { Approval, Approver } from '../model/approval.js';
 import type { Completion } from '../model/queue-types.js';
 import type { ActionResult, SourceActRequest, SourceConnections } from './approval-actions.js';
+import type { ClaimedTrigger } from './source-triggers.js';
 
 /** What a source can do besides being read. */
 export interface SourceCapabilities {
   /** Actions an approver may take from chat (e.g. `approve`, `sendBack`); empty = deflect to the source's UI. */
   readonly actions: readonly string[];
+  /**
+   * Present when this instance receives push events (see `SourceTriggers`): the poll becomes the
+   * safety net and runs at {@link SourceEventsPolicy.pollIntervalMs} while the events are healthy.
+   */
+  readonly events?: SourceEventsPolicy | undefined;
+}
+
+/** How the runner polls a source whose changes also arrive as pushes. */
+export interface SourceEventsPolicy {
+  /** The poll interval while events are healthy (Concur: `events.pollIntervalSeconds`, default 900 s). */
+  readonly pollIntervalMs: number;
+  /** No push for this long and the events are presumed lost: the source falls back to its normal interval until one arrives. */
+  readonly silenceMs: number;
+  /** This many pushes refused as not authentic within `silenceMs`, and the source falls back to its normal interval. */
+  readonly maxRefused: number;
 }
 
 /** One committable step of detection: approvals to upsert and the cursor that covers them. */
@@ -86,6 +102,16 @@ export interface ApprovalSource {
    * never a second notify. Batches carry no cursor. Its progress must survive restarts.
    */
   backfill?(ctx: SyncContext): AsyncIterable<SourceBatch>;
+
+  /**
+   * Optional: re-reads the records named by push triggers (`SourceTriggers`) and returns what they
+   * are now: approvals in any status (pending ones are queued, others close their cards) and
+   * completions for records gone from the source. Triggers are hints, never truth: duplicates and
+   * out-of-order ones must be harmless (compare the source's last-modified time with
+   * `ctx.queued`). The batch's cursor is ignored. Absent: the core calls {@link verify} with the
+   * triggers' external ids.
+   */
+  refresh?(triggers: readonly ClaimedTrigger[], ctx: SyncContext): Promise<SourceBatch>;
 
   /** Optional, cheap: queued approvals the backfill has not reached yet (diagnostics, metrics). */
   backfillPending?(): Promise<number>;
