@@ -19,6 +19,8 @@ import { Notifier, Notifiers } from '../contracts/notifier.js';
 import { createCardRenderer } from '../pipeline/card-renderer.js';
 import type { CardRenderer } from '../pipeline/planner.js';
 import { BACKFILL_STATE } from '../pipeline/source-runner.js';
+import { TriggerHub } from '../pipeline/trigger-hub.js';
+import { SourceTriggers } from '../contracts/source-triggers.js';
 import type { Deployment, InstanceSpec } from './deployment.js';
 import { PluginCatalog, type CatalogEntry } from './plugin-catalog.js';
 import { PluginContext } from './plugin-api.js';
@@ -68,6 +70,8 @@ export interface Composition {
   readonly actions: ActionService;
   /** Routes the plugins contribute to the HTTP server. */
   readonly routes: readonly HttpRoutes[];
+  /** Sources' push triggers: what their webhook routes store, handed to each source's runner. */
+  readonly triggers: TriggerHub;
   /**
    * Per source that has a backfill: queued approvals it has not reached yet. A source this process
    * did not compose (read-only commands) is answered with what its runner recorded after its last cycle.
@@ -128,7 +132,8 @@ class Composer {
     this.bindDeliveryFeed(queue);
     const actions = this.bindActions(queue, credentials, metrics);
     await this.loadNotifiers();
-    const schedules = await this.loadSources(queue);
+    const triggers = new TriggerHub(queue, clock, (source, outcome, n) => n > 0 && metrics.triggers.inc({ source, outcome }, n));
+    const schedules = await this.loadSources(queue, triggers);
     const render = createCardRenderer(new Map([...this.sources].map(([id, source]) => [id, source.capabilities] as [string, SourceCapabilities])));
     const { sources, notifiers, routes } = this;
     return {
@@ -145,6 +150,7 @@ class Composer {
       render,
       actions,
       routes,
+      triggers,
       backfillPending: () => this.backfillPending(),
       close: () => this.close(),
     };
@@ -237,7 +243,7 @@ class Composer {
   }
 
   /** The deployment's sources, each in a child container with its own state, then those handed in; ids must be unique. */
-  private async loadSources(queue: ApprovalQueue): Promise<SourceSchedule[]> {
+  private async loadSources(queue: ApprovalQueue, triggers: TriggerHub): Promise<SourceSchedule[]> {
     const schedules: SourceSchedule[] = [];
     // A read-only command's deployment has its source secrets unresolved: no source is composed.
     for (const spec of this.deployment.readOnly ? [] : this.deployment.sources) {
@@ -246,6 +252,7 @@ class Composer {
           get: (key) => queue.getState(`source:${spec.id}`, key),
           set: (key, value) => queue.setState(`source:${spec.id}`, key, value),
         });
+        c.bind(SourceTriggers).toConstantValue(triggers.forSource(spec.id));
       });
       const source = child.get(ApprovalSource);
       if (source.id !== spec.id) throw new Error(`source plugin "${spec.plugin}" reported id "${source.id}", expected "${spec.id}"`);

@@ -11,6 +11,8 @@ import { ApproverResolver } from '../pipeline/approver-resolver.js';
 import { OutboxWorker, defaultOutboxWorkerOptions, type DrainReport } from '../pipeline/outbox-worker.js';
 import type { CardRenderer, CommitContext } from '../pipeline/planner.js';
 import { SourceRunner, type CycleReport } from '../pipeline/source-runner.js';
+import type { EventsStatus } from '../pipeline/events-health.js';
+import { TRIGGER_ID_MEMORY_MS, type SourceTriggers } from '../contracts/source-triggers.js';
 import type { ActionRefresh } from '../pipeline/action-service.js';
 import type { ApprovalActions } from '../contracts/approval-actions.js';
 import type { QueuedApproval } from '../model/queue-types.js';
@@ -57,6 +59,8 @@ export class Host {
   private admin: HttpServer | undefined;
   /** Readiness: each source's last cycle. */
   private readonly lastCycle = new Map<string, { ok: boolean; at: string; error?: string }>();
+  /** Per source with push events: whether they are trusted, and why (readiness detail). */
+  private readonly eventsStatus = new Map<string, EventsStatus>();
 
   private constructor(private readonly composed: Composition) {
     this.runners = composed.schedules.map((schedule) => this.runner(schedule));
@@ -127,6 +131,15 @@ export class Host {
   get notifiers(): ReadonlyMap<string, Notifier> {
     return this.composed.notifiers;
   }
+  /**
+   * How pushes reach a source's runner: what a source plugin's webhook route gets bound as
+   * `SourceTriggers`, here for sources handed in by an embedding application.
+   */
+  sourceTriggers(source: string): SourceTriggers {
+    if (!this.sources.has(source)) throw new Error(`no source "${source}" in this deployment (known: ${[...this.sources.keys()].join(', ') || 'none'})`);
+    return this.composed.triggers.forSource(source);
+  }
+
   /** From a button to the source: what channels call (also bound as `ApprovalActions` for plugins). */
   get actions(): ApprovalActions {
     return this.composed.actions;
@@ -135,12 +148,15 @@ export class Host {
     return this.composed.render;
   }
 
-  /** One source's detection loop: each cycle is recorded, then a delivery pass runs. */
+  /**
+   * One source's detection loop: each cycle is recorded, then a delivery pass runs; so does each
+   * batch of push triggers it refreshes, so a pushed approval is delivered in the same second.
+   */
   private runner(spec: SourceSchedule): SourceRunner {
     const { deployment: d, queue, clock, logger, metrics, render } = this.composed;
     const source = this.composed.sources.get(spec.id)!;
     const resolver = new ApproverResolver(spec.directory, logger.child({ source: spec.id }), 10_000, () => clock.now().getTime());
-    return new SourceRunner(
+    const runner = new SourceRunner(
       source,
       queue,
       resolver,
@@ -154,12 +170,28 @@ export class Host {
         render,
         plugin: spec.plugin,
         onRejected: (r) => metrics.rejected.inc({ source: r.source, field: problemLabel(r.problem) }),
+        onTriggers: (report) => {
+          metrics.triggers.inc({ source: spec.id, outcome: report.error ? 'refresh_failed' : 'refreshed' }, report.triggers);
+          for (const lag of report.committed.lagMs) metrics.detectionLag.observe({ source: spec.id, stage: 'queued' }, Math.max(0, lag) / 1000);
+          if (report.committed.outbox > 0) void this.drain();
+        },
+        onEventsStatus: (status) => {
+          metrics.eventsHealthy.set({ source: spec.id }, status.mode === 'events' ? 1 : 0);
+          if (status.mode === 'polling' && this.eventsStatus.get(spec.id)?.mode === 'events') metrics.eventsFallbacks.inc({ source: spec.id });
+          this.eventsStatus.set(spec.id, status);
+        },
       },
       (report, error, durationMs) => {
         this.afterCycle(spec.id, report, error, durationMs);
         void this.drain();
       },
     );
+    this.composed.triggers.attach(spec.id, {
+      noteEvent: () => runner.noteEvent(),
+      noteRefused: () => runner.noteRefused(),
+      wake: () => runner.wake(),
+    });
+    return runner;
   }
 
   private reminderScheduler(): ReminderScheduler | undefined {
@@ -220,6 +252,7 @@ export class Host {
     if (report) {
       for (const lag of report.committed.lagMs) this.metrics.detectionLag.observe({ source, stage: 'queued' }, Math.max(0, lag) / 1000);
       for (const [cause, n] of Object.entries(report.driftByCause)) if (n) this.metrics.drift.inc({ source, cause }, n);
+      for (const [cause, n] of Object.entries(report.eventDrift)) if (n) this.metrics.eventDrift.inc({ source, cause }, n);
     }
     this.lastCycle.set(source, {
       ok: !error,
@@ -251,6 +284,8 @@ export class Host {
         if (batch.entries < OUTBOX_PURGE_BATCH || this.stopping.signal.aborted) break;
       }
       if (total.entries > 0) this.logger.info({ ...total, settledBefore: before.toISOString() }, 'purged settled outbox entries');
+      // Push ids are remembered long enough to recognise any redelivery or replay, then forgotten.
+      await this.queue.purgeTriggers(new Date(this.clock.now().getTime() - TRIGGER_ID_MEMORY_MS));
       return total;
     })()
       .catch((error: unknown) => {
@@ -351,7 +386,14 @@ export class Host {
   }
 
   private async readiness(): Promise<Readiness> {
-    const sources = Object.fromEntries([...this.sources.keys()].map((id) => [id, this.lastCycle.get(id) ?? { ok: false, error: 'no cycle yet' }]));
+    const sources = Object.fromEntries(
+      [...this.sources.keys()].map((id) => {
+        const cycle = this.lastCycle.get(id) ?? { ok: false, error: 'no cycle yet' };
+        const events = this.eventsStatus.get(id);
+        // Falling back to polling is the safety net working, not a failure: reported, not unready.
+        return [id, events ? { ...cycle, events: { mode: events.mode, reason: events.reason, lastEventAt: events.lastEventAt ?? null } } : cycle];
+      }),
+    );
     try {
       await this.queue.getCursor('__readiness__');
     } catch (error) {

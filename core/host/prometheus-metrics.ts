@@ -21,6 +21,10 @@ export class PrometheusMetrics implements Metrics {
   readonly actionSeconds: Histogram<'source' | 'action'>;
   readonly deliveries: Counter<'channel' | 'outcome'>;
   readonly purged: Counter<'kind'>;
+  readonly triggers: Counter<'source' | 'outcome'>;
+  readonly eventDrift: Counter<'source' | 'cause'>;
+  readonly eventsHealthy: Gauge<'source'>;
+  readonly eventsFallbacks: Counter<'source'>;
   /** The metrics this instance registered, for {@link unregister}. */
   private readonly owned: readonly string[];
 
@@ -103,6 +107,30 @@ export class PrometheusMetrics implements Metrics {
       name: 'approvals_hub_outbox_purged_total',
       help: 'Settled outbox entries (kind=entries) and receipts of final cards (kind=receipts) deleted after delivery.keepDays.',
       labelNames: ['kind'],
+      registers: [this.registry],
+    });
+    this.triggers = new Counter({
+      name: 'approvals_hub_source_triggers_total',
+      help: 'Push events a source plugin received, by outcome: added (stored as a trigger), duplicate (id seen before), refused (not authentic), failed (could not be stored: answered 5xx), refreshed (re-read and committed), refresh_failed.',
+      labelNames: ['source', 'outcome'],
+      registers: [this.registry],
+    });
+    this.eventDrift = new Counter({
+      name: 'approvals_hub_source_event_drift_total',
+      help: 'With push events healthy: what the safety poll found that no push announced, by cause (missed, completion-missed, reassigned, changed).',
+      labelNames: ['source', 'cause'],
+      registers: [this.registry],
+    });
+    this.eventsHealthy = new Gauge({
+      name: 'approvals_hub_source_events_healthy',
+      help: 'Per source with push events: 1 while they are trusted (polling at the events interval), 0 while the source polls at its normal interval.',
+      labelNames: ['source'],
+      registers: [this.registry],
+    });
+    this.eventsFallbacks = new Counter({
+      name: 'approvals_hub_source_events_fallbacks_total',
+      help: 'Times a source with push events fell back to its normal poll interval (no push for too long, pushes refused, or the safety poll found what pushes missed).',
+      labelNames: ['source'],
       registers: [this.registry],
     });
     new Gauge({

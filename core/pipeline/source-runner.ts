@@ -2,14 +2,16 @@ import type { Approval } from '../model/approval.js';
 import type { AuditEntry, CardRenderer, CommitContext, CommitResult, Completion } from '../model/queue-types.js';
 import type { ApprovalStore, Lease, LeaseProvider, SourceStateStore } from '../contracts/approval-queue.js';
 import type { ApprovalSource, SyncContext, VerifyResult } from '../contracts/approval-source.js';
+import type { ClaimedTrigger, TriggerStore } from '../contracts/source-triggers.js';
 import type { Clock } from '../contracts/clock.js';
 import type { Logger } from '../contracts/logger.js';
 import { ApproverResolver } from './approver-resolver.js';
+import { EventsHealth, type EventsStatus } from './events-health.js';
 import { checkApproval, checkCompletion, checkCursor, checkVerifyResult, type SourceOutputProblem } from './source-output-check.js';
 import { timerDelay } from './timer-delay.js';
 
 /** Where a source's output entered the core: one of its methods, or an operator's repair. */
-export type SourceMethod = 'changes' | 'listPending' | 'verify' | 'backfill' | 'repair';
+export type SourceMethod = 'changes' | 'listPending' | 'verify' | 'backfill' | 'refresh' | 'repair';
 
 /** One record (or cursor, or batch) of a source the runner refused, and why. */
 export interface SourceRejection {
@@ -59,7 +61,26 @@ export interface SourceRunnerOptions {
   readonly plugin?: string | undefined;
   /** Called for every refused record (also outside cycles, for operators' repairs), after it was logged. */
   readonly onRejected?: ((rejection: SourceRejection) => void) | undefined;
+  /** Called after each batch of push triggers was refreshed and committed (or failed, with `error`). */
+  readonly onTriggers?: ((report: TriggerReport) => void) | undefined;
+  /** Called when a source with push events changes mode (events ↔ polling), and once at start. */
+  readonly onEventsStatus?: ((status: EventsStatus) => void) | undefined;
 }
+
+/** One batch of push triggers the runner took, refreshed from the source and committed. */
+export interface TriggerReport {
+  readonly source: string;
+  readonly triggers: number;
+  readonly committed: CommitResult;
+  readonly durationMs: number;
+  readonly error?: string | undefined;
+}
+
+/** Triggers taken per refresh, and how long a host holds them before another may take them over. */
+const TRIGGER_BATCH = 100;
+const TRIGGER_LEASE_MS = 120_000;
+/** How often a source with push events looks for triggers other hosts stored (or a crash left) and re-checks its mode. */
+export const TRIGGER_SCAN_MS = 2_000;
 
 export interface CycleReport {
   readonly source: string;
@@ -69,6 +90,11 @@ export interface CycleReport {
   /** What the sweep repaired that the incremental feed missed, in all ({@link driftByCause} summed); 0 on a first sync. */
   readonly drift: number;
   readonly driftByCause: DriftCounts;
+  /**
+   * With push events healthy: what this cycle's poll found that no push had announced, by cause
+   * (a missed push, or a change the source sends no push for). Zeros otherwise.
+   */
+  readonly eventDrift: DriftCounts;
   /** Records (approvals, completions, verify results) of the source the runner refused this cycle. */
   readonly rejected: number;
   readonly purged: number;
@@ -124,10 +150,16 @@ export class SourceRunner {
   private stopped = false;
   private lease: Lease | undefined;
   private rejectedInCycle = 0;
+  /** Present when the source receives push events. */
+  readonly events: EventsHealth | undefined;
+  private mode: EventsStatus['mode'] | undefined;
+  private scanTimer: NodeJS.Timeout | undefined;
+  private drainingTriggers: Promise<void> | undefined;
+  private drainAgain = false;
 
   constructor(
     readonly source: ApprovalSource,
-    private readonly queue: ApprovalStore & SourceStateStore & LeaseProvider,
+    private readonly queue: ApprovalStore & SourceStateStore & LeaseProvider & TriggerStore,
     private readonly resolver: ApproverResolver,
     private readonly clock: Clock,
     private readonly logger: Logger,
@@ -135,6 +167,11 @@ export class SourceRunner {
     private readonly onCycle: (report: CycleReport | undefined, error: unknown, durationMs: number) => void = () => {},
   ) {
     timerDelay(options.pollIntervalMs, `source ${source.id}: poll interval`);
+    const policy = source.capabilities.events;
+    if (policy) {
+      timerDelay(policy.pollIntervalMs, `source ${source.id}: events poll interval`);
+      this.events = new EventsHealth(source.id, policy, queue);
+    }
   }
 
   /** Runs one cycle now, or joins the one already running. Rejects if the cycle failed. */
@@ -147,19 +184,164 @@ export class SourceRunner {
     return this.running;
   }
 
-  /** Polls until {@link stop}; a failed cycle is logged and the next one runs on schedule. */
+  /**
+   * Polls until {@link stop}; a failed cycle is logged and the next one runs on schedule. A source
+   * with push events also takes their triggers as they come ({@link wake}) and every
+   * {@link TRIGGER_SCAN_MS}, and polls at its events interval while they are healthy.
+   */
   start(): void {
     const tick = async (): Promise<void> => {
       if (this.stopped) return;
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = undefined;
       const started = performance.now();
       try {
         this.onCycle(await this.runOnce(), undefined, performance.now() - started);
       } catch (error) {
         this.onCycle(undefined, error, performance.now() - started);
       }
-      if (!this.stopped) this.timer = setTimeout(() => void tick(), timerDelay(this.options.pollIntervalMs, `source ${this.source.id}: poll interval`));
+      if (!this.stopped) this.timer = setTimeout(() => void tick(), this.pollDelay());
     };
+    this.tick = tick;
     void tick();
+    if (this.events) {
+      const scan = async (): Promise<void> => {
+        await this.scan().catch((error: unknown) => this.logger.warn({ source: this.source.id, err: (error as Error).message }, 'trigger scan failed'));
+        if (!this.stopped) this.scanTimer = setTimeout(() => void scan(), TRIGGER_SCAN_MS);
+      };
+      void scan();
+    }
+  }
+
+  private tick: (() => Promise<void>) | undefined;
+
+  /** The wait before the next poll: the events interval while pushes are healthy, else the normal one. */
+  private pollDelay(): number {
+    const policy = this.source.capabilities.events;
+    const ms = policy && this.mode === 'events' ? policy.pollIntervalMs : this.options.pollIntervalMs;
+    return timerDelay(ms, `source ${this.source.id}: poll interval`);
+  }
+
+  /** Shares what this host noted of pushes, takes triggers left for anyone, and polls now when the source just fell back. */
+  private async scan(): Promise<void> {
+    const before = this.mode;
+    await this.checkMode();
+    await this.wake();
+    if (before === 'events' && this.mode === 'polling' && this.tick && !this.running) void this.tick();
+  }
+
+  /** Flushes the events health and reports a change of mode. */
+  private async checkMode(): Promise<EventsStatus | undefined> {
+    if (!this.events) return undefined;
+    const now = this.clock.now();
+    await this.events.flush(now);
+    const status = this.events.status(now);
+    if (status.mode !== this.mode) {
+      const policy = this.source.capabilities.events!;
+      if (status.mode === 'events') {
+        this.logger.info({ source: this.source.id }, `push events healthy: polling every ${policy.pollIntervalMs / 1000} s as a safety net`);
+      } else {
+        this.logger.warn(
+          { source: this.source.id, reason: status.reason },
+          `push events not trusted (${status.reason}): polling every ${this.options.pollIntervalMs / 1000} s`,
+        );
+      }
+      this.mode = status.mode;
+      this.options.onEventsStatus?.(status);
+    }
+    return status;
+  }
+
+  /** Notes a push this host stored for the source (the route acknowledged it). */
+  noteEvent(): void {
+    this.events?.event(this.clock.now());
+  }
+
+  /** Notes a push the source's route refused as not authentic. */
+  noteRefused(): void {
+    this.events?.refused(this.clock.now());
+  }
+
+  /**
+   * Takes the source's pending triggers now, a batch at a time, until none is left; a call while
+   * a pass runs makes it go round once more. Any host may run it: claims are leased, so two hosts
+   * never refresh the same trigger at once.
+   */
+  wake(): Promise<void> {
+    if (this.drainingTriggers) {
+      this.drainAgain = true;
+      return this.drainingTriggers;
+    }
+    this.drainingTriggers = (async () => {
+      do {
+        this.drainAgain = false;
+        while (!this.stopped && (await this.refreshTriggers())) {
+          // next batch
+        }
+      } while (this.drainAgain && !this.stopped);
+    })()
+      .catch((error: unknown) => this.logger.warn({ source: this.source.id, err: (error as Error).message }, 'taking push triggers failed'))
+      .finally(() => {
+        this.drainingTriggers = undefined;
+      });
+    return this.drainingTriggers;
+  }
+
+  /** One batch: claim, re-read from the source, commit, settle. Resolves whether a full batch was taken (more may wait). */
+  private async refreshTriggers(): Promise<boolean> {
+    const id = this.source.id;
+    const started = performance.now();
+    const claimed = await this.queue.claimTriggers(id, TRIGGER_BATCH, this.clock.now(), TRIGGER_LEASE_MS);
+    if (claimed.length === 0) return false;
+    const seqs = claimed.map((t) => t.seq);
+    try {
+      const ctx: SyncContext = { signal: this.abort.signal, now: this.clock.now(), queued: (keys) => this.queued(keys) };
+      const committed = await this.refreshed(claimed, ctx);
+      await this.queue.settleTriggers(id, seqs, this.clock.now());
+      this.options.onTriggers?.({ source: id, triggers: claimed.length, committed, durationMs: performance.now() - started });
+      return claimed.length === TRIGGER_BATCH;
+    } catch (error) {
+      // Backs off per trigger: 2, 4, 8 … seconds, at most 5 minutes; the poll covers them meanwhile.
+      const attempts = Math.max(...claimed.map((t) => t.attempts));
+      const retryAt = new Date(this.clock.now().getTime() + Math.min(300_000, 1000 * 2 ** attempts));
+      await this.queue.releaseTriggers(id, seqs, retryAt).catch(() => undefined);
+      const message = error instanceof Error ? error.message : String(error);
+      this.logger.warn(
+        { source: id, triggers: claimed.length, attempts, retryAt: retryAt.toISOString(), err: message },
+        'refreshing pushed changes failed; retrying',
+      );
+      this.options.onTriggers?.({ source: id, triggers: claimed.length, committed: EMPTY, durationMs: performance.now() - started, error: message });
+      if (error instanceof SourceOutputError) throw error;
+      return false;
+    }
+  }
+
+  /**
+   * What the triggers' records are now, committed: through the source's `refresh`, or else by
+   * `verify` of their ids (a record it no longer finds closes the queued approval it names).
+   */
+  private async refreshed(triggers: readonly ClaimedTrigger[], ctx: SyncContext): Promise<CommitResult> {
+    if (this.source.refresh) {
+      const batch = this.batchOf('refresh', await this.source.refresh(triggers, ctx));
+      const { approvals, completions } = this.checked('refresh', batch.approvals, batch.completions);
+      return this.commit(approvals, completions);
+    }
+    const ids = [...new Set(triggers.map((t) => t.externalId))];
+    const raw: unknown = await this.source.verify(
+      ids.map((externalId) => ({ externalId })),
+      ctx,
+    );
+    const results = (Array.isArray(raw) ? raw : []).filter((r): r is VerifyResult => {
+      const problem = checkVerifyResult(this.source.id, r);
+      if (problem) this.reject('verify', problem);
+      return problem === undefined;
+    });
+    const approvals = results.filter((r) => r.found).map((r) => r.approval);
+    const gone = new Set(results.filter((r) => !r.found).map((r) => r.externalId));
+    const completions: Completion[] = gone.size
+      ? (await this.queue.keys(this.source.id)).filter((k) => gone.has(k.externalId)).map((k) => ({ key: k.key, status: 'no_longer_required' as const }))
+      : [];
+    return this.commit(approvals, completions);
   }
 
   /**
@@ -169,6 +351,8 @@ export class SourceRunner {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.scanTimer) clearTimeout(this.scanTimer);
+    await this.drainingTriggers;
     this.abort.abort(new Error('host stopping'));
     await this.running?.catch(() => undefined);
     await this.lease?.release();
@@ -303,6 +487,27 @@ export class SourceRunner {
     // A first sync counts as a sweep only when nothing is queued yet: one cut short may have queued
     // approvals that have left pending since, and only a sweep's second look removes those.
     const firstSweep = cursor === undefined && this.options.sweepIntervalMs > 0 && (await this.queue.keys(id)).length === 0;
+    // With pushes healthy, what the poll still finds is what they missed: counted by cause.
+    const eventsMode = cursor !== undefined && (await this.checkMode())?.mode === 'events';
+    let eventDrift = NO_DRIFT;
+    const before = ctx.now.getTime() - DRIFT_GRACE_MS;
+    const changesCommit = async (approvals: readonly Approval[], completions: readonly Completion[], next?: string): Promise<CommitResult> => {
+      if (!eventsMode) return this.commit(approvals, completions, next);
+      const late = await this.commit(
+        approvals.filter((a) => Date.parse(a.sourceUpdatedAt) < before),
+        completions,
+      );
+      const reassigned = late.reassigned ?? 0;
+      eventDrift = addDrift(eventDrift, { missed: late.inserted, 'completion-missed': late.completed, reassigned, changed: late.updated - reassigned });
+      return add(
+        late,
+        await this.commit(
+          approvals.filter((a) => Date.parse(a.sourceUpdatedAt) >= before),
+          [],
+          next,
+        ),
+      );
+    };
     for await (const raw of this.source.changes(cursor, ctx) as AsyncIterable<unknown>) {
       if (this.abort.signal.aborted) return undefined;
       const batch = this.batchOf('changes', raw);
@@ -312,10 +517,10 @@ export class SourceRunner {
         // A cursor that is not a string cannot be trusted to cover what it claims: the batch's good
         // records are committed (ingestion is idempotent), the cursor is not, and the cycle fails, so
         // the next one replays from the last committed cursor and /readyz and `run --once` say why.
-        committed = add(committed, await this.commit(approvals, completions));
+        committed = add(committed, await changesCommit(approvals, completions));
         throw new SourceOutputError(this.reject('changes', bad, 'cursor'));
       }
-      committed = add(committed, await this.commit(approvals, completions, batch.cursor as string | undefined));
+      committed = add(committed, await changesCommit(approvals, completions, batch.cursor as string | undefined));
       batches++;
     }
     // A first sync lists everything pending: it is a sweep, and the next one is due an interval later.
@@ -349,6 +554,14 @@ export class SourceRunner {
         `the sweep repaired what the incremental feed of ${this.origin()} missed: ${DRIFT_CAUSES.map((c) => `${c} ${driftByCause[c]}`).join(', ')}`,
       );
     }
+    if (driftTotal(eventDrift) > 0) {
+      this.logger.warn(
+        { source: id, plugin: this.options.plugin, drift: eventDrift },
+        `the safety poll of ${this.origin()} found changes no push announced: ${DRIFT_CAUSES.map((c) => `${c} ${eventDrift[c]}`).join(', ')}`,
+      );
+      this.events?.drift(this.clock.now());
+      await this.checkMode();
+    }
     const purged = (await this.queue.purgeExpired(this.commitContext())).length;
     const report: CycleReport = {
       source: id,
@@ -357,6 +570,7 @@ export class SourceRunner {
       swept,
       drift,
       driftByCause,
+      eventDrift,
       rejected: this.rejectedInCycle,
       purged,
       released,

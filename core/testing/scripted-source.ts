@@ -1,6 +1,14 @@
 import { actionStatus } from '../model/card.js';
 import { approvalKey, type Approval, type ApprovalContent, type Approver, type ApprovalStatus } from '../model/approval.js';
-import type { ApprovalSource, SourceBatch, SyncContext, VerifyRef, VerifyResult } from '../contracts/approval-source.js';
+import type {
+  ApprovalSource,
+  SourceBatch,
+  SourceCapabilities,
+  SourceEventsPolicy,
+  SyncContext,
+  VerifyRef,
+  VerifyResult,
+} from '../contracts/approval-source.js';
 import type { ActionResult, SourceActRequest } from '../contracts/approval-actions.js';
 
 interface Truth {
@@ -16,8 +24,12 @@ interface Truth {
  * completion from the feed (`silent`), so only a sweep finds it.
  */
 export class ScriptedSource implements ApprovalSource {
-  /** Empty: cards link out only. Set `actions` (e.g. `['approve', 'sendBack']`) to let approvers act through {@link act}. */
-  readonly capabilities: { actions: readonly string[] };
+  /**
+   * `actions` empty: cards link out only; set them (e.g. `['approve', 'sendBack']`) to let approvers
+   * act through {@link act}. `events` set: the source's changes also arrive as pushes (hand them to
+   * the host's `SourceTriggers`); the core refreshes them through {@link verify}.
+   */
+  readonly capabilities: SourceCapabilities;
   private readonly truth = new Map<string, Truth>();
   private seq = 0;
   /** Calls served, by method, for cost assertions. */
@@ -47,8 +59,9 @@ export class ScriptedSource implements ApprovalSource {
     private readonly pageSize = 100,
     readonly kind = 'expense-report',
     actions: readonly string[] = [],
+    events?: SourceEventsPolicy,
   ) {
-    this.capabilities = { actions };
+    this.capabilities = events ? { actions, events } : { actions };
   }
 
   submit(externalId: string, fields: { title?: string; approvers: Approver[]; amount?: string; requester?: string; content?: ApprovalContent }): Approval {
