@@ -2,6 +2,8 @@ import { LRUCache } from 'lru-cache';
 import type {
   ActionResult,
   Approval,
+  ClaimedTrigger,
+  Completion,
   ApprovalContent,
   ApprovalSource,
   Logger,
@@ -204,6 +206,41 @@ export class ConcurApprovalSource implements ApprovalSource {
     } while (nextPage);
   }
 
+  /**
+   * The reports push events named, read again (events are triggers, never truth): one GET per
+   * report however many events named it, carrying the newest event's correlation id as Concur
+   * asks, and skipped when the queue already holds a version at least as new as every event's
+   * `lastModifiedDate` (a duplicate or late event). A pending report gets its entries when its
+   * version is new; a report Concur no longer has closes its card.
+   */
+  async refresh(triggers: readonly ClaimedTrigger[], ctx: SyncContext): Promise<SourceBatch> {
+    const byReport = new Map<string, ClaimedTrigger[]>();
+    for (const t of triggers) byReport.set(t.externalId, [...(byReport.get(t.externalId) ?? []), t]);
+    const keys = [...byReport.keys()].map((id) => approvalKey(this.id, EXPENSE_REPORT_KIND, id));
+    const queued = ctx.queued ? await ctx.queued(keys) : new Map<string, Approval>();
+    const approvals: Approval[] = [];
+    const completions: Completion[] = [];
+    for (const [id, named] of byReport) {
+      const key = approvalKey(this.id, EXPENSE_REPORT_KIND, id);
+      const copy = queued.get(key);
+      const newest = named.reduce((a, b) => (String(b.data?.lastModifiedDate ?? '') > String(a.data?.lastModifiedDate ?? '') ? b : a));
+      const deleted = named.some((t) => t.data?.eventType === 'reportDeleted');
+      if (copy && !deleted && isSeen(copy.sourceData?.lastModifiedDate, named)) continue;
+      const owner = typeof copy?.sourceData?.ownerLoginId === 'string' ? copy.sourceData.ownerLoginId : undefined;
+      const correlationId = typeof newest.data?.correlationId === 'string' ? newest.data.correlationId : undefined;
+      const report = await this.client.getReport(id, owner, ctx.signal, correlationId);
+      if (!report) {
+        if (copy) completions.push({ key, status: 'no_longer_required' });
+        continue;
+      }
+      const approval = this.map(report);
+      await this.recall([approval], ctx);
+      const [shown] = await this.enrich(approval, ctx.signal, correlationId);
+      approvals.push(shown);
+    }
+    return { approvals, completions };
+  }
+
   async verify(refs: readonly VerifyRef[], ctx: SyncContext): Promise<VerifyResult[]> {
     const results: VerifyResult[] = [];
     for (const ref of refs) {
@@ -240,14 +277,14 @@ export class ConcurApprovalSource implements ApprovalSource {
    * Adds a line-item summary to a pending report, and says whether that took an entries call. A
    * report whose entries cannot be read goes without (and is read again when next listed).
    */
-  private async enrich(approval: Approval, signal: AbortSignal): Promise<[Approval, boolean]> {
+  private async enrich(approval: Approval, signal: AbortSignal, correlationId?: string): Promise<[Approval, boolean]> {
     if (!this.config.enrich || approval.status !== 'pending') return [approval, false];
     const cacheKey = enrichmentKey(approval);
     const cached = this.enrichment.get(cacheKey);
     // BACKLOG: re-read by the overlap window, unchanged since the backlog took it in: keep the card as shown.
     if (cached === BACKLOG) return [approval, false];
     if (cached) return [{ ...approval, content: { ...approval.content, ...cached } }, false];
-    const shown = await this.readEntries(approval, signal);
+    const shown = await this.readEntries(approval, signal, correlationId);
     return [shown ? { ...approval, content: { ...approval.content, ...shown } } : approval, true];
   }
 
@@ -255,10 +292,10 @@ export class ConcurApprovalSource implements ApprovalSource {
    * One entries read: what the card shows of them, cached for this version; undefined (logged)
    * when they cannot be read. Throws only when `signal` aborted.
    */
-  private async readEntries(approval: Approval, signal: AbortSignal): Promise<ApprovalContent | undefined> {
+  private async readEntries(approval: Approval, signal: AbortSignal, correlationId?: string): Promise<ApprovalContent | undefined> {
     try {
       const owner = typeof approval.sourceData?.ownerLoginId === 'string' ? approval.sourceData.ownerLoginId : undefined;
-      const entries = await this.client.listEntries(approval.externalId, owner, signal);
+      const entries = await this.client.listEntries(approval.externalId, owner, signal, correlationId);
       const summary = summariseEntries(entries, approval.amount?.currency ?? 'USD');
       const flags = new Set(summary.flags);
       if (approval.sourceData?.hasException === true) flags.add('exceptions');
@@ -365,4 +402,19 @@ export class ConcurApprovalSource implements ApprovalSource {
     this.backlogJustTaken = true;
     this.backfillFailures.clear();
   }
+}
+
+/**
+ * Whether the queued version (v3 `LastModifiedDate`, which carries no zone) is at least as new as
+ * every event's `lastModifiedDate` (ISO with `Z`): both read as UTC. An event without one is
+ * never taken as seen.
+ */
+function isSeen(queuedModified: unknown, triggers: readonly ClaimedTrigger[]): boolean {
+  if (typeof queuedModified !== 'string') return false;
+  const queuedAt = Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(queuedModified) ? queuedModified : `${queuedModified}Z`);
+  if (Number.isNaN(queuedAt)) return false;
+  return triggers.every((t) => {
+    const at = typeof t.data?.lastModifiedDate === 'string' ? Date.parse(t.data.lastModifiedDate) : NaN;
+    return !Number.isNaN(at) && at <= queuedAt;
+  });
 }

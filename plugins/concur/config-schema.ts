@@ -182,6 +182,80 @@ export const configSchema = {
         },
       },
     },
+    events: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description:
+        "Push events (Concur's Event Subscription Service): reports arrive in seconds through the webhook <publicUrl>/concur/<source id>/events, and the poll becomes the safety net.",
+      properties: {
+        enabled: { type: 'boolean', default: false, description: 'Serve the webhook and take its events as triggers.' },
+        publicUrl: {
+          type: 'string',
+          httpsUrl: true,
+          description: "Origin (and optional path) of this host as Concur reaches it, for `concur events subscribe`; default: consent.publicUrl.",
+        },
+        pollIntervalSeconds: {
+          type: 'integer',
+          minimum: 60,
+          maximum: 86400,
+          default: 900,
+          description: 'The poll interval while events are healthy (the safety net); the source falls back to pollIntervalSeconds when they are not.',
+        },
+        silenceMinutes: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 10080,
+          default: 720,
+          description: 'No event for this long and the source falls back to its normal poll interval until the next one.',
+        },
+        maxRefused: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 100000,
+          default: 20,
+          description: 'Events refused as not authentic within silenceMinutes that make the source fall back to its normal poll interval.',
+        },
+        signature: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          description: 'The Concur-Signature check: RSA over the raw body, against the PEM public keys Concur publishes (list both while a rotation overlaps).',
+          properties: {
+            required: { type: 'boolean', default: true, description: 'Refuse events without a valid signature.' },
+            publicKeyFiles: {
+              type: 'array',
+              items: { type: 'string', minLength: 1 },
+              default: [],
+              description: 'PEM files with the public keys, relative to the deployment file.',
+            },
+            algorithm: { type: 'string', enum: ['RSA-SHA256', 'RSA-SHA512', 'RSA-PSS-SHA256'], default: 'RSA-SHA256' },
+            encoding: { type: 'string', enum: ['base64', 'hex'], default: 'base64' },
+          },
+        },
+        clientCertificate: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          description:
+            "The mutual-TLS check of Concur's client certificate: tls (this host terminates TLS, http.tls.clientCaFile set), proxy (a TLS proxy checked it and sets proxyHeader to the subject), or off.",
+          properties: {
+            mode: { type: 'string', enum: ['tls', 'proxy', 'off'], default: 'off' },
+            proxyHeader: { type: 'string', pattern: '^[A-Za-z0-9-]+$', default: 'x-client-cert-subject' },
+            commonName: { type: 'string', minLength: 1, default: 'webhook.api.concursolutions.com' },
+            organization: { type: 'string', minLength: 1, default: 'SAP SE' },
+          },
+        },
+        maxBodyBytes: { type: 'integer', minimum: 1024, maximum: 10485760, default: 65536, description: 'Larger events are refused (413).' },
+        maxAgeHours: {
+          type: 'integer',
+          minimum: 1,
+          maximum: 720,
+          default: 73,
+          description: "Events whose timeStamp is older are refused as replays (Concur retries for 72 hours).",
+        },
+      },
+    },
     sandbox: {
       type: 'object',
       additionalProperties: false,
@@ -252,6 +326,22 @@ export const configSchema = {
       },
       then: {
         required: ['companyId'],
+      },
+    },
+    {
+      if: {
+        properties: { events: { properties: { enabled: { const: true } }, required: ['enabled'] } },
+        required: ['events'],
+      },
+      then: {
+        properties: {
+          events: {
+            anyOf: [
+              { properties: { signature: { properties: { publicKeyFiles: { minItems: 1 } }, required: ['publicKeyFiles'] } }, required: ['signature'] },
+              { properties: { signature: { properties: { required: { const: false } }, required: ['required'] } }, required: ['signature'] },
+            ],
+          },
+        },
       },
     },
     {

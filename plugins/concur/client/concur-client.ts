@@ -23,6 +23,11 @@ export class ConcurApiError extends Error {
 
 export type ReportQuery = NonNullable<NonNullable<ExpenseV3['/api/v3.0/expense/reports']['get']['parameters']['query']>>;
 
+/** The `concur-correlationid` request header, when a push event named one. */
+function correlated(correlationId: string | undefined): { headers?: Record<string, string> } {
+  return correlationId ? { headers: { 'concur-correlationid': correlationId } } : {};
+}
+
 /** openapi-fetch needs an origin at creation; the router below swaps in the real one per call. */
 const PLACEHOLDER_ORIGIN = 'https://concur.invalid';
 
@@ -102,10 +107,14 @@ export class ConcurClient {
     return parseReportCollection(parseJsonBody(data as unknown as string, 'reports page', response));
   }
 
-  /** `GET /api/v3.0/expense/reports/{id}?user=<owner>`; undefined when Concur has no such report (404). */
-  async getReport(id: string, owner: string | undefined, signal: AbortSignal): Promise<ReportGet | undefined> {
+  /**
+   * `GET /api/v3.0/expense/reports/{id}?user=<owner>`; undefined when Concur has no such report (404).
+   * `correlationId`: a push event's, which Concur asks to see again on the calls it caused.
+   */
+  async getReport(id: string, owner: string | undefined, signal: AbortSignal, correlationId?: string): Promise<ReportGet | undefined> {
     const { data, error, response } = await this.expense.GET('/api/v3.0/expense/reports/{id}', {
       params: { path: { id }, query: owner ? { user: owner } : {} },
+      ...correlated(correlationId),
       signal,
       parseAs: 'text',
     });
@@ -115,12 +124,13 @@ export class ConcurClient {
   }
 
   /** Every entry of a report (`GET /api/v3.0/expense/entries?reportID=`, expense-entry.markdown), all pages. */
-  async listEntries(reportId: string, owner: string | undefined, signal: AbortSignal): Promise<Entry[]> {
+  async listEntries(reportId: string, owner: string | undefined, signal: AbortSignal, correlationId?: string): Promise<Entry[]> {
     const entries: Entry[] = [];
     let offset: string | undefined;
     for (let page = 0; page < 50; page++) {
       const { data, error, response } = await this.expense.GET('/api/v3.0/expense/entries', {
         params: { query: { reportID: reportId, limit: 100, ...(owner ? { user: owner } : {}), ...(offset ? { offset } : {}) } },
+        ...correlated(correlationId),
         signal,
         parseAs: 'text',
       });
