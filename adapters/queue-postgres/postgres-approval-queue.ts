@@ -492,8 +492,9 @@ export class PostgresApprovalQueue implements ApprovalQueue {
     if (rows.length === 0) return { added: 0, duplicates: 0 };
     // One transaction: all stored, or none and the call fails. ON CONFLICT names the one constraint
     // a duplicate meets (an id held already, or repeated earlier in this call); any other violation
-    // fails. A host adding the same id at once waits for this one, then finds it. Ordered by the
-    // call, so seqs follow the order the triggers came in.
+    // fails. A host adding the same id at once waits for this one, then finds it (two adding shared
+    // ids in opposite orders deadlock, and `transaction` runs the loser again). Ordered by the call,
+    // so seqs follow the order the triggers came in.
     const added = await this.transaction((tx) =>
       this.each(
         tx,
