@@ -133,6 +133,27 @@ export const MIGRATIONS: readonly ((schema: string) => string)[] = [
   (s) => `
   CREATE INDEX outbox_settled ON ${s}.outbox (settled_at) WHERE state IN ('delivered', 'superseded', 'dead');
   `,
+  // 6: triggers, the push events stored before they are acknowledged. The unique (source, trigger_id)
+  // is the duplicate check: an insert that meets it does nothing. A settled row stays, without its
+  // data, only so its id is still recognised, until purgeTriggers deletes it. claimable_at is
+  // -infinity until the first claim, then the lease's end or the retry time.
+  (s) => `
+  CREATE TABLE ${s}.source_triggers (
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    source text COLLATE "C" NOT NULL,
+    trigger_id text COLLATE "C" NOT NULL,
+    external_id text NOT NULL,
+    received_at timestamptz NOT NULL,
+    data jsonb, -- NULL when the trigger has none, and once it is settled
+    attempts integer NOT NULL DEFAULT 0, -- claims so far, the current one included
+    claimable_at timestamptz NOT NULL DEFAULT '-infinity',
+    settled_at timestamptz,
+    UNIQUE (source, trigger_id)
+  );
+  -- A claim and the pending count read only unsettled rows, however many settled ids are remembered.
+  CREATE INDEX source_triggers_pending ON ${s}.source_triggers (source, claimable_at, seq) WHERE settled_at IS NULL;
+  CREATE INDEX source_triggers_settled ON ${s}.source_triggers (settled_at) WHERE settled_at IS NOT NULL;
+  `,
 ];
 
 /** `"name"`: only names matching `^[a-z_][a-z0-9_]*$` reach SQL, so quoting is all the escaping needed. */

@@ -8,6 +8,7 @@ import {
   type Card,
   type CardOutcome,
   type ChangeBatch,
+  type ClaimedTrigger,
   type CommitContext,
   type CommitResult,
   type DeliveredEntry,
@@ -22,6 +23,7 @@ import {
   type QueuedApproval,
   type ReminderCandidate,
   type ReminderDraft,
+  type SourceTrigger,
   fromStoredBody,
 } from '../../core/index.js';
 import {
@@ -77,6 +79,17 @@ interface OutboxRow {
 const OUTBOX_COLUMNS =
   'id, approval_key, source, revision, channel, approver, action, outcome, card, idempotency_key, state, attempts, last_error, created_at, digest';
 
+interface TriggerRow {
+  seq: string;
+  trigger_id: string;
+  external_id: string;
+  received_at: Date;
+  data: Record<string, unknown> | null;
+  attempts: number;
+}
+
+const TRIGGER_COLUMNS = 'seq, trigger_id, external_id, received_at, data, attempts';
+
 /** Rows per multi-row statement: bounds message size and lock count however large a batch is. */
 const CHUNK = 1000;
 /** A deadlock or a key inserted by another host mid-transaction is retried this many times in all. */
@@ -90,25 +103,6 @@ const MAX_ATTEMPTS = 5;
  * the configured schema.
  */
 export class PostgresApprovalQueue implements ApprovalQueue {
-  // Triggers: being written (the store helper replaces these before this lands).
-  async addTriggers(): Promise<{ added: number; duplicates: number }> {
-    throw new Error('triggers: not yet stored by this adapter');
-  }
-  async claimTriggers(): Promise<never[]> {
-    throw new Error('triggers: not yet stored by this adapter');
-  }
-  async settleTriggers(): Promise<void> {
-    throw new Error('triggers: not yet stored by this adapter');
-  }
-  async releaseTriggers(): Promise<void> {
-    throw new Error('triggers: not yet stored by this adapter');
-  }
-  async pendingTriggers(): Promise<{ count: number; oldestReceivedAt: string | undefined }> {
-    return { count: 0, oldestReceivedAt: undefined };
-  }
-  async purgeTriggers(): Promise<number> {
-    return 0;
-  }
   readonly schema: string;
   readonly poolSize: number;
   private readonly connectionString: string;
@@ -485,6 +479,88 @@ export class PostgresApprovalQueue implements ApprovalQueue {
        ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value`,
       [namespace, key, value],
     );
+  }
+
+  async addTriggers(source: string, triggers: readonly SourceTrigger[]): Promise<{ added: number; duplicates: number }> {
+    const rows = triggers.map((t, ord) => ({
+      ord,
+      trigger_id: t.id,
+      external_id: t.externalId,
+      received_at: receivedTime(source, t),
+      data: t.data ?? null,
+    }));
+    if (rows.length === 0) return { added: 0, duplicates: 0 };
+    // One transaction: all stored, or none and the call fails. ON CONFLICT names the one constraint
+    // a duplicate meets (an id held already, or repeated earlier in this call); any other violation
+    // fails. A host adding the same id at once waits for this one, then finds it (two adding shared
+    // ids in opposite orders deadlock, and `transaction` runs the loser again). Ordered by the call,
+    // so seqs follow the order the triggers came in.
+    const added = await this.transaction((tx) =>
+      this.each(
+        tx,
+        rows,
+        `INSERT INTO ${this.s}.source_triggers (source, trigger_id, external_id, received_at, data)
+         SELECT $2, trigger_id, external_id, received_at, data
+         FROM json_to_recordset($1::json) AS u(ord integer, trigger_id text, external_id text, received_at timestamptz, data jsonb)
+         ORDER BY ord
+         ON CONFLICT (source, trigger_id) DO NOTHING`,
+        [source],
+      ),
+    );
+    return { added, duplicates: triggers.length - added };
+  }
+
+  async claimTriggers(source: string, limit: number, now: Date, leaseMs: number): Promise<ClaimedTrigger[]> {
+    if (limit <= 0) return [];
+    // One statement, so one atomic step, as claimOutbox: reads unsettled rows only
+    // (source_triggers_pending) and skips rows another claimer has locked.
+    const { rows } = await this.query<TriggerRow>(
+      `WITH due AS (
+         SELECT t.seq FROM ${this.s}.source_triggers t
+         WHERE t.source = $1 AND t.settled_at IS NULL AND t.claimable_at <= $2
+         ORDER BY t.seq LIMIT $4 FOR UPDATE SKIP LOCKED
+       )
+       UPDATE ${this.s}.source_triggers t SET attempts = t.attempts + 1, claimable_at = $3
+       FROM due WHERE t.seq = due.seq
+       RETURNING ${TRIGGER_COLUMNS.split(', ')
+         .map((c) => `t.${c}`)
+         .join(', ')}`,
+      [source, now.toISOString(), new Date(now.getTime() + leaseMs).toISOString(), Math.trunc(limit)],
+    );
+    return rows.map(toTrigger).sort((a, b) => a.seq - b.seq);
+  }
+
+  async settleTriggers(source: string, seqs: readonly number[], now: Date): Promise<void> {
+    if (seqs.length === 0) return;
+    // The data goes: a settled row is kept only so its id is recognised as a duplicate.
+    await this.query(
+      `UPDATE ${this.s}.source_triggers SET settled_at = $3, data = NULL
+       WHERE source = $1 AND seq = ANY($2::bigint[]) AND settled_at IS NULL`,
+      [source, seqs.map(String), now.toISOString()],
+    );
+  }
+
+  async releaseTriggers(source: string, seqs: readonly number[], retryAt: Date): Promise<void> {
+    if (seqs.length === 0) return;
+    await this.query(
+      `UPDATE ${this.s}.source_triggers SET claimable_at = $3
+       WHERE source = $1 AND seq = ANY($2::bigint[]) AND settled_at IS NULL`,
+      [source, seqs.map(String), retryAt.toISOString()],
+    );
+  }
+
+  async pendingTriggers(source: string): Promise<{ count: number; oldestReceivedAt: string | undefined }> {
+    const { rows } = await this.query<{ n: number; oldest: Date | null }>(
+      `SELECT count(*)::integer AS n, min(received_at) AS oldest FROM ${this.s}.source_triggers WHERE source = $1 AND settled_at IS NULL`,
+      [source],
+    );
+    const row = rows[0];
+    return { count: row?.n ?? 0, oldestReceivedAt: row?.oldest?.toISOString() ?? undefined };
+  }
+
+  async purgeTriggers(before: Date): Promise<number> {
+    const result = await this.query(`DELETE FROM ${this.s}.source_triggers WHERE settled_at < $1`, [before.toISOString()]);
+    return result.rowCount ?? 0;
   }
 
   /**
@@ -925,6 +1001,24 @@ function toEntry(row: OutboxRow): OutboxEntry {
     createdAt: row.created_at.toISOString(),
     ...(row.digest === null ? {} : { digest: row.digest }),
   };
+}
+
+function toTrigger(row: TriggerRow): ClaimedTrigger {
+  return {
+    id: row.trigger_id,
+    externalId: row.external_id,
+    receivedAt: row.received_at.toISOString(),
+    ...(row.data === null ? {} : { data: row.data }),
+    seq: Number(row.seq),
+    attempts: row.attempts,
+  };
+}
+
+/** A trigger's receivedAt in `toISOString()` form; throws on one that is not a time (rather than let PostgreSQL read it its own way). */
+function receivedTime(source: string, trigger: SourceTrigger): string {
+  const ms = Date.parse(trigger.receivedAt);
+  if (Number.isNaN(ms)) throw new Error(`trigger ${trigger.id} of ${source}: receivedAt "${trigger.receivedAt}" is not a time`);
+  return new Date(ms).toISOString();
 }
 
 /**

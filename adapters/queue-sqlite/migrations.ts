@@ -181,6 +181,27 @@ export const MIGRATIONS: readonly string[] = [
     WHERE p.email IS NOT NULL AND a.status = 'pending';
   DROP INDEX approval_approvers_by_email;
   `,
+  // 8: triggers, the push events stored before they are acknowledged. The unique (source, trigger_id)
+  // is the duplicate check: an insert that meets it does nothing. A settled row stays, without its
+  // data, only so its id is still recognised, until purgeTriggers deletes it. claimable_at is ''
+  // (before every time) until the first claim, then the lease's end or the retry time.
+  `
+  CREATE TABLE source_triggers (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    trigger_id TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    data TEXT, -- JSON; NULL when the trigger has none, and once it is settled
+    attempts INTEGER NOT NULL DEFAULT 0, -- claims so far, the current one included
+    claimable_at TEXT NOT NULL DEFAULT '',
+    settled_at TEXT,
+    UNIQUE (source, trigger_id)
+  ) STRICT;
+  -- A claim and the pending count read only unsettled rows, however many settled ids are remembered.
+  CREATE INDEX source_triggers_pending ON source_triggers (source, claimable_at, seq) WHERE settled_at IS NULL;
+  CREATE INDEX source_triggers_settled ON source_triggers (settled_at) WHERE settled_at IS NOT NULL;
+  `,
 ];
 
 /**

@@ -9,6 +9,7 @@ import {
   type AuditRecord,
   type CardOutcome,
   type ChangeBatch,
+  type ClaimedTrigger,
   type CommitContext,
   type CommitResult,
   type DeliveredEntry,
@@ -22,6 +23,7 @@ import {
   type QueuedApproval,
   type ReminderCandidate,
   type ReminderDraft,
+  type SourceTrigger,
   fromStoredBody,
 } from '../../core/index.js';
 import {
@@ -58,6 +60,17 @@ interface OutboxRow {
 const OUTBOX_COLUMNS =
   'id, approval_key, source, revision, channel, approver, action, outcome, card, idempotency_key, state, attempts, last_error, created_at, digest';
 
+interface TriggerRow {
+  seq: number;
+  trigger_id: string;
+  external_id: string;
+  received_at: string;
+  data: string | null;
+  attempts: number;
+}
+
+const TRIGGER_COLUMNS = 'seq, trigger_id, external_id, received_at, data, attempts';
+
 const FIRST_IN_LINE = firstInLineSql('outbox');
 const RECEIPT_PURGE = receiptPurgeSql('receipts', 'approvals', 'outbox', () => '?');
 
@@ -83,25 +96,6 @@ export const DEFAULT_MMAP_MB = ['ia32', 'arm', 'mips', 'mipsel', 'ppc', 's390'].
 
 /** The embedded queue: one SQLite file in WAL mode, every multi-row change in one transaction. */
 export class SqliteApprovalQueue implements ApprovalQueue {
-  // Triggers: being written (the store helper replaces these before this lands).
-  async addTriggers(): Promise<{ added: number; duplicates: number }> {
-    throw new Error('triggers: not yet stored by this adapter');
-  }
-  async claimTriggers(): Promise<never[]> {
-    throw new Error('triggers: not yet stored by this adapter');
-  }
-  async settleTriggers(): Promise<void> {
-    throw new Error('triggers: not yet stored by this adapter');
-  }
-  async releaseTriggers(): Promise<void> {
-    throw new Error('triggers: not yet stored by this adapter');
-  }
-  async pendingTriggers(): Promise<{ count: number; oldestReceivedAt: string | undefined }> {
-    return { count: 0, oldestReceivedAt: undefined };
-  }
-  async purgeTriggers(): Promise<number> {
-    return 0;
-  }
   private db: Database.Database | undefined;
   /** The credential lock's connection (see withStateLock), opened on first use. */
   private lockDb: Database.Database | undefined;
@@ -444,6 +438,78 @@ export class SqliteApprovalQueue implements ApprovalQueue {
     );
   }
 
+  async addTriggers(source: string, triggers: readonly SourceTrigger[]): Promise<{ added: number; duplicates: number }> {
+    const rows = triggers.map((t) => ({
+      source,
+      triggerId: t.id,
+      externalId: t.externalId,
+      receivedAt: receivedTime(source, t),
+      data: t.data === undefined ? null : JSON.stringify(t.data),
+    }));
+    // One transaction: all stored, or none and the call fails. ON CONFLICT names the one constraint
+    // a duplicate meets (an id held already, or repeated earlier in this call); any other violation fails.
+    const added = this.write(() =>
+      rows.reduce(
+        (n, row) =>
+          n +
+          this.sql(
+            `
+            INSERT INTO source_triggers (source, trigger_id, external_id, received_at, data)
+            VALUES (@source, @triggerId, @externalId, @receivedAt, @data)
+            ON CONFLICT (source, trigger_id) DO NOTHING`,
+          ).run(row).changes,
+        0,
+      ),
+    );
+    return { added, duplicates: triggers.length - added };
+  }
+
+  async claimTriggers(source: string, limit: number, now: Date, leaseMs: number): Promise<ClaimedTrigger[]> {
+    if (limit <= 0) return [];
+    // One statement, so one atomic step; source_triggers_pending reads unsettled rows only.
+    const rows = this.sql<TriggerRow>(
+      `
+      UPDATE source_triggers SET attempts = attempts + 1, claimable_at = @until
+      WHERE seq IN (
+        SELECT seq FROM source_triggers WHERE source = @source AND settled_at IS NULL AND claimable_at <= @now ORDER BY seq LIMIT @limit)
+      RETURNING ${TRIGGER_COLUMNS}`,
+    ).all({
+      source,
+      now: now.toISOString(),
+      until: new Date(now.getTime() + leaseMs).toISOString(),
+      limit: Math.trunc(limit),
+    });
+    return rows.sort((a, b) => a.seq - b.seq).map(toTrigger);
+  }
+
+  async settleTriggers(source: string, seqs: readonly number[], now: Date): Promise<void> {
+    const at = now.toISOString();
+    // The data goes: a settled row is kept only so its id is recognised as a duplicate.
+    const settle = this.sql('UPDATE source_triggers SET settled_at = ?, data = NULL WHERE seq = ? AND source = ? AND settled_at IS NULL');
+    this.write(() => {
+      for (const seq of seqs) settle.run(at, seq, source);
+    });
+  }
+
+  async releaseTriggers(source: string, seqs: readonly number[], retryAt: Date): Promise<void> {
+    const at = retryAt.toISOString();
+    const release = this.sql('UPDATE source_triggers SET claimable_at = ? WHERE seq = ? AND source = ? AND settled_at IS NULL');
+    this.write(() => {
+      for (const seq of seqs) release.run(at, seq, source);
+    });
+  }
+
+  async pendingTriggers(source: string): Promise<{ count: number; oldestReceivedAt: string | undefined }> {
+    const row = this.sql<{ n: number; oldest: string | null }>(
+      'SELECT COUNT(*) AS n, MIN(received_at) AS oldest FROM source_triggers WHERE source = ? AND settled_at IS NULL',
+    ).get(source);
+    return { count: row?.n ?? 0, oldestReceivedAt: row?.oldest ?? undefined };
+  }
+
+  async purgeTriggers(before: Date): Promise<number> {
+    return this.sql('DELETE FROM source_triggers WHERE settled_at < ?').run(before.toISOString()).changes;
+  }
+
   /**
    * The lock is a write transaction on a file of its own beside the queue file (`<file>.credentials-lock`),
    * taken on a dedicated connection: a write lock on the queue file itself, held while a token refresh
@@ -714,6 +780,24 @@ function toEntry(row: OutboxRow): OutboxEntry {
     createdAt: row.created_at,
     ...(row.digest === null ? {} : { digest: parse(row.digest) }),
   };
+}
+
+function toTrigger(row: TriggerRow): ClaimedTrigger {
+  return {
+    id: row.trigger_id,
+    externalId: row.external_id,
+    receivedAt: row.received_at,
+    ...(row.data === null ? {} : { data: parse<Record<string, unknown>>(row.data) }),
+    seq: row.seq,
+    attempts: row.attempts,
+  };
+}
+
+/** A trigger's receivedAt in `toISOString()` form, so the column sorts as time does; throws on one that is not a time. */
+function receivedTime(source: string, trigger: SourceTrigger): string {
+  const ms = Date.parse(trigger.receivedAt);
+  if (Number.isNaN(ms)) throw new Error(`trigger ${trigger.id} of ${source}: receivedAt "${trigger.receivedAt}" is not a time`);
+  return new Date(ms).toISOString();
 }
 
 function filter(options: ListOptions): { notBefore: string; source?: string } {

@@ -210,6 +210,21 @@ describe('PostgreSQL queue adapter', function () {
         expect((await db().query(`SELECT count(*)::int AS n FROM ${table('approval_approvers')}`)).rows).to.deep.equal([{ n: 1 }]);
       });
 
+      it('stores none of a push when a trigger past the first statement cannot be stored, and rejects so it is not acknowledged', async () => {
+        // More triggers than one statement inserts, the refused one last: the first statement's rows must go too.
+        const push = Array.from({ length: 1_001 }, (_, i) => ({ id: `e${i}`, externalId: `R${i}`, receivedAt: NOW.toISOString() }));
+        await db().query(`
+          CREATE FUNCTION ${table('refuse')}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk says no'; END $$;
+          CREATE TRIGGER refuse_trigger BEFORE INSERT ON ${table('source_triggers')} FOR EACH ROW WHEN (NEW.trigger_id = 'e1000') EXECUTE FUNCTION ${table('refuse')}();`);
+
+        let error: unknown;
+        await queue.addTriggers(SOURCE, push).catch((e: unknown) => (error = e));
+
+        expect(String(error)).to.contain('disk says no');
+        expect(await queue.pendingTriggers(SOURCE)).to.deep.equal({ count: 0, oldestReceivedAt: undefined });
+        expect((await db().query(`SELECT count(*)::int AS n FROM ${table('source_triggers')}`)).rows).to.deep.equal([{ n: 0 }]);
+      });
+
       it('returns source times in toISOString form, whatever offset the source wrote', async () => {
         await queue.commit(batch([approval('R1', { sourceUpdatedAt: '2025-06-01T14:00:00+02:00' })]), ctx);
 
@@ -360,6 +375,62 @@ describe('PostgreSQL queue adapter', function () {
         expect(ids).to.have.length(400);
         expect(new Set(ids).size).to.equal(400);
         expect(await queue.listOutbox('pending')).to.deep.equal([]);
+      });
+
+      it('never gives two hosts claiming at once the same trigger', async () => {
+        const push = (from: number) =>
+          Array.from({ length: 100 }, (_, i) => ({ id: `e${from + i}`, externalId: `R${from + i}`, receivedAt: NOW.toISOString() }));
+        for (let from = 0; from < 300; from += 100) await queue.addTriggers(SOURCE, push(from));
+        const claimers = [queue, await host(), await host()];
+        const drain = async (q: PostgresApprovalQueue): Promise<number[]> => {
+          const seqs: number[] = [];
+          for (;;) {
+            const claimed = await q.claimTriggers(SOURCE, 7, NOW, MINUTE_MS);
+            if (claimed.length === 0) return seqs;
+            seqs.push(...claimed.map((t) => t.seq));
+          }
+        };
+
+        const seqs = (await Promise.all(claimers.map(drain))).flat();
+
+        expect(seqs).to.have.length(300);
+        expect(new Set(seqs).size).to.equal(300);
+        expect(await queue.pendingTriggers(SOURCE)).to.include({ count: 300 });
+      });
+
+      it('stores each trigger once when two hosts add the same pushes at once', async () => {
+        const push = Array.from({ length: 200 }, (_, i) => ({ id: `e${i}`, externalId: `R${i}`, receivedAt: NOW.toISOString() }));
+        const second = await host();
+        // Overlapping pushes in opposite orders, as redeliveries racing the first delivery.
+        const forward = [0, 50, 100, 150].map((from) => push.slice(from, from + 60));
+        const backward = [0, 50, 100, 150].map((from) => [...push].reverse().slice(from, from + 60));
+        const results = await Promise.all([...forward.map((p) => queue.addTriggers(SOURCE, p)), ...backward.map((p) => second.addTriggers(SOURCE, p))]);
+
+        expect(results.reduce((n, r) => n + r.added, 0)).to.equal(200);
+        expect(results.reduce((n, r) => n + r.duplicates, 0)).to.equal([...forward, ...backward].flat().length - 200);
+        const claimed = await queue.claimTriggers(SOURCE, 1_000, NOW, MINUTE_MS);
+        expect(new Set(claimed.map((t) => t.id)).size).to.equal(200);
+        expect(claimed).to.have.length(200);
+      });
+
+      it('skips a trigger another transaction holds locked instead of waiting for it', async () => {
+        await queue.addTriggers(SOURCE, [
+          { id: 'e1', externalId: 'R1', receivedAt: NOW.toISOString() },
+          { id: 'e2', externalId: 'R2', receivedAt: NOW.toISOString() },
+        ]);
+        const locker = await db().connect();
+        try {
+          await locker.query('BEGIN');
+          await locker.query(`SELECT seq FROM ${table('source_triggers')} WHERE trigger_id = 'e1' FOR UPDATE`);
+
+          const claimed = await queue.claimTriggers(SOURCE, 10, NOW, MINUTE_MS);
+
+          expect(claimed.map((t) => t.id)).to.deep.equal(['e2']);
+        } finally {
+          await locker.query('ROLLBACK');
+          locker.release();
+        }
+        expect((await queue.claimTriggers(SOURCE, 10, NOW, MINUTE_MS)).map((t) => t.id)).to.deep.equal(['e1']);
       });
 
       it('skips an outbox entry another transaction holds locked instead of waiting for it', async () => {

@@ -122,6 +122,20 @@ describe('SqliteApprovalQueue', () => {
     expect(inspect(store.file, (db) => db.prepare('SELECT count(*) AS n FROM approval_approvers').get())).to.deep.equal({ n: 1 });
   });
 
+  it('stores none of a push when one of its triggers cannot be stored, and rejects so it is not acknowledged', async () => {
+    const db = new Database(store.file);
+    db.exec("CREATE TRIGGER refuse_trigger BEFORE INSERT ON source_triggers WHEN NEW.trigger_id = 'e3' BEGIN SELECT RAISE(ABORT, 'disk says no'); END");
+    db.close();
+    const push = ['e1', 'e2', 'e3'].map((id) => ({ id, externalId: `R-${id}`, receivedAt: NOW.toISOString() }));
+
+    let error: unknown;
+    await queue.addTriggers(SOURCE, push).catch((e: unknown) => (error = e));
+
+    expect(String(error)).to.contain('disk says no');
+    expect(await queue.pendingTriggers(SOURCE)).to.deep.equal({ count: 0, oldestReceivedAt: undefined });
+    expect(await queue.addTriggers(SOURCE, push.slice(0, 2)), 'e1 and e2 were not remembered').to.deep.equal({ added: 2, duplicates: 0 });
+  });
+
   it('answers listForApprover with one range of approval_list, without a sort or a read of approvals', () => {
     const plan = inspect(store.file, (db) =>
       db
@@ -240,6 +254,23 @@ describe('SqliteApprovalQueue', () => {
 
       expect(ids).to.have.length(6);
       expect(new Set(ids).size).to.equal(6);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('never gives two connections to one file the same trigger', async () => {
+    await queue.addTriggers(
+      SOURCE,
+      Array.from({ length: 12 }, (_, i) => ({ id: `e${i}`, externalId: `R${i}`, receivedAt: NOW.toISOString() })),
+    );
+    const second = await opened(store.file);
+    try {
+      const claims = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => (i % 2 ? second : queue).claimTriggers(SOURCE, 2, NOW, 60_000)));
+      const seqs = claims.flat().map((t) => t.seq);
+
+      expect(seqs).to.have.length(12);
+      expect(new Set(seqs).size).to.equal(12);
     } finally {
       await second.close();
     }

@@ -1,6 +1,7 @@
 import type * as Chai from 'chai';
 import type * as FastCheck from 'fast-check';
 import type { ApprovalQueue } from '../../contracts/approval-queue.js';
+import type { ClaimedTrigger, SourceTrigger } from '../../contracts/source-triggers.js';
 import type { Approval } from '../../model/approval.js';
 import type { ChangeBatch, Completion, OutboxEntry, QueuedApproval, ReminderCandidate } from '../../model/queue-types.js';
 import { planReminders, type ReminderSettings } from '../../pipeline/reminder-scheduler.js';
@@ -858,6 +859,154 @@ export function describeApprovalQueueContract(name: string, make: () => Promise<
 
         expect(who(await due(later(48 * HOUR_MS)))).to.deep.equal(['R1 grace sent=1']);
         expect(await remind(later(24 * HOUR_MS))).to.equal(0);
+      });
+    });
+
+    describe('triggers', () => {
+      /** A push event about report `R-<id>`, received a minute before NOW. */
+      const trigger = (id: string, extra: Partial<SourceTrigger> = {}): SourceTrigger => ({ id, externalId: `R-${id}`, receivedAt: ago(MINUTE_MS), ...extra });
+      const add = (...triggers: SourceTrigger[]) => queue.addTriggers(SOURCE, triggers);
+      const claim = (at: Date = NOW, limit = 100, source = SOURCE) => queue.claimTriggers(source, limit, at, MINUTE_MS);
+      const ids = (claimed: readonly ClaimedTrigger[]) => claimed.map((t) => `${t.id}#${t.attempts}`);
+      const seqs = (claimed: readonly ClaimedTrigger[], ...of: string[]) => claimed.filter((t) => of.includes(t.id)).map((t) => t.seq);
+
+      it('stores triggers and claims them lowest seq first, up to the limit, with their data as stored', async () => {
+        const data = { type: 'expense.report.submitted', modifiedAt: '2025-06-02T11:58:00.000Z', nested: { list: [1, 'two', null, true], empty: {} } };
+        expect(await queue.addTriggers(SOURCE, []), 'an empty push').to.deep.equal({ added: 0, duplicates: 0 });
+        expect(await add(trigger('e1'), trigger('e2', { data }), trigger('e3'))).to.deep.equal({ added: 3, duplicates: 0 });
+
+        const first = await claim(NOW, 2);
+        const rest = await claim(NOW, 2);
+
+        expect(ids(first)).to.deep.equal(['e1#1', 'e2#1']);
+        expect(ids(rest)).to.deep.equal(['e3#1']);
+        const [e1, e2] = first;
+        expect(e1).to.deep.equal({ id: 'e1', externalId: 'R-e1', receivedAt: ago(MINUTE_MS), seq: e1!.seq, attempts: 1 });
+        expect(e2).to.deep.include({ id: 'e2', externalId: 'R-e2', data });
+        expect(e1!.seq).to.be.lessThan(e2!.seq);
+        expect(e2!.seq).to.be.lessThan(rest[0]!.seq);
+        expect(await claim(NOW, 0), 'a limit of 0 claims nothing').to.deep.equal([]);
+      });
+
+      it('counts an id held pending, claimed or settled as a duplicate, within a call and across calls, and never hands it out twice', async () => {
+        expect(await add(trigger('a'), trigger('b'), trigger('a', { externalId: 'R-other' }))).to.deep.equal({ added: 2, duplicates: 1 });
+        expect(await add(trigger('b'), trigger('c')), 'b is pending').to.deep.equal({ added: 1, duplicates: 1 });
+        const claimed = await claim();
+        expect(ids(claimed)).to.deep.equal(['a#1', 'b#1', 'c#1']);
+        expect(claimed[0]).to.include({ externalId: 'R-a' });
+        expect(await add(trigger('c')), 'c is claimed').to.deep.equal({ added: 0, duplicates: 1 });
+        await queue.settleTriggers(SOURCE, seqs(claimed, 'a'), NOW);
+        expect(await add(trigger('a', { externalId: 'R-again' })), 'a is settled').to.deep.equal({ added: 0, duplicates: 1 });
+
+        expect(ids(await claim(later(2 * MINUTE_MS))), 'once the leases ran out').to.deep.equal(['b#2', 'c#2']);
+        expect(await queue.pendingTriggers(SOURCE)).to.include({ count: 2 });
+      });
+
+      it('never hands out a claimed trigger again while its lease holds, then again with attempts 2', async () => {
+        await add(trigger('a'), trigger('b'));
+        const [a] = await claim(NOW, 1);
+
+        expect(ids(await claim(later(MINUTE_MS - 1))), 'a is leased; b is not').to.deep.equal(['b#1']);
+        expect(await claim(later(MINUTE_MS - 1)), 'both leased').to.deep.equal([]);
+        const [again] = await claim(later(MINUTE_MS), 1);
+        expect(again).to.include({ id: 'a', seq: a!.seq, attempts: 2 });
+      });
+
+      it('gives concurrent claimers disjoint triggers', async () => {
+        await add(...Array.from({ length: 10 }, (_, i) => trigger(`e${i}`)));
+        const claims = await Promise.all([claim(NOW, 3), claim(NOW, 3), claim(NOW, 3), claim(NOW, 3)]);
+        const all = claims.flat().map((t) => t.seq);
+
+        expect(all).to.have.length(10);
+        expect(new Set(all).size).to.equal(10);
+      });
+
+      it('takes settled triggers out of the pending set and its count, and never claims them again', async () => {
+        await add(trigger('b', { receivedAt: ago(2 * HOUR_MS) }), trigger('a', { receivedAt: ago(3 * HOUR_MS) }), trigger('c', { receivedAt: ago(HOUR_MS) }));
+        expect(await queue.pendingTriggers(SOURCE), 'the oldest received, not the first added').to.deep.equal({ count: 3, oldestReceivedAt: ago(3 * HOUR_MS) });
+        const claimed = await claim();
+
+        await queue.settleTriggers(SOURCE, [...seqs(claimed, 'a', 'c'), 999_999], NOW);
+        await queue.settleTriggers(OTHER_SOURCE, seqs(claimed, 'b'), NOW);
+
+        expect(await queue.pendingTriggers(SOURCE), 'another source cannot settle b').to.deep.equal({ count: 1, oldestReceivedAt: ago(2 * HOUR_MS) });
+        expect(ids(await claim(later(DAY_MS)))).to.deep.equal(['b#2']);
+        await queue.settleTriggers(SOURCE, seqs(claimed, 'b'), later(DAY_MS));
+        await queue.settleTriggers(SOURCE, seqs(claimed, 'b'), later(2 * DAY_MS));
+        expect(await queue.pendingTriggers(SOURCE)).to.deep.equal({ count: 0, oldestReceivedAt: undefined });
+        expect(await claim(later(2 * DAY_MS))).to.deep.equal([]);
+      });
+
+      it('makes a released trigger claimable at its retry time and not before, still pending meanwhile', async () => {
+        await add(trigger('a'), trigger('b'));
+        const claimed = await claim();
+        await queue.releaseTriggers(SOURCE, seqs(claimed, 'a'), later(HOUR_MS));
+        await queue.releaseTriggers(SOURCE, seqs(claimed, 'b'), NOW);
+
+        expect(ids(await claim(NOW)), 'b at once, before its lease would have run out').to.deep.equal(['b#2']);
+        await queue.settleTriggers(SOURCE, seqs(claimed, 'b'), NOW);
+        expect(await claim(later(HOUR_MS - 1)), 'a waits for its retry time, past its lease').to.deep.equal([]);
+        expect(await queue.pendingTriggers(SOURCE)).to.include({ count: 1 });
+        expect(ids(await claim(later(HOUR_MS)))).to.deep.equal(['a#2']);
+      });
+
+      it('forgets the ids settled before the cut, which are then accepted again, and keeps the younger and the pending ones', async () => {
+        await add(trigger('a'), trigger('b'), trigger('c'));
+        const claimed = await claim();
+        await queue.settleTriggers(SOURCE, seqs(claimed, 'a'), NOW);
+        await queue.settleTriggers(SOURCE, seqs(claimed, 'b'), later(HOUR_MS));
+
+        expect(await queue.purgeTriggers(later(HOUR_MS)), 'b settled at the cut, not before it').to.equal(1);
+        expect(await add(trigger('a', { externalId: 'R-a2' }), trigger('b'), trigger('c'))).to.deep.equal({ added: 1, duplicates: 2 });
+        const again = await claim(later(2 * HOUR_MS));
+        expect(ids(again), 'c (lease ran out), then the new a').to.deep.equal(['c#2', 'a#1']);
+        expect(again[1]).to.include({ externalId: 'R-a2' });
+        expect(again[1]!.seq).to.be.greaterThan(seqs(claimed, 'c')[0]!);
+
+        expect(await queue.purgeTriggers(later(10 * DAY_MS)), 'b only: a and c are pending').to.equal(1);
+        expect(await add(trigger('a'), trigger('b'), trigger('c'))).to.deep.equal({ added: 1, duplicates: 2 });
+      });
+
+      it('keeps the triggers of each source apart, an id included', async () => {
+        await add(trigger('a'));
+        expect(await queue.addTriggers(OTHER_SOURCE, [trigger('a', { externalId: 'G-a' })]), 'ids are per source').to.deep.equal({ added: 1, duplicates: 0 });
+
+        const [other] = await claim(NOW, 10, OTHER_SOURCE);
+        expect(other).to.include({ id: 'a', externalId: 'G-a', attempts: 1 });
+        expect(await claim(NOW, 10, OTHER_SOURCE)).to.deep.equal([]);
+        await queue.releaseTriggers(SOURCE, [other!.seq], NOW);
+        expect(await claim(NOW, 10, OTHER_SOURCE), 'another source cannot release it').to.deep.equal([]);
+        const [mine] = await claim();
+        expect(mine).to.include({ id: 'a', externalId: 'R-a', attempts: 1 });
+        await queue.settleTriggers(OTHER_SOURCE, [other!.seq], NOW);
+
+        expect(await queue.pendingTriggers(SOURCE)).to.include({ count: 1 });
+        expect(await queue.pendingTriggers(OTHER_SOURCE)).to.deep.equal({ count: 0, oldestReceivedAt: undefined });
+        expect(await queue.purgeTriggers(later(HOUR_MS)), 'purge spans sources').to.equal(1);
+        expect(await queue.addTriggers(OTHER_SOURCE, [trigger('a')])).to.deep.equal({ added: 1, duplicates: 0 });
+        expect(await add(trigger('a'))).to.deep.equal({ added: 0, duplicates: 1 });
+      });
+
+      it('refuses to store triggers once closed, so the push is not acknowledged', async () => {
+        await queue.close();
+        await expectRejection(add(trigger('a')));
+      });
+
+      it('keeps pending triggers, their leases and the ids it remembers across a reopen', async function (this: { skip?: () => void } | undefined) {
+        if (!subject.reopen) return void this?.skip?.();
+        const data = { type: 'expense.report.submitted' };
+        await add(trigger('a', { data }), trigger('b'), trigger('c'));
+        const [a, , c] = await claim(NOW, 3);
+        await queue.settleTriggers(SOURCE, [c!.seq], NOW);
+
+        queue = await subject.reopen!();
+
+        expect(await queue.pendingTriggers(SOURCE)).to.deep.equal({ count: 2, oldestReceivedAt: ago(MINUTE_MS) });
+        expect(await add(trigger('a'), trigger('b'), trigger('c'))).to.deep.equal({ added: 0, duplicates: 3 });
+        expect(await claim(later(MINUTE_MS - 1)), 'the leases held across the reopen').to.deep.equal([]);
+        const again = await claim(later(MINUTE_MS));
+        expect(ids(again)).to.deep.equal(['a#2', 'b#2']);
+        expect(again[0]).to.deep.equal({ ...a, attempts: 2 });
       });
     });
 
