@@ -53,6 +53,8 @@ export interface Listener {
 /** `http`: the public listener, and the admin listener for `/metrics` and `/readyz` when `admin` is set. */
 export interface HttpSettings extends Listener {
   readonly admin?: Listener;
+  /** HTTPS on the public listener; paths resolved against the deployment's directory. */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly clientCaFile?: string };
 }
 
 /** Where the admin listener binds when `http.admin` leaves a field out: loopback, Prometheus exporters' usual port. */
@@ -132,6 +134,18 @@ export const deploymentSchema = {
           properties: {
             port: { type: 'integer', minimum: 0, maximum: 65535, default: DEFAULT_ADMIN_LISTENER.port },
             host: { type: 'string', default: DEFAULT_ADMIN_LISTENER.host },
+          },
+        },
+        // HTTPS on the public listener. clientCaFile: client certificates from that CA are asked
+        // for but not required (the Concur event webhook checks Concur's; chat callbacks send none).
+        tls: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['certFile', 'keyFile'],
+          properties: {
+            certFile: { type: 'string', minLength: 1 },
+            keyFile: { type: 'string', minLength: 1 },
+            clientCaFile: { type: 'string', minLength: 1 },
           },
         },
       },
@@ -340,6 +354,12 @@ export function loadDeployment(
       problems.push(`notifiers[${i}].plugin: only one "${n.plugin}" notifier per deployment (it would collide with notifiers[${first}] on its HTTP paths)`);
     else problems.push(`notifiers[${i}].config.callbackPath: "${path}" is already served by notifiers[${first}]`);
   });
+  let http = d.http;
+  if (http?.tls) {
+    const tls = Object.fromEntries(Object.entries(http.tls).map(([k, file]) => [k, resolve(baseDir, file)])) as NonNullable<HttpSettings['tls']>;
+    for (const [k, file] of Object.entries(tls)) if (!existsSync(file)) problems.push(`http.tls.${k}: no such file ${file}`);
+    http = { ...http, tls };
+  }
   const digestAt = d.reminders?.digest && parseClockTime(d.reminders.digest.at);
   if (d.reminders && digestAt !== undefined && inQuietHours(digestAt, d.reminders.quietHours)) {
     const { start, end } = d.reminders.quietHours;
@@ -355,7 +375,7 @@ export function loadDeployment(
     sources: sources.map(({ s, c }) => ({ ...s, config: c!.config, entry: c!.entry })),
     notifiers: notifiers.map(({ n, c }) => ({ ...n, config: c!.config, entry: c!.entry })),
     delivery: d.delivery,
-    http: d.http,
+    http,
     reminders: d.reminders,
     credentials: { key: credentialKey },
     ...(options.readOnly ? { readOnly: true as const } : {}),

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { HttpRoutes } from '../contracts/http-routes.js';
 import type { Logger } from '../contracts/logger.js';
@@ -7,6 +8,35 @@ import { scrubSecrets } from './logging.js';
 export interface HttpServerOptions {
   readonly host: string;
   readonly port: number;
+  /** Present: the listener serves HTTPS. */
+  readonly tls?: TlsSettings | undefined;
+}
+
+/**
+ * `http.tls`: PEM files, paths already resolved. With `clientCaFile`, a client certificate is asked
+ * for (and verified against that CA) but not required, so chat callbacks and the inbox keep working
+ * without one; a route that needs one (the Concur event webhook) reads `socket.authorized` and the
+ * peer certificate itself.
+ */
+export interface TlsSettings {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly clientCaFile?: string | undefined;
+}
+
+/** The https options of a listener: each file read now, and an error naming the one that cannot be read. */
+function httpsOptions(tls: TlsSettings): { cert: Buffer; key: Buffer; ca?: Buffer; requestCert: boolean; rejectUnauthorized: boolean } {
+  const read = (setting: string, file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      throw new Error(`http.tls.${setting}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    }
+  };
+  const cert = read('certFile', tls.certFile);
+  const key = read('keyFile', tls.keyFile);
+  if (tls.clientCaFile === undefined) return { cert, key, requestCert: false, rejectUnauthorized: false };
+  return { cert, key, ca: read('clientCaFile', tls.clientCaFile), requestCert: true, rejectUnauthorized: false };
 }
 
 export interface Readiness {
@@ -33,8 +63,9 @@ function scrubbed(value: unknown): unknown {
   return value;
 }
 
-function newApp(logger: Logger): FastifyInstance {
-  const app = Fastify({ logger: false, trustProxy: true });
+function newApp(logger: Logger, tls?: TlsSettings): FastifyInstance {
+  // The https instance differs from the plain one only in its server's type; routes see the same API.
+  const app = (tls ? Fastify({ logger: false, trustProxy: true, https: httpsOptions(tls) }) : Fastify({ logger: false, trustProxy: true })) as FastifyInstance;
   // Fastify's own handler answers with the error's message, which may name a secret or an
   // internal detail: a server error is logged (scrubbed) and answered with its status only.
   app.setErrorHandler((error: { statusCode?: number; message?: string }, _req, reply) => {
@@ -62,7 +93,7 @@ async function listen(app: FastifyInstance, options: HttpServerOptions): Promise
   }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
-  return `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
+  return `${options.tls ? 'https' : 'http'}://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
 }
 
 /**
@@ -76,7 +107,7 @@ export async function startHttpServer(
   operations: Operations | undefined,
   logger: Logger,
 ): Promise<HttpServer> {
-  const app = newApp(logger);
+  const app = newApp(logger, options.tls);
   app.get('/healthz', async () => ({ status: 'ok' }));
   if (operations) addOperations(app, operations);
   for (const r of routes) {
