@@ -87,7 +87,10 @@ export class ConcurApprovalSource implements ApprovalSource {
     /** Set when `actions` is configured: acting as each approver, and their stored consents (for the CLI). */
     private readonly acting?: { readonly actions: ConcurActions; readonly consents: ApproverConsents },
   ) {
-    this.capabilities = { actions: acting ? [...config.actions] : [] };
+    const events = config.events.enabled
+      ? { pollIntervalMs: config.events.pollIntervalSeconds * 1000, silenceMs: config.events.silenceMinutes * 60_000, maxRefused: config.events.maxRefused }
+      : undefined;
+    this.capabilities = { actions: acting ? [...config.actions] : [], ...(events ? { events } : {}) };
   }
 
   /** Approvers' stored consents, when actions are on. */

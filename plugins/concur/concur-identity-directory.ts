@@ -11,6 +11,8 @@ interface Mapping {
   timeZone?: string | undefined;
   /** Epoch ms when Identity last confirmed it. */
   at: number;
+  /** The user's Concur UUID, what profile events name; absent in mappings persisted before it was kept. */
+  id?: string | undefined;
 }
 
 const PAGE = 100;
@@ -26,6 +28,8 @@ const MAX_LISTING_PAGES = 2_000;
  */
 export class ConcurIdentityDirectory implements IdentityDirectory {
   private readonly cache: LRUCache<string, Mapping>;
+  /** Concur UUID → lower-cased login, for the mappings this process has seen: what an identity event needs. */
+  private readonly logins = new LRUCache<string, string>({ max: 100_000 });
 
   constructor(
     readonly source: string,
@@ -82,7 +86,7 @@ export class ConcurIdentityDirectory implements IdentityDirectory {
         result.set(a.sourceUserId, { status: 'unknown' });
         continue;
       }
-      const mapping: Mapping = { email, name: displayName(user), timeZone: timeZoneOf(user), at: this.now() };
+      const mapping: Mapping = { email, name: displayName(user), timeZone: timeZoneOf(user), at: this.now(), id: user.id };
       await this.remember(a.sourceUserId.toLowerCase(), mapping);
       result.set(a.sourceUserId, resolved(a, mapping));
     }
@@ -94,12 +98,28 @@ export class ConcurIdentityDirectory implements IdentityDirectory {
     if (!raw) return undefined;
     const mapping = JSON.parse(raw) as Mapping;
     this.cache.set(login, mapping);
+    if (mapping.id) this.logins.set(mapping.id, login);
     return mapping;
   }
 
   private async remember(login: string, mapping: Mapping): Promise<void> {
     this.cache.set(login, mapping);
+    if (mapping.id) this.logins.set(mapping.id, login);
     await this.state.set(`identity:${login}`, JSON.stringify(mapping));
+  }
+
+  /**
+   * A Concur identity event said this user's profile changed: their mapping is due for a fresh
+   * look-up at its next use (the last known one still stands in if that fails). Resolves whether
+   * this process knew the user.
+   */
+  async forget(userId: string): Promise<boolean> {
+    const login = this.logins.get(userId);
+    if (!login) return false;
+    const mapping = this.cache.get(login) ?? (await this.persisted(login));
+    if (mapping) await this.remember(login, { ...mapping, at: 0 });
+    this.logger.debug({ login }, 'Concur identity event: mapping refreshed at next use');
+    return true;
   }
 
   /** One call per approver; a failed one is recorded in `failed` (by lower-cased login) and the rest go on. */
@@ -128,7 +148,8 @@ export class ConcurIdentityDirectory implements IdentityDirectory {
         if (!user.userName) continue;
         found.set(user.userName.toLowerCase(), user);
         const email = workEmail(user);
-        if (email) this.cache.set(user.userName.toLowerCase(), { email, name: displayName(user), timeZone: timeZoneOf(user), at: this.now() });
+        if (email) this.cache.set(user.userName.toLowerCase(), { email, name: displayName(user), timeZone: timeZoneOf(user), at: this.now(), id: user.id });
+        this.logins.set(user.id, user.userName.toLowerCase());
       }
       startIndex += result.users.length;
       if (result.users.length === 0 || (result.totalResults !== undefined && startIndex > result.totalResults)) break;

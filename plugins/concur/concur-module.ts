@@ -8,8 +8,10 @@ import {
   Logger,
   Metrics,
   SourceState,
+  SourceTriggers,
   type PluginContext,
 } from '../../core/index.js';
+import { resolve } from 'node:path';
 import { ConcurClient } from './client/concur-client.js';
 import { DeprecationWatch } from './client/deprecation-watch.js';
 import { defaultResilience, identityBreaker, resilientFetch } from './client/resilient-fetch.js';
@@ -22,6 +24,8 @@ import { ApproverConsents } from './consent/approver-consents.js';
 import { ConcurActions } from './consent/concur-actions.js';
 import { ConsentRoutes, consentPath } from './consent/consent-routes.js';
 import type { EmbeddedSandbox } from './sandbox-mode.js';
+import { EventAuthenticator, eventsAuthConfig } from './events/event-auth.js';
+import { EventRoutes } from './events/event-routes.js';
 
 /**
  * One Concur company. Binds the source, its identity directory and their client in this
@@ -89,8 +93,46 @@ export default function concurModule(context: PluginContext<ConcurSourceConfig>)
       )
       .inSingletonScope();
     bind(IdentityDirectory).toService(ConcurIdentityDirectory);
+    if (config.events.enabled) bindEvents(bind, context, config);
     if (embedded) onDeactivation(ConcurApprovalSource, () => embedded.close());
   });
+}
+
+/**
+ * Push events (`events.enabled`): the webhook route Concur's Event Subscription Service posts to.
+ * Report events become triggers the core refreshes through the source; identity events send that
+ * person's e-mail mapping for a fresh look-up.
+ */
+function bindEvents(
+  bind: Parameters<ConstructorParameters<typeof ContainerModule>[0]>[0]['bind'],
+  context: PluginContext<ConcurSourceConfig>,
+  config: ConcurSourceConfig,
+): void {
+  const { instanceId } = context;
+  const events = config.events;
+  if (!events.signature.required && events.clientCertificate.mode === 'off') {
+    throw new Error(
+      `concur source "${instanceId}": events.signature.required is false and events.clientCertificate.mode is off: nothing would check that an event comes from Concur; turn one of them on`,
+    );
+  }
+  const authenticator = new EventAuthenticator(
+    eventsAuthConfig({
+      signature: { ...events.signature, publicKeyFiles: events.signature.publicKeyFiles.map((f) => resolve(context.baseDir, f)) },
+      clientCertificate: events.clientCertificate,
+      maxBodyBytes: events.maxBodyBytes,
+      maxAgeHours: events.maxAgeHours,
+    }),
+  );
+  bind(EventRoutes)
+    .toResolvedValue(
+      (triggers: SourceTriggers, directory: ConcurIdentityDirectory, logger: Logger, clock: Clock) =>
+        new EventRoutes(instanceId, authenticator, triggers, logger.child({ source: instanceId }), clock, async (event) => {
+          if (event.kind === 'identity') await directory.forget(event.userId);
+        }),
+      [SourceTriggers, ConcurIdentityDirectory, Logger, Clock],
+    )
+    .inSingletonScope();
+  bind(HttpRoutes).toService(EventRoutes);
 }
 
 const DEFAULT_AUTHORIZE_URL = 'https://www-us.api.concursolutions.com/oauth2/v0/authorize';

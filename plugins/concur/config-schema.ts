@@ -193,7 +193,7 @@ export const configSchema = {
         publicUrl: {
           type: 'string',
           httpsUrl: true,
-          description: "Origin (and optional path) of this host as Concur reaches it, for `concur events subscribe`; default: consent.publicUrl.",
+          description: 'Origin (and optional path) of this host as Concur reaches it, for `concur events subscribe`; default: consent.publicUrl.',
         },
         pollIntervalSeconds: {
           type: 'integer',
@@ -252,7 +252,7 @@ export const configSchema = {
           minimum: 1,
           maximum: 720,
           default: 73,
-          description: "Events whose timeStamp is older are refused as replays (Concur retries for 72 hours).",
+          description: 'Events whose timeStamp is older are refused as replays (Concur retries for 72 hours).',
         },
       },
     },

@@ -135,7 +135,11 @@ describe('Concur event webhook: authentication, parsing and storing triggers', f
         },
       }),
     );
-    const config = eventsAuthConfig({ ...settings, signature: { publicKeyFiles: KEY_FILES, ...settings.signature } });
+    const config = eventsAuthConfig({
+      ...settings,
+      signature: { publicKeyFiles: KEY_FILES, ...settings.signature },
+      clientCertificate: { mode: 'tls', ...settings.clientCertificate },
+    });
     routes = new EventRoutes(SOURCE, new EventAuthenticator(config), triggers, logger, clock, (e) => {
       profiles.push(e);
     });

@@ -50,7 +50,7 @@ export interface EventsAuthSettings {
 
 export const DEFAULT_EVENTS_AUTH: EventsAuthConfig = {
   signature: { required: true, publicKeyFiles: [], algorithm: 'RSA-SHA256', encoding: 'base64' },
-  clientCertificate: { mode: 'tls', proxyHeader: 'x-client-cert-subject', commonName: 'webhook.api.concursolutions.com', organization: 'SAP SE' },
+  clientCertificate: { mode: 'off', proxyHeader: 'x-client-cert-subject', commonName: 'webhook.api.concursolutions.com', organization: 'SAP SE' },
   maxBodyBytes: 65_536,
   maxAgeHours: 73,
 };
@@ -64,39 +64,6 @@ export function eventsAuthConfig(settings: EventsAuthSettings = {}): EventsAuthC
     maxAgeHours: settings.maxAgeHours ?? DEFAULT_EVENTS_AUTH.maxAgeHours,
   };
 }
-
-/** The JSON Schema of {@link EventsAuthSettings}, for a plugin's config schema; the defaults are {@link DEFAULT_EVENTS_AUTH}'s. */
-export const eventsAuthSchema = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    signature: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        required: { type: 'boolean', default: true },
-        publicKeyFiles: { type: 'array', items: { type: 'string', minLength: 1 }, maxItems: 10, default: [] },
-        algorithm: { enum: ['RSA-SHA256', 'RSA-SHA512', 'RSA-PSS-SHA256'], default: 'RSA-SHA256' },
-        encoding: { enum: ['base64', 'hex'], default: 'base64' },
-      },
-      default: {},
-    },
-    clientCertificate: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        mode: { enum: ['tls', 'proxy', 'off'], default: 'tls' },
-        proxyHeader: { type: 'string', pattern: '^[A-Za-z0-9-]+$', default: 'x-client-cert-subject' },
-        commonName: { type: 'string', minLength: 1, default: 'webhook.api.concursolutions.com' },
-        organization: { type: 'string', minLength: 1, default: 'SAP SE' },
-      },
-      default: {},
-    },
-    maxBodyBytes: { type: 'integer', minimum: 1024, maximum: 10_485_760, default: 65_536 },
-    maxAgeHours: { type: 'number', minimum: 1, maximum: 720, default: 73 },
-  },
-  default: {},
-} as const;
 
 /** What a push is refused for; `reason` names the check that failed, for the answer, the log and the refusal count. */
 export type EventVerdict =
