@@ -1,0 +1,123 @@
+import { expect } from 'chai';
+import { callsTo, type CallCounts } from '../../plugins/concur/sandbox/index.js';
+import { concurHarness, SOURCE, type ConcurHarness } from '../support/concur-harness.js';
+import { postEvent, reportEvent, signWith, SIGNING_PUBLIC_KEY } from '../support/concur-events.js';
+
+/**
+ * Push events through the real host: Concur's webhook (the plugin's route on the host's HTTP
+ * server), the triggers stored in the SQLite queue before the answer, and the re-read of the report
+ * from the sandbox over real HTTP (docs/concur-api.md 6). Events are signed here with the test key
+ * (test/fixtures/ess), as the receiver reads Concur's signature by default.
+ */
+const GET_REPORT = 'GET /api/v3.0/expense/reports/:id';
+const LIST_REPORTS = 'GET /api/v3.0/expense/reports';
+
+describe('Concur push events: the webhook, triggers and re-reads (sandbox, SQLite, real HTTP)', function () {
+  this.timeout(60_000);
+  let h: ConcurHarness;
+  afterEach(async () => h?.close());
+
+  async function start(): Promise<string> {
+    h = await concurHarness({ http: true, config: { events: { enabled: true, signature: { publicKeyFiles: [SIGNING_PUBLIC_KEY] } } } });
+    await h.host.start();
+    await h.cycle(); // joins the first sync the start began
+    return `${h.host.url!}/concur/${SOURCE}/events`;
+  }
+
+  const now = () => new Date(h.sandbox.admin.now());
+  const emailOf = (login: string) =>
+    h.sandbox.admin
+      .users()
+      .find((u) => u.loginId === login)!
+      .email.toLowerCase();
+  const keyOf = (id: string) => `${SOURCE}:expense-report:${id}`;
+  const queued = async () => (await h.host.queue.keys(SOURCE)).map((k) => k.externalId).sort();
+  const delta = (before: CallCounts, key: string) => callsTo(h.sandbox.calls(), key) - callsTo(before, key);
+  const metric = async (line: string) => (await (await fetch(`${h.host.url!}/metrics`)).text()).split('\n').find((l) => l.startsWith(line));
+
+  it('queues and delivers a pushed report in the same second with one read of it, and a redelivery costs nothing', async () => {
+    const url = await start();
+    const before = h.sandbox.calls();
+    const report = h.sandbox.admin.submit({ entries: 2 });
+    const email = emailOf(report.ApproverLoginID!);
+    const body = reportEvent(report, { timeStamp: now() });
+
+    expect(await postEvent(url, body)).to.deep.equal({ status: 200, body: { accepted: true, duplicate: false } });
+    await waitFor(() => h.notifier.for(email, keyOf(report.ID)).length === 1);
+
+    const card = h.notifier.for(email, keyOf(report.ID))[0]!.card;
+    expect(card.title).to.equal(report.Name);
+    expect(card.lineItems, 'entries read with the report').to.have.length(2);
+    expect([delta(before, GET_REPORT), delta(before, LIST_REPORTS)], 'one GET of the report, no listing').to.deep.equal([1, 0]);
+
+    // Concur delivers at least once: the same event again is acknowledged and changes nothing.
+    const calls = h.sandbox.calls();
+    expect(await postEvent(url, body)).to.deep.equal({ status: 200, body: { accepted: true, duplicate: true } });
+    // A newer event for a version the queue already holds is not read again either.
+    expect((await postEvent(url, reportEvent(report, { timeStamp: now(), eventType: 'reportUpdated' }))).status).to.equal(200);
+    await h.host.runners[0]!.wake();
+    expect(h.sandbox.calls().total - calls.total).to.equal(0);
+    expect(h.notifier.for(email, keyOf(report.ID))).to.have.length(1);
+    expect(await metric('approvals_hub_source_triggers_total{source="acme",outcome="duplicate"}')).to.match(/ 1$/);
+  });
+
+  it('refuses forged, unknown-key, unsigned and replayed events: nothing stored, nothing read, nothing queued', async () => {
+    const url = await start();
+    const report = h.sandbox.admin.submit({ entries: 1 });
+    const body = reportEvent(report, { timeStamp: now() });
+    const keys = await queued();
+    const before = h.sandbox.calls();
+
+    const forged = await postEvent(url, body, { signature: signWith(reportEvent(report, { timeStamp: now() })) });
+    const unknownKey = await postEvent(url, body, { signature: signWith(body, 'unknown') });
+    const unsigned = await postEvent(url, body, { signature: false });
+    const old = reportEvent(report, { timeStamp: new Date(now().getTime() - 74 * 3_600_000) });
+    const replayed = await postEvent(url, old);
+
+    expect([forged, unknownKey, unsigned, replayed].map((r) => r.status)).to.deep.equal([401, 401, 401, 401]);
+    expect(forged.body.error).to.match(/signature/);
+    expect(unsigned.body.error).to.match(/unsigned/);
+    expect(replayed.body.error).to.match(/old|replay/);
+    expect(await h.host.queue.pendingTriggers(SOURCE)).to.deep.equal({ count: 0, oldestReceivedAt: undefined });
+    await h.host.runners[0]!.wake();
+    expect(h.sandbox.calls().total - before.total).to.equal(0);
+    expect(await queued()).to.deep.equal(keys);
+    expect(await metric('approvals_hub_source_triggers_total{source="acme",outcome="refused"}')).to.match(/ 4$/);
+  });
+
+  it('keeps an acknowledged event across a stop before its report could be read: the next host reads it', async () => {
+    const url = await start();
+    h.sandbox.admin.setFaults({ rate503: 1, scope: ['reports'] });
+    const report = h.sandbox.admin.submit({ entries: 1 });
+    const email = emailOf(report.ApproverLoginID!);
+    expect((await postEvent(url, reportEvent(report, { timeStamp: now() }))).status).to.equal(200);
+    await waitFor(() => h.logs.some((l) => l.includes('refreshing pushed changes failed')));
+    expect((await h.host.queue.pendingTriggers(SOURCE)).count).to.equal(1);
+
+    await h.restart();
+    h.sandbox.admin.setFaults('none');
+    h.advance(10); // past the trigger's backoff
+    await h.host.start();
+    await waitFor(() => h.notifier.for(email, keyOf(report.ID)).length === 1);
+    await waitFor(async () => (await h.host.queue.pendingTriggers(SOURCE)).count === 0);
+  });
+
+  it('reports the events mode and why in /readyz: polling until the first push, then events', async () => {
+    const url = await start();
+    const ready = async () => ((await (await fetch(`${h.host.url!}/readyz`)).json()) as { sources: Record<string, { events?: unknown }> }).sources[SOURCE]!;
+    await waitFor(async () => ((await ready()).events as { mode?: string } | undefined)?.mode === 'polling');
+    expect((await ready()).events).to.deep.include({ mode: 'polling', reason: 'no push received yet' });
+    const report = h.sandbox.admin.submit({ entries: 1 });
+    expect((await postEvent(url, reportEvent(report, { timeStamp: now() }))).status).to.equal(200);
+    await waitFor(async () => ((await ready()).events as { mode?: string }).mode === 'events', 10_000);
+    expect(await metric('approvals_hub_source_events_healthy{source="acme"}')).to.equal('approvals_hub_source_events_healthy{source="acme"} 1');
+  });
+});
+
+async function waitFor(check: () => boolean | Promise<boolean>, ms = 8_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
