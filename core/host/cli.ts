@@ -312,7 +312,9 @@ export function buildProgram(): Command {
 
   program
     .command('diagnostics')
-    .description('approvers who cannot be reached (no chat identity, lookups failing) and how many approvals wait on each; deprecated source endpoints')
+    .description(
+      'approvers who cannot be reached (no chat identity, lookups failing) and how many approvals wait on each; deprecated source endpoints; push events mode and waiting triggers',
+    )
     .addOption(configOption)
     .option('--json', 'print JSON')
     .action(async (opts: { config?: string; json?: boolean }) =>
@@ -322,7 +324,8 @@ export function buildProgram(): Command {
           const rows = await new Operations(host).unreachable();
           const backfill = await host.backfillPending();
           const deprecations = await new Operations(host).deprecations();
-          if (opts.json) out(JSON.stringify({ unreachable: rows, backfill, deprecations }, null, 2));
+          const events = await new Operations(host).events();
+          if (opts.json) out(JSON.stringify({ unreachable: rows, backfill, deprecations, events }, null, 2));
           else {
             for (const r of rows) out(`${r.source}  ${r.approver}${r.channel ? ` on ${r.channel}` : ''}  ${r.waiting} waiting  (${r.reason})`);
             out(rows.length ? `${rows.length} approver(s) cannot be reached` : 'every approver with pending approvals can be reached');
@@ -334,6 +337,12 @@ export function buildProgram(): Command {
               );
             }
             if (deprecations.length) out(`${deprecations.length} deprecated endpoint(s) still called`);
+            for (const e of events) {
+              out(
+                `${e.source}  push events: ${e.mode === 'events' ? 'healthy, polling as a safety net' : e.mode === 'polling' ? `not trusted, polling at the normal interval (${e.reason})` : e.reason}` +
+                  `${e.lastEventAt ? `; last push ${e.lastEventAt}` : ''}; ${e.pendingTriggers} trigger(s) waiting${e.oldestPendingAt ? ` since ${e.oldestPendingAt}` : ''}`,
+              );
+            }
           }
         },
         READ_ONLY,

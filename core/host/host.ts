@@ -11,7 +11,7 @@ import { ApproverResolver } from '../pipeline/approver-resolver.js';
 import { OutboxWorker, defaultOutboxWorkerOptions, type DrainReport } from '../pipeline/outbox-worker.js';
 import type { CardRenderer, CommitContext } from '../pipeline/planner.js';
 import { SourceRunner, type CycleReport } from '../pipeline/source-runner.js';
-import type { EventsStatus } from '../pipeline/events-health.js';
+import { EVENTS_STATUS_STATE, type EventsStatus } from '../pipeline/events-health.js';
 import { TRIGGER_ID_MEMORY_MS, type SourceTriggers } from '../contracts/source-triggers.js';
 import type { ActionRefresh } from '../pipeline/action-service.js';
 import type { ApprovalActions } from '../contracts/approval-actions.js';
@@ -179,6 +179,9 @@ export class Host {
           metrics.eventsHealthy.set({ source: spec.id }, status.mode === 'events' ? 1 : 0);
           if (status.mode === 'polling' && this.eventsStatus.get(spec.id)?.mode === 'events') metrics.eventsFallbacks.inc({ source: spec.id });
           this.eventsStatus.set(spec.id, status);
+          void queue
+            .setState(EVENTS_STATUS_STATE, spec.id, JSON.stringify({ ...status, at: clock.now().toISOString() }))
+            .catch((error: unknown) => logger.warn({ source: spec.id, err: (error as Error).message }, 'could not record the events mode'));
         },
       },
       (report, error, durationMs) => {

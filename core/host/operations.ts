@@ -2,6 +2,7 @@ import type { Approval } from '../model/approval.js';
 import { parseApprovalKey } from '../model/approval.js';
 import type { Completion, QueuedApproval } from '../model/queue-types.js';
 import type { SourceRunner } from '../pipeline/source-runner.js';
+import { EVENTS_STATUS_STATE } from '../pipeline/events-health.js';
 import { DEPRECATIONS_STATE_KEY, parseDeprecations, type SourceDeprecation } from '../model/source-deprecation.js';
 import type { Host } from './host.js';
 
@@ -21,6 +22,18 @@ export interface UnreachableApprover {
   readonly reason: string;
   /** Queued approvals waiting on this person that they have not been told about. */
   readonly waiting: number;
+}
+
+/** A source's push events as `diagnostics` shows them. */
+export interface SourceEvents {
+  readonly source: string;
+  readonly mode: 'events' | 'polling' | 'unknown';
+  readonly reason: string;
+  /** When a runner reported this mode. */
+  readonly since: string | null;
+  readonly lastEventAt: string | null;
+  readonly pendingTriggers: number;
+  readonly oldestPendingAt: string | null;
 }
 
 /** A deprecated endpoint a source still calls, as `diagnostics` shows it. */
@@ -125,6 +138,31 @@ export class Operations {
     }
     const order = (d: DeprecatedEndpoint) => d.sunsetAt ?? '9999';
     return out.sort((a, b) => order(a).localeCompare(order(b)) || a.source.localeCompare(b.source) || a.endpoint.localeCompare(b.endpoint));
+  }
+
+  /**
+   * Per source with push events: the mode its runner last reported (events or polling, and why) and
+   * the triggers stored and not yet refreshed. Read from the queue, so a read-only process sees it.
+   */
+  async events(): Promise<SourceEvents[]> {
+    const out: SourceEvents[] = [];
+    const sources = new Set([...this.host.deployment.sources.map((s) => s.id), ...this.host.sources.keys()]);
+    for (const source of sources) {
+      const raw = await this.host.queue.getState(EVENTS_STATUS_STATE, source);
+      const pending = await this.host.queue.pendingTriggers(source);
+      if (!raw && pending.count === 0) continue;
+      const status = raw ? (JSON.parse(raw) as Partial<SourceEvents> & { at?: string }) : {};
+      out.push({
+        source,
+        mode: status.mode ?? 'unknown',
+        reason: status.reason ?? 'no runner has reported yet',
+        since: status.at ?? null,
+        lastEventAt: status.lastEventAt ?? null,
+        pendingTriggers: pending.count,
+        oldestPendingAt: pending.oldestReceivedAt ?? null,
+      });
+    }
+    return out;
   }
 
   /** Compares the queue with each source; with `fix`, repairs every difference (logged as `audit.fix`). */

@@ -1,6 +1,9 @@
 import type { SourceStateStore } from '../contracts/approval-queue.js';
 import type { SourceEventsPolicy } from '../contracts/approval-source.js';
 
+/** Per source: the last mode a runner reported ({@link EventsStatus}), for processes that run no source (`diagnostics`). */
+export const EVENTS_STATUS_STATE = 'core.events-status';
+
 /** Per source: when the last push arrived, pushes refused lately, and when the safety poll last found what pushes missed. */
 export const EVENTS_STATE = 'core.events';
 

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { Operations } from '../../core/host/operations.js';
 import { callsTo, type CallCounts } from '../../plugins/concur/sandbox/index.js';
 import { concurHarness, SOURCE, type ConcurHarness } from '../support/concur-harness.js';
 import { postEvent, reportEvent, signWith, SIGNING_PUBLIC_KEY } from '../support/concur-events.js';
@@ -111,6 +112,9 @@ describe('Concur push events: the webhook, triggers and re-reads (sandbox, SQLit
     expect((await postEvent(url, reportEvent(report, { timeStamp: now() }))).status).to.equal(200);
     await waitFor(async () => ((await ready()).events as { mode?: string }).mode === 'events', 10_000);
     expect(await metric('approvals_hub_source_events_healthy{source="acme"}')).to.equal('approvals_hub_source_events_healthy{source="acme"} 1');
+    // `diagnostics` reads the same from the queue, so a process that runs no source shows it too.
+    await waitFor(async () => (await new Operations(h.host).events())[0]?.mode === 'events');
+    expect((await new Operations(h.host).events())[0]).to.deep.include({ source: SOURCE, mode: 'events', reason: 'healthy', pendingTriggers: 0 });
   });
 });
 
