@@ -103,6 +103,38 @@ describe('Concur push events: the webhook, triggers and re-reads (sandbox, SQLit
     await waitFor(async () => (await h.host.queue.pendingTriggers(SOURCE)).count === 0);
   });
 
+  it('an identity event sends that approver for a fresh e-mail look-up at the next use, no sooner', async () => {
+    const url = await start();
+    const report = h.sandbox.admin.submit({ entries: 1 });
+    expect((await postEvent(url, reportEvent(report, { timeStamp: now() }))).status).to.equal(200);
+    const approver = h.sandbox.admin.users().find((u) => u.loginId === report.ApproverLoginID)!;
+    await waitFor(() => h.notifier.for(approver.email.toLowerCase(), keyOf(report.ID)).length === 1);
+    const identityCalls = (c: CallCounts) =>
+      Object.entries(c.byEndpoint)
+        .filter(([k]) => k.includes('/profile/identity/'))
+        .reduce((n, [, e]) => n + e.total, 0);
+
+    const body = Buffer.from(
+      JSON.stringify({
+        id: 'identity-1',
+        correlationId: 'c-1',
+        eventType: 'IdentityProfileUpdated',
+        topic: 'public.concur.user.profile.identity',
+        timeStamp: now().toISOString(),
+        facts: { userId: approver.id, attributes: ['emails'] },
+      }),
+    );
+    const before = h.sandbox.calls();
+    expect((await postEvent(url, body)).status).to.equal(200);
+    expect(identityCalls(h.sandbox.calls()) - identityCalls(before), 'nothing read on the event itself').to.equal(0);
+
+    // The approver's next report resolves their e-mail afresh.
+    const next = h.sandbox.admin.submit({ entries: 1, approver: approver.loginId });
+    expect((await postEvent(url, reportEvent(next, { timeStamp: now() }))).status).to.equal(200);
+    await waitFor(() => h.notifier.for(approver.email.toLowerCase(), keyOf(next.ID)).length === 1);
+    expect(identityCalls(h.sandbox.calls()) - identityCalls(before)).to.equal(1);
+  });
+
   it('reports the events mode and why in /readyz: polling until the first push, then events', async () => {
     const url = await start();
     const ready = async () => ((await (await fetch(`${h.host.url!}/readyz`)).json()) as { sources: Record<string, { events?: unknown }> }).sources[SOURCE]!;
