@@ -160,14 +160,7 @@ export class ConcurSandbox {
       redirectUris: options.redirectUris,
       appScopes: options.appScopes ?? APP_SCOPES,
     };
-    this.events = new SandboxEvents(
-      new EventSubscriptions(this.credentials.clientId, this.companyId),
-      company,
-      clock,
-      () => this.url,
-      seed,
-      options.events,
-    );
+    this.events = new SandboxEvents(new EventSubscriptions(this.credentials.clientId, this.companyId), company, clock, () => this.url, seed, options.events);
     this.ctx = {
       company,
       tokens,

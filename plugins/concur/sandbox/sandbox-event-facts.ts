@@ -58,8 +58,7 @@ export function eventsFor(change: ReportChange, ctx: FactsContext): EssEvent[] {
     facts,
   });
   const userId = (index: number | null): string | null => (index === null ? null : ctx.directory.get(index).id);
-  const href = (r: ReportRecord): string =>
-    `${ctx.baseUrl}/expensereports/v4/users/${ctx.directory.get(r.ownerIndex).id}/context/TRAVELER/reports/${r.id}`;
+  const href = (r: ReportRecord): string => `${ctx.baseUrl}/expensereports/v4/users/${ctx.directory.get(r.ownerIndex).id}/context/TRAVELER/reports/${r.id}`;
   const header = (r: ReportRecord, withHref: boolean): Record<string, unknown> => ({
     reportType: 'Regular',
     companyId: ctx.companyId,

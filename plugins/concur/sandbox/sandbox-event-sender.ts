@@ -144,7 +144,12 @@ export function resolveEventFaults(input: unknown): EventFaultOptions {
     const ok =
       typeof delay === 'number'
         ? delay >= 0
-        : typeof delay === 'object' && delay !== null && typeof delay.min === 'number' && typeof delay.max === 'number' && delay.min >= 0 && delay.max >= delay.min;
+        : typeof delay === 'object' &&
+          delay !== null &&
+          typeof delay.min === 'number' &&
+          typeof delay.max === 'number' &&
+          delay.min >= 0 &&
+          delay.max >= delay.min;
     if (!ok) throw new RangeError('delayMs must be >= 0, or {min, max} with 0 <= min <= max');
   }
   if (o['lose'] !== undefined && typeof o['lose'] !== 'boolean') throw new RangeError('lose must be a boolean');
@@ -427,7 +432,11 @@ export class EventSender {
       };
       const req =
         url.protocol === 'https:'
-          ? httpsRequest(url, { method: 'POST', headers, agent: false, cert: tls?.cert, key: tls?.key, ca: tls?.ca as string | string[] | undefined }, onResponse)
+          ? httpsRequest(
+              url,
+              { method: 'POST', headers, agent: false, cert: tls?.cert, key: tls?.key, ca: tls?.ca as string | string[] | undefined },
+              onResponse,
+            )
           : httpRequest(url, { method: 'POST', headers, agent: false }, onResponse);
       this.inFlight.add(req);
       req.setTimeout(timeout, () => req.destroy(new Error(`no response within ${timeout} ms`)));
@@ -530,7 +539,13 @@ export class SandboxEvents {
 
   /** What `GET /_admin/events` answers. */
   status(): { counters: EventCounters; faults: EventFaultOptions; losing: boolean; stepNotifications: boolean; subscriptions: WebhookSubscription[] } {
-    return { counters: this.counts(), faults: this.faults(), losing: this.sender.losing, stepNotifications: this.stepNotificationsOn, subscriptions: this.list() };
+    return {
+      counters: this.counts(),
+      faults: this.faults(),
+      losing: this.sender.losing,
+      stepNotifications: this.stepNotificationsOn,
+      subscriptions: this.list(),
+    };
   }
 
   close(): void {
