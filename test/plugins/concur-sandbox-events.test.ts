@@ -391,8 +391,11 @@ describe('Concur sandbox: ESS webhook delivery to a real receiver', function () 
     expect(settled.body).to.include({ delivered: 2, duplicated: 1 });
     expect((await admin('/pause', { method: 'POST', body: JSON.stringify({}) })).body['losing']).to.equal(true);
     expect((await admin('/resume', { method: 'POST' })).body['losing']).to.equal(false);
+    const made = await admin('/subscriptions', { method: 'POST', body: JSON.stringify({ endpoint: receiver.url, id: 'second', filter: 'reportDeleted' }) });
+    expect(made.status).to.equal(201);
+    expect((await admin('/subscriptions', { method: 'POST', body: JSON.stringify({ endpoint: 'nope' }) })).status).to.equal(400);
     const status = await admin('');
-    expect((status.body['subscriptions'] as Json[]).map((s) => s['id'])).to.deep.equal(['approvals-hub.acme']);
+    expect((status.body['subscriptions'] as Json[]).map((s) => s['id'])).to.deep.equal(['approvals-hub.acme', 'second']);
     expect((await admin('/deliveries')).body).to.have.length(2);
   });
 

@@ -33,6 +33,7 @@ import type { FaultInput } from './sandbox-faults.js';
  *   POST   /_admin/users/:user/revoke-consent → {revoked} (the user's refresh tokens stop working)
  *   GET    /_admin/otp/outbox                 → OtpMessage[] (one-time tokens "e-mailed" by /oauth2/v0/otp)
  *   GET    /_admin/events                     → {counters, faults, losing, stepNotifications, subscriptions} (ESS push side)
+ *   POST   /_admin/events/subscriptions       {endpoint, id?, filter?} → WebhookSubscription (no App token needed; 201)
  *   PUT    /_admin/events/faults              {duplicateRate?, reorder?, delayMs?, dropRate?, lose?} → EventFaultOptions
  *   PUT    /_admin/events/step-notifications  {enabled: boolean} (publish mid-workflow approvals or not)
  *   POST   /_admin/events/pause               {minutes?} (events published meanwhile are lost; no minutes: until resume)
@@ -114,6 +115,11 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: SandboxContext, a
 
   const events = ctx.events;
   addRoute(app, ctx, 'GET', '/_admin/events', meta, async () => events.status());
+  addRoute(app, ctx, 'POST', '/_admin/events/subscriptions', meta, async (request, reply) => {
+    const b = body(request);
+    const endpoint = str(b, 'endpoint', true) as string;
+    return reply.code(201).send(events.subscribe(endpoint, { id: str(b, 'id'), filter: str(b, 'filter') }));
+  });
   addRoute(app, ctx, 'PUT', '/_admin/events/faults', meta, async (request) => wrapRange(() => events.setFaults(body(request))));
   addRoute(app, ctx, 'PUT', '/_admin/events/step-notifications', meta, async (request) => {
     const enabled = body(request)['enabled'];

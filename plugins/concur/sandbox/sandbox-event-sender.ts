@@ -3,7 +3,7 @@ import { request as httpRequest, type ClientRequest, type IncomingMessage } from
 import { request as httpsRequest } from 'node:https';
 import type { SandboxClock } from './sandbox-clock.js';
 import type { SandboxCompany } from './sandbox-company.js';
-import { eventsFor, type EssEvent } from './sandbox-event-facts.js';
+import { EXPENSE_TOPIC, eventsFor, type EssEvent } from './sandbox-event-facts.js';
 import type { EventSubscriptions, WebhookSubscription } from './sandbox-event-subscriptions.js';
 import type { Latency } from './sandbox-faults.js';
 import { SeededRandom, deriveSeed } from './sandbox-random.js';
@@ -535,6 +535,15 @@ export class SandboxEvents {
 
   list(): WebhookSubscription[] {
     return this.subscriptions.list();
+  }
+
+  /**
+   * A subscription made as if through `PUT /events/v4/subscriptions/webhook`, without an App token:
+   * a shortcut for tests that are not about subscribing. Same validation (400 SandboxError).
+   */
+  subscribe(endpoint: string, options: { readonly id?: string; readonly filter?: string; readonly topic?: string } = {}): WebhookSubscription {
+    const topic = options.topic ?? EXPENSE_TOPIC;
+    return this.subscriptions.save({ id: options.id ?? 'sandbox.test', filter: options.filter ?? '.*', topic, webHookConfig: { endpoint } }, [topic]);
   }
 
   /** What `GET /_admin/events` answers. */
