@@ -46,7 +46,7 @@ const CODE_FAILURES = {
  * (a one-time token from `POST /oauth2/v0/otp`, below, with the client's own parameters) and the
  * password grant with credtype=authtoken (company: username = company UUID, password = request
  * token) or credtype=password (user: username = login ID; the sandbox takes any non-empty
- * password). Error codes and texts are the doc's /token table; invalid_client answers 401, the
+ * password), and client_credentials (an App token for the ESS API, no refresh token). Error codes and texts are the doc's /token table; invalid_client answers 401, the
  * rest 400. A refresh keeps the scopes of the grant it continues.
  */
 export function registerOAuthRoutes(app: FastifyInstance, ctx: SandboxContext): void {
