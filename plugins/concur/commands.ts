@@ -101,9 +101,16 @@ export function eventsUrl(sourceId: string, config: ConcurSourceConfig): string 
   return `${base.replace(/\/+$/, '')}/concur/${encodeURIComponent(sourceId)}/events`;
 }
 
-/** The default subscription id of an instance: `approvals-hub.<instance id>`, in the id alphabet ESS allows. */
-export function defaultSubscriptionId(sourceId: string): string {
-  return `approvals-hub.${sourceId.toLowerCase().replace(/[^a-z0-9.-]+/g, '-')}`;
+/**
+ * The default subscription id of an instance: `approvals-hub.<instance id>.<first 8 of the client id>`, in the
+ * alphabet ESS allows. Subscription ids are unique across all of Concur, so the app's client id keeps two
+ * deployments with the same instance id apart; it is deterministic, so `subscribe` stays idempotent.
+ */
+export function defaultSubscriptionId(sourceId: string, clientId: string): string {
+  const clean = (v: string) => v.toLowerCase().replace(/[^a-z0-9.-]+/g, '-');
+  return `approvals-hub.${clean(sourceId)}.${clean(clientId)
+    .replace(/[^a-z0-9]/g, '')
+    .slice(0, 8)}`;
 }
 
 const subscriptionIdArg = (value: string): string => {
@@ -129,7 +136,7 @@ function eventsClient(source: ConcurApprovalSource): ConcurEventsClient {
   return new ConcurEventsClient({ clientId: config.clientId, clientSecret: config.clientSecret, authBaseUrl: config.authBaseUrl, baseUrl: config.baseUrl });
 }
 
-const describe = (s: WebhookSubscription): string => `${s.id}\ttopic ${s.topic}\tfilter ${s.filter ?? '.*'}\t-> ${s.webHookConfig.endpoint}`;
+const describeSubscription = (s: WebhookSubscription): string => `${s.id}\ttopic ${s.topic}\tfilter ${s.filter ?? '.*'}\t-> ${s.webHookConfig.endpoint}`;
 
 /**
  * `approvals-hub concur events status|subscribe|unsubscribe`: Concur's Event Subscription Service
@@ -158,7 +165,7 @@ function eventsCommands(api: CommandApi): void {
           const subs = await client.subscriptions();
           if (subs.length === 0) api.out(`${source.id}\tsubscriptions: none`);
           for (const s of subs)
-            api.out(`${source.id}\tsubscription ${describe(s)}${url !== undefined && s.webHookConfig.endpoint === url ? '\t(this host)' : ''}`);
+            api.out(`${source.id}\tsubscription ${describeSubscription(s)}${url !== undefined && s.webHookConfig.endpoint === url ? '\t(this host)' : ''}`);
           const here = url !== undefined && subs.some((s) => s.webHookConfig.endpoint === url);
           api.out(
             url === undefined
@@ -169,7 +176,7 @@ function eventsCommands(api: CommandApi): void {
       }),
   );
   common(events.command('subscribe').description("subscribe this host's events URL to the expense report topic (create or update)"))
-    .option('--id <id>', 'subscription id (default approvals-hub.<source id>)', subscriptionIdArg)
+    .option('--id <id>', 'subscription id (default approvals-hub.<source id>.<client id prefix>)', subscriptionIdArg)
     .option('--filter <regex>', 'event types to receive, a regular expression', regexArg, '.*')
     .option('--endpoint <url>', "deliver here instead of this host's events URL")
     .action(async (opts: { config?: string; source?: string; id?: string; filter: string; endpoint?: string }) =>
@@ -184,17 +191,17 @@ function eventsCommands(api: CommandApi): void {
             `Concur offers this app no ${EXPENSE_REPORT_TOPIC} topic (topics: ${topics.join(', ') || 'none'}): the app needs the expense.report.read scope besides events.topic.read`,
           );
         }
-        const id = opts.id ?? defaultSubscriptionId(source.id);
+        const id = opts.id ?? defaultSubscriptionId(source.id, source.settings.clientId ?? '');
         const message = await client.subscribe({ id, topic: EXPENSE_REPORT_TOPIC, filter: opts.filter, endpoint });
         api.out(`${source.id}\t${message}\t${id} -> ${endpoint} (filter ${opts.filter})`);
       }),
     );
   common(events.command('unsubscribe').description('delete the subscription'))
-    .option('--id <id>', 'subscription id (default approvals-hub.<source id>)', subscriptionIdArg)
+    .option('--id <id>', 'subscription id (default approvals-hub.<source id>.<client id prefix>)', subscriptionIdArg)
     .action(async (opts: { config?: string; source?: string; id?: string }) =>
       api.withHost(opts.config, async (host) => {
         const source = oneConcurSource(host, opts.source);
-        const id = opts.id ?? defaultSubscriptionId(source.id);
+        const id = opts.id ?? defaultSubscriptionId(source.id, source.settings.clientId ?? '');
         const message = await eventsClient(source).unsubscribe(id);
         api.out(`${source.id}\t${message ?? `no subscription ${id}; nothing to delete`}`);
       }),

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { TLSSocket } from 'node:tls';
+import { defaultSubscriptionId } from '../../plugins/concur/commands.js';
 import { ConcurEventsClient, ConcurEventsError, EXPENSE_REPORT_TOPIC } from '../../plugins/concur/client/events-client.js';
 import {
   startConcurSandbox,
@@ -442,6 +443,8 @@ describe('approvals-hub concur events (CLI, a fresh process each)', function () 
     const { config, env, dir } = deployment();
     const cli = (...args: string[]) => runCli(['concur', 'events', ...args, '--config', config], { cwd: dir, env });
     const url = 'http://127.0.0.1:9/hub/concur/acme/events';
+    const id = defaultSubscriptionId('acme', sb.credentials.clientId);
+    expect(id).to.match(/^approvals-hub\.acme\.[a-z0-9]{8}$/);
 
     const before = await cli('status');
     expect(before.code, before.stderr).to.equal(0);
@@ -452,20 +455,18 @@ describe('approvals-hub concur events (CLI, a fresh process each)', function () 
     for (const attempt of [1, 2]) {
       const r = await cli('subscribe', '--filter', 'statusChanged|reportDeleted');
       expect(r.code, `attempt ${attempt}: ${r.stderr}`).to.equal(0);
-      expect(r.stdout).to.include("Subscription 'approvals-hub.acme' saved successfully");
+      expect(r.stdout).to.include(`Subscription '${id}' saved successfully`);
     }
     expect(sb.events.list()).to.have.length(1);
-    expect(sb.events.list()[0]).to.deep.include({ id: 'approvals-hub.acme', filter: 'statusChanged|reportDeleted', webHookConfig: { endpoint: url } });
+    expect(sb.events.list()[0]).to.deep.include({ id, filter: 'statusChanged|reportDeleted', webHookConfig: { endpoint: url } });
 
     const after = await cli('status');
-    expect(after.stdout).to.include(
-      `subscription approvals-hub.acme\ttopic ${EXPENSE_REPORT_TOPIC}\tfilter statusChanged|reportDeleted\t-> ${url}\t(this host)`,
-    );
+    expect(after.stdout).to.include(`subscription ${id}\ttopic ${EXPENSE_REPORT_TOPIC}\tfilter statusChanged|reportDeleted\t-> ${url}\t(this host)`);
     expect(after.stdout).to.include(`${url}\tsubscribed`);
 
     const gone = await cli('unsubscribe');
     expect(gone.code, gone.stderr).to.equal(0);
-    expect(gone.stdout).to.include("Subscription 'approvals-hub.acme' marked for deletion");
+    expect(gone.stdout).to.include(`Subscription '${id}' marked for deletion`);
     expect(sb.events.list()).to.deep.equal([]);
     expect((await cli('unsubscribe')).stdout).to.include('nothing to delete');
   });
