@@ -226,6 +226,7 @@ export default function concurCommands(api: CommandApi): void {
     .addOption(new Option('--faults <profile>', 'fault profile').choices(Object.keys(FAULT_PROFILES)).default('none'))
     .option('--latency-ms <n>', 'answer every API call this many ms late (a realistic Concur, for benchmarks)', whole('--latency-ms'))
     .option('--no-workflow-bumps-last-modified', 'approve/send back/recall leave LastModifiedDate alone (unconfirmed Concur behaviour)')
+    .option('--no-step-notifications', 'push no ESS event for mid-workflow approvals (as a Concur without step notifications configured)')
     .action(
       async (opts: {
         port: number;
@@ -235,6 +236,7 @@ export default function concurCommands(api: CommandApi): void {
         faults: string;
         latencyMs?: number;
         workflowBumpsLastModified: boolean;
+        stepNotifications: boolean;
       }) => {
         const sandbox = await startConcurSandbox({
           port: opts.port,
@@ -247,6 +249,7 @@ export default function concurCommands(api: CommandApi): void {
               : (opts.faults as FaultProfileName),
           clock: Date.now(),
           workflowBumpsLastModified: opts.workflowBumpsLastModified,
+          events: { stepNotifications: opts.stepNotifications },
         });
         api.out(JSON.stringify({ baseUrl: sandbox.baseUrl, companyId: sandbox.companyId, ...sandbox.credentials }));
         await new Promise<void>((resolve) => {

@@ -298,6 +298,25 @@ describe('Concur sandbox: ESS webhook delivery to a real receiver', function () 
     expect(receiver.received[0]!.event.facts['stepCode'], 'submit to a step not configured for notifications').to.equal(null);
   });
 
+  it('an approver approving through the v4 API (their own token) publishes the same event as the admin back door', async () => {
+    receiver = await Receiver.start();
+    await subscribed({}, 'statusChanged');
+    const { owner, approver } = people(sb);
+    const report = sb.admin.submit({ owner: owner.loginId });
+    const { refreshToken } = sb.admin.consent(approver.loginId);
+    const token = await tokenRequest(sb, { grant_type: 'refresh_token', refresh_token: refreshToken });
+    const url = `${sb.baseUrl}/expensereports/v4/users/${approver.id}/context/MANAGER/reports/${report.ID}/approve`;
+    const approved = await call(url, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${String(token.body['access_token'])}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ comment: 'ok' }),
+    });
+    expect(approved.status).to.equal(204);
+    await sb.events.idle();
+    expect(receiver.received.map((r) => r.event.facts)).to.have.length(2);
+    expect(receiver.received[1]!.event.facts).to.include({ previousApprovalStatus: 'A_PEND', currentApprovalStatus: 'A_APPR', userId: approver.id });
+  });
+
   it('retries 5xx, 401, 403 and 429 with the same body, and never a 400', async () => {
     receiver = await Receiver.start();
     await subscribed({}, 'statusChanged');
