@@ -93,6 +93,11 @@ export class ConcurApprovalSource implements ApprovalSource {
     this.capabilities = { actions: acting ? [...config.actions] : [], ...(events ? { events } : {}) };
   }
 
+  /** The instance's config as the source runs with it (an embedded sandbox's URL and credentials merged in), for the CLI. */
+  get settings(): ConcurSourceConfig {
+    return this.config;
+  }
+
   /** Approvers' stored consents, when actions are on. */
   get consents(): ApproverConsents | undefined {
     return this.acting?.consents;

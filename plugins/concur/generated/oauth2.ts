@@ -116,6 +116,13 @@ export interface components {
         } & {
             [key: string]: string;
         };
+        /** @description An App token (the application is the principal) with no refresh token and no id_token, living 60 minutes; what the ESS management API takes (event-topics/index.markdown "Access Control"; sample oauth-token-client-credentials.json). */
+        ClientCredentialsGrant: {
+            /** @enum {string} */
+            grant_type: "client_credentials";
+            client_id: string;
+            client_secret: string;
+        };
         TokenResponse: {
             /** @description Access-token lifetime in seconds; a string ("3600") or a number (3600) depending on the doc page. */
             expires_in: string | number;
@@ -159,7 +166,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/x-www-form-urlencoded": components["schemas"]["RefreshTokenGrant"] | components["schemas"]["PasswordGrant"] | components["schemas"]["AuthorizationCodeGrant"] | components["schemas"]["OtpGrant"];
+                "application/x-www-form-urlencoded": components["schemas"]["RefreshTokenGrant"] | components["schemas"]["PasswordGrant"] | components["schemas"]["AuthorizationCodeGrant"] | components["schemas"]["OtpGrant"] | components["schemas"]["ClientCredentialsGrant"];
             };
         };
         responses: {

@@ -3,11 +3,14 @@ import type { Socket } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { SandboxAdmin } from './sandbox-admin.js';
 import { registerAdminRoutes } from './sandbox-admin-routes.js';
-import { TokenStore } from './sandbox-auth.js';
+import { APP_SCOPES, TokenStore } from './sandbox-auth.js';
 import { CallLog, type CallCounts } from './sandbox-calls.js';
 import { SandboxClock } from './sandbox-clock.js';
 import { SandboxCompany, SandboxError, type ReportRecord } from './sandbox-company.js';
 import { sendError, type RequestState, type RouteMeta, type SandboxContext, type SandboxSettings } from './sandbox-context.js';
+import { SandboxEvents, type SandboxEventsOptions } from './sandbox-event-sender.js';
+import { EventSubscriptions } from './sandbox-event-subscriptions.js';
+import { registerEventRoutes } from './sandbox-events-routes.js';
 import { registerExpenseRoutes } from './sandbox-expense-routes.js';
 import { FaultInjector, type FaultInput } from './sandbox-faults.js';
 import { rateLimitBody, reason } from './sandbox-format.js';
@@ -74,6 +77,14 @@ export interface ConcurSandboxOptions {
   readonly requireJsonAccept?: boolean;
   /** Share of users whose work e-mail differs from the login ID. Default 0.1. */
   readonly emailDiffersFromLoginRate?: number;
+  /**
+   * Scopes app tokens (the client_credentials grant) carry. Default `events.topic.read
+   * expense.report.read`: the ESS API and the expense topic. Without a topic's scope,
+   * `GET /events/v4/topics` lists nothing; without `events.topic.read` the ESS API answers 403.
+   */
+  readonly appScopes?: readonly string[];
+  /** ESS push events: signing key, mTLS, retries, step notifications and delivery faults (README "Events"). */
+  readonly events?: SandboxEventsOptions;
 }
 
 export interface SandboxCredentials {
@@ -95,6 +106,8 @@ export class ConcurSandbox {
   readonly companyId: string;
   readonly credentials: SandboxCredentials;
   readonly admin: SandboxAdmin;
+  /** ESS: subscriptions, the webhook sender, its counters and faults; `await sb.events.idle()` waits for deliveries to settle. */
+  readonly events: SandboxEvents;
   private readonly app: FastifyInstance;
   private readonly ctx: SandboxContext;
   private readonly sockets = new Set<Socket>();
@@ -145,7 +158,9 @@ export class ConcurSandbox {
       listingConsistency: options.listingConsistency ?? 'snapshot',
       requireJsonAccept: options.requireJsonAccept ?? false,
       redirectUris: options.redirectUris,
+      appScopes: options.appScopes ?? APP_SCOPES,
     };
+    this.events = new SandboxEvents(new EventSubscriptions(this.credentials.clientId, this.companyId), company, clock, () => this.url, seed, options.events);
     this.ctx = {
       company,
       tokens,
@@ -156,6 +171,7 @@ export class ConcurSandbox {
       snapshots: new SnapshotStore<ReportRecord>(),
       settings,
       listingRng: new SeededRandom(deriveSeed(seed, 0x5a0f)),
+      events: this.events,
       routes: new Map(),
       requests: new WeakMap(),
       baseUrl: () => this.url,
@@ -199,6 +215,7 @@ export class ConcurSandbox {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.sweeper);
+    this.events.close();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     // Destroyed sockets emit 'close' a few ticks later; waiting for it lets calls() count the aborts.
@@ -248,6 +265,7 @@ export class ConcurSandbox {
     registerAuthorizeRoutes(app, this.ctx);
     registerExpenseRoutes(app, this.ctx);
     registerIdentityRoutes(app, this.ctx);
+    registerEventRoutes(app, this.ctx);
     registerAdminRoutes(app, this.ctx, this.admin, () => ({
       baseUrl: this.url,
       companyId: this.companyId,
@@ -318,6 +336,10 @@ export class ConcurSandbox {
       }
       state.principal = check.principal;
       state.scopes = check.scopes;
+      // An App token (client_credentials) is for the ESS API only; Concur's other APIs want a user or company.
+      if (check.principal.kind === 'app' && meta.group !== 'events') {
+        return sendError(this.ctx, request, reply, meta.family, 403, 'an App token (client_credentials grant) cannot call this API');
+      }
     }
     if (this.ctx.settings.requireJsonAccept && meta.family === 'v3') {
       const accept = String(request.headers.accept ?? '').toLowerCase();

@@ -6,3 +6,15 @@ export { APPROVAL_STATUS_NAMES, SandboxError, type ApproveOptions, type EditSpec
 export type { EntrySpec } from './sandbox-entries.js';
 export type { OtpMessage } from './sandbox-otp.js';
 export { FAULT_PROFILES, type EndpointGroup, type FaultInput, type FaultOptions, type FaultProfileName, type SandboxDeprecation } from './sandbox-faults.js';
+export { EXPENSE_TOPIC, type EssEvent } from './sandbox-event-facts.js';
+export {
+  isRetryableStatus,
+  SandboxEvents,
+  type DeliveryAttempt,
+  type EventCounters,
+  type EventFaultOptions,
+  type EventSenderOptions,
+  type SandboxEventsOptions,
+} from './sandbox-event-sender.js';
+export { MAX_SUBSCRIPTIONS, type WebhookSubscription } from './sandbox-event-subscriptions.js';
+export { TEST_SIGNING_PRIVATE_KEY, TEST_SIGNING_PUBLIC_KEY } from './test-keys/test-signing-keys.js';

@@ -32,6 +32,15 @@ import type { FaultInput } from './sandbox-faults.js';
  *   POST   /_admin/users/:user/consent        {scopes?: string[]} → {refreshToken} (a user refresh token, as after the consent page)
  *   POST   /_admin/users/:user/revoke-consent → {revoked} (the user's refresh tokens stop working)
  *   GET    /_admin/otp/outbox                 → OtpMessage[] (one-time tokens "e-mailed" by /oauth2/v0/otp)
+ *   GET    /_admin/events                     → {counters, faults, losing, stepNotifications, subscriptions} (ESS push side)
+ *   POST   /_admin/events/subscriptions       {endpoint, id?, filter?} → WebhookSubscription (no App token needed; 201)
+ *   PUT    /_admin/events/faults              {duplicateRate?, reorder?, delayMs?, dropRate?, lose?} → EventFaultOptions
+ *   PUT    /_admin/events/step-notifications  {enabled: boolean} (publish mid-workflow approvals or not)
+ *   POST   /_admin/events/pause               {minutes?} (events published meanwhile are lost; no minutes: until resume)
+ *   POST   /_admin/events/resume
+ *   POST   /_admin/events/idle                → EventCounters, once every delivery so far is settled
+ *   GET    /_admin/events/deliveries          → DeliveryAttempt[] (the last 1000 attempts)
+ *   DELETE /_admin/events/counters            → 204
  */
 export function registerAdminRoutes(app: FastifyInstance, ctx: SandboxContext, admin: SandboxAdmin, credentials: () => Record<string, string>): void {
   const meta = { group: 'admin', family: 'admin', auth: false } as const;
@@ -103,6 +112,39 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: SandboxContext, a
   });
   addRoute(app, ctx, 'POST', '/_admin/users/:user/revoke-consent', meta, async (request) => admin.revokeConsent(user(request)));
   addRoute(app, ctx, 'GET', '/_admin/otp/outbox', meta, async () => admin.otpOutbox());
+
+  const events = ctx.events;
+  addRoute(app, ctx, 'GET', '/_admin/events', meta, async () => events.status());
+  addRoute(app, ctx, 'POST', '/_admin/events/subscriptions', meta, async (request, reply) => {
+    const b = body(request);
+    const endpoint = str(b, 'endpoint', true) as string;
+    return reply.code(201).send(events.subscribe(endpoint, { id: str(b, 'id'), filter: str(b, 'filter') }));
+  });
+  addRoute(app, ctx, 'PUT', '/_admin/events/faults', meta, async (request) => wrapRange(() => events.setFaults(body(request))));
+  addRoute(app, ctx, 'PUT', '/_admin/events/step-notifications', meta, async (request) => {
+    const enabled = body(request)['enabled'];
+    if (typeof enabled !== 'boolean') throw new SandboxError(400, 'enabled must be a boolean');
+    events.stepNotifications = enabled;
+    return { stepNotifications: enabled };
+  });
+  addRoute(app, ctx, 'POST', '/_admin/events/pause', meta, async (request) => {
+    const minutes = body(request)['minutes'];
+    wrapRange(() => events.pause(minutes as number | undefined));
+    return events.status();
+  });
+  addRoute(app, ctx, 'POST', '/_admin/events/resume', meta, async () => {
+    events.resume();
+    return events.status();
+  });
+  addRoute(app, ctx, 'POST', '/_admin/events/idle', meta, async () => {
+    await events.idle();
+    return events.counts();
+  });
+  addRoute(app, ctx, 'GET', '/_admin/events/deliveries', meta, async () => events.deliveries());
+  addRoute(app, ctx, 'DELETE', '/_admin/events/counters', meta, async (_request, reply) => {
+    events.resetCounts();
+    return reply.code(204).send();
+  });
 }
 
 /** RangeErrors from the clock and fault validation become 400s. */

@@ -8,7 +8,8 @@ import type { SandboxClock } from './sandbox-clock.js';
  * the initial credentials are given or seeded.
  */
 
-export type Principal = { readonly kind: 'company' } | { readonly kind: 'user'; readonly userIndex: number };
+/** `app`: the application itself, from the client_credentials grant (what the ESS management API takes). */
+export type Principal = { readonly kind: 'company' } | { readonly kind: 'user'; readonly userIndex: number } | { readonly kind: 'app' };
 
 /** Scopes the sandbox app holds for company tokens (what a Client Web Services app would be given). */
 export const COMPANY_SCOPES: readonly string[] = [
@@ -28,6 +29,15 @@ export const WORKFLOW_SCOPE = 'expense.report.workflowstatus.write';
 
 /** Scopes the sandbox app holds for user tokens; a consent may ask for a subset. */
 export const USER_SCOPES: readonly string[] = ['openid', 'EXPRPT', 'expense.report.read', 'expense.report.readwrite', WORKFLOW_SCOPE, 'user.read'];
+
+/** The ESS API scope an app token needs (event-topics/index.markdown). */
+export const EVENTS_SCOPE = 'events.topic.read';
+
+/**
+ * Scopes the sandbox app holds for app tokens (client_credentials): the ESS API scope and the
+ * expense topic's resource scope. `appScopes` in the sandbox options replaces them.
+ */
+export const APP_SCOPES: readonly string[] = [EVENTS_SCOPE, 'expense.report.read'];
 
 export interface TokenGrant {
   readonly accessToken: string;
@@ -187,6 +197,18 @@ export class TokenStore {
       return { ok: false, reason: 'verifier' };
     }
     return { ok: true, binding: record };
+  }
+
+  /**
+   * An access token with no refresh token: the client_credentials grant's App token ("can only be
+   * obtained again via the Client Credentials Grant", event-topics/index.markdown).
+   */
+  issueAccessOnly(principal: Principal, scope: string, actualLifetimeSeconds?: number): { accessToken: string; expiresIn: number; scope: string } {
+    const now = this.options.clock.nowMs();
+    const advertised = this.options.accessTokenLifetimeSeconds;
+    const accessToken = newToken(48);
+    this.access.set(accessToken, { principal, scope, expiresAtMs: now + (actualLifetimeSeconds ?? advertised) * 1000 });
+    return { accessToken, expiresIn: advertised, scope };
   }
 
   /** Redeems a refresh token; undefined when it is unknown, used up or expired (Concur code 108). */

@@ -164,6 +164,24 @@ export interface ReportState {
   readonly stepSequence: number | null;
 }
 
+/** What happened to a report, as the ESS expense events tell it (v4.expense-events.md). */
+export type ReportChangeKind = 'created' | 'submitted' | 'approved' | 'sentBack' | 'recalled' | 'reassigned' | 'edited' | 'deleted';
+
+/**
+ * One change of the company's reports, handed to every observer after the change is made.
+ * `before` is absent for `created`, `after` for `deleted`. `actorIndex` is the user who acted:
+ * the owner for create, submit, recall, edit and delete; the approver whose step it was for
+ * approve and send back; null for reassign (an administrator).
+ */
+export interface ReportChange {
+  readonly kind: ReportChangeKind;
+  readonly before: ReportRecord | undefined;
+  readonly after: ReportRecord | undefined;
+  readonly actorIndex: number | null;
+}
+
+export type ReportObserver = (change: ReportChange) => void;
+
 const PURPOSES = [
   'Client visit',
   'Sales kickoff',
@@ -192,6 +210,7 @@ export class SandboxCompany {
   private readonly byStatus = new Map<string, Set<string>>();
   private readonly byApprover = new Map<number, Set<string>>();
   private readonly employees: readonly SandboxUser[];
+  private readonly observers: ReportObserver[] = [];
 
   constructor(options: CompanyOptions) {
     if (options.approvers < 1) throw new RangeError('approvers must be at least 1');
@@ -211,6 +230,23 @@ export class SandboxCompany {
     });
     this.employees = this.directory.employees();
     this.seed(nowMs);
+  }
+
+  /**
+   * Calls `observer` after every change of a report (the seeded reports are not changes). The
+   * one place the ESS sender hooks in, so every way of changing a report (admin API, v4 workflow
+   * calls) produces its events. Returns a function that removes the observer.
+   */
+  observe(observer: ReportObserver): () => void {
+    this.observers.push(observer);
+    return () => {
+      const i = this.observers.indexOf(observer);
+      if (i >= 0) this.observers.splice(i, 1);
+    };
+  }
+
+  private emit(kind: ReportChangeKind, before: ReportRecord | undefined, after: ReportRecord | undefined, actorIndex: number | null): void {
+    for (const observer of [...this.observers]) observer({ kind, before, after, actorIndex });
   }
 
   // ---- reads -------------------------------------------------------------------------------
@@ -308,6 +344,8 @@ export class SandboxCompany {
       lastModifiedMs: now,
     };
     this.insert(record);
+    this.emit('created', undefined, { ...record, status: 'A_NOTF', approverIndex: null, submitMs: null }, owner.index);
+    this.emit('submitted', { ...record, status: 'A_NOTF', approverIndex: null, submitMs: null }, record, owner.index);
     return record;
   }
 
@@ -320,7 +358,9 @@ export class SandboxCompany {
     const manager = this.directory.manager(this.directory.get(r.ownerIndex));
     if (!manager) throw new SandboxError(409, `the owner of ${id} has no approver`);
     const now = this.now();
-    return this.replace(r, { status: 'A_PEND', approverIndex: manager.index, submitMs: now, approvalLevel: 0, lastModifiedMs: now });
+    const next = this.replace(r, { status: 'A_PEND', approverIndex: manager.index, submitMs: now, approvalLevel: 0, lastModifiedMs: now });
+    this.emit('submitted', r, next, r.ownerIndex);
+    return next;
   }
 
   /**
@@ -330,6 +370,12 @@ export class SandboxCompany {
    */
   approve(id: string, options: ApproveOptions = {}): ReportRecord {
     const r = this.requirePending(id);
+    const next = this.approveStep(r, options);
+    this.emit('approved', r, next, r.approverIndex);
+    return next;
+  }
+
+  private approveStep(r: ReportRecord, options: ApproveOptions): ReportRecord {
     const level = r.approvalLevel + 1;
     if (options.status !== undefined) {
       if (!(options.status in APPROVAL_STATUS_NAMES)) throw new SandboxError(400, `unknown status ${options.status}`);
@@ -356,7 +402,9 @@ export class SandboxCompany {
 
   sendBack(id: string, comment = ''): ReportRecord {
     const r = this.requirePending(id);
-    return this.workflow(r, { status: 'A_RESU', approverIndex: null, everSentBack: true, lastComment: comment, approvalLevel: 0 });
+    const next = this.workflow(r, { status: 'A_RESU', approverIndex: null, everSentBack: true, lastComment: comment, approvalLevel: 0 });
+    this.emit('sentBack', r, next, r.approverIndex);
+    return next;
   }
 
   /**
@@ -368,14 +416,18 @@ export class SandboxCompany {
     if (!STATUSES_WITH_APPROVER.has(r.status) && r.status !== 'A_ACCO') {
       throw new SandboxError(409, `report ${id} is ${r.status}; only a report in approval can be recalled`);
     }
-    return this.workflow(r, { status: 'A_RESU', approverIndex: null, approvalLevel: 0 });
+    const next = this.workflow(r, { status: 'A_RESU', approverIndex: null, approvalLevel: 0 });
+    this.emit('recalled', r, next, r.ownerIndex);
+    return next;
   }
 
   reassign(id: string, approverLogin: string): ReportRecord {
     const r = this.requirePending(id);
     const next = this.requireUser(approverLogin, 'approver');
     if (next.index === r.ownerIndex) throw new SandboxError(409, 'an owner cannot approve their own report');
-    return this.workflow(r, { approverIndex: next.index });
+    const after = this.workflow(r, { approverIndex: next.index });
+    this.emit('reassigned', r, after, null);
+    return after;
   }
 
   /** A header change: always bumps LastModifiedDate (it is what the field means). */
@@ -384,7 +436,7 @@ export class SandboxCompany {
     if (spec.paymentStatusCode !== undefined && !(spec.paymentStatusCode in PAYMENT_STATUS_NAMES)) {
       throw new SandboxError(400, `unknown payment status ${spec.paymentStatusCode}`);
     }
-    return this.replace(r, {
+    const next = this.replace(r, {
       ...(spec.name !== undefined ? { name: spec.name } : {}),
       ...(spec.total !== undefined ? { totalCents: Math.round(spec.total * 100) } : {}),
       ...(spec.hasException !== undefined ? { hasException: spec.hasException } : {}),
@@ -394,12 +446,15 @@ export class SandboxCompany {
       ...(spec.paymentStatusCode !== undefined ? { paymentStatus: spec.paymentStatusCode } : {}),
       lastModifiedMs: this.now(),
     });
+    this.emit('edited', r, next, r.ownerIndex);
+    return next;
   }
 
   delete(id: string): void {
     const r = this.require(id);
     this.unindex(r);
     this.reports.delete(id);
+    this.emit('deleted', r, undefined, r.ownerIndex);
   }
 
   // ---- internals ---------------------------------------------------------------------------

@@ -4,13 +4,14 @@ import type { CallLog } from './sandbox-calls.js';
 import type { SandboxClock } from './sandbox-clock.js';
 import { SandboxError, type ReportRecord, type SandboxCompany } from './sandbox-company.js';
 import type { EndpointGroup, FaultInjector } from './sandbox-faults.js';
-import { oauthError, scimError, v3Error, v4Error } from './sandbox-format.js';
+import type { SandboxEvents } from './sandbox-event-sender.js';
+import { essError, oauthError, scimError, v3Error, v4Error } from './sandbox-format.js';
 import type { OtpStore } from './sandbox-otp.js';
 import type { SnapshotStore } from './sandbox-paging.js';
 import type { SeededRandom } from './sandbox-random.js';
 
 /** Which documented error shape an endpoint answers with. */
-export type ErrorFamily = 'v3' | 'v4' | 'scim' | 'oauth' | 'admin';
+export type ErrorFamily = 'v3' | 'v4' | 'scim' | 'oauth' | 'admin' | 'ess';
 
 export interface RouteMeta {
   readonly group: EndpointGroup;
@@ -29,6 +30,8 @@ export interface SandboxSettings {
   readonly requireJsonAccept: boolean;
   /** Redirect URIs registered for the app; undefined accepts any absolute http(s) URI. */
   readonly redirectUris: readonly string[] | undefined;
+  /** Scopes of app tokens (the client_credentials grant). */
+  readonly appScopes: readonly string[];
 }
 
 /** Per-request bookkeeping set by the sandbox's onRequest hook. */
@@ -53,6 +56,7 @@ export interface SandboxContext {
   readonly snapshots: SnapshotStore<ReportRecord>;
   readonly settings: SandboxSettings;
   readonly listingRng: SeededRandom;
+  readonly events: SandboxEvents;
   readonly routes: Map<string, RouteMeta>;
   readonly requests: WeakMap<FastifyRequest, RequestState>;
   baseUrl(): string;
@@ -107,6 +111,9 @@ export function sendError(
       break;
     case 'admin':
       body = { error: message, status };
+      break;
+    case 'ess':
+      body = essError(status, message, path, now);
       break;
     default:
       body = v3Error(message, now);

@@ -6,8 +6,8 @@ import { SeededRandom, deriveSeed } from './sandbox-random.js';
  */
 
 /** Endpoint groups faults can be scoped to. */
-export type EndpointGroup = 'token' | 'reports' | 'entries' | 'identity' | 'workflow' | 'admin';
-export const ENDPOINT_GROUPS: readonly EndpointGroup[] = ['token', 'reports', 'entries', 'identity', 'workflow', 'admin'];
+export type EndpointGroup = 'token' | 'reports' | 'entries' | 'identity' | 'workflow' | 'events' | 'admin';
+export const ENDPOINT_GROUPS: readonly EndpointGroup[] = ['token', 'reports', 'entries', 'identity', 'workflow', 'events', 'admin'];
 
 export type FaultProfileName = 'none' | 'flaky' | 'chaos' | 'slow' | 'identity-down';
 

@@ -105,6 +105,14 @@ export interface V4ValidationError {
 }
 
 /** Expense v4 `ErrorMessage` body (v4-error.json; required: timestamp, httpStatus, errorMessage, path). */
+/**
+ * An ESS management API error. Concur documents none; the service's swagger is a Spring
+ * (springfox) one, so the sandbox answers Spring Boot's default error body (UNCONFIRMED).
+ */
+export function essError(status: number, message: string, path: string, nowMs: number): Record<string, unknown> {
+  return { timestamp: new Date(nowMs).toISOString(), status, error: reason(status), message, path };
+}
+
 export function v4Error(
   status: number,
   message: string,

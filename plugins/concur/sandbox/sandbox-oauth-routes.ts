@@ -46,7 +46,7 @@ const CODE_FAILURES = {
  * (a one-time token from `POST /oauth2/v0/otp`, below, with the client's own parameters) and the
  * password grant with credtype=authtoken (company: username = company UUID, password = request
  * token) or credtype=password (user: username = login ID; the sandbox takes any non-empty
- * password). Error codes and texts are the doc's /token table; invalid_client answers 401, the
+ * password), and client_credentials (an App token for the ESS API, no refresh token). Error codes and texts are the doc's /token table; invalid_client answers 401, the
  * rest 400. A refresh keeps the scopes of the grant it continues.
  */
 export function registerOAuthRoutes(app: FastifyInstance, ctx: SandboxContext): void {
@@ -121,11 +121,24 @@ export function registerOAuthRoutes(app: FastifyInstance, ctx: SandboxContext): 
         grant = tokens.issue({ kind: 'user', userIndex: redeemed.userIndex }, scope, lifetime);
         break;
       }
+      case 'client_credentials': {
+        // An App token (principal: the application), no refresh token and no id_token, as in
+        // oauth-token-client-credentials.json; the ESS management API takes only these.
+        const issued = tokens.issueAccessOnly({ kind: 'app' }, settings.appScopes.join(' '), lifetime);
+        return reply.send({
+          expires_in: String(issued.expiresIn),
+          scope: issued.scope,
+          token_type: 'Bearer',
+          access_token: issued.accessToken,
+          geolocation: ctx.baseUrl(),
+        });
+      }
       default:
         return fail(400, 60, 'invalid_grant', 'these are not the grants you are looking for');
     }
     const principal = grant.principal;
-    const subject = principal.kind === 'company' ? company.companyId : company.directory.get(principal.userIndex).id;
+    const subject =
+      principal.kind === 'company' ? company.companyId : principal.kind === 'app' ? settings.clientId : company.directory.get(principal.userIndex).id;
     return reply.send({
       // A string, as in the reference example (oauth-token.json); the TMC guide shows a number.
       expires_in: String(grant.expiresIn),
@@ -137,7 +150,7 @@ export function registerOAuthRoutes(app: FastifyInstance, ctx: SandboxContext): 
         clientId: settings.clientId,
         baseUrl: ctx.baseUrl(),
         subject,
-        type: principal.kind,
+        type: principal.kind === 'app' ? 'company' : principal.kind,
         nowMs: ctx.clock.nowMs(),
         lifetimeSeconds: grant.expiresIn,
       }),

@@ -1,0 +1,46 @@
+/**
+ * TEST-ONLY RSA key pair the Concur sandbox signs its ESS events with by default (Concur-Signature).
+ * Public knowledge: it is committed. Never configure it anywhere but a test or a local trial.
+ * The same keys as signing-private-key.pem / signing-public-key.pem here (README.md says how they were made).
+ */
+
+export const TEST_SIGNING_PRIVATE_KEY = `-----BEGIN PRIVATE KEY-----
+MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCwXMAVynUhNw4u
+hqchT6KfF9CnlUKBjQUcrFYyFaQb94i9Lc7v/RP/ifDu+Fx+uswJXnxRRfKTcsoh
+bCESU5FMx/HglkQGU3kspAjKKt4yDJIEVK8hcqMQY9s0YFgZAFlLc5Wiwnmf5SOS
+zCr0vbgrWgdHfUXREOQRWbpKXECVwGzH8J2b9/jnvkCx27ygoD0HAbpSEChxEaNU
+5tsZzmmQc+wVhSKLMQ1iBRbxEtqIQXPhDWrnZVUnZ7mrNdmerwblQXkYDZ2FuMbA
+D6sRZ2gXwrwEH568fX4IVf9fG5dCZ6YKy8ZkN1y+ehp9E1RyWTmz3gqJyoBNyhxA
+Qd6ymMD/AgMBAAECggEAVroFq7GXz/GnA7Ir1fG3YszvSrnXrqWOcf89k/uYbDha
+Ac3ZCaNGhk9rL9jqg1eQprrUH5NqKqA0TiNCUCTQOxXIGE1Mvl+mIxG3UNOr2Kjd
+1Utfo+8fyRuR3DvUltbZEoWQfC1uafbge3vzU89IFel70ugDwT+xJ+cb+R1MlVbt
++LAY3fLLP0zvaWl/OV8J0YmJKIynq6GKEOccZaYPVqefSnCYFvgvvsvUPQzMWcO6
+6EF6kK7Uz+IvrYN7ngztNIAAHaYQzpIw1ydktp2fNKpjFlBprR2hm4UeWWc2bPLg
+FVzYHyamZ1/2FBV6Oj3RvQ+SScBazE+XgF/6mwt9wQKBgQDeCuoFqVfK4gKKY3Kz
+xdc9BkYMCf1oMlk/5afnQ67d7Y8+uxNJCuvgAd5uKucAUreclglSsPXaZtZS1rAw
+u9vkDHmtU9xyvUFBtA5tWIrBBZP+mSuTjPcm7BspcXq/TkgvjhEuh1mv+F9DNdwh
+sB2Yhr7i7XE4AM2F/RrFrzruqQKBgQDLVW1mjikE7CdvVlCQWKd8O62lr6QMyQ2P
+W6n8ymEWKeA2oXWsk54/t5BITWxfmy58jDZeq1ns1GcVLKMStjXUtENTrkhfxsJR
+yQ5VN/g3t9ZpRpOUPq+wGVk6aHwE8Zo6Vn9zYv3575UYILWjjqn6wUWK3GpG5bw3
+EZ8tpFjDZwKBgQCV3RXwdkh79akzUEXVkj1gwcA7Ve7ECd91IgL+Mw9uWG1rMIam
+sQlcqsY+4xQAgtPMivOF7UwyeWBEjwRiEBksxULGuqg6hQPrXaSzJqSX/LTTjPv9
+XZJeodL/WMk5H5PXDPMJzW66N0/MpCiMUDrZfHCP5ySYYOpWees867VB6QKBgDK+
+H+4e/geXc4Pqc3KCXVG4hu45NeRm7DZhdrt6Od5RFv4rLvWhZTWbdqtEfw4g6On2
+B796XZenrg3vtMZ/qFFrpv2kGbWlIWtNlIEZ1Zz6CMz+6uds+WUl/kmAN6r4LDfw
+zB+cjaso6fk6eHnXqX3Fa7hqpy8IN/86K5I1WF1zAoGAR78byUsyHcbSq/Va4eOb
+KMzHe1ro1+YBktNutdw5MMztxvaqtSRvd3h7C9ya+bEpacvuZRUKXvAHcZJGdMWe
+n/NE3m4HFpdFjyrTUyALqVpO+3OcdXyt5/En5xzCztf/WRd5YLExVJUDrLx1X0IJ
+VmL+xWfN3iai6d4kvvRJoTs=
+-----END PRIVATE KEY-----
+`;
+
+export const TEST_SIGNING_PUBLIC_KEY = `-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAsFzAFcp1ITcOLoanIU+i
+nxfQp5VCgY0FHKxWMhWkG/eIvS3O7/0T/4nw7vhcfrrMCV58UUXyk3LKIWwhElOR
+TMfx4JZEBlN5LKQIyireMgySBFSvIXKjEGPbNGBYGQBZS3OVosJ5n+Ujkswq9L24
+K1oHR31F0RDkEVm6SlxAlcBsx/Cdm/f4575Asdu8oKA9BwG6UhAocRGjVObbGc5p
+kHPsFYUiizENYgUW8RLaiEFz4Q1q52VVJ2e5qzXZnq8G5UF5GA2dhbjGwA+rEWdo
+F8K8BB+evH1+CFX/XxuXQmemCsvGZDdcvnoafRNUclk5s94KicqATcocQEHespjA
+/wIDAQAB
+-----END PUBLIC KEY-----
+`;
