@@ -37,9 +37,9 @@ export interface TokenStoreOptions {
 const TOKEN_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
 /**
- * Basic-auth passwords and OAuth tokens. Follows "OAuth API request parameters": a password grant made
- * while the user's access token lives returns that same token, and a refresh made while the refresh token
- * lives returns the same refresh token (docs/servicenow-api.md section 8).
+ * Basic-auth passwords and OAuth tokens. Follows "OAuth API request parameters" and KB0791140: a password
+ * grant made while the user's access token lives returns that same token with a new lifetime, and a
+ * refresh returns the same refresh token while it lives (docs/servicenow-api.md section 8).
  */
 export class TokenStore {
   private readonly passwords = new Map<string, string>();
@@ -77,13 +77,20 @@ export class TokenStore {
     return { ok: false, reason: 'invalid' };
   }
 
-  /** password grant: the live access token of this user and client if there is one, else a new pair. */
+  /**
+   * password grant: the live access token of this user and client if there is one (its lifetime starts
+   * again), else a new one; the user's live refresh token (its lifetime starts again), else a new one.
+   */
   passwordGrant(clientId: string, userName: string): TokenGrant {
     const now = this.o.clock.nowMs();
     const live = [...this.access.entries()].find(([, t]) => t.userName === userName && t.clientId === clientId && t.expiresAt > now);
-    const refreshToken = this.liveRefresh(clientId, userName) ?? this.issueRefresh(clientId, userName);
-    if (live) return { accessToken: live[0], refreshToken, expiresIn: this.secondsLeft(live[1].expiresAt) };
-    return { ...this.issueAccess(clientId, userName), refreshToken };
+    const liveRefresh = this.liveRefresh(clientId, userName);
+    const refreshToken = liveRefresh ?? this.issueRefresh(clientId, userName);
+    if (liveRefresh) this.refresh.set(liveRefresh, { userName, clientId, expiresAt: now + this.o.refreshTokenLifetimeSeconds * 1000 });
+    if (!live) return { ...this.issueAccess(clientId, userName), refreshToken };
+    const expiresAt = now + this.o.accessTokenLifetimeSeconds * 1000;
+    this.access.set(live[0], { ...live[1], expiresAt });
+    return { accessToken: live[0], refreshToken, expiresIn: this.secondsLeft(expiresAt) };
   }
 
   /** refresh_token grant: a new access token; undefined when the refresh token is unknown, expired or another client's. */
