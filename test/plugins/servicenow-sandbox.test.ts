@@ -544,6 +544,32 @@ describe('ServiceNow sandbox (real HTTP)', function () {
     });
   });
 
+  describe('admin over HTTP', () => {
+    it('creates, decides and storms through /_admin, for a sandbox running as its own process', async () => {
+      const post = async (path: string, body: unknown) => {
+        const res = await fetch(`${sb.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+      };
+      const approver = freshUser();
+      const created = await post('/_admin/approvals', { count: 2, approvers: [approver.userName] });
+      expect(created.status).to.equal(200);
+      const [first, second] = created.body.approvals as string[];
+      expect((await post(`/_admin/approvals/${first}/reject`, { comment: 'over budget' })).status).to.equal(200);
+      expect((await post(`/_admin/approvals/${second}/explode`, {})).body).to.deep.include({ status: 'failure' });
+      const { data } = await client.GET(APPROVALS, {
+        params: { query: { sysparm_query: `approver=${approver.sysId}^ORDERBYsys_id`, sysparm_fields: 'sys_id,state' } },
+      });
+      expect(data!.result.find((r) => r.sys_id === first)!.state).to.equal('rejected');
+      expect(data!.result.find((r) => r.sys_id === second)!.state).to.equal('requested');
+
+      expect((await post('/_admin/storm', { requests: 1, retryAfterSeconds: 4 })).status).to.equal(200);
+      const limited = await client.GET(APPROVALS, { params: { query: { sysparm_limit: 1 } } });
+      expect(limited.response.headers.get('retry-after')).to.equal('4');
+      const state = (await (await fetch(`${sb.url}/_admin/state`)).json()) as { approvals: Record<string, number> };
+      expect(state.approvals.rejected).to.be.greaterThan(0);
+    });
+  });
+
   describe('options', () => {
     it('is reproducible per seed and fails fast on a bad option', async () => {
       const options: ServiceNowSandboxOptions = { seed: 11 };
