@@ -562,6 +562,14 @@ describe('ServiceNow sandbox (real HTTP)', function () {
       expect(data!.result.find((r) => r.sys_id === first)!.state).to.equal('rejected');
       expect(data!.result.find((r) => r.sys_id === second)!.state).to.equal('requested');
 
+      const other = freshUser();
+      expect((await post(`/_admin/approvals/${second}/reassign`, { approver: other.userName })).status).to.equal(200);
+      expect(sb.admin.record('sysapproval_approver', second!)!.approver).to.equal(other.sysId);
+      const deleted = await fetch(`${sb.url}/_admin/records/sysapproval_approver/${second}`, { method: 'DELETE' });
+      expect(await deleted.json()).to.deep.equal({ deleted: true });
+      const gone = await client.GET('/api/now/table/sysapproval_approver/{sys_id}', { params: { path: { sys_id: second! } } });
+      expect(gone.response.status).to.equal(404);
+
       expect((await post('/_admin/storm', { requests: 1, retryAfterSeconds: 4 })).status).to.equal(200);
       const limited = await client.GET(APPROVALS, { params: { query: { sysparm_limit: 1 } } });
       expect(limited.response.headers.get('retry-after')).to.equal('4');
