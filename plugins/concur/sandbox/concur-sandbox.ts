@@ -12,6 +12,7 @@ import { registerExpenseRoutes } from './sandbox-expense-routes.js';
 import { FaultInjector, type FaultInput } from './sandbox-faults.js';
 import { rateLimitBody, reason } from './sandbox-format.js';
 import { registerIdentityRoutes } from './sandbox-identity-routes.js';
+import { registerSpendUserRoutes } from './sandbox-spend-user-routes.js';
 import { registerAuthorizeRoutes } from './sandbox-authorize-routes.js';
 import { registerOAuthRoutes } from './sandbox-oauth-routes.js';
 import { OtpStore } from './sandbox-otp.js';
@@ -74,6 +75,8 @@ export interface ConcurSandboxOptions {
   readonly requireJsonAccept?: boolean;
   /** Share of users whose work e-mail differs from the login ID. Default 0.1. */
   readonly emailDiffersFromLoginRate?: number;
+  /** Share of approvers seeded with one expense delegate (another approver, can approve, gets approval e-mails). Default 0. */
+  readonly delegateRate?: number;
 }
 
 export interface SandboxCredentials {
@@ -126,6 +129,7 @@ export class ConcurSandbox {
       workflowBumpsLastModified: options.workflowBumpsLastModified ?? true,
       approvalLevels: options.approvalLevels ?? 1,
       finalApprovalStatus: options.finalApprovalStatus ?? 'A_APPR',
+      delegateRate: options.delegateRate ?? 0,
       clock,
     });
     const tokens = new TokenStore({
@@ -248,6 +252,7 @@ export class ConcurSandbox {
     registerAuthorizeRoutes(app, this.ctx);
     registerExpenseRoutes(app, this.ctx);
     registerIdentityRoutes(app, this.ctx);
+    registerSpendUserRoutes(app, this.ctx);
     registerAdminRoutes(app, this.ctx, this.admin, () => ({
       baseUrl: this.url,
       companyId: this.companyId,

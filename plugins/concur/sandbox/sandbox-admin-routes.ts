@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { SandboxAdmin } from './sandbox-admin.js';
 import { SandboxError, type ApproveOptions, type EditSpec, type SubmitSpec } from './sandbox-company.js';
 import { addRoute, type SandboxContext } from './sandbox-context.js';
+import type { DelegateSpec } from './sandbox-delegates.js';
 import type { FaultInput } from './sandbox-faults.js';
 
 /**
@@ -32,6 +33,8 @@ import type { FaultInput } from './sandbox-faults.js';
  *   POST   /_admin/users/:user/consent        {scopes?: string[]} → {refreshToken} (a user refresh token, as after the consent page)
  *   POST   /_admin/users/:user/revoke-consent → {revoked} (the user's refresh tokens stop working)
  *   GET    /_admin/otp/outbox                 → OtpMessage[] (one-time tokens "e-mailed" by /oauth2/v0/otp)
+ *   GET    /_admin/users/:user/delegates      → DelegateSpec[] (the user's expense delegates)
+ *   PUT    /_admin/users/:user/delegates      DelegateSpec[] → DelegateSpec[] (replaces them)
  */
 export function registerAdminRoutes(app: FastifyInstance, ctx: SandboxContext, admin: SandboxAdmin, credentials: () => Record<string, string>): void {
   const meta = { group: 'admin', family: 'admin', auth: false } as const;
@@ -103,6 +106,11 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: SandboxContext, a
   });
   addRoute(app, ctx, 'POST', '/_admin/users/:user/revoke-consent', meta, async (request) => admin.revokeConsent(user(request)));
   addRoute(app, ctx, 'GET', '/_admin/otp/outbox', meta, async () => admin.otpOutbox());
+  addRoute(app, ctx, 'GET', '/_admin/users/:user/delegates', meta, async (request) => admin.delegates(user(request)));
+  addRoute(app, ctx, 'PUT', '/_admin/users/:user/delegates', meta, async (request) => {
+    if (!Array.isArray(request.body)) throw new SandboxError(400, 'body must be a JSON array of delegates');
+    return admin.setDelegates(user(request), request.body as DelegateSpec[]);
+  });
 }
 
 /** RangeErrors from the clock and fault validation become 400s. */
