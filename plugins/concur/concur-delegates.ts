@@ -110,6 +110,12 @@ export class ConcurDelegateDirectory {
     const approverId = known?.approverId ?? (await this.uuidOf(login, signal));
     if (!approverId) return { ok: false, reason: 'unknown_approver' };
     const delegates = (await this.client.getExpenseDelegates(approverId, signal)) ?? [];
+    // Concur's list moved on since the cached read: mark that stale, so the redraw after this click reads it anew.
+    if (known && rights(known.delegates) !== rights(delegates)) {
+      const stale: Entry = { ...known, at: 0 };
+      this.cache.set(login, stale);
+      await this.state.set(`delegates:${login}`, JSON.stringify(stale));
+    }
     const found = delegates.find((d) => d.userId.toLowerCase() === delegateId.toLowerCase());
     if (!found) return { ok: false, reason: 'not_delegate' };
     if (!found.canApprove) return { ok: false, reason: 'cannot_approve' };
@@ -189,4 +195,13 @@ export class ConcurDelegateDirectory {
       return undefined;
     }
   }
+}
+
+/** A delegate list's rights, comparable: who, and what they may do when. */
+function rights(delegates: readonly ExpenseDelegate[]): string {
+  return JSON.stringify(
+    delegates
+      .map((d) => [d.userId.toLowerCase(), d.canApprove, d.canReceiveApprovalEmail, d.from ?? null, d.to ?? null])
+      .sort((a, b) => (String(a[0]) < String(b[0]) ? -1 : 1)),
+  );
 }
