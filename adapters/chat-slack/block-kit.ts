@@ -272,7 +272,7 @@ export function cardText(card: Card): string {
   const head = card.outcome
     ? `${outcomeLabel(card.outcome)}:`
     : card.onBehalfOf
-      ? `Waiting for approval (${delegateText(card)!.toLowerCase()}):`
+      ? `Waiting for your approval as delegate of ${card.onBehalfOf}:`
       : 'Waiting for your approval:';
   const amount = moneyText(card.amount);
   return fit(`${head} ${card.title} — ${personText(card.requester)}${amount ? ` · ${amount}` : ''}`, 1000);

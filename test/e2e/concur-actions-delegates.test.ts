@@ -1,4 +1,7 @@
 import { expect } from 'chai';
+import { formatCard } from '../../adapters/chat-console/console-notifier.js';
+import { cardBlocks, cardText } from '../../adapters/chat-slack/block-kit.js';
+import { approvalCard } from '../../adapters/chat-teams/adaptive-card.js';
 import type { ActionResult, CardAction } from '../../core/index.js';
 import { callsTo, type CallCounts, type DelegateSpec } from '../../plugins/concur/sandbox/index.js';
 import { concurHarness, SOURCE, type ConcurHarness } from '../support/concur-harness.js';
@@ -78,6 +81,13 @@ describe('Concur actions: expense delegates get the card and act for the approve
     expect(boCards.map((m) => m.action)).to.deep.equal(['notify']);
     expect(annCards[0]!.card.onBehalfOf).to.equal(undefined);
     expect(boCards[0]!.card.onBehalfOf).to.equal(ann.displayName);
+    // Each channel says so on the delegate's copy only.
+    const line = `As delegate of ${ann.displayName}`;
+    expect(JSON.stringify(cardBlocks(boCards[0]!.card))).to.contain(line);
+    expect(cardText(boCards[0]!.card)).to.contain(`as delegate of ${ann.displayName}`);
+    expect(JSON.stringify(approvalCard(boCards[0]!.card))).to.contain(line);
+    expect(formatCard(boCards[0]!.card)).to.include(`  ${line}`);
+    expect(JSON.stringify(cardBlocks(annCards[0]!.card))).to.not.contain('delegate');
     // The next cycle reads the cached list: no churn, no Spend User call.
     const quiet = h.sandbox.calls();
     await h.cycle();
