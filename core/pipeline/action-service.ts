@@ -214,7 +214,12 @@ export class ActionService implements ApprovalActions {
           actor: email,
           action: `action.${target.action}`,
           key: row.key,
-          detail: JSON.stringify({ channel: actor.channel, correlationId: result.correlationId ?? correlationId, comment: input.comment ?? null }),
+          detail: JSON.stringify({
+            channel: actor.channel,
+            correlationId: result.correlationId ?? correlationId,
+            comment: input.comment ?? null,
+            ...(approver.onBehalfOf ? { onBehalfOf: approver.onBehalfOf.sourceUserId } : {}),
+          }),
         },
       });
     } else {
