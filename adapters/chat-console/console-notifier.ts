@@ -1,4 +1,13 @@
-import { PermanentDeliveryError, dayText, moneyText, type Card, type DeliveryReceipt, type Notifier, type OutboundMessage } from '../../core/index.js';
+import {
+  PermanentDeliveryError,
+  dayText,
+  delegateText,
+  moneyText,
+  type Card,
+  type DeliveryReceipt,
+  type Notifier,
+  type OutboundMessage,
+} from '../../core/index.js';
 
 /**
  * C0 and C1 control characters (ESC starts a terminal escape sequence, U+009B is a one-character
@@ -21,6 +30,7 @@ export function formatCard(card: Card): string[] {
   const amount = card.amount ? ` · ${moneyText(card.amount)}` : '';
   const who = card.requester.name ?? card.requester.email ?? 'unknown requester';
   lines.push(`${card.title} — ${who}${amount}`);
+  if (card.onBehalfOf) lines.push(`  ${delegateText(card)!}`);
   if (card.submittedAt) lines.push(`  submitted ${dayText(card.submittedAt)}`);
   for (const f of card.fields) lines.push(`  ${f.label}: ${f.value}`);
   for (const l of card.lineItems) {

@@ -1,5 +1,6 @@
 import type { ActionsBlock, Button, ContextBlock, HomeView, KnownBlock, ModalView, PlainTextElement, SectionBlock } from '@slack/web-api';
 import {
+  delegateText,
   actionComment,
   dayText,
   moneyText,
@@ -138,6 +139,9 @@ export function cardBlocks(card: Card): KnownBlock[] {
   if (card.outcome) blocks.push({ type: 'section', text: plain(outcomeLabel(card.outcome)) });
   // Who acted, where and when ("Approved by ann@x in Slack at ..."), right under the outcome.
   if (card.outcome && card.outcomeNote) blocks.push({ type: 'context', elements: [plain(card.outcomeNote)] } satisfies ContextBlock);
+  // A delegate's copy: whom they may act for ("As delegate of Ann Berg").
+  const delegate = delegateText(card);
+  if (delegate) blocks.push({ type: 'context', elements: [plain(delegate)] } satisfies ContextBlock);
 
   const facts: [string, string | undefined][] = [
     ['Requester', personText(card.requester)],
@@ -265,7 +269,11 @@ export const CONNECT_ACTION = 'approvals.connect';
 
 /** The message `text`: what notifications and screen readers show. mrkdwn by default, so escaped too. */
 export function cardText(card: Card): string {
-  const head = card.outcome ? `${outcomeLabel(card.outcome)}:` : 'Waiting for your approval:';
+  const head = card.outcome
+    ? `${outcomeLabel(card.outcome)}:`
+    : card.onBehalfOf
+      ? `Waiting for your approval as delegate of ${card.onBehalfOf}:`
+      : 'Waiting for your approval:';
   const amount = moneyText(card.amount);
   return fit(`${head} ${card.title} — ${personText(card.requester)}${amount ? ` · ${amount}` : ''}`, 1000);
 }

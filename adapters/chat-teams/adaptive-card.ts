@@ -1,4 +1,14 @@
-import { actionComment, dayText, moneyText, outcomeLabel, personText, type Card, type CardOutcome, type QueuedApproval } from '../../core/index.js';
+import {
+  actionComment,
+  dayText,
+  delegateText,
+  moneyText,
+  outcomeLabel,
+  personText,
+  type Card,
+  type CardOutcome,
+  type QueuedApproval,
+} from '../../core/index.js';
 
 /**
  * Card → Adaptive Card, and the list a "what's waiting on me?" reply shows. Pure: no I/O.
@@ -212,6 +222,8 @@ export function approvalCard(card: Card, options: ApprovalCardOptions = {}): Ada
   const body: CardElement[] = [text(escapeMarkdown(card.title, 300), { size: 'Medium', weight: 'Bolder' })];
   if (card.outcome) body.push(text(outcomeLabel(card.outcome), { weight: 'Bolder', color: OUTCOME_COLORS[card.outcome] }));
   if (card.outcome && card.outcomeNote) body.push(text(escapeMarkdown(card.outcomeNote), { spacing: 'None' }));
+  const delegate = delegateText(card);
+  if (delegate) body.push(text(escapeMarkdown(delegate), { spacing: 'None', isSubtle: true }));
 
   const facts: [string, string | undefined][] = [
     ['Requester', personText(card.requester)],

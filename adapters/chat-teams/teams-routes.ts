@@ -2,6 +2,7 @@ import { ConfigurationBotFrameworkAuthentication, ConfigurationServiceClientCred
 import type { FastifyInstance } from 'fastify';
 import {
   actionStatus,
+  cardFor,
   createCardRenderer,
   emailKey,
   type ActionResult,
@@ -416,7 +417,9 @@ export class TeamsRoutes implements HttpRoutes {
         body: [{ type: 'TextBlock', text: escapeMarkdown(GONE), wrap: true, isSubtle: true }],
       });
     }
-    const card = await this.actions.withTokens(render(approval, names), approval.generation, email);
+    // A delegate's copy keeps its "As delegate of …" line.
+    const mine = approval.approvers.find((a) => emailKey(a.email) === emailKey(email)) ?? {};
+    const card = await this.actions.withTokens(cardFor(render(approval, names), mine), approval.generation, email);
     return cardResponse(approvalCard(card, { refreshUserId: senderId }));
   }
 

@@ -32,6 +32,12 @@ export interface Approver {
    * (Concur Identity v4 `timezone`). Reminders keep out of the approver's quiet hours in it.
    */
   readonly timeZone?: string | undefined;
+  /**
+   * Set when this person is not the approver but a delegate allowed to act for one (Concur: an
+   * expense delegate with "can approve"): the approver they stand in for. Their card says so, and
+   * an action they take is recorded as theirs on the approver's behalf. Absent for approvers.
+   */
+  readonly onBehalfOf?: { readonly sourceUserId: string; readonly name?: string | undefined } | undefined;
 }
 
 /** A normalised approval as a source reports it. */
@@ -143,7 +149,8 @@ export function fingerprint(approval: Approval): string {
     title: approval.title,
     status: approval.status,
     requester: approval.requester,
-    approvers: approval.approvers.map((a) => [a.sourceUserId, a.name ?? null]),
+    // A delegate's entry carries whom they stand in for; an approver's keeps its old two-item shape, so stored fingerprints still match.
+    approvers: approval.approvers.map((a) => (a.onBehalfOf ? [a.sourceUserId, a.name ?? null, a.onBehalfOf.sourceUserId] : [a.sourceUserId, a.name ?? null])),
     amount: approval.amount ?? null,
     submittedAt: approval.submittedAt ?? null,
     links: approval.links,

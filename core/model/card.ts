@@ -43,6 +43,11 @@ export interface Card {
   readonly flags: readonly string[];
   /** Set once the approval left the approver's hands; a card with an outcome has no buttons. */
   readonly outcome?: CardOutcome | undefined;
+  /**
+   * Set on the copy sent to a delegate (see `Approver.onBehalfOf`): the name of the approver they may
+   * act for, shown as "As delegate of <name>". Absent on an approver's own card.
+   */
+  readonly onBehalfOf?: string | undefined;
   /** With an outcome: who acted, where and when, from an action taken in chat ("Approved by ann@… in Slack at …"). */
   readonly outcomeNote?: string | undefined;
   readonly actions: readonly CardAction[];
@@ -87,6 +92,19 @@ export function moneyText(amount: Money | null | undefined): string | undefined 
 /** A person as every channel names them: name, else e-mail. */
 export function personText(person: Person): string {
   return person.name ?? person.email ?? 'Unknown requester';
+}
+
+/** The line a delegate's card shows about whom they act for, or undefined on an approver's own card. */
+export function delegateText(card: Pick<Card, 'onBehalfOf'>): string | undefined {
+  return card.onBehalfOf ? `As delegate of ${card.onBehalfOf}` : undefined;
+}
+
+/** The card as `approver` gets it: a delegate's copy names the approver they stand in for. */
+export function cardFor<T extends Card>(
+  card: T,
+  approver: { readonly onBehalfOf?: { readonly sourceUserId: string; readonly name?: string | undefined } | undefined },
+): T {
+  return approver.onBehalfOf ? { ...card, onBehalfOf: approver.onBehalfOf.name ?? approver.onBehalfOf.sourceUserId } : card;
 }
 
 /** The date part of an ISO-8601 time. */

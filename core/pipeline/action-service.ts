@@ -203,7 +203,9 @@ export class ActionService implements ApprovalActions {
       const verb = done(target.action);
       const where = actor.channelName ?? actor.channel;
       const at = result.at.slice(0, 16).replace('T', ' ');
-      const note = `${verb.past} by ${email} in ${where} at ${at} UTC${input.comment ? `: “${input.comment}”` : ''}`;
+      // A delegate acted for the approver: the note names both ("Approved by bo@… (delegate of Ann Berg) in Slack at …").
+      const behalf = approver.onBehalfOf ? ` (delegate of ${approver.onBehalfOf.name ?? approver.onBehalfOf.sourceUserId})` : '';
+      const note = `${verb.past} by ${email}${behalf} in ${where} at ${at} UTC${input.comment ? `: “${input.comment}”` : ''}`;
       this.logger.info({ source: row.source, key: row.key, action: target.action, actor: email, channel: actor.channel, correlationId }, 'action done');
       await this.redraw(row, {
         note,
@@ -212,7 +214,12 @@ export class ActionService implements ApprovalActions {
           actor: email,
           action: `action.${target.action}`,
           key: row.key,
-          detail: JSON.stringify({ channel: actor.channel, correlationId: result.correlationId ?? correlationId, comment: input.comment ?? null }),
+          detail: JSON.stringify({
+            channel: actor.channel,
+            correlationId: result.correlationId ?? correlationId,
+            comment: input.comment ?? null,
+            ...(approver.onBehalfOf ? { onBehalfOf: approver.onBehalfOf.sourceUserId } : {}),
+          }),
         },
       });
     } else {

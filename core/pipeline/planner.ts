@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { fingerprint, type Approver } from '../model/approval.js';
-import type { CardOutcome } from '../model/card.js';
+import { cardFor, type CardOutcome } from '../model/card.js';
 import { buildIdempotencyKey, parseIdempotencyKey } from '../model/idempotency-key.js';
 import { normEmail } from './queue-support.js';
 import type { ChangeBatch, CommitResult, Completion, QueuedApproval, ReminderSpend } from '../model/queue-types.js';
@@ -53,7 +53,7 @@ export function planBatch(existing: ReadonlyMap<string, QueuedApproval>, batch: 
   const nowIso = ctx.now.toISOString();
 
   const owe = (row: QueuedApproval, approver: Approver, action: 'notify' | 'update' | 'close', outcome?: CardOutcome): void => {
-    const card = ctx.render(row, outcome);
+    const card = cardFor(ctx.render(row, outcome), approver);
     for (const channel of ctx.channels) {
       outbox.push({
         approvalKey: row.key,
@@ -216,7 +216,7 @@ function mergeApprovers(incoming: readonly Approver[], known: readonly Approver[
     const was = known.find((k) => k.sourceUserId === a.sourceUserId);
     const email = normEmail(a.email) ?? normEmail(was?.email);
     const timeZone = a.timeZone?.trim() || was?.timeZone;
-    out.push({ sourceUserId: a.sourceUserId, name: a.name, email, ...(timeZone ? { timeZone } : {}) });
+    out.push({ sourceUserId: a.sourceUserId, name: a.name, email, ...(timeZone ? { timeZone } : {}), ...(a.onBehalfOf ? { onBehalfOf: a.onBehalfOf } : {}) });
   }
   return out;
 }

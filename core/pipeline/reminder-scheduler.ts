@@ -1,5 +1,5 @@
 import type { Approver } from '../model/approval.js';
-import type { Card } from '../model/card.js';
+import { cardFor, type Card } from '../model/card.js';
 import { emailKey } from '../model/email.js';
 import { buildIdempotencyKey } from '../model/idempotency-key.js';
 import type { CardRenderer, OutboxDraft, ReminderCandidate, ReminderDraft } from '../model/queue-types.js';
@@ -144,7 +144,7 @@ export function planReminders(
       if (!emailKey(c.approver.email)) continue;
       if (inQuietHours(localTime(now, c.approver.timeZone, settings.defaultTimeZone).minutes, settings.quietHours)) continue;
       const { approval } = c;
-      const card = options.render(approval);
+      const card = cardFor(options.render(approval), c.approver);
       const n = c.sent + 1;
       const outbox = options.channels.map((channel): OutboxDraft => ({
         approvalKey: approval.key,

@@ -53,7 +53,13 @@ const approvalSchema = {
       items: {
         type: 'object',
         required: ['sourceUserId'],
-        properties: { sourceUserId: text, name: optionalText, email: optionalText, timeZone: optionalText },
+        properties: {
+          sourceUserId: text,
+          name: optionalText,
+          email: optionalText,
+          timeZone: optionalText,
+          onBehalfOf: { type: 'object', required: ['sourceUserId'], properties: { sourceUserId: text, name: optionalText } },
+        },
       },
     },
     amount: { ...money, type: ['object', 'null'] },

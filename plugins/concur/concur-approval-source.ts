@@ -19,6 +19,7 @@ import type {
 import { approvalKey } from '../../core/index.js';
 import type { ConcurClient, ReportQuery } from './client/concur-client.js';
 import type { ConcurSourceConfig } from './concur-config.js';
+import type { ConcurDelegateDirectory } from './concur-delegates.js';
 import type { ApproverConsents } from './consent/approver-consents.js';
 import type { ConcurActions } from './consent/concur-actions.js';
 import { formatModifiedDateAfter, maxConcurDate } from './mappers/concur-dates.js';
@@ -86,6 +87,8 @@ export class ConcurApprovalSource implements ApprovalSource {
     private readonly state?: SourceState,
     /** Set when `actions` is configured: acting as each approver, and their stored consents (for the CLI). */
     private readonly acting?: { readonly actions: ConcurActions; readonly consents: ApproverConsents },
+    /** Set when `delegates.notify` is on: each pending report's approvers get their expense delegates added. */
+    private readonly delegates?: ConcurDelegateDirectory,
   ) {
     const events = config.events.enabled
       ? { pollIntervalMs: config.events.pollIntervalSeconds * 1000, silenceMs: config.events.silenceMinutes * 60_000, maxRefused: config.events.maxRefused }
@@ -153,7 +156,10 @@ export class ConcurApprovalSource implements ApprovalSource {
       // One event-loop turn, so the request is on the wire before this page's synchronous work
       // (mapping, the SQLite commit) holds the loop.
       if (next) await new Promise<void>((resolve) => setImmediate(resolve));
-      const approvals = page.Items.map((r) => this.map(r));
+      const approvals = await this.withDelegates(
+        page.Items.map((r) => this.map(r)),
+        ctx.signal,
+      );
       latest = maxConcurDate(latest, ...page.Items.map((r) => r.LastModifiedDate));
       // A first sync of more than one page takes in a backlog: its cards start without line items
       // (they arrive with the report's next change) instead of costing one entries call per report.
@@ -210,7 +216,10 @@ export class ConcurApprovalSource implements ApprovalSource {
       nextPage = page.NextPage ?? undefined;
       if (++pages > MAX_PAGES) throw new Error(`Concur returned more than ${MAX_PAGES} pages; refusing to follow NextPage further`);
       // Content and source data are left unloaded (undefined): the queue keeps what it has for reports it knows.
-      yield page.Items.map((r) => ({ ...this.map(r), content: undefined, sourceData: undefined }));
+      yield this.withDelegates(
+        page.Items.map((r) => ({ ...this.map(r), content: undefined, sourceData: undefined })),
+        ctx.signal,
+      );
     } while (nextPage);
   }
 
@@ -258,7 +267,19 @@ export class ConcurApprovalSource implements ApprovalSource {
         report ? { found: true, approval: { ...this.map(report), content: undefined, sourceData: undefined } } : { found: false, externalId: ref.externalId },
       );
     }
-    return results;
+    if (!this.delegates) return results;
+    // Every path that yields approvals lists the same delegates, or a sweep would look like a reassignment.
+    const found = await this.withDelegates(
+      results.flatMap((r) => (r.found ? [r.approval] : [])),
+      ctx.signal,
+    );
+    let i = 0;
+    return results.map((r) => (r.found ? { found: true, approval: found[i++]! } : r));
+  }
+
+  /** `approvals` with the approvers' expense delegates added (see ConcurDelegateDirectory), when `delegates.notify` is on. */
+  private async withDelegates(approvals: Approval[], signal: AbortSignal): Promise<Approval[]> {
+    return this.delegates ? this.delegates.expand(approvals, signal) : approvals;
   }
 
   /**

@@ -19,6 +19,7 @@ import { ConcurTokenManager } from './client/token-manager.js';
 import { ConcurUserClient } from './client/user-client.js';
 import { ConcurApprovalSource } from './concur-approval-source.js';
 import type { ConcurSourceConfig } from './concur-config.js';
+import { ConcurDelegateDirectory } from './concur-delegates.js';
 import { ConcurIdentityDirectory } from './concur-identity-directory.js';
 import { ApproverConsents } from './consent/approver-consents.js';
 import { ConcurActions } from './consent/concur-actions.js';
@@ -68,9 +69,25 @@ export default function concurModule(context: PluginContext<ConcurSourceConfig>)
         [Logger, CredentialStore, SourceState, Clock, Metrics],
       )
       .inSingletonScope();
+    // Expense delegates (opt-in): one directory, shared by the source (who gets cards) and the actions (who may act).
+    bind(ConcurDelegateDirectory)
+      .toResolvedValue(
+        (client: ConcurClient, state, clock: Clock, logger: Logger) =>
+          new ConcurDelegateDirectory(client, state as SourceState, clock, logger.child({ source: context.instanceId }), config.identity.ttlHours * 3_600_000),
+        [ConcurClient, SourceState, Clock, Logger],
+      )
+      .inSingletonScope();
+    const delegates = (directory: ConcurDelegateDirectory) => (config.delegates.notify ? directory : undefined);
     const acting = config.actions.length > 0;
     if (acting) bindActing(bind, context.instanceId, config);
-    const source = (client: ConcurClient, logger: Logger, state: unknown, actions?: ConcurActions, consents?: ApproverConsents) =>
+    const source = (
+      client: ConcurClient,
+      logger: Logger,
+      state: unknown,
+      directory: ConcurDelegateDirectory,
+      actions?: ConcurActions,
+      consents?: ApproverConsents,
+    ) =>
       new ConcurApprovalSource(
         context.instanceId,
         config,
@@ -78,11 +95,18 @@ export default function concurModule(context: PluginContext<ConcurSourceConfig>)
         logger.child({ source: context.instanceId }),
         state as SourceState,
         actions && consents ? { actions, consents } : undefined,
+        delegates(directory),
       );
-    if (acting) bind(ConcurApprovalSource).toResolvedValue(source, [ConcurClient, Logger, SourceState, ConcurActions, ApproverConsents]).inSingletonScope();
+    if (acting)
+      bind(ConcurApprovalSource)
+        .toResolvedValue(source, [ConcurClient, Logger, SourceState, ConcurDelegateDirectory, ConcurActions, ApproverConsents])
+        .inSingletonScope();
     else
       bind(ConcurApprovalSource)
-        .toResolvedValue((client: ConcurClient, logger: Logger, state) => source(client, logger, state), [ConcurClient, Logger, SourceState])
+        .toResolvedValue(
+          (client: ConcurClient, logger: Logger, state, directory: ConcurDelegateDirectory) => source(client, logger, state, directory),
+          [ConcurClient, Logger, SourceState, ConcurDelegateDirectory],
+        )
         .inSingletonScope();
     bind(ApprovalSource).toService(ConcurApprovalSource);
     bind(ConcurIdentityDirectory)
@@ -173,7 +197,7 @@ function bindActing(bind: Parameters<ConstructorParameters<typeof ContainerModul
     .inSingletonScope();
   bind(ConcurActions)
     .toResolvedValue(
-      (consents: ApproverConsents, user: ConcurUserClient, client: ConcurClient, clock: Clock, logger: Logger) =>
+      (consents: ApproverConsents, user: ConcurUserClient, client: ConcurClient, clock: Clock, logger: Logger, delegates: ConcurDelegateDirectory) =>
         new ConcurActions(
           consents,
           user,
@@ -182,8 +206,9 @@ function bindActing(bind: Parameters<ConstructorParameters<typeof ContainerModul
           (state) => `${prefix}/connect?state=${encodeURIComponent(state)}`,
           clock,
           logger.child({ source: instanceId }),
+          config.delegates.notify ? delegates : undefined,
         ),
-      [ApproverConsents, ConcurUserClient, ConcurClient, Clock, Logger],
+      [ApproverConsents, ConcurUserClient, ConcurClient, Clock, Logger, ConcurDelegateDirectory],
     )
     .inSingletonScope();
   bind(ConsentRoutes)

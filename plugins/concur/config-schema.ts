@@ -131,6 +131,20 @@ export const configSchema = {
         },
       },
     },
+    delegates: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      description: "Concur expense delegates (Spend User v4.1's Delegate extension; the company token needs spend.user.general.read).",
+      properties: {
+        notify: {
+          type: 'boolean',
+          default: false,
+          description:
+            "Also send each report's card to the approver's expense delegates who can approve and receive approval e-mails (inside any temporary delegation window); with actions on, they can act on it as delegates, under their own Concur token.",
+        },
+      },
+    },
     actions: {
       type: 'array',
       items: { type: 'string', enum: ['approve', 'sendBack'] },

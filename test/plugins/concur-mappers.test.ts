@@ -8,6 +8,7 @@ import type { components as V3Components, paths as ExpenseV3Paths } from '../../
 import type { paths as ExpenseV4Paths } from '../../plugins/concur/generated/expense-v4.js';
 import type { paths as IdentityPaths } from '../../plugins/concur/generated/identity-v4.js';
 import type { components as OAuthComponents, paths as OAuthPaths } from '../../plugins/concur/generated/oauth2.js';
+import { DELEGATE_EXTENSION, delegationActive, parseExpenseDelegates } from '../../plugins/concur/mappers/delegate-mapper.js';
 import { compareConcurDates, formatModifiedDateAfter, maxConcurDate, parseConcurDate } from '../../plugins/concur/mappers/concur-dates.js';
 import {
   FLAG_EXCEPTIONS,
@@ -432,6 +433,47 @@ describe('Concur mappers', () => {
         () => parseIdentityUserPage({ Resources: [{ emails: [] }] }),
         'malformed Concur identity page: Resources[0].id is missing (expected a string)',
       );
+    });
+  });
+
+  describe('Spend User delegates', () => {
+    const delegate = (value: string, extra: Record<string, unknown> = {}) => ({
+      canApprove: true,
+      canReceiveApprovalEmail: false,
+      delegate: { value, employeeNumber: '7' },
+      ...extra,
+    });
+
+    it('reads expense delegates as a list or as the single object the docs table shows; none without the extension', () => {
+      expect(parseExpenseDelegates({ id: 'u', [DELEGATE_EXTENSION]: { expense: [delegate('d1'), delegate('d2', { canApprove: false })] } })).to.deep.equal([
+        { userId: 'd1', canApprove: true, canReceiveApprovalEmail: false },
+        { userId: 'd2', canApprove: false, canReceiveApprovalEmail: false },
+      ]);
+      const window = { temporaryDelegation: { temporaryDelegationFromDate: '2026-01-01T00:00:00Z', temporaryDelegationToDate: null } };
+      expect(parseExpenseDelegates({ id: 'u', [DELEGATE_EXTENSION]: { expense: delegate('d1', window) } })).to.deep.equal([
+        { userId: 'd1', canApprove: true, canReceiveApprovalEmail: false, from: '2026-01-01T00:00:00Z' },
+      ]);
+      expect(parseExpenseDelegates({ id: 'u', [DELEGATE_EXTENSION]: {} })).to.deep.equal([]);
+      expect(parseExpenseDelegates({ id: 'u' })).to.deep.equal([]);
+      // An absent flag is false; a delegate without a UUID is dropped.
+      expect(parseExpenseDelegates({ id: 'u', [DELEGATE_EXTENSION]: { expense: [{ delegate: { value: 'd3' } }, { delegate: {} }] } })).to.deep.equal([
+        { userId: 'd3', canApprove: false, canReceiveApprovalEmail: false },
+      ]);
+    });
+
+    it('names the field of a malformed delegate', () => {
+      expect(() => parseExpenseDelegates({ id: 'u', [DELEGATE_EXTENSION]: { expense: [{ canApprove: 'yes', delegate: { value: 'd' } }] } })).to.throw(
+        ConcurPayloadError,
+        /canApprove/,
+      );
+    });
+
+    it('holds a temporary delegation only inside its window', () => {
+      const at = Date.parse('2026-03-02T09:00:00Z');
+      expect(delegationActive({}, at)).to.equal(true);
+      expect(delegationActive({ from: '2026-03-01T00:00:00Z', to: '2026-03-03T00:00:00Z' }, at)).to.equal(true);
+      expect(delegationActive({ to: '2026-03-01T00:00:00Z' }, at)).to.equal(false);
+      expect(delegationActive({ from: '2026-03-03T00:00:00Z' }, at)).to.equal(false);
     });
   });
 

@@ -2,6 +2,8 @@ import createClient from 'openapi-fetch';
 import type { Logger } from '../../../core/index.js';
 import type { paths as ExpenseV3 } from '../generated/expense-v3.js';
 import type { paths as IdentityV4 } from '../generated/identity-v4.js';
+import type { paths as SpendUserV41 } from '../generated/spend-user-v4.1.js';
+import { parseExpenseDelegates, type ExpenseDelegate } from '../mappers/delegate-mapper.js';
 import { parseEntryCollection, type Entry } from '../mappers/entry-mapper.js';
 import { parseIdentityUser, parseIdentityUserPage, type IdentityUser, type IdentityUserPage } from '../mappers/identity-mapper.js';
 import { parseReport, parseReportCollection, type ReportCollection, type ReportGet } from '../mappers/report-mapper.js';
@@ -65,6 +67,7 @@ export function authenticatedFetch(tokens: ConcurTokenManager, inner: FetchLike)
 export class ConcurClient {
   private readonly expense;
   private readonly identity;
+  private readonly spendUser;
 
   constructor(
     private readonly tokens: ConcurTokenManager,
@@ -74,6 +77,7 @@ export class ConcurClient {
   ) {
     this.expense = createClient<ExpenseV3>({ baseUrl: PLACEHOLDER_ORIGIN, fetch: authenticatedFetch(tokens, apiFetch) });
     this.identity = createClient<IdentityV4>({ baseUrl: PLACEHOLDER_ORIGIN, fetch: authenticatedFetch(tokens, identityFetch) });
+    this.spendUser = createClient<SpendUserV41>({ baseUrl: PLACEHOLDER_ORIGIN, fetch: authenticatedFetch(tokens, apiFetch) });
   }
 
   /** The company's API origin (the configured base URL, else the company token's geolocation): its users' data centre too. */
@@ -157,6 +161,17 @@ export class ConcurClient {
     if (response.status === 404) return undefined;
     if (!response.ok) this.fail('get user', response, error);
     return parseIdentityUser(parseJsonBody(data as unknown as string, 'user', response));
+  }
+
+  /**
+   * Spend User v4.1 `GET /profile/spend/v4.1/Users/{id}` (v4.1.spend-user-retrieval.md; scope
+   * spend.user.general.read): the user's expense delegates; undefined when Concur has no such user (404).
+   */
+  async getExpenseDelegates(id: string, signal: AbortSignal): Promise<ExpenseDelegate[] | undefined> {
+    const { data, error, response } = await this.spendUser.GET('/profile/spend/v4.1/Users/{id}', { params: { path: { id } }, signal, parseAs: 'text' });
+    if (response.status === 404) return undefined;
+    if (!response.ok) this.fail('get spend user', response, error);
+    return parseExpenseDelegates(parseJsonBody(data as unknown as string, 'spend user', response));
   }
 }
 

@@ -80,6 +80,7 @@ export function endpointOf(method: string, path: string): string {
   const route = path
     .replace(/^(\/api\/v3\.0\/expense\/reports)\/[^/]+$/, '$1/{id}')
     .replace(/^(\/profile\/identity\/v4(?:\.1)?\/Users)\/(?!\.search)[^/]+$/, '$1/{id}')
+    .replace(/^(\/profile\/spend\/v4\.1\/Users)\/[^/]+$/, '$1/{id}')
     .replace(/\/users\/[^/]+\//, '/users/{userId}/')
     .replace(/\/reports\/[^/]+\/(approve|sendBack)$/, '/reports/{reportId}/$1');
   return `${method} ${route}`;

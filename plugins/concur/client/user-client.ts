@@ -105,13 +105,21 @@ export class ConcurUserClient {
     throw authError(`${grant['grant_type']} grant`, response, error);
   }
 
-  /** `GET …/users/{uuid}/context/MANAGER/reportsToApprove` as the approver, without delegate approvals: what waits on them now. */
-  async reportsToApprove(user: UserAccess, correlationId: string, signal: AbortSignal): Promise<UserCallResult<ReportToApprove[]>> {
+  /**
+   * `GET …/users/{uuid}/context/MANAGER/reportsToApprove` as the approver: what waits on them now.
+   * With `includeDelegateApprovals`, also what they may approve as an expense delegate (v4.reports: "as either an approver or delegate").
+   */
+  async reportsToApprove(
+    user: UserAccess,
+    correlationId: string,
+    signal: AbortSignal,
+    includeDelegateApprovals = false,
+  ): Promise<UserCallResult<ReportToApprove[]>> {
     const { data, error, response } = await this.reads.GET('/expensereports/v4/users/{userId}/context/{contextType}/reportsToApprove', {
       baseUrl: user.base,
       params: {
         path: { userId: user.userId, contextType: 'MANAGER' },
-        query: { includeDelegateApprovals: false },
+        query: { includeDelegateApprovals },
         header: { 'concur-correlationid': correlationId },
       },
       headers: { Authorization: `Bearer ${user.token}` },

@@ -1,5 +1,6 @@
 import type { ActionResult, Clock, Logger, QueuedApproval, SourceActRequest } from '../../../core/index.js';
 import type { ConcurClient } from '../client/concur-client.js';
+import type { ConcurDelegateDirectory, DelegateCheck } from '../concur-delegates.js';
 import type { ConcurUserClient, ReportToApprove, UserAccess, UserCallResult, WorkflowAction } from '../client/user-client.js';
 import type { ApproverConsents } from './approver-consents.js';
 
@@ -10,7 +11,7 @@ const refused = (message: string): ActionResult => ({ outcome: 'refused', messag
 
 /**
  * Approve and send back as the approver, under their own Concur user token (docs/concur-api.md
- * 2.4, 13). Per click: the approver's access token (a refresh only when the cached one is spent),
+ * 2.4, 13), or as one of their expense delegates under the delegate's own token (Delegates). Per click: the approver's access token (a refresh only when the cached one is spent),
  * one guard read of their `reportsToApprove`, and one long-URL PATCH. A report missing from that
  * list costs one company read more, to tell the clicker what happened instead (decided, or moved
  * to someone else). The click's correlation id goes to Concur as `concur-correlationid`.
@@ -25,6 +26,8 @@ export class ConcurActions {
     private readonly connectUrl: (state: string) => string,
     private readonly clock: Clock,
     private readonly logger: Logger,
+    /** Set when `delegates.notify` is on: an expense delegate's click is checked against Concur's delegate list, fresh. */
+    private readonly delegates?: ConcurDelegateDirectory,
   ) {}
 
   async act(request: SourceActRequest): Promise<ActionResult> {
@@ -34,14 +37,31 @@ export class ConcurActions {
     if (action === 'sendBack' && !comment) return refused('Sending a report back needs a comment for the employee: say what to fix.');
     if (comment && comment.length > MAX_COMMENT) return refused(`Concur takes comments of up to ${MAX_COMMENT} characters; this one has ${comment.length}.`);
 
+    // A delegate (docs/concur-api.md, Delegates) acts under their own token, on their own UUID's URL,
+    // once a fresh Spend User read says the approver still lets them approve.
+    const behalf = approver.onBehalfOf;
+    if (behalf && !this.delegates) return refused('Acting as a Concur delegate is not turned on here (delegates.notify); open the report in Concur.');
     let access = await this.consents.access(approver.email);
     if (!access) return this.consentNeeded(approver.email);
-    let guard = await this.user.reportsToApprove(access, correlationId, signal);
+    let expected = access.userId;
+    if (behalf) {
+      const who = behalf.name ?? behalf.sourceUserId;
+      let check: DelegateCheck;
+      try {
+        check = await this.delegates!.check(behalf.sourceUserId, access.userId, signal);
+      } catch (error) {
+        this.logger.warn({ report: approval.externalId, err: (error as Error).message }, "could not read the approver's Concur delegates at click time");
+        return refused(`Concur could not say whether you may still approve for ${who}; nothing was done. Try again in a minute.`);
+      }
+      if (!check.ok) return { outcome: 'not_yours', message: notDelegate(check.reason, who, approval.title) };
+      expected = check.approverId;
+    }
+    let guard = await this.user.reportsToApprove(access, correlationId, signal, Boolean(behalf));
     if (guard.status === 401) {
       // The cached access token died early (Concur revoked it): one refresh, one more read.
       access = await this.consents.access(approver.email, access.token);
       if (!access) return this.consentNeeded(approver.email);
-      guard = await this.user.reportsToApprove(access, correlationId, signal);
+      guard = await this.user.reportsToApprove(access, correlationId, signal, Boolean(behalf));
     }
     if (guard.status === 401) {
       await this.consents.forget(approver.email);
@@ -50,7 +70,10 @@ export class ConcurActions {
     if (guard.status === 403) return this.scopeMissing(approver.email, guard);
     if (!guard.data) return refused(`Concur could not list the reports waiting on you (HTTP ${guard.status}); nothing was done. Try again in a minute.`);
     const item = guard.data.find((r) => r.reportId === approval.externalId);
-    if (!item || (item.approverUuid !== undefined && item.approverUuid !== access.userId)) return this.explain(approval, approver.sourceUserId, signal);
+    // The step's approver is the clicker, or for a delegate the approver they stand in for.
+    if (!item || (item.approverUuid !== undefined && item.approverUuid !== expected)) {
+      return this.explain(approval, behalf?.sourceUserId ?? approver.sourceUserId, signal, behalf ? (behalf.name ?? behalf.sourceUserId) : undefined);
+    }
     const change = changeSince(approval, item);
     if (change)
       return { outcome: 'changed', message: `“${approval.title}” changed in Concur since this card was drawn (${change}); look at it again before deciding.` };
@@ -82,7 +105,7 @@ export class ConcurActions {
   }
 
   /** The report is not in the approver's queue: read it (company token) to say why, never act. */
-  private async explain(approval: QueuedApproval, approverLogin: string, signal: AbortSignal): Promise<ActionResult> {
+  private async explain(approval: QueuedApproval, approverLogin: string, signal: AbortSignal, delegateOf?: string): Promise<ActionResult> {
     const owner = typeof approval.sourceData?.ownerLoginId === 'string' ? approval.sourceData.ownerLoginId : undefined;
     const report = await this.company.getReport(approval.externalId, owner, signal);
     if (!report) return { outcome: 'already_decided', message: `“${approval.title}” is no longer in Concur.` };
@@ -101,8 +124,8 @@ export class ConcurActions {
     return {
       outcome: 'not_yours',
       message: now
-        ? `“${approval.title}” now waits on ${now} in Concur, not on you.`
-        : `Concur does not list “${approval.title}” among the reports waiting on you.`,
+        ? `“${approval.title}” now waits on ${now} in Concur, not on ${delegateOf ?? 'you'}.`
+        : `Concur does not list “${approval.title}” among the reports waiting on you${delegateOf ? ` or on ${delegateOf}` : ''}.`,
     };
   }
 
@@ -146,6 +169,20 @@ export class ConcurActions {
       default:
         return refused(`Concur could not take the action on ${title} (HTTP ${write.status}); nothing was changed. Try again in a minute.${said}`);
     }
+  }
+}
+
+/** Why a delegate may not act for `who` now, in a sentence. */
+function notDelegate(reason: Exclude<DelegateCheck, { ok: true }>['reason'], who: string, title: string): string {
+  switch (reason) {
+    case 'cannot_approve':
+      return `${who} no longer lets you approve for them in Concur (your delegate rights changed), so nothing was done with “${title}”.`;
+    case 'outside_window':
+      return `Your temporary delegation for ${who} is not in effect in Concur now, so nothing was done with “${title}”.`;
+    case 'unknown_approver':
+      return `Concur no longer knows ${who}, so nothing was done with “${title}”.`;
+    default:
+      return `You are no longer ${who}'s expense delegate in Concur, so nothing was done with “${title}”.`;
   }
 }
 

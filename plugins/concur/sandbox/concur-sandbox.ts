@@ -15,6 +15,7 @@ import { registerExpenseRoutes } from './sandbox-expense-routes.js';
 import { FaultInjector, type FaultInput } from './sandbox-faults.js';
 import { rateLimitBody, reason } from './sandbox-format.js';
 import { registerIdentityRoutes } from './sandbox-identity-routes.js';
+import { registerSpendUserRoutes } from './sandbox-spend-user-routes.js';
 import { registerAuthorizeRoutes } from './sandbox-authorize-routes.js';
 import { registerOAuthRoutes } from './sandbox-oauth-routes.js';
 import { OtpStore } from './sandbox-otp.js';
@@ -85,6 +86,8 @@ export interface ConcurSandboxOptions {
   readonly appScopes?: readonly string[];
   /** ESS push events: signing key, mTLS, retries, step notifications and delivery faults (README "Events"). */
   readonly events?: SandboxEventsOptions;
+  /** Share of approvers seeded with one expense delegate (another approver, can approve, gets approval e-mails). Default 0. */
+  readonly delegateRate?: number;
 }
 
 export interface SandboxCredentials {
@@ -139,6 +142,7 @@ export class ConcurSandbox {
       workflowBumpsLastModified: options.workflowBumpsLastModified ?? true,
       approvalLevels: options.approvalLevels ?? 1,
       finalApprovalStatus: options.finalApprovalStatus ?? 'A_APPR',
+      delegateRate: options.delegateRate ?? 0,
       clock,
     });
     const tokens = new TokenStore({
@@ -266,6 +270,7 @@ export class ConcurSandbox {
     registerExpenseRoutes(app, this.ctx);
     registerIdentityRoutes(app, this.ctx);
     registerEventRoutes(app, this.ctx);
+    registerSpendUserRoutes(app, this.ctx);
     registerAdminRoutes(app, this.ctx, this.admin, () => ({
       baseUrl: this.url,
       companyId: this.companyId,

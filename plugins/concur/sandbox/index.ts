@@ -4,6 +4,7 @@ export { callsTo, type CallCounts, type EndpointCalls } from './sandbox-calls.js
 export { SandboxClock } from './sandbox-clock.js';
 export { APPROVAL_STATUS_NAMES, SandboxError, type ApproveOptions, type EditSpec, type ReportState, type SubmitSpec } from './sandbox-company.js';
 export type { EntrySpec } from './sandbox-entries.js';
+export type { DelegateSpec } from './sandbox-delegates.js';
 export type { OtpMessage } from './sandbox-otp.js';
 export { FAULT_PROFILES, type EndpointGroup, type FaultInput, type FaultOptions, type FaultProfileName, type SandboxDeprecation } from './sandbox-faults.js';
 export { EXPENSE_TOPIC, type EssEvent } from './sandbox-event-facts.js';

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { SandboxAdmin } from './sandbox-admin.js';
 import { SandboxError, type ApproveOptions, type EditSpec, type SubmitSpec } from './sandbox-company.js';
 import { addRoute, type SandboxContext } from './sandbox-context.js';
+import type { DelegateSpec } from './sandbox-delegates.js';
 import type { FaultInput } from './sandbox-faults.js';
 
 /**
@@ -41,6 +42,8 @@ import type { FaultInput } from './sandbox-faults.js';
  *   POST   /_admin/events/idle                → EventCounters, once every delivery so far is settled
  *   GET    /_admin/events/deliveries          → DeliveryAttempt[] (the last 1000 attempts)
  *   DELETE /_admin/events/counters            → 204
+ *   GET    /_admin/users/:user/delegates      → DelegateSpec[] (the user's expense delegates)
+ *   PUT    /_admin/users/:user/delegates      DelegateSpec[] → DelegateSpec[] (replaces them)
  */
 export function registerAdminRoutes(app: FastifyInstance, ctx: SandboxContext, admin: SandboxAdmin, credentials: () => Record<string, string>): void {
   const meta = { group: 'admin', family: 'admin', auth: false } as const;
@@ -144,6 +147,11 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: SandboxContext, a
   addRoute(app, ctx, 'DELETE', '/_admin/events/counters', meta, async (_request, reply) => {
     events.resetCounts();
     return reply.code(204).send();
+  });
+  addRoute(app, ctx, 'GET', '/_admin/users/:user/delegates', meta, async (request) => admin.delegates(user(request)));
+  addRoute(app, ctx, 'PUT', '/_admin/users/:user/delegates', meta, async (request) => {
+    if (!Array.isArray(request.body)) throw new SandboxError(400, 'body must be a JSON array of delegates');
+    return admin.setDelegates(user(request), request.body as DelegateSpec[]);
   });
 }
 

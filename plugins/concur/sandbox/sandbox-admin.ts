@@ -2,6 +2,7 @@ import { USER_SCOPES } from './sandbox-auth.js';
 import type { CallCounts } from './sandbox-calls.js';
 import { SandboxError, type ApproveOptions, type EditSpec, type ReportRecord, type ReportState, type SubmitSpec } from './sandbox-company.js';
 import type { SandboxContext } from './sandbox-context.js';
+import type { DelegateRecord, DelegateSpec } from './sandbox-delegates.js';
 import { renderV3Entry } from './sandbox-entries.js';
 import type { FaultInput, FaultOptions } from './sandbox-faults.js';
 import type { OtpMessage } from './sandbox-otp.js';
@@ -169,6 +170,36 @@ export class SandboxAdmin {
    */
   revokeConsent(user: string): { revoked: number } {
     return { revoked: this.ctx.tokens.revokeUser(this.requireUser(user)) };
+  }
+
+  /** `user`'s expense delegates (login ID or UUID), as the admin API shows them. */
+  delegates(user: string): DelegateSpec[] {
+    const { directory, delegates } = this.ctx.company;
+    return delegates.of(this.requireUser(user)).map(({ delegateIndex, ...rights }) => ({ delegate: directory.get(delegateIndex).loginId, ...rights }));
+  }
+
+  /**
+   * Replaces `user`'s expense delegates, as an administrator does in Concur's delegate settings:
+   * each by login ID or UUID, with its rights and an optional temporary window (ISO-8601).
+   */
+  setDelegates(user: string, specs: readonly DelegateSpec[]): DelegateSpec[] {
+    const index = this.requireUser(user);
+    const records = specs.map((s): DelegateRecord => {
+      if (typeof s?.delegate !== 'string') throw new SandboxError(400, 'each delegate needs a delegate (login ID or UUID)');
+      if (typeof s.canApprove !== 'boolean' || typeof s.canReceiveApprovalEmail !== 'boolean') {
+        throw new SandboxError(400, 'each delegate needs canApprove and canReceiveApprovalEmail (booleans)');
+      }
+      for (const end of [s.from, s.to]) if (end !== undefined && Number.isNaN(Date.parse(end))) throw new SandboxError(400, `not an ISO-8601 time: ${end}`);
+      const { delegate, ...rights } = s;
+      return { ...rights, delegateIndex: this.requireUser(delegate) };
+    });
+    try {
+      this.ctx.company.delegates.set(this.ctx.company.directory.get(index), records);
+    } catch (e) {
+      if (e instanceof RangeError) throw new SandboxError(400, e.message);
+      throw e;
+    }
+    return this.delegates(user);
   }
 
   /** One-time tokens "e-mailed" by `POST /oauth2/v0/otp`, oldest first (the sandbox has no mailbox). */

@@ -22,6 +22,7 @@ export const COMPANY_SCOPES: readonly string[] = [
   'identity.user.enterprise.read',
   'user.read',
   'company.read',
+  'spend.user.general.read',
 ];
 
 /** The scope approving and sending back need (docs/concur-api.md 2.1, 13). */

@@ -1,5 +1,6 @@
 import type { SandboxClock } from './sandbox-clock.js';
 import { entriesFromSpecs, generateEntries, summarizeEntries, type EntryData, type EntrySpec } from './sandbox-entries.js';
+import { SandboxDelegates } from './sandbox-delegates.js';
 import { concurDateTime, sqlDatetimeMs, utcMidnight } from './sandbox-format.js';
 import { SandboxDirectory, type SandboxUser } from './sandbox-people.js';
 import { CONCUR_ID_ALPHABET, SeededRandom } from './sandbox-random.js';
@@ -105,6 +106,8 @@ export interface CompanyOptions {
   readonly approvalLevels: number;
   readonly finalApprovalStatus: string;
   readonly clock: SandboxClock;
+  /** Share of approvers seeded with one expense delegate (another approver) who can approve and gets approval e-mails. Default 0. */
+  readonly delegateRate?: number;
 }
 
 /** Filters of the v3 list call that the company evaluates. */
@@ -204,6 +207,8 @@ const DAY = 86_400_000;
 export class SandboxCompany {
   readonly directory: SandboxDirectory;
   readonly companyId: string;
+  /** Users' expense delegates (Spend User's Delegate extension). */
+  readonly delegates = new SandboxDelegates();
   private readonly options: CompanyOptions;
   private readonly rng: SeededRandom;
   private readonly reports = new Map<string, ReportRecord>();
@@ -230,6 +235,8 @@ export class SandboxCompany {
     });
     this.employees = this.directory.employees();
     this.seed(nowMs);
+    // Its own random stream, so turning delegates on leaves every other seeded value as it was.
+    this.delegates.seed(this.directory, options.delegateRate ?? 0, new SeededRandom(options.seed ^ 0xde1e6a7e));
   }
 
   /**

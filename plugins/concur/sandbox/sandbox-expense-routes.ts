@@ -265,11 +265,16 @@ export function registerExpenseRoutes(app: FastifyInstance, ctx: SandboxContext)
     if (!key) throw new SandboxError(400, `sort must be one of ${Object.keys(SORTS).join(', ')}`);
     if (order !== 'asc' && order !== 'desc') throw new SandboxError(400, 'order must be asc or desc');
     const sign = order === 'asc' ? 1 : -1;
-    const reports = ctx.company.waitingOn(user.index).sort((a, b) => {
-      const ka = key(a);
-      const kb = key(b);
-      return ka < kb ? -sign : ka > kb ? sign : 0;
-    });
+    // includeDelegateApprovals=true adds the reports of every user this one may approve for as an
+    // expense delegate now (canApprove, inside any temporary window): "as either an approver or delegate".
+    const delegated = q.get('includeDelegateApprovals')?.toLowerCase() === 'true' ? ctx.company.delegates.principalsOf(user.index, ctx.clock.nowMs()) : [];
+    const reports = [user.index, ...delegated]
+      .flatMap((i) => ctx.company.waitingOn(i))
+      .sort((a, b) => {
+        const ka = key(a);
+        const kb = key(b);
+        return ka < kb ? -sign : ka > kb ? sign : 0;
+      });
     return reply.send(reports.map((r) => renderReportToApprove(r, ctx.company.directory)));
   });
 
@@ -297,7 +302,7 @@ export function registerExpenseRoutes(app: FastifyInstance, ctx: SandboxContext)
   });
 
   // PATCH .../users/{userId}/context/MANAGER/reports/{reportId}/approve|sendBack (v4.workflows.markdown):
-  // only with the approver's own user-level token carrying expense.report.workflowstatus.write, only
+  // only with the approver's (or an approving delegate's) own user-level token carrying expense.report.workflowstatus.write, only
   // while the report waits on them; 204. `expectedStepSequence` must name the step the report is in,
   // else 409: whether Concur honours it on the long URL, and with which status, is UNCONFIRMED
   // (docs/concur-api.md 2.4), so this is the sandbox's choice.
@@ -344,7 +349,13 @@ export function registerExpenseRoutes(app: FastifyInstance, ctx: SandboxContext)
       if (expected !== undefined && expected !== null && stepSequence(record) !== expected) {
         throw new SandboxError(409, `The report is not in workflow step ${String(expected)} any more`);
       }
-      if (record.approverIndex !== user.index || record.status !== 'A_PEND') {
+      // The step's approver, or one of their expense delegates with canApprove (and inside any
+      // temporary window), each on their own URL with their own token: v4.workflows says approve and
+      // sendBack "support delegates"; which userId a delegate puts in the URL is UNCONFIRMED (docs/concur-api.md, Delegates).
+      const mayAct =
+        record.approverIndex === user.index ||
+        (record.approverIndex !== null && ctx.company.delegates.canActFor(user.index, record.approverIndex, ctx.clock.nowMs()));
+      if (!mayAct || record.status !== 'A_PEND') {
         throw new SandboxError(403, 'User is not allowed to modify this report');
       }
       if (action === 'approve') ctx.company.approve(reportId);
