@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { resolve } from 'node:path';
 import { Operations } from '../../core/host/operations.js';
 import { callsTo, type CallCounts } from '../../plugins/concur/sandbox/index.js';
 import { concurHarness, SOURCE, type ConcurHarness } from '../support/concur-harness.js';
@@ -157,3 +158,89 @@ async function waitFor(check: () => boolean | Promise<boolean>, ms = 8_000): Pro
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+describe("Concur push events from the sandbox's sender: duplicates, reordering, drops and an outage (SQLite, real HTTP)", function () {
+  this.timeout(180_000);
+  let h: ConcurHarness;
+  afterEach(async () => h?.close());
+
+  const SANDBOX_KEY = resolve(process.cwd(), 'plugins/concur/sandbox/test-keys/signing-public-key.pem');
+
+  async function start(faults: Record<string, unknown>): Promise<void> {
+    h = await concurHarness({
+      http: true,
+      sandbox: { events: { faults, retryInitialMs: 20, retryMaxMs: 200, concurrency: 8 } },
+      config: { events: { enabled: true, signature: { publicKeyFiles: [SANDBOX_KEY] } } },
+    });
+    await h.host.start();
+    await h.cycle();
+    h.sandbox.events.subscribe(`${h.host.url!}/concur/${SOURCE}/events`);
+  }
+
+  /** Concur's pending reports and their approver, against the queue's. */
+  async function compare(): Promise<{ concur: string[]; queue: string[] }> {
+    const concur = h.sandbox.admin
+      .state()
+      .reports.filter((r) => r.status === 'A_PEND')
+      .map((r) => `${r.id}→${r.approverLoginID}`)
+      .sort();
+    const queue: string[] = [];
+    for (const k of await h.host.queue.keys(SOURCE)) {
+      const row = await h.host.queue.get(k.key);
+      if (row?.status === 'pending') queue.push(`${k.externalId}→${row.approvers.map((a) => a.sourceUserId).join(',')}`);
+    }
+    return { concur, queue: queue.sort() };
+  }
+
+  async function settled(): Promise<void> {
+    await h.sandbox.events.idle();
+    await waitFor(async () => (await h.host.queue.pendingTriggers(SOURCE)).count === 0, 60_000);
+    await h.host.runners[0]!.wake();
+  }
+
+  it('1,000 events with duplicates, reordering and dropped attempts leave the queue equal to Concur', async () => {
+    await start({ duplicateRate: 0.2, reorder: 30, dropRate: 0.1 });
+    const ids = Array.from({ length: 400 }, () => h.sandbox.admin.submit({ entries: 1 }).ID);
+    for (const id of ids.slice(0, 150)) h.sandbox.admin.approve(id);
+    for (const id of ids.slice(150, 230)) h.sandbox.admin.sendBack(id, 'Missing receipt');
+    for (const id of ids.slice(230, 330)) h.sandbox.admin.edit(id, { name: `Edited ${id}` });
+    for (const id of ids.slice(330, 370)) h.sandbox.admin.recall(id);
+    for (const id of ids.slice(370, 390)) h.sandbox.admin.delete(id);
+    const before = h.sandbox.calls();
+    await settled();
+
+    const counts = h.sandbox.events.counts();
+    expect(counts.published, 'events published').to.be.at.least(1000);
+    expect(counts.duplicated, 'duplicates delivered').to.be.greaterThan(0);
+    expect(counts.dropped, 'attempts dropped and retried').to.be.greaterThan(0);
+    const { concur, queue } = await compare();
+    expect(queue).to.deep.equal(concur);
+    expect(concur.length).to.be.greaterThan(100);
+    expect(callsTo(h.sandbox.calls(), LIST_REPORTS) - callsTo(before, LIST_REPORTS), 'no poll was needed').to.equal(0);
+  });
+
+  it('events lost for 10 minutes are caught by the safety poll, counted as event drift, and the source falls back to polling', async () => {
+    await start({});
+    const first = h.sandbox.admin.submit({ entries: 1 });
+    await settled();
+    await h.cycle(); // the runner notes the pushes: events mode
+    expect(h.host.runners[0]!.events!.status(new Date(h.sandbox.admin.now())).mode).to.equal('events');
+
+    h.sandbox.events.pause(10);
+    const lost = Array.from({ length: 5 }, () => h.sandbox.admin.submit({ entries: 1 }).ID);
+    h.sandbox.admin.approve(first.ID);
+    h.advance(11 * 60);
+    await settled();
+    expect(h.sandbox.events.counts().lost).to.be.at.least(6);
+    expect((await compare()).queue).to.not.deep.equal((await compare()).concur);
+
+    const report = (await h.cycle()).cycles[0]!;
+    expect(report.eventDrift.missed).to.equal(lost.length);
+    expect(report.eventDrift['completion-missed'] + report.eventDrift.reassigned).to.be.at.least(1);
+    const { concur, queue } = await compare();
+    expect(queue).to.deep.equal(concur);
+    const status = h.host.runners[0]!.events!.status(new Date(h.sandbox.admin.now()));
+    expect(status.mode).to.equal('polling');
+    expect(status.reason).to.match(/^the safety poll found changes no push announced/);
+  });
+});
