@@ -503,6 +503,7 @@ export const INBOX_JS = `'use strict';
     var meta = el('p', 'meta');
     meta.append(el('span', 'requester', item.requester || 'Unknown requester'));
     if (item.submittedAt) meta.append(el('span', 'submitted', 'submitted ' + day(item.submittedAt)));
+    if (item.onBehalfOf) meta.append(el('span', 'behalf', item.onBehalfOf));
     var ageText = age(item);
     if (ageText) {
       var ageEl = el('span', 'age', ageText);

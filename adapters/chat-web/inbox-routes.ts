@@ -20,7 +20,7 @@ import {
   type QueuedApproval,
   type SourceCapabilities,
 } from '../../core/index.js';
-import { createCardRenderer } from '../../core/index.js';
+import { cardFor, createCardRenderer } from '../../core/index.js';
 import { CONTENT_SECURITY_POLICY, INBOX_CSS, INBOX_JS, inboxHtml, messageHtml, openInboxHtml, signInHtml } from './inbox-page.js';
 import { InboxBusyError, InboxSessions, type InboxSession, type LinkRefusal } from './inbox-sessions.js';
 import { linkRequestedHtml, linkRequestHtml, linkRequestInvalidHtml, linkRequestLimitedHtml } from './link-request-page.js';
@@ -279,7 +279,14 @@ export class InboxRoutes implements HttpRoutes {
   private cards(rows: readonly QueuedApproval[], email: string): Promise<Card[]> {
     const sources = new Set(rows.map((row) => row.source));
     const render = createCardRenderer(new Map<string, SourceCapabilities>([...sources].map((source) => [source, { actions: this.actions.actionsOf(source) }])));
-    return Promise.all(rows.map((row) => this.actions.withTokens(render(row), row.generation, email)));
+    const me = emailKey(email);
+    return Promise.all(
+      rows.map((row) => {
+        // A delegate's copy names the approver they stand in for, as their chat card does.
+        const entry = row.approvers.find((a) => emailKey(a.email) === me);
+        return this.actions.withTokens(entry ? cardFor(render(row), entry) : render(row), row.generation, email);
+      }),
+    );
   }
 
   /**

@@ -2,6 +2,7 @@ import {
   ApprovalActions,
   Clock,
   DeliveryFeed,
+  delegateText,
   inject,
   injectable,
   Logger,
@@ -31,6 +32,8 @@ export interface InboxItem {
   readonly kind: string;
   readonly title: string;
   readonly requester: string;
+  /** On a delegate's copy: "As delegate of <approver>"; null on the approver's own. */
+  readonly onBehalfOf: string | null;
   readonly amount: Money | null;
   readonly submittedAt: string | null;
   /** The source instance (`concur`), for the page's per-source counts and filter. */
@@ -127,6 +130,7 @@ export function inboxItem(card: Card): InboxItem {
     kind: card.kind,
     title: card.title,
     requester: card.requester.name ?? card.requester.email ?? '',
+    onBehalfOf: delegateText(card) ?? null,
     amount: card.amount ?? null,
     submittedAt: card.submittedAt ?? null,
     source: card.source ?? null,

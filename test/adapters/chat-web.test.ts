@@ -160,12 +160,12 @@ const cookieOf = (res: Response) => res.headers.get('set-cookie')?.split(';')[0]
  * A real host on loopback: the Concur plugin against its sandbox (frozen clock, which is also the
  * host's), a queue (memory unless told), and the web inbox plugin as the only channel, its routes served.
  */
-async function inboxHost(options: { queue?: unknown; sandbox?: ConcurSandbox } = {}): Promise<InboxHost> {
+async function inboxHost(options: { queue?: unknown; sandbox?: ConcurSandbox; config?: Record<string, unknown> } = {}): Promise<InboxHost> {
   const sandbox = options.sandbox ?? (await startConcurSandbox({ ...SMALL_COMPANY, clock: NOW }));
   const concur = sandboxSource(sandbox, {
     // Cycles run when the test says (runOnce); the loop's own timer would race them.
     pollIntervalSeconds: 3600,
-    config: { timeoutSeconds: 2 },
+    config: { timeoutSeconds: 2, ...options.config },
   });
   const env = { ...concur.env, AH_TEST_WEB_KEY: KEY };
   const raw = {
@@ -733,5 +733,26 @@ describe('approvals-hub inbox link (CLI)', function () {
     const r = await run(['inbox', 'link', 'ann', '--config', deploymentFile([])], {});
     expect(r.code).not.to.equal(0);
     expect(r.stderr).to.include('must be an e-mail address');
+  });
+});
+
+describe('web inbox: a Concur expense delegate sees the approvals they may act on, saying for whom', function () {
+  this.timeout(30_000);
+  let h: InboxHost | undefined;
+  afterEach(async () => h?.close());
+
+  it("lists the approver's report for the delegate with “As delegate of <approver>”, and for the approver without", async () => {
+    const sandbox = await startConcurSandbox({ ...SMALL_COMPANY, clock: NOW });
+    const [ann, bob] = sandbox.admin.users().filter((u) => u.isApprover);
+    sandbox.admin.setDelegates(ann!.loginId, [{ delegate: bob!.loginId, canApprove: true, canReceiveApprovalEmail: true }]);
+    h = await inboxHost({ sandbox, config: { delegates: { notify: true } } });
+    const report = sandbox.admin.submit({ approver: ann!.loginId, name: 'Trade fair Hanover', entries: 1 });
+    await h.cycle();
+
+    const forBob = (await h.approvals(await h.signIn(bob!.email.toLowerCase()))).body.approvals.find((a) => a.title === report.Name);
+    const forAnn = (await h.approvals(await h.signIn(ann!.email.toLowerCase()))).body.approvals.find((a) => a.title === report.Name);
+    expect(forBob?.onBehalfOf).to.equal(`As delegate of ${ann!.displayName}`);
+    expect(forAnn?.onBehalfOf).to.equal(null);
+    await sandbox.close();
   });
 });
