@@ -51,6 +51,10 @@ describe('Concur push events: the webhook, triggers and re-reads (sandbox, SQLit
     expect(card.title).to.equal(report.Name);
     expect(card.lineItems, 'entries read with the report').to.have.length(2);
     expect([delta(before, GET_REPORT), delta(before, LIST_REPORTS)], 'one GET of the report, no listing').to.deep.equal([1, 0]);
+    // Concur asks that the calls an event caused carry its correlation id.
+    const correlationId = (JSON.parse(body.toString()) as { correlationId: string }).correlationId;
+    expect(h.sandbox.calls().correlationIds[GET_REPORT]).to.deep.equal([correlationId]);
+    expect(h.sandbox.calls().correlationIds['GET /api/v3.0/expense/entries']).to.deep.equal([correlationId]);
 
     // Concur delivers at least once: the same event again is acknowledged and changes nothing.
     const calls = h.sandbox.calls();

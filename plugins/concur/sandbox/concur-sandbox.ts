@@ -286,7 +286,10 @@ export class ConcurSandbox {
     const key = meta && pattern ? `${request.method} ${pattern}` : `${request.method} (unmatched)`;
     const state: RequestState = { key, meta };
     this.ctx.requests.set(request, state);
-    reply.header('concur-correlationid', randomUUID());
+    // A caller that names a correlation id (a follow-up of a push event) gets it back, and it is logged.
+    const asked = request.headers['concur-correlationid'];
+    reply.header('concur-correlationid', typeof asked === 'string' && asked ? asked : randomUUID());
+    if (typeof asked === 'string' && asked && meta?.group !== 'admin') this.ctx.calls.correlated(key, asked);
     const deprecated = this.ctx.faults.deprecation(key);
     if (deprecated) reply.header('x-api-warn', deprecated.warning).header('sunset', deprecated.sunset);
     if (meta?.group !== 'admin') {

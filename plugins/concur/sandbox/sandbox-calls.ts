@@ -14,10 +14,12 @@ export interface CallCounts {
   total: number;
   byEndpoint: Record<string, EndpointCalls>;
   byStatus: Record<string, number>;
+  /** Correlation ids callers sent (`concur-correlationid` request header), by endpoint, the last 100 each. */
+  correlationIds: Record<string, string[]>;
 }
 
 export class CallLog {
-  private counts: CallCounts = { total: 0, byEndpoint: {}, byStatus: {} };
+  private counts: CallCounts = { total: 0, byEndpoint: {}, byStatus: {}, correlationIds: {} };
 
   arrived(key: string): void {
     this.counts.total++;
@@ -32,13 +34,19 @@ export class CallLog {
     this.counts.byStatus[s] = (this.counts.byStatus[s] ?? 0) + 1;
   }
 
+  correlated(key: string, correlationId: string): void {
+    const ids = (this.counts.correlationIds[key] ??= []);
+    ids.push(correlationId);
+    if (ids.length > 100) ids.shift();
+  }
+
   /** A deep copy, safe to keep and compare. */
   snapshot(): CallCounts {
     return structuredClone(this.counts);
   }
 
   reset(): void {
-    this.counts = { total: 0, byEndpoint: {}, byStatus: {} };
+    this.counts = { total: 0, byEndpoint: {}, byStatus: {}, correlationIds: {} };
   }
 }
 
