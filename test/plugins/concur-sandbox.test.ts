@@ -949,7 +949,7 @@ describe('Concur sandbox', function () {
       await withSandbox({ seed: 82, reports: 1 }, async (sb) => {
         await get(sb, `${REPORTS}?user=ALL`, await companyToken(sb));
         sb.resetCalls();
-        expect(sb.calls()).to.deep.equal({ total: 0, byEndpoint: {}, byStatus: {} });
+        expect(sb.calls()).to.deep.equal({ total: 0, byEndpoint: {}, byStatus: {}, correlationIds: {} });
       });
     });
   });
