@@ -176,6 +176,7 @@ describe('operator CLI (queue, audit, audit-log) on a real host and SQLite file'
       unreachable: [{ source: 'files', approver: 'carl', reason: 'no e-mail: identity lookup failing or person unknown', waiting: 2 }],
       backfill: [],
       deprecations: [],
+      events: [],
     });
   });
 
