@@ -139,6 +139,14 @@ export class ServiceNowApprovalSource implements ApprovalSource {
       if (page > MAX_PAGES) throw new Error(`ServiceNow returned more than ${MAX_PAGES} pages of ${APPROVAL_TABLE}; refusing to page further`);
       const query = after ? keysetQuery(condition, after) : `${condition}${since ? `^sys_updated_on>=${since}` : ''}^${ORDER}`;
       const { records, nextOffset } = await this.client.list(APPROVAL_TABLE, { query, fields: APPROVAL_FIELDS, limit: this.config.pageSize, offset }, signal);
+      const head = records[0];
+      if (after && head && !isAfter({ updatedOn: actual(head.sys_updated_on), sysId: actual(head.sys_id) }, after)) {
+        // ServiceNow drops a query condition it cannot use instead of failing (docs/servicenow-api.md
+        // section 2.2): paging on would read the same rows forever.
+        throw new Error(
+          `ServiceNow returned ${APPROVAL_TABLE} rows at or before the last row read (${after.updatedOn}, ${after.sysId}); it ignored the paging condition, so paging stops`,
+        );
+      }
       const done = nextOffset === undefined;
       yield { records, done };
       if (done) return;
@@ -217,6 +225,11 @@ export class ServiceNowApprovalSource implements ApprovalSource {
 }
 
 const ORDER = 'ORDERBYsys_updated_on^ORDERBYsys_id';
+
+/** Whether `a` comes after `b` in (sys_updated_on, sys_id) order; both compare as text, as ServiceNow compares them. */
+function isAfter(a: Position, b: Position): boolean {
+  return a.updatedOn > b.updatedOn || (a.updatedOn === b.updatedOn && a.sysId > b.sysId);
+}
 
 /**
  * The rows after `after` in (sys_updated_on, sys_id) order: a later second, or the same second

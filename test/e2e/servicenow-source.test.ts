@@ -50,6 +50,24 @@ describe('ServiceNow source against the sandbox (real HTTP on loopback, real SQL
     expect(queued.content?.fields?.map((f) => f.label)).to.include.members(['Planned start', 'Planned end']);
   });
 
+  it('reads an approved record once per approval version: a poll after a restart reuses the queued card', async () => {
+    h = await serviceNowHarness();
+    const [id] = h.sandbox.admin.createApprovals({ count: 30 }).approvals;
+    await h.cycle();
+    const reads = calls('GET /api/now/table/sc_req_item');
+    h.advance(10); // within overlapSeconds: the next poll reads all 30 again
+    await h.cycle();
+    await h.restart();
+    h.advance(10);
+    await h.cycle();
+    expect(calls(APPROVALS), 'each poll listed the 30 again').to.be.at.least(3);
+    expect(calls('GET /api/now/table/sc_req_item'), 'no item read again, before or after the restart').to.equal(reads);
+    h.advance(10);
+    h.sandbox.admin.touch([id!]);
+    await h.cycle();
+    expect(calls('GET /api/now/table/sc_req_item'), 'a new version of one approval: its item is read again').to.equal(reads + 1);
+  });
+
   describe('decisions in ServiceNow', () => {
     beforeEach(async () => {
       h = await serviceNowHarness();

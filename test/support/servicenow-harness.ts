@@ -65,6 +65,8 @@ export interface ServiceNowHarness {
   host: Host;
   /** One detection + processing + delivery cycle; throws if the source failed. */
   cycle(): Promise<Awaited<ReturnType<Host['runOnce']>>>;
+  /** Stops the host and starts a new one on the same database (a restart). */
+  restart(): Promise<void>;
   /** Moves the sandbox clock, which is also the host's clock. */
   advance(seconds: number): void;
   close(): Promise<void>;
@@ -93,20 +95,25 @@ export async function serviceNowHarness(options: ServiceNowHarnessOptions = {}):
     config: { timeoutSeconds: 2, maxAttempts: 3, ...options.config },
   });
   const raw = { queue: { adapter: 'sqlite', config: { path: dbPath } }, sources: [snow.source], notifiers: [], credentials: snow.credentials };
-  const host = await Host.create(loadDeployment(undefined, { raw, env: snow.env }), {
-    clock: { now: () => new Date(`${sandbox.admin.now().replace(' ', 'T')}Z`) },
-    logger: createLogger({ level: 'debug', destination: { write: (line: string) => void logs.push(line) } as never }),
-    notifiers: [notifier],
-  });
+  const start = () =>
+    Host.create(loadDeployment(undefined, { raw: structuredClone(raw), env: snow.env }), {
+      clock: { now: () => new Date(`${sandbox.admin.now().replace(' ', 'T')}Z`) },
+      logger: createLogger({ level: 'debug', destination: { write: (line: string) => void logs.push(line) } as never }),
+      notifiers: [notifier],
+    });
   const harness: ServiceNowHarness = {
     sandbox,
     notifier,
     logs,
-    host,
+    host: await start(),
     async cycle() {
       const report = await harness.host.runOnce();
       if (report.failures.length) throw new Error(report.failures.map((f) => f.error).join('; '));
       return report;
+    },
+    async restart() {
+      await harness.host.stop();
+      harness.host = await start();
     },
     advance(seconds: number) {
       sandbox.admin.advanceClock(seconds);
