@@ -5,7 +5,9 @@ import { createLogger } from '../../core/host/logging.js';
 import type { Approval, ApprovalSource, SourceBatch } from '../../core/index.js';
 import { ManualClock, ScriptedSource, checkApprovalSource, describeApprovalSource, type SourceDriver } from '../../core/testing/index.js';
 import { startConcurSandbox } from '../../plugins/concur/sandbox/index.js';
+import { startServiceNowSandbox } from '../../plugins/servicenow/sandbox/index.js';
 import { SMALL_COMPANY, sandboxSource } from '../support/sandbox-deployment.js';
+import { EMPTY_INSTANCE, serviceNowSource } from '../support/servicenow-harness.js';
 
 const PAGE = 2;
 
@@ -48,6 +50,51 @@ describeApprovalSource(
     };
   },
   { batchSize: PAGE, kinds: ['expense-report'] },
+);
+
+/**
+ * The real ServiceNow plugin, built by a host from a deployment, reading a ServiceNow sandbox on
+ * loopback with the client-credentials grant; the driver is the sandbox's admin API (what a
+ * requester and an approver do in the ServiceNow UI). Ties come in an unstable order.
+ */
+describeApprovalSource(
+  'servicenow (sandbox on loopback)',
+  async () => {
+    const sandbox = await startServiceNowSandbox({ ...EMPTY_INSTANCE });
+    const snow = serviceNowSource(sandbox, { id: 'snow', config: { pageSize: PAGE, maxAttempts: 1, timeoutSeconds: 2 } });
+    const host = await Host.create(
+      loadDeployment(undefined, { raw: { queue: { adapter: 'memory', config: {} }, sources: [snow.source], notifiers: [] }, env: snow.env }),
+      { clock: { now: () => new Date(`${sandbox.admin.now().replace(' ', 'T')}Z`) }, logger: createLogger({ level: 'silent' }) },
+    );
+    const admin = sandbox.admin;
+    const people = admin.users().slice(1);
+    let edits = 0;
+    const driver: SourceDriver = {
+      submit: async () => admin.createApprovals({ count: 1, approvers: [people[0]!.sysId] }).approvals[0]!,
+      change: async (id) => {
+        const task = admin.record('sysapproval_approver', id)!.sysapproval!;
+        admin.touch([task], { short_description: `Edited ${++edits}` }, 'sc_req_item');
+        admin.touch([id], { due_date: admin.now() });
+      },
+      complete: async (id) => void admin.approve(id, 'fine'),
+      reassign: async (id) => {
+        const current = admin.record('sysapproval_approver', id)!.approver;
+        admin.reassign(id, people.find((u) => u.sysId !== current)!.sysId);
+      },
+      fail: async () => admin.setFaults({ rate503: 1 }),
+      recover: async () => admin.setFaults('none'),
+      tick: async () => void admin.advanceClock(60),
+    };
+    return {
+      source: host.sources.get('snow')!,
+      driver,
+      close: async () => {
+        await host.stop();
+        await sandbox.close();
+      },
+    };
+  },
+  { batchSize: PAGE, kinds: ['requested-item', 'change-request', 'approval'] },
 );
 
 /** The core's own fake, so what tests of the pipeline assume of a source is what the kit checks. */
