@@ -16,6 +16,7 @@ export * from './contracts/logger.js';
 export * from './pipeline/planner.js';
 export * from './pipeline/timer-delay.js';
 export * from './pipeline/retry-after.js';
+export * from './http/resilient-fetch.js';
 export { createCardRenderer, kindTitle } from './pipeline/card-renderer.js';
 export * from './host/plugin-api.js';
 export * from './model/public-json.js';

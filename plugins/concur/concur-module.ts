@@ -14,7 +14,7 @@ import {
 import { resolve } from 'node:path';
 import { ConcurClient } from './client/concur-client.js';
 import { DeprecationWatch } from './client/deprecation-watch.js';
-import { defaultResilience, identityBreaker, resilientFetch } from './client/resilient-fetch.js';
+import { defaultResilience, IDENTITY_BREAKER, resilientFetch } from './client/resilient-fetch.js';
 import { ConcurTokenManager } from './client/token-manager.js';
 import { ConcurUserClient } from './client/user-client.js';
 import { ConcurApprovalSource } from './concur-approval-source.js';
@@ -63,7 +63,7 @@ export default function concurModule(context: PluginContext<ConcurSourceConfig>)
             log,
           );
           const identityResilience = { ...resilience, timeoutMs: config.identity.timeoutSeconds * 1000, maxAttempts: 2 };
-          const identity = deprecations.wrap(resilientFetch(log, identityResilience, identityBreaker(), undefined, count));
+          const identity = deprecations.wrap(resilientFetch(log, identityResilience, IDENTITY_BREAKER, undefined, count));
           return new ConcurClient(tokens, deprecations.wrap(resilientFetch(log, resilience, undefined, undefined, count)), identity, log);
         },
         [Logger, CredentialStore, SourceState, Clock, Metrics],
