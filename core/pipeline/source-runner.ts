@@ -352,8 +352,9 @@ export class SourceRunner {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.scanTimer) clearTimeout(this.scanTimer);
-    await this.drainingTriggers;
     this.abort.abort(new Error('host stopping'));
+    // A refresh cut short gives its triggers back (they are retried by the next host to scan).
+    await this.drainingTriggers;
     await this.running?.catch(() => undefined);
     await this.lease?.release();
   }
