@@ -41,6 +41,10 @@ export const SOURCE_ID = 'acme';
 const KIND = 'expense-report';
 /** Where the core keeps the start time of the last completed sweep (core/pipeline/source-runner.ts). */
 const SWEEP_STATE = 'core.sweep';
+/** The hosts' sweep interval unless a deployment names another. */
+const SWEEP_SECONDS = 5;
+/** The safety poll of a soak with events, at its shortest (the plugin's default is 900 s). */
+const EVENTS_POLL_SECONDS = 60;
 /** The longest the first host is left alone to commit its first sync. */
 const WARM_UP_MAX_MS = 60_000;
 /** The PostgreSQL server CI starts; another can be named with APPROVALS_HUB_TEST_PG. */
@@ -200,7 +204,7 @@ export function writeDeployment(options: DeploymentOptions): { configPath: strin
     id: SOURCE_ID,
     envPrefix: 'SOAK_CONCUR',
     pollIntervalSeconds: options.pollIntervalSeconds ?? 1,
-    sweepIntervalSeconds: options.sweepIntervalSeconds ?? 5,
+    sweepIntervalSeconds: options.sweepIntervalSeconds ?? SWEEP_SECONDS,
     // The documented fallback when the refresh token is lost (killed between Concur's rotation and our write).
     requestToken: options.requestTokenFallback !== false,
     config: {
@@ -209,10 +213,10 @@ export function writeDeployment(options: DeploymentOptions): { configPath: strin
       ...(options.overlapSeconds === undefined ? {} : { overlapSeconds: options.overlapSeconds }),
       // Below the chaos profile's 5 s identity delay, so those calls really time out.
       identity: { timeoutSeconds: 2 },
-      // The safety poll at its shortest (60 s; default 900): a host that lives past it polls too, and the last one settles in time.
+      // The safety poll at its shortest (default 900 s): a host that lives past it polls too, and the last one settles sooner.
       ...(options.eventsPort === undefined
         ? {}
-        : { events: { enabled: true, pollIntervalSeconds: 60, signature: { publicKeyFiles: [writeSigningKey(options.dir)] } } }),
+        : { events: { enabled: true, pollIntervalSeconds: EVENTS_POLL_SECONDS, signature: { publicKeyFiles: [writeSigningKey(options.dir)] } } }),
     },
   });
   const deployment = {
@@ -904,9 +908,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
 
     // The last host: runs until a sweep that started after the last change completes and the outbox is drained.
     const lastChange = Math.max(driver.lastChangeAt, Date.now());
+    // With events healthy the last host's cycles are EVENTS_POLL_SECONDS apart: it starts once a sweep
+    // interval has passed since any killed host's sweep, so its first cycle sweeps, and the second sweep comes a poll later.
+    if (options.events) await sleep(SWEEP_SECONDS * 1000 + 1000);
     const last = startHost(configPath, env);
     reader ??= await openQueue(queueSpec);
-    const settle = await waitUntilSettled(reader, lastChange, 120_000);
+    const settle = await waitUntilSettled(reader, lastChange, 120_000 + (options.events ? EVENTS_POLL_SECONDS * 1000 : 0));
     if (!settle.settled)
       problems.push(
         `the last host did not settle in ${settle.waitedMs} ms: ${settle.sweeps} sweep(s) since the last change, last ${settle.sweptAt ?? 'never'}, outbox ${JSON.stringify(settle.outbox)}`,
