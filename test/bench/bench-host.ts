@@ -31,6 +31,8 @@ export async function hostOnSandbox(
     notifiers?: Notifier[];
     clock?: Clock;
     config?: Record<string, unknown>;
+    /** Serve the host's HTTP server (and the plugin's routes, e.g. the Concur webhook) on a free loopback port once started. */
+    http?: boolean;
   } = {},
 ): Promise<Host> {
   const { source, env } = sandboxSource(sandbox, {
@@ -45,6 +47,7 @@ export async function hostOnSandbox(
       queue: options.queue ?? { adapter: 'sqlite', config: { path: join(benchDir(), 'queue.db') } },
       sources: [source],
       notifiers: [],
+      ...(options.http ? { http: { host: '127.0.0.1', port: 0 } } : {}),
     },
   });
   return Host.create(deployment, { logger: pino({ level: 'silent' }), notifiers: options.notifiers ?? [], ...(options.clock ? { clock: options.clock } : {}) });

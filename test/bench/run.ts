@@ -6,18 +6,20 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { p1Calls } from './p1-calls.js';
 import { p2Lag } from './p2-lag.js';
+import { p2bEventsLag, quietCallsPerHour } from './p2b-events.js';
 import { liveLatency, queueBenchmarks } from './p3-p5-queue.js';
 import { benchDir, removeBenchDirs } from './bench-host.js';
+import { round } from './bench-util.js';
 import { p4Backfill } from './p4-backfill.js';
 import { p6Actions } from './p6-actions.js';
 
 /**
- * `npm run bench`: P1–P5 from the scale-out issue, and P6 (acting from chat). Prints each figure with its target and the
+ * `npm run bench`: P1–P5 from the scale-out issue, P2b (push events) and P6 (acting from chat). Prints each figure with its target and the
  * ratio to a baseline measured in the same run, and writes everything to bench-results/bench.json.
  * `--quick` stops the queue benchmarks at 100,000 approvals and P4 at 20,000 reports.
  */
 const quick = process.argv.includes('--quick');
-/** `--only p3` (or p1, p2, p4, p6; comma-separated) runs just those. */
+/** `--only p3` (or p1, p2, p2b, p4, p6; comma-separated) runs just those. */
 const only = process.argv
   .find((a) => a.startsWith('--only='))
   ?.slice('--only='.length)
@@ -73,6 +75,41 @@ if (wanted('p2')) {
   const p2 = await p2Lag(40, 1);
   table([p2]);
   results.p2 = p2;
+}
+
+if (wanted('p2b')) {
+  heading('P2b submission → notification lag with push events, duplicates, reordering and dropped attempts on (target p99 <= 2 s)');
+  const p2b = await p2bEventsLag(quick ? 200 : 250);
+  const { sender, ...lag } = p2b;
+  table([lag]);
+  const s = sender as Record<string, number>;
+  process.stdout.write(
+    `   the sender reports: ${s.published} events published, ${s.duplicated} duplicated, ${s.dropped} attempts dropped, ${s.retried} retried (${s.attempts} attempts, ${s.delivered} delivered); ` +
+      `a submission publishes two events (reportCreated, statusChanged), and the first to arrive brings the report\n`,
+  );
+  const p99 = p2b.p99Seconds as number;
+  const p2 = results.p2 as { p99Seconds: number; intervalSeconds: number } | undefined;
+  process.stdout.write(
+    `   p99 ${p99} s, target <= 2 s: ${p2b.met ? 'met' : 'NOT met'}; ` +
+      (p2
+        ? `P2's polling lag in this run (poll every ${p2.intervalSeconds} s): p99 ${p2.p99Seconds} s, ${round(p2.p99Seconds / p99, 1)}x the events p99\n`
+        : `polling every 60 s (the default; P2 did not run) waits up to one interval: 60 s, ${round(60 / p99, 1)}x the events p99\n`),
+  );
+  heading('P2b Concur calls per hour of a quiet company: events healthy (safety poll every 900 s) vs polling every 60 s');
+  const quiet = await quietCallsPerHour(1000);
+  type Hour = { cycles: number; sweeps: number; calls: number; callsPerQuietPoll: number; callsPerSweepCycle: number; byEndpoint: Record<string, number> };
+  process.stdout.write(`   ${String(quiet.method)}; ${String(quiet.pending)} pending reports, nothing changing\n`);
+  for (const [name, hour] of [
+    ['events healthy', quiet.events],
+    ['polling 60 s ', quiet.polling],
+  ] as const) {
+    const h = hour as Hour;
+    process.stdout.write(
+      `   ${name}: ${h.calls} calls/hour (${h.cycles} cycles, ${h.sweeps} with a sweep; ${h.callsPerQuietPoll} calls per quiet poll, ${h.callsPerSweepCycle} per cycle with a sweep) ${JSON.stringify(h.byEndpoint)}\n`,
+    );
+  }
+  process.stdout.write(`   polling / events: ${String(quiet.ratio)}x; events mode before and after the hour: ${JSON.stringify(quiet.eventsMode)}\n`);
+  results.p2b = { lag: p2b, quietCallsPerHour: quiet };
 }
 
 if (wanted('p3')) {

@@ -4,11 +4,12 @@ import { runSoak } from './soak.js';
 
 /**
  * `node dist/test/soak/soak-main.js [--duration 120] [--queue sqlite|postgres] [--seed N]
- *  [--kill-min 3] [--kill-max 8] [--reports 10] [--rate 3] [--overlap 300] [--log-level warn] [--no-request-token] [--no-warm-up] [--keep] [--quiet]`
+ *  [--kill-min 3] [--kill-max 8] [--reports 10] [--rate 3] [--overlap 300] [--log-level warn] [--events] [--no-request-token] [--no-warm-up] [--keep] [--quiet]`
+ * `--events`: the hosts also take Concur's push events on a loopback port, delivered with duplicates, reordering and drops.
  * Exits 0 when missing, stale, duplicate and lost deliveries are all 0 (and no host crashed), else 1; 2 on bad usage.
  */
 const usage =
-  'usage: soak-main [--duration SECONDS] [--queue sqlite|postgres] [--seed N] [--kill-min S] [--kill-max S] [--reports N] [--rate ACTIONS_PER_S] [--overlap SECONDS] [--log-level LEVEL] [--no-request-token] [--no-warm-up] [--keep] [--quiet]';
+  'usage: soak-main [--duration SECONDS] [--queue sqlite|postgres] [--seed N] [--kill-min S] [--kill-max S] [--reports N] [--rate ACTIONS_PER_S] [--overlap SECONDS] [--log-level LEVEL] [--events] [--no-request-token] [--no-warm-up] [--keep] [--quiet]';
 
 async function main(): Promise<number> {
   let values;
@@ -24,6 +25,7 @@ async function main(): Promise<number> {
         rate: { type: 'string', default: '3' },
         overlap: { type: 'string' },
         'log-level': { type: 'string', default: 'warn' },
+        events: { type: 'boolean', default: false },
         'no-request-token': { type: 'boolean', default: false },
         'no-warm-up': { type: 'boolean', default: false },
         keep: { type: 'boolean', default: false },
@@ -56,6 +58,7 @@ async function main(): Promise<number> {
       actionsPerSecond: num('rate', values.rate),
       ...(values.overlap === undefined ? {} : { overlapSeconds: num('overlap', values.overlap) }),
       keepDir: values.keep,
+      events: values.events,
       requestTokenFallback: !values['no-request-token'],
       warmUp: !values['no-warm-up'],
       hostLogLevel: values['log-level'],

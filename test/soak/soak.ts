@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 import { cpSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -13,7 +14,16 @@ import { parseIdempotencyKey } from '../../core/model/idempotency-key.js';
 import { PostgresApprovalQueue } from '../../adapters/queue-postgres/postgres-approval-queue.js';
 import { SqliteApprovalQueue } from '../../adapters/queue-sqlite/sqlite-approval-queue.js';
 import { SeededRandom } from '../../plugins/concur/sandbox/sandbox-random.js';
-import { SandboxError, startConcurSandbox, type ConcurSandbox, type FaultInput, type SandboxUserInfo } from '../../plugins/concur/sandbox/index.js';
+import {
+  SandboxError,
+  startConcurSandbox,
+  TEST_SIGNING_PUBLIC_KEY,
+  type ConcurSandbox,
+  type EventCounters,
+  type EventFaultOptions,
+  type FaultInput,
+  type SandboxUserInfo,
+} from '../../plugins/concur/sandbox/index.js';
 import { sandboxSource } from '../support/sandbox-deployment.js';
 
 /*
@@ -22,12 +32,19 @@ import { sandboxSource } from '../support/sandbox-deployment.js';
  * SIGKILLs at random intervals. At the end the faults stop, one last host runs until a sweep that
  * started after the last change has completed and the outbox is drained, and the queue and the
  * delivery sink are compared with the sandbox's truth. The helpers are exported for the fleet test.
+ * With `events`, the hosts also serve Concur's webhook on a fixed loopback port and the sandbox pushes
+ * its signed events there, duplicating, reordering and dropping attempts; an event sent while the host
+ * is dead fails with an I/O error and the sandbox sends it again later, as Concur does.
  */
 
 export const SOURCE_ID = 'acme';
 const KIND = 'expense-report';
 /** Where the core keeps the start time of the last completed sweep (core/pipeline/source-runner.ts). */
 const SWEEP_STATE = 'core.sweep';
+/** The hosts' sweep interval unless a deployment names another. */
+const SWEEP_SECONDS = 5;
+/** The safety poll of a soak with events, at its shortest (the plugin's default is 900 s). */
+const EVENTS_POLL_SECONDS = 60;
 /** The longest the first host is left alone to commit its first sync. */
 const WARM_UP_MAX_MS = 60_000;
 /** The PostgreSQL server CI starts; another can be named with APPROVALS_HUB_TEST_PG. */
@@ -159,6 +176,25 @@ export interface DeploymentOptions {
    * between the token response and its write to the queue store restarts with a dead one.
    */
   readonly requestTokenFallback?: boolean;
+  /**
+   * Serve Concur's push events on this loopback port (the same for every host, so the sandbox's
+   * subscription outlives each host), verifying the sandbox's TEST-ONLY signing key.
+   */
+  readonly eventsPort?: number;
+}
+
+/** Where the hosts serve Concur's webhook when the soak runs with events. */
+export function eventsEndpoint(port: number): string {
+  return `http://127.0.0.1:${port}/concur/${SOURCE_ID}/events`;
+}
+
+/** A loopback port nothing listens on now (the kernel's pick, released at once). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const { port } = server.address() as { port: number };
+  await new Promise((done) => server.close(done));
+  return port;
 }
 
 /** Writes the deployment file every host of the run reads; returns its path and the env its secrets need. */
@@ -168,7 +204,7 @@ export function writeDeployment(options: DeploymentOptions): { configPath: strin
     id: SOURCE_ID,
     envPrefix: 'SOAK_CONCUR',
     pollIntervalSeconds: options.pollIntervalSeconds ?? 1,
-    sweepIntervalSeconds: options.sweepIntervalSeconds ?? 5,
+    sweepIntervalSeconds: options.sweepIntervalSeconds ?? SWEEP_SECONDS,
     // The documented fallback when the refresh token is lost (killed between Concur's rotation and our write).
     requestToken: options.requestTokenFallback !== false,
     config: {
@@ -177,6 +213,10 @@ export function writeDeployment(options: DeploymentOptions): { configPath: strin
       ...(options.overlapSeconds === undefined ? {} : { overlapSeconds: options.overlapSeconds }),
       // Below the chaos profile's 5 s identity delay, so those calls really time out.
       identity: { timeoutSeconds: 2 },
+      // The safety poll at its shortest (default 900 s): a host that lives past it polls too, and the last one settles sooner.
+      ...(options.eventsPort === undefined
+        ? {}
+        : { events: { enabled: true, pollIntervalSeconds: EVENTS_POLL_SECONDS, signature: { publicKeyFiles: [writeSigningKey(options.dir)] } } }),
     },
   });
   const deployment = {
@@ -186,10 +226,17 @@ export function writeDeployment(options: DeploymentOptions): { configPath: strin
     credentials,
     notifiers: [{ id: 'sink', plugin: 'file-notifier', config: { path: options.sinkPath } }],
     delivery: { maxAttempts: 10, leaseSeconds: options.leaseSeconds ?? 5 },
+    ...(options.eventsPort === undefined ? {} : { http: { host: '127.0.0.1', port: options.eventsPort } }),
   };
   const configPath = join(options.dir, 'approvals.config.json');
   writeFileSync(configPath, JSON.stringify(deployment, null, 2));
   return { configPath, env };
+}
+
+/** The sandbox's public signing key beside the deployment file; its name, relative to that file. */
+function writeSigningKey(dir: string): string {
+  writeFileSync(join(dir, 'concur-signing-public-key.pem'), TEST_SIGNING_PUBLIC_KEY);
+  return 'concur-signing-public-key.pem';
 }
 
 // ---- host processes ----------------------------------------------------------------------------
@@ -667,6 +714,13 @@ export interface SoakOptions {
    * (e.g. with 40 reports).
    */
   readonly warmUp?: boolean;
+  /**
+   * Push events too (default false): the hosts serve the Concur webhook on a fixed loopback port, the
+   * sandbox is subscribed to it and delivers with `eventFaults` on, through the kills.
+   */
+  readonly events?: boolean;
+  /** The sender's faults while the driver runs (default {@link SOAK_EVENT_FAULTS}). */
+  readonly eventFaults?: EventFaultOptions;
   /** Keep the run folder (logs, sink, SQLite file) even when the run passes. */
   readonly keepDir?: boolean;
   /** PostgreSQL connection string (default {@link DATABASE_URL}). */
@@ -706,12 +760,17 @@ export interface SoakResult {
     readonly settleMs: number;
     /** How long the first host took to commit its first sync and deliver, untouched (0 without warm-up). */
     readonly warmUpMs: number;
+    /** With events: what the sandbox's sender did (deliveries to a dead host count as `failed` and are retried). */
+    readonly events?: EventCounters | undefined;
   };
   readonly findings: Finding[];
   readonly evidence: string[];
   readonly problems: string[];
   readonly dir: string;
 }
+
+/** Event delivery faults of a soak with events: a fifth of deliveries sent twice, 50 ms reordering windows, a tenth of attempts dropped. */
+export const SOAK_EVENT_FAULTS: EventFaultOptions = { duplicateRate: 0.2, reorder: 50, dropRate: 0.1 };
 
 /** Runs the chaos soak; see the top of this file. Never throws for a failed check: `ok` says. */
 export async function runSoak(options: SoakOptions): Promise<SoakResult> {
@@ -771,7 +830,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       approvalLevels: 2,
       faults: options.faults ?? 'chaos',
       clock: Date.now(),
+      ...(options.events ? { events: { faults: { ...(options.eventFaults ?? SOAK_EVENT_FAULTS) } } } : {}),
     });
+    const eventsPort = options.events ? await freePort() : undefined;
+    if (eventsPort !== undefined) sandbox.events.subscribe(eventsEndpoint(eventsPort));
     const { configPath, env } = writeDeployment({
       dir,
       sandbox,
@@ -779,9 +841,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       sinkPath,
       ...(options.overlapSeconds !== undefined ? { overlapSeconds: options.overlapSeconds } : {}),
       ...(options.requestTokenFallback === false ? { requestTokenFallback: false } : {}),
+      ...(eventsPort === undefined ? {} : { eventsPort }),
     });
     say(
-      `[soak] ${options.durationSeconds}s on ${options.queue}, seed ${options.seed}, kills every ${killMin}–${killMax}s, ${options.reports} seeded reports; run folder ${dir}`,
+      `[soak] ${options.durationSeconds}s on ${options.queue}, seed ${options.seed}, kills every ${killMin}–${killMax}s, ${options.reports} seeded reports` +
+        `${eventsPort === undefined ? '' : `, push events to ${eventsEndpoint(eventsPort)} with faults ${JSON.stringify(options.eventFaults ?? SOAK_EVENT_FAULTS)}`}; run folder ${dir}`,
     );
 
     driver = new Driver(sandbox, random, { actionsPerSecond: options.actionsPerSecond ?? 3, targetPending: Math.max(10, options.reports) });
@@ -832,6 +896,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       await driver.stop();
       deliveriesDuringChaos = countSinkLines(sinkPath) - deliveredBeforeKills;
       sandbox.setFaults('none');
+      if (options.events) sandbox.events.setFaults({});
       say(`[soak ${elapsed()}s] driver stopped after ${driver.actions} actions; faults off; last restart`);
       if (host.alive) {
         await host.stop('SIGKILL');
@@ -843,9 +908,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
 
     // The last host: runs until a sweep that started after the last change completes and the outbox is drained.
     const lastChange = Math.max(driver.lastChangeAt, Date.now());
+    // With events healthy the last host's cycles are EVENTS_POLL_SECONDS apart: it starts once a sweep
+    // interval has passed since any killed host's sweep, so its first cycle sweeps, and the second sweep comes a poll later.
+    if (options.events) await sleep(SWEEP_SECONDS * 1000 + 1000);
     const last = startHost(configPath, env);
     reader ??= await openQueue(queueSpec);
-    const settle = await waitUntilSettled(reader, lastChange, 120_000);
+    const settle = await waitUntilSettled(reader, lastChange, 120_000 + (options.events ? EVENTS_POLL_SECONDS * 1000 : 0));
     if (!settle.settled)
       problems.push(
         `the last host did not settle in ${settle.waitedMs} ms: ${settle.sweeps} sweep(s) since the last change, last ${settle.sweptAt ?? 'never'}, outbox ${JSON.stringify(settle.outbox)}`,
@@ -863,6 +931,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         'no message was delivered while hosts were being killed: no host life got through a cycle and a delivery, so the kills tested nothing (see the host logs)',
       );
     }
+    const events = options.events ? sandbox.events.counts() : undefined;
+    if (events && events.delivered === 0) problems.push('no push event reached a host: the events path was not exercised (see the host logs)');
     if (cmp.brokenSinkLines) problems.push(`${cmp.brokenSinkLines} sink line(s) do not parse`);
     const calls = sandbox.calls();
     const faultsByStatus = Object.fromEntries(Object.entries(calls.byStatus).filter(([s]) => !/^2/.test(s)));
@@ -894,6 +964,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         outboxAtEnd,
         settleMs: settle.waitedMs,
         warmUpMs,
+        events,
       },
       findings: cmp.findings,
       evidence: evidence(cmp.findings, sandbox, rows, sink.lines, driver),
@@ -930,6 +1001,12 @@ export function summary(r: SoakResult): string[] {
     `[soak] ${t.sandboxCalls} Concur calls; faults by status ${JSON.stringify(t.faultsByStatus)}; malformed pages seen ${t.malformedPagesSeen}; refresh tokens refused ${t.refreshTokensRefused}`,
     `[soak] warm-up (first sync, untouched host) ${(t.warmUpMs / 1000).toFixed(1)}s; at the end: ${t.pendingInSource} pending in the sandbox, ${t.queued} queued, outbox ${JSON.stringify(t.outboxAtEnd)}, settled in ${t.settleMs} ms`,
   ];
+  const e = t.events;
+  if (e)
+    lines.push(
+      `[soak] push events: ${e.published} published, ${e.delivered} of ${e.sent} deliveries acknowledged, ${e.duplicated} duplicated, ${e.dropped} attempts dropped, ` +
+        `${e.failed} failed (host down), ${e.retried} retried, ${e.rejected} rejected, ${e.expired} expired`,
+    );
   for (const p of r.problems) lines.push(`[soak] problem: ${p}`);
   for (const e of r.evidence) lines.push(`[soak] ${e}`);
   if (!r.ok) lines.push(`[soak] run folder kept: ${r.dir}`);
