@@ -65,7 +65,10 @@ export async function p2bEventsLag(samples = 250, meanGapMs = 200): Promise<Reco
   const key = (id: string) => `${SOURCE}:expense-report:${id}`;
   try {
     await host.start();
-    sandbox.events.subscribe(`${host.url!}/concur/${SOURCE}/events`);
+    // statusChanged only: the sandbox creates and submits a report in one step, so a reportCreated
+    // event would race each submission's statusChanged and hide what a dropped delivery costs. In
+    // Concur a report is created long before it is submitted; one event per submission is the truth.
+    sandbox.events.subscribe(`${host.url!}/concur/${SOURCE}/events`, { filter: '^statusChanged$' });
     // Warm-up, not measured: the first sync, each approver's e-mail looked up once (24 h cache), the first pushes.
     const warm = Array.from({ length: 10 }, () => key(sandbox.admin.submit({ entries: 2 }).ID));
     if (!(await until(() => warm.every((k) => deliveredAt.has(k)), 60_000))) throw new Error('P2b: the warm-up reports were not delivered within 60 s');

@@ -85,7 +85,7 @@ if (wanted('p2b')) {
   const s = sender as Record<string, number>;
   process.stdout.write(
     `   the sender reports: ${s.published} events published, ${s.duplicated} duplicated, ${s.dropped} attempts dropped, ${s.retried} retried (${s.attempts} attempts, ${s.delivered} delivered); ` +
-      `a submission publishes two events (reportCreated, statusChanged), and the first to arrive brings the report\n`,
+      `one statusChanged event per submission (the subscription's filter), so a dropped attempt costs its retry\n`,
   );
   const p99 = p2b.p99Seconds as number;
   const p2 = results.p2 as { p99Seconds: number; intervalSeconds: number } | undefined;
