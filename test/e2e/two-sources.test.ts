@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -9,6 +9,7 @@ import type { InboxEvent, InboxItem, WebInboxNotifier } from '../../adapters/cha
 import { startConcurSandbox, type ConcurSandbox } from '../../plugins/concur/sandbox/index.js';
 import { startServiceNowSandbox, type ServiceNowSandbox } from '../../plugins/servicenow/sandbox/index.js';
 import { FAKE_TEAM_ID, FakeSlack, slackSignatureHeaders, type FakeSlackMessage } from '../support/fake-slack.js';
+import { CHROMIUM, launchChromium, signInPage } from '../support/inbox-browser.js';
 import { SMALL_COMPANY, sandboxSource } from '../support/sandbox-deployment.js';
 import { EMPTY_INSTANCE, serviceNowSource } from '../support/servicenow-harness.js';
 
@@ -213,6 +214,46 @@ describe('two sources side by side: Concur and ServiceNow for one approver in Sl
     expect(items.find((i) => i.key === waiting[0]!.key)!.links[0]!.label).to.equal('View Expense Report');
     expect(items.find((i) => i.key === waiting[2]!.key)!.links[0]!.label).to.equal('View Requested Item');
     expect(perSource(items)).to.deep.equal({ [CONCUR]: 2, [SNOW]: 2 });
+  });
+
+  it('shows both on the inbox page in Chromium: per-source counts in the Source filter, each card linking to its own system, live after a ServiceNow approval', async function () {
+    if (!existsSync(CHROMIUM)) {
+      if (process.env.CI) throw new Error(`${CHROMIUM} is missing: CI must install Debian's chromium package for the browser tests`);
+      this.skip();
+    }
+    const waiting = await bothWaiting();
+    const browser = await launchChromium();
+    try {
+      const page = await (await browser.newContext({ locale: 'en-US', timezoneId: 'UTC' })).newPage();
+      const problems: string[] = [];
+      page.on('pageerror', (e) => problems.push(e.message));
+      await signInPage(page, web, host.url!, email);
+      const options = () => page.locator('#source option').allTextContents();
+      expect(await options()).to.deep.equal(['All sources (4)', `${CONCUR} (2)`, `${SNOW} (2)`]);
+      for (const w of waiting) {
+        const hrefs = await page.locator(`article.card[data-key="${w.key}"] a[href]`).evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+        expect(hrefs, w.key).to.deep.equal([w.link]);
+      }
+
+      await page.selectOption('#source', SNOW);
+      expect((await page.locator('article.card').evaluateAll((cs) => cs.map((c) => c.getAttribute('data-key')))).sort()).to.deep.equal(
+        waiting
+          .filter((w) => w.source === SNOW)
+          .map((w) => w.key)
+          .sort(),
+      );
+      await page.selectOption('#source', '');
+
+      advance(60);
+      snow.admin.approve(waiting[2]!.key.split(':').at(-1)!, 'ok');
+      await cycle();
+      await host.drain();
+      await page.locator(`article.card[data-key="${waiting[2]!.key}"]`).waitFor({ state: 'detached' });
+      expect(await options()).to.deep.equal(['All sources (3)', `${CONCUR} (2)`, `${SNOW} (1)`]);
+      expect(problems).to.deep.equal([]);
+    } finally {
+      await browser.close();
+    }
   });
 
   it('sends a Slack DM for each approval of either source with its own link, and the App Home tab lists all four with their links', async () => {
