@@ -69,7 +69,7 @@ describe('two sources side by side: Concur and ServiceNow for one approver in Sl
     login = approver.loginId;
     email = approver.email;
     // ServiceNow's sys_user record of the same person carries the same e-mail (a form save, through the sandbox's back door).
-    snowUser = snow.admin.approvers()[0]?.sysId ?? snow.admin.users()[1]!.sysId;
+    snowUser = snow.admin.users()[1]!.sysId; // [0] is the integration user
     snow.admin.touch([snowUser], { email }, 'sys_user');
     expect(snow.admin.users().find((u) => u.sysId === snowUser)!.email).to.equal(email);
     slack.addUser({ id: SLACK_ID, email, name: login });
