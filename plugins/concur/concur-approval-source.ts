@@ -255,7 +255,8 @@ export class ConcurApprovalSource implements ApprovalSource {
       const [shown] = await this.enrich(approval, ctx.signal, correlationId);
       approvals.push(shown);
     }
-    return { approvals, completions };
+    // The same delegates as every other path lists, or a push would look like a reassignment.
+    return { approvals: await this.withDelegates(approvals, ctx.signal), completions };
   }
 
   async verify(refs: readonly VerifyRef[], ctx: SyncContext): Promise<VerifyResult[]> {

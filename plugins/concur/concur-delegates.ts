@@ -100,6 +100,22 @@ export class ConcurDelegateDirectory {
   }
 
   /**
+   * A Concur spend-profile event said this user's profile changed (their delegates among it): the
+   * list cached for them is read again at its next use. Resolves whether this process held one.
+   */
+  async forget(userId: string): Promise<boolean> {
+    let found = false;
+    for (const [login, entry] of this.cache.entries()) {
+      if (entry.approverId?.toLowerCase() !== userId.toLowerCase()) continue;
+      const stale: Entry = { ...entry, at: 0 };
+      this.cache.set(login, stale);
+      await this.state.set(`delegates:${login}`, JSON.stringify(stale));
+      found = true;
+    }
+    return found;
+  }
+
+  /**
    * At click time: whether `delegateId` (a Concur UUID) may approve for `approverLogin` now, read
    * fresh from Concur (never the cache: a right removed an hour ago must not still work). Throws
    * when Concur cannot be read.

@@ -125,7 +125,8 @@ export default function concurModule(context: PluginContext<ConcurSourceConfig>)
 /**
  * Push events (`events.enabled`): the webhook route Concur's Event Subscription Service posts to.
  * Report events become triggers the core refreshes through the source; identity events send that
- * person's e-mail mapping for a fresh look-up.
+ * person's e-mail mapping, and spend-profile events (with `delegates.notify`) their delegate list,
+ * for a fresh look-up.
  */
 function bindEvents(
   bind: Parameters<ConstructorParameters<typeof ContainerModule>[0]>[0]['bind'],
@@ -149,11 +150,12 @@ function bindEvents(
   );
   bind(EventRoutes)
     .toResolvedValue(
-      (triggers: SourceTriggers, directory: ConcurIdentityDirectory, logger: Logger, clock: Clock) =>
+      (triggers: SourceTriggers, directory: ConcurIdentityDirectory, delegates: ConcurDelegateDirectory, logger: Logger, clock: Clock) =>
         new EventRoutes(instanceId, authenticator, triggers, logger.child({ source: instanceId }), clock, async (event) => {
           if (event.kind === 'identity') await directory.forget(event.userId);
+          else if (config.delegates.notify) await delegates.forget(event.userId);
         }),
-      [SourceTriggers, ConcurIdentityDirectory, Logger, Clock],
+      [SourceTriggers, ConcurIdentityDirectory, ConcurDelegateDirectory, Logger, Clock],
     )
     .inSingletonScope();
   bind(HttpRoutes).toService(EventRoutes);

@@ -140,6 +140,41 @@ describe('Concur push events: the webhook, triggers and re-reads (sandbox, SQLit
     expect(identityCalls(h.sandbox.calls()) - identityCalls(before)).to.equal(1);
   });
 
+  it("a spend-profile event sends that approver's delegate list for a fresh read: a delegate removed in Concur loses the card at the report's next event", async () => {
+    h = await concurHarness({
+      http: true,
+      config: { delegates: { notify: true }, events: { enabled: true, signature: { publicKeyFiles: [SIGNING_PUBLIC_KEY] } } },
+    });
+    await h.host.start();
+    await h.cycle();
+    const url = `${h.host.url!}/concur/${SOURCE}/events`;
+    const [ann, bo] = h.sandbox.admin.users().filter((u) => u.isApprover);
+    h.sandbox.admin.setDelegates(ann!.loginId, [{ delegate: bo!.loginId, canApprove: true, canReceiveApprovalEmail: true }]);
+    const report = h.sandbox.admin.submit({ approver: ann!.loginId, entries: 1 });
+    expect((await postEvent(url, reportEvent(report, { timeStamp: now() }))).status).to.equal(200);
+    const boCards = () => h.notifier.for(bo!.email.toLowerCase(), keyOf(report.ID));
+    await waitFor(() => boCards().length === 1);
+
+    h.sandbox.admin.setDelegates(ann!.loginId, []);
+    const spend = Buffer.from(
+      JSON.stringify({
+        id: 'spend-1',
+        correlationId: 'c-2',
+        eventType: 'SpendProfileUpdated',
+        topic: 'public.concur.user.profile.spend',
+        timeStamp: now().toISOString(),
+        facts: { userId: ann!.id },
+      }),
+    );
+    expect((await postEvent(url, spend)).status).to.equal(200);
+    h.advance(60);
+    const edited = h.sandbox.admin.edit(report.ID, { name: 'Trade fair (receipts added)' });
+    expect((await postEvent(url, reportEvent(edited, { timeStamp: now(), eventType: 'reportUpdated' }))).status).to.equal(200);
+    await waitFor(() => boCards().length === 2);
+    expect(boCards()[1]!.action, "the former delegate's card closes").to.equal('close');
+    expect(h.notifier.for(ann!.email.toLowerCase(), keyOf(report.ID)).at(-1)!.action).to.equal('update');
+  });
+
   it('reports the events mode and why in /readyz: polling until the first push, then events', async () => {
     const url = await start();
     const ready = async () => ((await (await fetch(`${h.host.url!}/readyz`)).json()) as { sources: Record<string, { events?: unknown }> }).sources[SOURCE]!;
