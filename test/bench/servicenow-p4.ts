@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -90,6 +91,7 @@ export async function snowP4FirstSync(approvals = 10_000, latencyMs = 100): Prom
       peakRssMb: host.peakRssMb,
       peakAnonRssMb: host.peakAnonRssMb,
       heapLimitMb: 160,
+      loadAverage: round(loadavg()[0]!, 2),
     };
   } finally {
     await sandbox.close();
