@@ -47,7 +47,7 @@ function anonRssMb(): number | undefined {
  * the kernel holds and reclaims either way. The memory the sync itself holds (heap, buffers, SQLite's
  * own cache) is the anonymous part, and that is what must not grow with the backlog.
  */
-function anonRssPeak(): () => number | undefined {
+export function anonRssPeak(): () => number | undefined {
   let peak = anonRssMb();
   const timer = setInterval(() => {
     const now = anonRssMb();

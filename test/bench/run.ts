@@ -12,6 +12,8 @@ import { benchDir, removeBenchDirs } from './bench-host.js';
 import { round } from './bench-util.js';
 import { p4Backfill } from './p4-backfill.js';
 import { p6Actions } from './p6-actions.js';
+import { snowP1Calls } from './servicenow-p1.js';
+import { snowP4FirstSync } from './servicenow-p4.js';
 
 /**
  * `npm run bench`: P1–P5 from the scale-out issue, P2b (push events) and P6 (acting from chat). Prints each figure with its target and the
@@ -19,7 +21,7 @@ import { p6Actions } from './p6-actions.js';
  * `--quick` stops the queue benchmarks at 100,000 approvals and P4 at 20,000 reports.
  */
 const quick = process.argv.includes('--quick');
-/** `--only p3` (or p1, p2, p2b, p4, p6; comma-separated) runs just those. */
+/** `--only p3` (or p1, p2, p2b, p4, p6, snow-p1, snow-p4; comma-separated) runs just those. */
 const only = process.argv
   .find((a) => a.startsWith('--only='))
   ?.slice('--only='.length)
@@ -190,6 +192,29 @@ if (wanted('p6')) {
   const p6 = await p6Actions(quick ? 50 : 200);
   table(p6.rows as Record<string, unknown>[]);
   results.p6 = p6;
+}
+
+if (wanted('snow-p1')) {
+  heading(
+    'ServiceNow P1 Table API calls per cycle (expected: max(1, ceil((k + w)/100)) list calls + one sys_idIN read per page holding new versions; w = what the 60 s overlap window re-reads)',
+  );
+  const snowP1 = await snowP1Calls(quick ? 1000 : 2000);
+  table(snowP1.rows as Record<string, unknown>[]);
+  process.stdout.write(
+    `   first sync of ${String(snowP1.pending)}: ${JSON.stringify(snowP1.firstSync)}; every row at the expected count: ${String(snowP1.atExpected)}\n`,
+  );
+  results.snowP1 = snowP1;
+}
+
+if (wanted('snow-p4')) {
+  heading('ServiceNow P4 first sync vs the same Table API requests with plain fetch (sandbox answering in 100 ms; host in its own process, 160 MB heap)');
+  const realistic = await snowP4FirstSync(quick ? 2_000 : 10_000, 100);
+  table([realistic]);
+  const noLatency = await snowP4FirstSync(quick ? 2_000 : 10_000, 0);
+  process.stdout.write(
+    `   with no network latency (CPU-bound): ${String(noLatency.syncSeconds)} s vs ${String(noLatency.rawFetchSeconds)} s raw, ${String(noLatency.processingMsPerPage)} ms of processing per page of 100\n`,
+  );
+  results.snowP4 = { realistic, noLatency };
 }
 
 removeBenchDirs();
