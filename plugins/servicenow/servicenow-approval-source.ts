@@ -133,12 +133,15 @@ export class ServiceNowApprovalSource implements ApprovalSource {
    * (sys_updated_on, sys_id) order; `done` on the last page.
    */
   private async *pages(condition: string, since: string | undefined, signal: AbortSignal): AsyncIterable<{ records: readonly TableRecord[]; done: boolean }> {
-    let after: Position | undefined;
-    let offset = 0;
-    for (let page = 1; ; page++) {
-      if (page > MAX_PAGES) throw new Error(`ServiceNow returned more than ${MAX_PAGES} pages of ${APPROVAL_TABLE}; refusing to page further`);
+    const fetchPage = (after: Position | undefined, offset: number) => {
       const query = after ? keysetQuery(condition, after) : `${condition}${since ? `^sys_updated_on>=${since}` : ''}^${ORDER}`;
-      const { records, nextOffset } = await this.client.list(APPROVAL_TABLE, { query, fields: APPROVAL_FIELDS, limit: this.config.pageSize, offset }, signal);
+      return this.client.list(APPROVAL_TABLE, { query, fields: APPROVAL_FIELDS, limit: this.config.pageSize, offset }, signal);
+    };
+    let after: Position | undefined;
+    let next: ReturnType<typeof fetchPage> | undefined = fetchPage(undefined, 0);
+    for (let page = 1; next; page++) {
+      if (page > MAX_PAGES) throw new Error(`ServiceNow returned more than ${MAX_PAGES} pages of ${APPROVAL_TABLE}; refusing to page further`);
+      const { records, nextOffset } = await next;
       const head = records[0];
       if (after && head && !isAfter({ updatedOn: actual(head.sys_updated_on), sysId: actual(head.sys_id) }, after)) {
         // ServiceNow drops a query condition it cannot use instead of failing (docs/servicenow-api.md
@@ -148,16 +151,16 @@ export class ServiceNowApprovalSource implements ApprovalSource {
         );
       }
       const done = nextOffset === undefined;
-      yield { records, done };
-      if (done) return;
-      if (records.length > 0) {
-        const tail = records.at(-1)!;
-        after = { updatedOn: actual(tail.sys_updated_on), sysId: actual(tail.sys_id) };
-        offset = 0;
-      } else {
-        // Every record of the page was hidden (the limit applies before ACLs): step over them.
-        offset = nextOffset;
+      next = undefined;
+      if (!done) {
+        // The next page is asked for now, from the last row read (or, past a page an ACL emptied,
+        // the offset the Link header names), so it downloads while the runner commits this one.
+        const tail = records.at(-1);
+        if (tail) after = { updatedOn: actual(tail.sys_updated_on), sysId: actual(tail.sys_id) };
+        next = fetchPage(after, tail ? 0 : nextOffset);
+        next.catch(() => undefined); // awaited on the next turn; never an unhandled rejection meanwhile
       }
+      yield { records, done };
     }
   }
 
