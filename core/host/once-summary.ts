@@ -4,7 +4,8 @@ import type { OnceReport } from './host.js';
 /**
  * The lines `approvals-hub run --once` prints on standard output for one cycle: one per source
  * that ran (with what its sweep repaired that the feed missed, `drift N (cause n, ...)`, and the
- * records the host refused, `N rejected`, when there were any), the reminders when the deployment
+ * records the host refused, `N rejected`, and, with push events healthy, what the poll found that
+ * no push announced, when there were any), the reminders when the deployment
  * has them, and the delivery totals. Failures are not
  * among them (the CLI prints those on standard error); they are in `report.failures`.
  */
@@ -17,7 +18,12 @@ export function onceSummary(report: OnceReport): string[] {
             .map((cause) => `${cause} ${c.driftByCause[cause]}`)
             .join(', ')})`
         : '') +
-      (c.rejected ? `, ${c.rejected} rejected` : ''),
+      (c.rejected ? `, ${c.rejected} rejected` : '') +
+      (DRIFT_CAUSES.some((cause) => c.eventDrift[cause])
+        ? `, found by the poll, not pushed: ${DRIFT_CAUSES.filter((cause) => c.eventDrift[cause])
+            .map((cause) => `${cause} ${c.eventDrift[cause]}`)
+            .join(', ')}`
+        : ''),
   );
   if (report.reminders) lines.push(`reminders: ${report.reminders.due} due, ${report.reminders.scheduled} messages owed`);
   lines.push(`delivered ${report.delivery.delivered}, retrying ${report.delivery.retried}, dead ${report.delivery.dead}`);

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { loadDeployment } from '../../core/host/deployment.js';
 import { Host } from '../../core/host/host.js';
 import { createLogger } from '../../core/host/logging.js';
+import { onceSummary } from '../../core/host/once-summary.js';
 import { EventsHealth } from '../../core/pipeline/events-health.js';
 import type { SourceEventsPolicy, SourceTriggers } from '../../core/index.js';
 import { ManualClock, RecordingNotifier, ScriptedSource } from '../../core/testing/index.js';
@@ -134,6 +135,9 @@ describe('push triggers: a push re-reads the record at once, and the poll become
     await triggers.submit([{ id: 'evt-x', externalId: 'R2' }]); // pushes still flow for other records
     report = (await host!.runOnce()).cycles[0]!;
     expect(report.eventDrift).to.deep.equal({ missed: 1, 'completion-missed': 1, reassigned: 0, changed: 0 });
+    expect(onceSummary({ cycles: [report], failures: [], delivery: { delivered: 0, superseded: 0, retried: 0, dead: 0 } })[0]).to.match(
+      /, found by the poll, not pushed: missed 1, completion-missed 1$/,
+    );
     expect(await queued()).to.deep.equal(['R2', 'R3']);
     const status = runner().events!.status(clock.now());
     expect(status.mode).to.equal('polling');
