@@ -20,18 +20,7 @@ describe('chaos soak, short (SQLite, a host process SIGKILLed at random)', funct
   it('ends with nothing missing, nothing stale, no duplicate and no lost delivery', async () => {
     const seed = Number(process.env.SOAK_SEED ?? 20261201);
     const result = await runSoak({ durationSeconds: 20, queue: 'sqlite', seed, killEverySeconds: [4, 8], reports: 10, actionsPerSecond: 2, quiet: true });
-    const lines = summary(result);
-    // Shown so a reader sees the run really killed hosts, injected faults and delivered messages.
-    for (const line of lines.slice(0, 5)) console.log(`      ${line}`);
-    const report = lines.join('\n');
-    expect(result.problems, report).to.deep.equal([]);
-    expect({ missing: result.missing, stale: result.stale, duplicates: result.duplicates, lost: result.lost }, report).to.deep.equal({
-      missing: 0,
-      stale: 0,
-      duplicates: 0,
-      lost: 0,
-    });
-    expect(result.totals.kills, 'the host was killed at least twice').to.be.at.least(2);
+    expectFourZeros(result);
     expect(result.totals.deliveries, 'messages were delivered').to.be.greaterThan(0);
   });
 
@@ -47,17 +36,22 @@ describe('chaos soak, short (SQLite, a host process SIGKILLed at random)', funct
       events: true,
       quiet: true,
     });
-    const lines = summary(result);
-    for (const line of lines.slice(0, 6)) console.log(`      ${line}`);
-    const report = lines.join('\n');
-    expect(result.problems, report).to.deep.equal([]);
-    expect({ missing: result.missing, stale: result.stale, duplicates: result.duplicates, lost: result.lost }, report).to.deep.equal({
-      missing: 0,
-      stale: 0,
-      duplicates: 0,
-      lost: 0,
-    });
-    expect(result.totals.kills, 'the host was killed at least twice').to.be.at.least(2);
+    expectFourZeros(result);
     expect(result.totals.events?.delivered ?? 0, 'events were delivered to the hosts').to.be.greaterThan(0);
   });
 });
+
+/** Prints the run's summary (so a reader sees it really killed hosts, injected faults and delivered), then checks the four zeros. */
+function expectFourZeros(result: Awaited<ReturnType<typeof runSoak>>): void {
+  const lines = summary(result);
+  for (const line of lines.slice(0, 6)) console.log(`      ${line}`);
+  const report = lines.join('\n');
+  expect(result.problems, report).to.deep.equal([]);
+  expect({ missing: result.missing, stale: result.stale, duplicates: result.duplicates, lost: result.lost }, report).to.deep.equal({
+    missing: 0,
+    stale: 0,
+    duplicates: 0,
+    lost: 0,
+  });
+  expect(result.totals.kills, 'the host was killed at least twice').to.be.at.least(2);
+}
