@@ -327,15 +327,12 @@ export class SourceRunner {
       return this.commit(approvals, completions);
     }
     const ids = [...new Set(triggers.map((t) => t.externalId))];
-    const raw: unknown = await this.source.verify(
-      ids.map((externalId) => ({ externalId })),
-      ctx,
+    const results = this.verified(
+      await this.source.verify(
+        ids.map((externalId) => ({ externalId })),
+        ctx,
+      ),
     );
-    const results = (Array.isArray(raw) ? raw : []).filter((r): r is VerifyResult => {
-      const problem = checkVerifyResult(this.source.id, r);
-      if (problem) this.reject('verify', problem);
-      return problem === undefined;
-    });
     const approvals = results.filter((r) => r.found).map((r) => r.approval);
     const gone = new Set(results.filter((r) => !r.found).map((r) => r.externalId));
     const completions: Completion[] = gone.size
@@ -642,17 +639,7 @@ export class SourceRunner {
     for (let i = 0; i < unseen.length; i += 100) {
       const slice = unseen.slice(i, i + 100);
       const refs = await Promise.all(slice.map(async (k) => ({ externalId: k.externalId, sourceData: (await this.queue.get(k.key))?.sourceData })));
-      const raw: unknown = await this.source.verify(refs, ctx);
-      if (!Array.isArray(raw)) {
-        throw new SourceOutputError(
-          this.reject('verify', { field: 'results', message: `must be an array, got ${raw === null ? 'null' : typeof raw}` }, 'answer'),
-        );
-      }
-      const results = raw.filter((r): r is VerifyResult => {
-        const problem = checkVerifyResult(this.source.id, r);
-        if (problem) this.reject('verify', problem);
-        return problem === undefined;
-      });
+      const results = this.verified(await this.source.verify(refs, ctx));
       const approvals: Approval[] = [];
       const completions: Completion[] = [];
       const byId = new Map(results.map((r) => [r.found ? r.approval.externalId : r.externalId, r]));
@@ -665,6 +652,23 @@ export class SourceRunner {
     }
     await this.queue.setState(SWEEP_STATE, this.source.id, startedAt.toISOString());
     return { committed, drift: driftTotal(driftByCause), driftByCause };
+  }
+
+  /**
+   * A `verify` answer the host can trust: not an array fails (the caller's cycle or trigger batch is
+   * retried); each malformed result is refused and left out.
+   */
+  private verified(raw: unknown): VerifyResult[] {
+    if (!Array.isArray(raw)) {
+      throw new SourceOutputError(
+        this.reject('verify', { field: 'results', message: `must be an array, got ${raw === null ? 'null' : typeof raw}` }, 'answer'),
+      );
+    }
+    return raw.filter((r): r is VerifyResult => {
+      const problem = checkVerifyResult(this.source.id, r);
+      if (problem) this.reject('verify', problem);
+      return problem === undefined;
+    });
   }
 
   private async retryParked(signal: AbortSignal): Promise<number> {
