@@ -22,7 +22,7 @@ import type { ConcurSourceConfig } from './concur-config.js';
 import type { ConcurDelegateDirectory } from './concur-delegates.js';
 import type { ApproverConsents } from './consent/approver-consents.js';
 import type { ConcurActions } from './consent/concur-actions.js';
-import { formatModifiedDateAfter, maxConcurDate } from './mappers/concur-dates.js';
+import { compareConcurDates, formatModifiedDateAfter, maxConcurDate } from './mappers/concur-dates.js';
 import { summariseEntries } from './mappers/entry-mapper.js';
 import { EXPENSE_REPORT_KIND, mapReport, type ReportCollection, type ReportGet } from './mappers/report-mapper.js';
 
@@ -436,15 +436,18 @@ export class ConcurApprovalSource implements ApprovalSource {
 
 /**
  * Whether the queued version (v3 `LastModifiedDate`, which carries no zone) is at least as new as
- * every event's `lastModifiedDate` (ISO with `Z`): both read as UTC. An event without one is
- * never taken as seen.
+ * every event's `lastModifiedDate` (ISO with `Z`), both read as Concur dates (no zone: UTC). An
+ * event without a readable one is never taken as seen.
  */
 function isSeen(queuedModified: unknown, triggers: readonly ClaimedTrigger[]): boolean {
   if (typeof queuedModified !== 'string') return false;
-  const queuedAt = Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(queuedModified) ? queuedModified : `${queuedModified}Z`);
-  if (Number.isNaN(queuedAt)) return false;
   return triggers.every((t) => {
-    const at = typeof t.data?.lastModifiedDate === 'string' ? Date.parse(t.data.lastModifiedDate) : NaN;
-    return !Number.isNaN(at) && at <= queuedAt;
+    const at = t.data?.lastModifiedDate;
+    if (typeof at !== 'string') return false;
+    try {
+      return compareConcurDates(at, queuedModified) <= 0;
+    } catch {
+      return false;
+    }
   });
 }
